@@ -1,0 +1,176 @@
+"""Reading training logs: JSON-lines files, one finished run per line.
+
+A line torn by a killed collector is skipped with a warning; it never hides the lines
+before it. :func:`read_logs` turns a file or a directory into one tidy table, a row per
+run x epoch, with the config as ``config_<name>`` columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .space import NAMES
+
+__all__ = ["log_files", "iter_records", "read_logs", "read_runs", "summarize", "format_summary", "TornLineWarning"]
+
+CURVE_KEYS = ("train_loss", "train_acc", "val_error", "test_error", "train_time", "eval_time")
+
+
+class TornLineWarning(UserWarning):
+    """A log line that is not a complete JSON record (e.g. a collector killed mid-write)."""
+
+
+def log_files(path: str | os.PathLike) -> list[Path]:
+    """The ``*.jsonl`` files of a file or (recursively) a directory, sorted."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"logs: {path} is neither a file nor a directory")
+    return sorted(path.rglob("*.jsonl"))
+
+
+def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Yield every complete run record under ``path``; warn about and skip torn lines."""
+    for file in log_files(path):
+        with open(file, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    if not raw.endswith(b"\n"):
+                        raise ValueError("no line end")
+                    rec = json.loads(raw)
+                    if not isinstance(rec, dict) or "curve" not in rec or "config" not in rec:
+                        raise ValueError("not a run record")
+                except ValueError:
+                    warnings.warn(f"{file}:{lineno}: skipping a torn or invalid log line", TornLineWarning, stacklevel=2)
+                    continue
+                rec["_file"] = str(file)
+                yield rec
+
+
+def _incomplete(rec: dict[str, Any]) -> bool:
+    curve = rec.get("curve", {})
+    n = rec.get("epochs", 0)
+    return rec.get("status") == "ok" and any(len(curve.get(k, [])) != n for k in CURVE_KEYS)
+
+
+def read_runs(path: str | os.PathLike) -> pd.DataFrame:
+    """One row per run: identity, status, device, timing, size and ``config_<name>`` columns."""
+    rows = []
+    for rec in iter_records(path):
+        plan = rec.get("plan") or {}
+        row = {
+            "key": rec.get("key"),
+            "dataset": rec.get("dataset"),
+            "config_id": rec.get("config_id"),
+            "seed": rec.get("seed"),
+            "epochs": rec.get("epochs"),
+            "status": rec.get("status"),
+            "device": rec.get("device"),
+            "device_type": rec.get("device_type"),
+            "jobs_on_device": rec.get("jobs_on_device"),
+            "retime": bool(plan.get("retime", False)),
+            "n_params": rec.get("n_params"),
+            "n_recorded": len(rec["curve"].get("val_error", [])),
+            "incomplete": _incomplete(rec),
+            "wall_time": rec.get("wall_time"),
+            "file": rec["_file"],
+        }
+        for name in NAMES:
+            row[f"config_{name}"] = rec["config"].get(name, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_logs(path: str | os.PathLike) -> pd.DataFrame:
+    """One tidy row per run x epoch (``epoch`` 1-based) with the curve's values and the config."""
+    frames = []
+    for rec in iter_records(path):
+        curve = rec["curve"]
+        n = len(curve.get("val_error", []))
+        if n == 0:
+            continue
+        frame = {
+            "key": [rec.get("key")] * n,
+            "dataset": rec.get("dataset"),
+            "config_id": rec.get("config_id"),
+            "seed": rec.get("seed"),
+            "status": rec.get("status"),
+            "device": rec.get("device"),
+            "jobs_on_device": rec.get("jobs_on_device"),
+            "retime": bool((rec.get("plan") or {}).get("retime", False)),
+            "n_params": rec.get("n_params"),
+            "epoch": np.arange(1, n + 1),
+        }
+        for k in CURVE_KEYS:
+            values = curve.get(k, [])
+            frame[k] = np.array([np.nan if v is None else v for v in values] + [np.nan] * (n - len(values)), float)
+        for name in NAMES:
+            frame[f"config_{name}"] = rec["config"].get(name, np.nan)
+        frames.append(pd.DataFrame(frame))
+    if not frames:
+        cols = ["key", "dataset", "config_id", "seed", "status", "device", "jobs_on_device", "retime", "n_params", "epoch"]
+        return pd.DataFrame(columns=cols + list(CURVE_KEYS) + [f"config_{n}" for n in NAMES])
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(path: str | os.PathLike) -> dict[str, Any]:
+    """Counts by dataset, device and status; replicated configs; incomplete records; torn lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TornLineWarning)
+        runs = read_runs(path)
+    torn = [str(w.message) for w in caught if issubclass(w.category, TornLineWarning)]
+    out: dict[str, Any] = {"runs": len(runs), "torn_lines": torn}
+    if runs.empty:
+        out.update(by=pd.DataFrame(), replicates=pd.DataFrame(), incomplete=[])
+        return out
+    by = runs.groupby(["dataset", "device", "status"], dropna=False).size().unstack("status", fill_value=0)
+    out["by"] = by
+    seeds = runs[~runs["retime"]].groupby(["dataset", "config_id"])["seed"].nunique()
+    rep = seeds[seeds > 1]
+    out["replicates"] = (
+        rep.groupby(level="dataset").agg(configs="size", runs="sum") if len(rep) else pd.DataFrame(columns=["configs", "runs"])
+    )
+    out["configs"] = runs.groupby("dataset")["config_id"].nunique()
+    out["retimed"] = runs[runs["retime"]].groupby("dataset").size()
+    out["incomplete"] = runs.loc[runs["incomplete"], ["file", "key"]].values.tolist()
+    out["status_counts"] = Counter(runs["status"])
+    return out
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable text of :func:`summarize`."""
+    lines = [f"{summary['runs']} runs"]
+    if summary["runs"]:
+        lines.append("")
+        lines.append("runs by dataset, device and status:")
+        lines.append(summary["by"].to_string())
+        lines.append("")
+        lines.append("distinct configs: " + ", ".join(f"{d} {n}" for d, n in summary["configs"].items()))
+        rep = summary["replicates"]
+        if len(rep):
+            lines.append(
+                "replicated configs (several seeds): "
+                + ", ".join(f"{d} {int(r.configs)} configs / {int(r.runs)} runs" for d, r in rep.iterrows())
+            )
+        else:
+            lines.append("replicated configs (several seeds): none")
+        if len(summary["retimed"]):
+            lines.append("re-timed alone on their device: " + ", ".join(f"{d} {n}" for d, n in summary["retimed"].items()))
+        inc = summary["incomplete"]
+        lines.append(f"incomplete records: {len(inc)}")
+        lines += [f"  {f}: {k}" for f, k in inc[:20]]
+    if summary["torn_lines"]:
+        lines.append(f"torn lines skipped: {len(summary['torn_lines'])}")
+        lines += [f"  {m}" for m in summary["torn_lines"][:20]]
+    return "\n".join(lines)

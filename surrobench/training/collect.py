@@ -1,0 +1,278 @@
+"""The ground-truth collector: a seeded plan of runs, executed in parallel, logged safely.
+
+* Config ``k`` of plan ``S`` is drawn from ``SeedSequence([S, k])``: the same on every
+  machine. ``shard=(i, n)`` takes the configs with ``k % n == i``.
+* A fraction of configs is trained with several seeds (replicates, for seed noise); another
+  sample is re-run alone on its device when several jobs share one (honest timing).
+* Each finished run is one JSON line written by the parent process only, to a file of its
+  own (flushed and fsynced). Re-running the same command skips the runs already logged in
+  the output directory; a killed collector loses only the runs that were in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..datasets import info as dataset_info
+from ..logs import iter_records
+from ..space import sample, validate_epoch
+
+__all__ = ["PlanItem", "plan_items", "collect", "CollectSummary", "LogWriter", "parse_shard"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One run of a plan: config ``index`` of plan ``plan_seed``, ``replicate`` j, training ``seed``."""
+
+    plan_seed: int
+    index: int
+    replicate: int
+    config: dict
+    seed: int
+    retime: bool = False
+
+    def key(self, dataset: str, epochs: int) -> str:
+        tag = "-alone" if self.retime else ""
+        return f"{dataset}/e{epochs}/s{self.plan_seed}/c{self.index}/r{self.replicate}{tag}"
+
+
+def _config_draw(plan_seed: int, index: int, replicate_fraction: float, n_replicates: int, retime_fraction: float):
+    rng = np.random.default_rng(np.random.SeedSequence([int(plan_seed), int(index)]))
+    config = sample(rng)
+    replicated = rng.random() < replicate_fraction
+    retimed = rng.random() < retime_fraction
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=max(n_replicates, 1))]
+    return config, replicated, retimed, seeds
+
+
+def plan_items(
+    plan_seed: int,
+    n_configs: int,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    replicate_fraction: float = 0.1,
+    n_replicates: int = 3,
+    retime_fraction: float = 0.0,
+) -> list[PlanItem]:
+    """The runs of a plan's shard, in plan order; re-timing runs (if any) come first."""
+    i, n = shard
+    if not (0 <= i < n):
+        raise ValueError(f"shard: must be i/n with 0 <= i < n, got {i}/{n}")
+    if not 0.0 <= replicate_fraction <= 1.0:
+        raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
+    if not 0.0 <= retime_fraction <= 1.0:
+        raise ValueError(f"retime_fraction: must lie in [0, 1], got {retime_fraction}")
+    if n_replicates < 1:
+        raise ValueError(f"n_replicates: must be at least 1, got {n_replicates}")
+    if n_configs < 0:
+        raise ValueError(f"n_configs: must be non-negative, got {n_configs}")
+    runs: list[PlanItem] = []
+    alone: list[PlanItem] = []
+    for k in range(i, n_configs, n):
+        config, replicated, retimed, seeds = _config_draw(plan_seed, k, replicate_fraction, n_replicates, retime_fraction)
+        for j in range(n_replicates if replicated else 1):
+            runs.append(PlanItem(plan_seed, k, j, config, seeds[j]))
+        if retimed:
+            alone.append(PlanItem(plan_seed, k, 0, config, seeds[0], retime=True))
+    return alone + runs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n), with a clear error for anything else."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard: expected i/n such as 0/4, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard: must be i/n with 0 <= i < n, got {text!r}")
+    return i, n
+
+
+class LogWriter:
+    """Appends records as JSON lines to a file only this writer uses; each line is fsynced."""
+
+    def __init__(self, directory: Path, stem: str):
+        self.directory = directory
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40]
+        self.path = directory / f"{stem}-{host}-{os.getpid()}-{stamp}.jsonl"
+        self._f = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+        if self._f is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # "x": never append to a file some other collector may hold.
+            self._f = open(self.path, "x", encoding="utf-8")
+        self._f.write(line)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+
+
+@dataclass
+class CollectSummary:
+    planned: int = 0
+    skipped: int = 0
+    finished: int = 0
+    statuses: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    stopped_early: bool = False
+    path: Path | None = None
+
+    def line(self) -> str:
+        st = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
+        where = f"; wrote {self.path}" if self.path else ""
+        left = self.planned - self.skipped - self.finished
+        stop = f"; stopped at the time limit with {left} not started" if self.stopped_early else ""
+        return (
+            f"collected {self.finished} runs ({st}) in {self.seconds:.0f} s; "
+            f"{self.skipped} of {self.planned} planned were already done{stop}{where}"
+        )
+
+
+def _run_one(item: PlanItem, dataset: str, epochs: int, data_dir, device, threads, jobs_on_device: int, key: str):
+    from .trainer import train  # imported in the worker: torch loads there
+
+    extra = {
+        "key": key,
+        "plan": {"seed": item.plan_seed, "index": item.index, "replicate": item.replicate, "retime": item.retime},
+    }
+    return train(
+        item.config,
+        dataset,
+        epochs=epochs,
+        seed=item.seed,
+        device=device,
+        data_dir=data_dir,
+        threads=threads,
+        jobs_on_device=jobs_on_device,
+        extra=extra,
+    )
+
+
+def _cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:  # pragma: no cover - the training extra is required to collect
+        return 0
+
+
+def collect(
+    dataset: str = "digits",
+    *,
+    out_dir: str | os.PathLike = "training_logs",
+    plan_seed: int = 0,
+    n_configs: int = 30,
+    epochs: int = 25,
+    shard: tuple[int, int] = (0, 1),
+    replicate_fraction: float = 0.1,
+    n_replicates: int = 3,
+    retime_fraction: float | None = None,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    device: str | None = None,
+    threads: int | None = 1,
+    data_dir=None,
+    time_limit: float | None = None,
+    stop: threading.Event | None = None,
+    on_record: Callable[[dict, CollectSummary], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> CollectSummary:
+    """Run (the rest of) a plan and append each finished run to ``out_dir/<dataset>/``.
+
+    ``backend`` is a joblib backend name (``loky`` by default; ``dask`` or ``ray`` once
+    registered by the caller). On GPUs, ``n_jobs`` jobs share the visible devices round-robin;
+    when more than one job shares a device, ``retime_fraction`` (default 0.03) of the configs
+    are first re-run alone so the runtime model has honest timings (for at most a quarter of
+    ``time_limit``). After ``time_limit``
+    seconds, or once ``stop`` is set, nothing new starts and the running jobs finish.
+    """
+    from joblib import Parallel, delayed
+
+    dataset_info(dataset)
+    epochs = validate_epoch(epochs, name="epochs")
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs: must be at least 1, got {n_jobs}")
+    if time_limit is not None and time_limit <= 0:
+        raise ValueError(f"time_limit: must be positive, got {time_limit}")
+    n_gpus = _cuda_count() if device in (None, "cuda") else 0
+    devices = [f"cuda:{g}" for g in range(n_gpus)] if n_gpus else [device]
+    jobs_per_device = int(np.ceil(n_jobs / len(devices)))
+    if retime_fraction is None:
+        retime_fraction = 0.03 if jobs_per_device > 1 else 0.0
+    items = plan_items(
+        plan_seed,
+        n_configs,
+        shard=shard,
+        replicate_fraction=replicate_fraction,
+        n_replicates=n_replicates,
+        retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
+    )
+    directory = Path(out_dir) / dataset
+    done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
+    todo = [it for it in items if it.key(dataset, epochs) not in done]
+    summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
+    if on_plan is not None:
+        on_plan(len(todo))
+    stem = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}"
+    writer = LogWriter(directory, stem)
+    t0 = time.monotonic()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    stop = stop or threading.Event()
+
+    # Lone re-timing runs keep the device idle but for one job: they may use at most a
+    # quarter of the time limit, so the packed runs always get most of it.
+    alone_deadline = None if time_limit is None else t0 + float(time_limit) / 4
+
+    def open_for_new(alone: bool = False) -> bool:
+        if alone and alone_deadline is not None and time.monotonic() >= alone_deadline:
+            return False
+        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            summary.stopped_early = True
+            return False
+        return True
+
+    def tasks(batch: list[PlanItem], jobs: int) -> Iterator:
+        for pos, it in enumerate(batch):
+            if not open_for_new(alone=it.retime):
+                return
+            dev = devices[pos % len(devices)]
+            yield delayed(_run_one)(it, dataset, epochs, data_dir, dev, threads, jobs, it.key(dataset, epochs))
+
+    alone = [it for it in todo if it.retime]
+    packed = [it for it in todo if not it.retime]
+    try:
+        for batch, jobs, workers in ((alone, 1, len(devices)), (packed, jobs_per_device, n_jobs)):
+            if not batch:
+                continue
+            parallel = Parallel(n_jobs=workers, backend=backend, return_as="generator_unordered", pre_dispatch="n_jobs")
+            for record in parallel(tasks(batch, jobs)):
+                writer.write(record)
+                summary.finished += 1
+                summary.statuses[record["status"]] = summary.statuses.get(record["status"], 0) + 1
+                summary.path = writer.path
+                if on_record is not None:
+                    on_record(record, summary)
+    finally:
+        writer.close()
+        summary.seconds = time.monotonic() - t0
+    return summary
