@@ -105,7 +105,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     lg = sub.add_parser("logs", help="summarise training logs: counts by dataset, device and status")
     lg.add_argument("path", nargs="?", default="training_logs")
+
+    cp = sub.add_parser("compare", help="compare optimizers on a benchmark on a simulated wall-clock")
+    cp.add_argument("--benchmark", help="surrogate directory or archive (default: the shipped flowers17 surrogate)")
+    cp.add_argument("--optimizers", help="comma-separated names (default: all); see --list")
+    cp.add_argument("--list", action="store_true", help="list the available optimizers and exit")
+    cp.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
+    cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, e.g. 1,8 (default: 1)")
+    cp.add_argument("--budget", type=_duration, default=None, help="simulated time per run, e.g. 24h (default: 24h)")
+    cp.add_argument("--evaluations", type=_positive_int, help="a budget in jobs instead of (or besides) time")
+    cp.add_argument("--overhead", type=_overhead, default="none",
+                    help="optimizer time charged: none (default), measured, or a fixed number of seconds per decision")
+    cp.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel (joblib)")
+    cp.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
+    cp.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
+    cp.add_argument("--out", default="results", help="results directory (default: %(default)s)")
+    cp.add_argument("--no-plots", action="store_true")
+    cp.add_argument("--no-progress", action="store_true")
+
+    rp = sub.add_parser("report", help="print the table and redraw the plots of stored comparison results")
+    rp.add_argument("path", help="a results directory written by surrobench compare")
+    rp.add_argument("--no-plots", action="store_true")
     return p
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return sorted(set(values))
+
+
+def _overhead(text: str):
+    from .simulator import Overhead
+
+    if text in ("none", "measured"):
+        return Overhead(text)
+    try:
+        return Overhead("fixed", seconds=_duration(text))
+    except (argparse.ArgumentTypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected none, measured or seconds per decision, got {text!r}") from None
 
 
 def _epochs_ok(value: int) -> int:
@@ -195,7 +237,69 @@ def cmd_logs(args) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "logs": cmd_logs}
+def _print_summary(results) -> None:
+    import pandas as pd
+
+    table = results.summary()
+    budget = results.metadata.get("budget", {})
+    what = []
+    if budget.get("seconds"):
+        what.append(f"{budget['seconds'] / 3600:g} simulated hours")
+    if budget.get("evaluations"):
+        what.append(f"{budget['evaluations']} evaluations")
+    print(f"hypervolume at the budget ({' / '.join(what)}; reference point {results.metadata.get('reference_point')}; "
+          f"median over {int(table['seeds'].max())} seeds):")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print(table.drop(columns="seeds").to_string())
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, write_results
+    from .optimizers import OPTIMIZERS
+    from .simulator import Budget
+
+    if args.list:
+        for name, cls in OPTIMIZERS.items():
+            print(f"{name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    seconds = args.budget if args.budget is not None or args.evaluations else 24 * 3600.0
+    budget = Budget(seconds=seconds, evaluations=args.evaluations)
+    _setup_backend(args)
+    from tqdm.auto import tqdm
+
+    from .compare import resolve_optimizers
+
+    n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
+    with tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
+        results = compare(
+            args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
+            overhead=args.overhead, n_jobs=args.jobs, backend=args.backend, on_cell=lambda: bar.update(1),
+        )
+    out = write_results(results, args.out)
+    _print_summary(results)
+    if not args.no_plots:
+        from .plots import draw_report
+
+        draw_report(results, out)
+    print(f"results and plots in {out}/")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .compare import read_results
+
+    results = read_results(args.path)
+    _print_summary(results)
+    if not args.no_plots:
+        from .plots import draw_report
+
+        paths = draw_report(results, args.path)
+        print("plots: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ The model-size objective is ``log10(n_params)``; it is computed, never predicted
 
 >>> from surrobench.space import default_config
 >>> n_params(default_config(), (3, 16, 16), 17)
-1148561
+835985
 """
 
 from __future__ import annotations

@@ -1,0 +1,122 @@
+"""Plots of comparison results (PNG). The data behind each plot is computed apart from the drawing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import pareto_mask
+
+__all__ = ["hv_band_data", "plot_hv_over_time", "plot_pareto_fronts", "plot_timeline", "draw_report"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def hv_band_data(hv: pd.DataFrame, column: str = "hv") -> pd.DataFrame:
+    """Median and 25/75 % quantiles over seeds per (n_workers, optimizer, time)."""
+    g = hv.groupby(["n_workers", "optimizer", "time"])[column]
+    return pd.DataFrame({"median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75)}).reset_index()
+
+
+def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str = "hv", title: str = "") -> Path:
+    plt = _pyplot()
+    data = hv_band_data(hv, column)
+    workers = sorted(data["n_workers"].unique())
+    fig, axes = plt.subplots(1, len(workers), figsize=(6.5 * len(workers), 4.5), squeeze=False, sharey=True)
+    for ax, w in zip(axes[0], workers):
+        for label, g in data[data["n_workers"] == w].groupby("optimizer", sort=True):
+            t = g["time"].to_numpy() / 3600
+            line = ax.plot(t, g["median"], label=label)[0]
+            ax.fill_between(t, g["q25"], g["q75"], color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("simulated wall-clock time [h]")
+        ax.set_title(f"{w} worker{'s' if w > 1 else ''}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("hypervolume (val. error × decades)" if column == "hv" else column)
+    axes[0][-1].legend(loc="lower right", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_pareto_fronts(runs: pd.DataFrame, path: str | os.PathLike, *, n_workers: int | None = None) -> Path:
+    """Union over seeds of every optimizer's points; the union's non-dominated ones bold."""
+    plt = _pyplot()
+    if n_workers is None:
+        n_workers = int(runs["n_workers"].min())
+    df = runs[runs["n_workers"] == n_workers]
+    labels = sorted(df["optimizer"].unique())
+    cols = min(3, len(labels))
+    rows = int(np.ceil(len(labels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.8 * rows), squeeze=False, sharex=True, sharey=True)
+    for ax, label in zip(axes.ravel(), labels):
+        pts = df.loc[df["optimizer"] == label, ["log10_params", "val_error"]].to_numpy()
+        mask = pareto_mask(pts[:, ::-1]) if len(pts) else np.zeros(0, bool)
+        ax.scatter(pts[~mask, 0], pts[~mask, 1], s=4, alpha=0.15, color="grey")
+        front = pts[mask][np.argsort(pts[mask][:, 0])]
+        ax.step(front[:, 0], front[:, 1], where="post", color="C0")
+        ax.scatter(front[:, 0], front[:, 1], s=12, color="C0")
+        ax.set_title(label)
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel()[len(labels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("log10 #parameters")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation error")
+    fig.suptitle(f"Pareto fronts, union over seeds ({n_workers} worker{'s' if n_workers > 1 else ''})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_timeline(runs: pd.DataFrame, path: str | os.PathLike, *, optimizer: str | None = None, seed=None,
+                  n_workers: int | None = None, max_jobs: int = 400) -> Path:
+    """Which worker ran which job when, for one run (the first ``max_jobs`` jobs)."""
+    plt = _pyplot()
+    n_workers = int(runs["n_workers"].max()) if n_workers is None else n_workers
+    df = runs[runs["n_workers"] == n_workers]
+    optimizer = optimizer or sorted(df["optimizer"].unique())[0]
+    df = df[df["optimizer"] == optimizer]
+    seed = df["seed"].min() if seed is None else seed
+    df = df[df["seed"] == seed].sort_values("start").head(max_jobs)
+    fig, ax = plt.subplots(figsize=(9, 0.35 * n_workers + 1.8))
+    epochs = df["epoch"].to_numpy()
+    cmap = plt.get_cmap("viridis")
+    colors = cmap((epochs - epochs.min()) / max(np.ptp(epochs), 1)) if len(df) else []
+    ax.barh(df["worker"], (df["end"] - df["start"]) / 3600, left=df["start"] / 3600, color=colors, edgecolor="white", linewidth=0.3)
+    ax.set_xlabel("simulated time [h]")
+    ax.set_ylabel("worker")
+    ax.set_title(f"{optimizer}, seed {seed}, {n_workers} workers (colour: epochs reached)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def draw_report(results, directory: str | os.PathLike) -> list[Path]:
+    """All plots of a :class:`~surrobench.compare.Results` into ``directory``."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    out = [
+        plot_hv_over_time(results.hv, d / "hv_over_time.png", title="hypervolume, every evaluated point"),
+        plot_hv_over_time(results.hv, d / "hv_over_time_max_fidelity.png", column="hv_max_fidelity",
+                          title="hypervolume, full-fidelity points only"),
+        plot_pareto_fronts(results.runs, d / "pareto_fronts.png"),
+        plot_timeline(results.runs, d / "timeline.png"),
+    ]
+    return out

@@ -1,0 +1,114 @@
+"""Immutable records exchanged between optimizers and the simulator.
+
+An optimizer is asked for a :class:`Job` whenever a worker is free and is told an
+:class:`Observation` for every job that finished. It never sees the benchmark: it knows the
+:class:`Problem` (fidelity range, workers, budget) it was built for, and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+from .space import MAX_EPOCH, MIN_EPOCH, config_id, validate, validate_epoch
+
+__all__ = ["Problem", "Job", "Observation", "Optimizer"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What an optimizer may know about the run it takes part in."""
+
+    min_epoch: int = MIN_EPOCH
+    max_epoch: int = MAX_EPOCH
+    n_workers: int = 1
+    time_budget: float | None = None  # simulated seconds, if the budget is time
+    max_evaluations: int | None = None  # number of jobs, if the budget is evaluations
+
+    def __post_init__(self):
+        validate_epoch(self.min_epoch, name="min_epoch")
+        validate_epoch(self.max_epoch, name="max_epoch")
+        if self.min_epoch > self.max_epoch:
+            raise ValueError(f"min_epoch {self.min_epoch} exceeds max_epoch {self.max_epoch}")
+        if isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int) or self.n_workers < 1:
+            raise ValueError(f"n_workers: must be a positive int, got {self.n_workers!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Job:
+    """Train ``config`` until it has seen ``epoch`` epochs.
+
+    ``trial`` is ``None`` for a new training run (from scratch, a fresh seed), or the trial id
+    of an earlier job to continue from its checkpoint at ``from_epoch`` (only the epochs
+    from_epoch+1..epoch are paid). The paper's methods always start from scratch.
+    ``tag`` is free text for the optimizer's own bookkeeping (e.g. a rung), kept in the results.
+    """
+
+    config: Mapping[str, Any]
+    epoch: int
+    trial: int | None = None
+    from_epoch: int = 0
+    tag: str = ""
+    config_id: str = field(init=False)
+
+    def __post_init__(self):
+        cfg = validate(self.config)
+        object.__setattr__(self, "config", cfg)
+        object.__setattr__(self, "epoch", validate_epoch(self.epoch))
+        object.__setattr__(self, "config_id", config_id(cfg))
+        if self.trial is None:
+            if self.from_epoch != 0:
+                raise ValueError("from_epoch: a new trial starts from scratch (from_epoch=0); give trial to continue one")
+        elif isinstance(self.trial, bool) or not isinstance(self.trial, int) or self.trial < 0:
+            raise ValueError(f"trial: must be a non-negative int or None, got {self.trial!r}")
+        if isinstance(self.from_epoch, bool) or not isinstance(self.from_epoch, int):
+            raise ValueError(f"from_epoch: must be an int, got {self.from_epoch!r}")
+        if not 0 <= self.from_epoch < self.epoch:
+            raise ValueError(f"from_epoch: must lie in 0..epoch-1 ({self.epoch - 1}), got {self.from_epoch}")
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """What the optimizer is told when a job finished (objectives are minimised)."""
+
+    job: Job
+    job_id: int
+    trial: int
+    val_error: float
+    test_error: float
+    log10_params: float
+    cost: float
+    start: float
+    end: float
+    worker: int
+
+    @property
+    def objectives(self) -> tuple[float, float]:
+        """(validation error, log10 parameter count): the pair every optimizer minimises."""
+        return (self.val_error, self.log10_params)
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.job.config
+
+    @property
+    def epoch(self) -> int:
+        return self.job.epoch
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """The ask/tell protocol.
+
+    * ``ask()`` returns a :class:`Job`, or ``None`` for "nothing to run yet" (e.g. a synchronous
+      rung waiting for results). It may be asked again before any tell: many jobs can be
+      outstanding, up to the number of workers.
+    * ``tell(observation)`` is called exactly once for every job that finished within the budget,
+      in order of completion time.
+    * Optimizers are built as ``cls(problem, seed=..., **settings)`` and draw all randomness
+      from ``seed``.
+    """
+
+    def ask(self) -> Job | None: ...
+
+    def tell(self, observation: Observation) -> None: ...

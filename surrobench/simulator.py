@@ -1,0 +1,199 @@
+"""A discrete-event simulation of optimizers running on n workers against a benchmark (SPEC §6).
+
+Whenever a worker is free the optimizer is asked for a job; the clock jumps to the next
+completion; ties are broken by a sequence counter, so a run is a pure function of its seeds
+when the overhead model is ``"none"``. The optimizer's own decision time is charged by an
+:class:`Overhead` model: it works as a single thread, so a decision starts once both the
+optimizer and the simulated time are there, and the job it produced starts when it ends.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .records import Job, Observation, Optimizer, Problem
+from .space import NAMES
+
+__all__ = ["Overhead", "Budget", "simulate", "trial_seed", "RESULT_COLUMNS"]
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """How the optimizer's decision time is charged: ``none`` (default, reproducible byte for
+    byte), ``measured`` (the real seconds of each ask and tell, scaled by ``scale``) or ``fixed``
+    (``seconds`` per ask and per tell)."""
+
+    model: str = "none"
+    seconds: float = 0.0
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.model not in ("none", "measured", "fixed"):
+            raise ValueError(f"overhead: model must be none, measured or fixed, got {self.model!r}")
+        if not (math.isfinite(self.seconds) and self.seconds >= 0):
+            raise ValueError(f"overhead: seconds must be finite and >= 0, got {self.seconds!r}")
+        if self.model == "fixed" and self.seconds == 0:
+            raise ValueError("overhead: the fixed model needs seconds > 0")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"overhead: scale must be positive, got {self.scale!r}")
+
+    def charge(self, real_seconds: float) -> float:
+        if self.model == "none":
+            return 0.0
+        if self.model == "fixed":
+            return self.seconds
+        return real_seconds * self.scale
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Simulated seconds (``seconds``) and/or a number of jobs (``evaluations``); at least one.
+
+    With a time budget, only jobs that finish within it count (and are told); no job starts
+    after it. With an evaluation budget, exactly that many jobs are started and all finish.
+    """
+
+    seconds: float | None = None
+    evaluations: int | None = None
+
+    def __post_init__(self):
+        if self.seconds is None and self.evaluations is None:
+            raise ValueError("budget: give seconds, evaluations or both")
+        if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"budget: seconds must be positive and finite, got {self.seconds!r}")
+        if self.evaluations is not None and (
+            isinstance(self.evaluations, bool) or not isinstance(self.evaluations, int) or self.evaluations < 1
+        ):
+            raise ValueError(f"budget: evaluations must be a positive int, got {self.evaluations!r}")
+
+
+RESULT_COLUMNS = [
+    "job_id", "trial", "worker", "start", "end", "decided", "config_id", "epoch", "from_epoch", "tag",
+    "val_error", "test_error", "log10_params", "cost", "overhead",
+] + [f"config_{n}" for n in NAMES]
+
+
+def trial_seed(run_seed: int, trial: int) -> int:
+    """The benchmark seed of a trial: independent streams from ``SeedSequence([run_seed, trial])``."""
+    return int(np.random.SeedSequence([int(run_seed), int(trial)]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def simulate(
+    benchmark: Any,
+    optimizer: Optimizer,
+    budget: Budget,
+    *,
+    n_workers: int = 1,
+    seed: int = 0,
+    overhead: Overhead | str = "none",
+    on_observation: Callable[[Observation], None] | None = None,
+) -> pd.DataFrame:
+    """Run ``optimizer`` against ``benchmark`` and return one row per finished job.
+
+    ``benchmark`` answers ``query(config, epoch, seed=)`` (a result with ``val_error``,
+    ``test_error``, ``log10_params``) and ``cost(config, epoch, from_epoch=, seed=)``.
+    ``seed`` fixes the benchmark seeds of the trials (one per training run, kept when a job
+    continues a trial). Raises ``RuntimeError`` if the optimizer answers "nothing to run" while
+    no job is running (a deadlock), and ``ValueError`` for an invalid job.
+    """
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(f"n_workers: must be a positive int, got {n_workers!r}")
+    if isinstance(overhead, str):
+        overhead = Overhead(overhead)
+    clock = time.perf_counter
+    horizon = math.inf if budget.seconds is None else float(budget.seconds)
+    max_jobs = math.inf if budget.evaluations is None else budget.evaluations
+
+    free = list(range(n_workers))  # a heap: the lowest free worker id is used first
+    running: list[tuple[float, int, int, Job, int, float, float, float]] = []
+    trial_epochs: dict[int, int] = {}  # trial -> epochs reached by its finished jobs
+    trial_busy: set[int] = set()
+    trial_config: dict[int, str] = {}
+    rows: list[dict] = []
+    now = 0.0
+    opt_free = 0.0  # when the optimizer finishes its current decision
+    started = 0
+    next_trial = 0
+
+    def decide(fn, *args):
+        nonlocal opt_free
+        t0 = clock() if overhead.model == "measured" else 0.0
+        out = fn(*args)
+        spent = overhead.charge(clock() - t0 if overhead.model == "measured" else 0.0)
+        opt_free = max(opt_free, now) + spent
+        return out, spent
+
+    while True:
+        # Fill free workers while the optimizer has something to run.
+        while free and started < max_jobs:
+            if max(now, opt_free) >= horizon:
+                break
+            job, spent = decide(optimizer.ask)
+            if job is None:
+                break
+            if not isinstance(job, Job):
+                raise ValueError(f"optimizer.ask must return a Job or None, got {type(job).__name__}")
+            start = max(now, opt_free)
+            if start >= horizon:
+                break
+            if job.trial is None:
+                trial = next_trial
+                next_trial += 1
+                trial_config[trial] = job.config_id
+            else:
+                trial = job.trial
+                if trial not in trial_config:
+                    raise ValueError(f"job continues trial {trial}, which was never started")
+                if trial_config[trial] != job.config_id:
+                    raise ValueError(f"job continues trial {trial} with another config than the trial's")
+                if trial in trial_busy:
+                    raise ValueError(f"job continues trial {trial} while it is still running")
+                if trial_epochs.get(trial, 0) < job.from_epoch:
+                    raise ValueError(
+                        f"job continues trial {trial} from epoch {job.from_epoch}, "
+                        f"but it has only reached epoch {trial_epochs.get(trial, 0)}"
+                    )
+            s = trial_seed(seed, trial)
+            cost = float(benchmark.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=s))
+            worker = heapq.heappop(free)
+            trial_busy.add(trial)
+            heapq.heappush(running, (start + cost, started, worker, job, trial, start, cost, spent))
+            started += 1
+        if not running:
+            if started < max_jobs and max(now, opt_free) < horizon and free:
+                raise RuntimeError(
+                    "optimizer answered 'nothing to run yet' while no job was running: it would wait forever"
+                )
+            break
+        end, job_id, worker, job, trial, start, cost, spent = heapq.heappop(running)
+        if end > horizon:
+            break  # this and every later completion lie beyond the budget
+        now = end
+        heapq.heappush(free, worker)
+        trial_busy.discard(trial)
+        trial_epochs[trial] = max(trial_epochs.get(trial, 0), job.epoch)
+        res = benchmark.query(job.config, job.epoch, seed=trial_seed(seed, trial))
+        obs = Observation(
+            job=job, job_id=job_id, trial=trial, val_error=float(res.val_error), test_error=float(res.test_error),
+            log10_params=float(res.log10_params), cost=cost, start=start, end=end, worker=worker,
+        )
+        row = {
+            "job_id": job_id, "trial": trial, "worker": worker, "start": start, "end": end, "decided": start - spent,
+            "config_id": job.config_id, "epoch": job.epoch, "from_epoch": job.from_epoch, "tag": job.tag,
+            "val_error": obs.val_error, "test_error": obs.test_error, "log10_params": obs.log10_params,
+            "cost": cost, "overhead": spent,
+        }
+        for n in NAMES:
+            row[f"config_{n}"] = job.config.get(n, np.nan)
+        rows.append(row)
+        decide(optimizer.tell, obs)
+        if on_observation is not None:
+            on_observation(obs)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)

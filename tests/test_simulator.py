@@ -1,0 +1,186 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surrobench.optimizers import RandomSearch
+from surrobench.records import Job, Problem
+from surrobench.simulator import Budget, Overhead, simulate, trial_seed
+from surrobench.space import sample
+
+from toybench import ToyBenchmark
+
+
+class Recorder:
+    """Random configs at random epochs; sometimes continues a finished trial; records asks/tells."""
+
+    def __init__(self, problem, seed=0, p_none=0.0):
+        self.rng = np.random.default_rng(seed)
+        self.asked, self.told = [], []
+        self.done = {}  # trial -> (config, epoch)
+        self.p_none = p_none
+        self.running = 0
+
+    def ask(self):
+        if self.running and self.rng.random() < self.p_none:
+            return None
+        if self.done and self.rng.random() < 0.3:
+            trial = sorted(self.done)[int(self.rng.integers(len(self.done)))]
+            cfg, ep = self.done.pop(trial)
+            if ep < 25:
+                job = Job(cfg, int(self.rng.integers(ep + 1, 26)), trial=trial, from_epoch=ep)
+                self.asked.append(job)
+                self.running += 1
+                return job
+        job = Job(sample(self.rng), int(self.rng.integers(1, 26)))
+        self.asked.append(job)
+        self.running += 1
+        return job
+
+    def tell(self, obs):
+        self.told.append(obs)
+        self.running -= 1
+        self.done[obs.trial] = (obs.config, obs.epoch)
+
+
+def _busy_max(df):
+    events = sorted([(s, 1) for s in df["start"]] + [(e, -1) for e in df["end"]], key=lambda x: (x[0], x[1]))
+    busy = peak = 0
+    for _, d in events:
+        busy += d
+        peak = max(peak, busy)
+    return peak
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), workers=st.integers(1, 8), p_none=st.sampled_from([0.0, 0.5]))
+def test_simulator_laws(seed, workers, p_none):
+    bench = ToyBenchmark()
+    opt = Recorder(Problem(n_workers=workers), seed=seed, p_none=p_none)
+    df = simulate(bench, opt, Budget(evaluations=40), n_workers=workers, seed=seed)
+    # every asked job is told exactly once (evaluation budget: all finish)
+    assert len(opt.asked) == len(opt.told) == len(df) == 40
+    assert sorted(o.job_id for o in opt.told) == list(range(40))
+    assert {id(o.job) for o in opt.told} == {id(j) for j in opt.asked}
+    # simulated time never runs backwards: tells come in completion order, jobs end after they start
+    assert np.all(np.diff(df["end"].to_numpy()) >= 0)
+    assert np.all(df["end"] >= df["start"]) and np.all(df["start"] >= 0)
+    # never more than n workers busy, and a worker runs one job at a time
+    assert _busy_max(df) <= workers
+    for _, g in df.groupby("worker"):
+        g = g.sort_values("start")
+        assert np.all(g["start"].to_numpy()[1:] >= g["end"].to_numpy()[:-1] - 1e-9)
+    assert set(df["worker"]) <= set(range(workers))
+
+
+def test_continuation_pays_only_new_epochs_and_keeps_the_seed():
+    bench = ToyBenchmark()
+    cfg = sample(3)
+
+    class TwoStep:
+        def __init__(self):
+            self.obs = []
+
+        def ask(self):
+            if not self.obs:
+                return Job(cfg, 5) if not hasattr(self, "sent") and not setattr(self, "sent", 1) else None
+            if len(self.obs) == 1:
+                o = self.obs[0]
+                self.obs.append(None)
+                return Job(cfg, 25, trial=o.trial, from_epoch=5)
+            return None
+
+        def tell(self, o):
+            self.obs.insert(0, o) if len(self.obs) == 0 else self.obs.append(o)
+
+    opt = TwoStep()
+    df = simulate(bench, opt, Budget(evaluations=2), seed=7)
+    assert list(df["trial"]) == [0, 0]
+    s = trial_seed(7, 0)
+    assert df["cost"].iloc[0] == pytest.approx(bench.cost(cfg, 5, seed=s))
+    assert df["cost"].iloc[1] == pytest.approx(bench.cost(cfg, 25, from_epoch=5, seed=s))
+    assert df["cost"].iloc[1] < bench.cost(cfg, 25, seed=s)
+    assert df["start"].iloc[1] == pytest.approx(df["end"].iloc[0])
+
+
+def test_same_seed_gives_byte_identical_tables_and_other_seeds_differ():
+    bench = ToyBenchmark()
+    run = lambda s: simulate(bench, RandomSearch(Problem(n_workers=4), seed=s), Budget(seconds=6 * 3600), n_workers=4, seed=s)  # noqa: E731
+    a, b, c = run(1), run(1), run(2)
+    assert a.to_csv(index=False) == b.to_csv(index=False)
+    assert a.to_csv(index=False) != c.to_csv(index=False)
+
+
+def test_time_budget_counts_only_jobs_finished_in_time():
+    bench = ToyBenchmark()
+    opt = Recorder(Problem(), seed=1)
+    df = simulate(bench, opt, Budget(seconds=500.0), n_workers=3, seed=0)
+    assert (df["end"] <= 500.0).all()
+    assert len(opt.told) == len(df) <= len(opt.asked)
+    assert len(opt.asked) - len(opt.told) <= 3  # only jobs still running at the deadline are untold
+
+
+def test_deadlock_is_a_clear_error():
+    class Never:
+        def ask(self):
+            return None
+
+        def tell(self, o):
+            pass
+
+    with pytest.raises(RuntimeError, match="nothing to run"):
+        simulate(ToyBenchmark(), Never(), Budget(evaluations=3))
+
+
+def test_invalid_continuations_are_refused():
+    cfg = sample(0)
+
+    class Bad:
+        def ask(self):
+            return Job(cfg, 10, trial=5, from_epoch=3)
+
+        def tell(self, o):
+            pass
+
+    with pytest.raises(ValueError, match="never started"):
+        simulate(ToyBenchmark(), Bad(), Budget(evaluations=1))
+    with pytest.raises(ValueError, match="from_epoch"):
+        Job(cfg, 10, from_epoch=3)
+    with pytest.raises(ValueError, match="epoch"):
+        Job(cfg, 26)
+
+
+def test_fixed_overhead_delays_every_job():
+    bench = ToyBenchmark()
+    none = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0)
+    fixed = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0,
+                     overhead=Overhead("fixed", seconds=60.0))
+    # one worker: each job waits for the previous tell (60 s) and its own ask (60 s)
+    assert fixed["start"].iloc[0] == pytest.approx(60.0)
+    assert fixed["end"].iloc[-1] == pytest.approx(none["end"].iloc[-1] + 60.0 * (2 * 10 - 1))
+    assert (fixed["overhead"] == 60.0).all()
+
+
+def test_measured_overhead_charges_real_time():
+    import time as _t
+
+    class Slow(RandomSearch):
+        def ask(self):
+            _t.sleep(0.01)
+            return super().ask()
+
+    df = simulate(ToyBenchmark(), Slow(Problem(), seed=0), Budget(evaluations=3), overhead="measured")
+    assert (df["overhead"] >= 0.009).all()
+
+
+@pytest.mark.parametrize("bad", [dict(), dict(seconds=0), dict(seconds=float("nan")), dict(evaluations=0)])
+def test_bad_budgets(bad):
+    with pytest.raises(ValueError, match="budget"):
+        Budget(**bad)
+
+
+def test_bad_overheads():
+    with pytest.raises(ValueError, match="overhead"):
+        Overhead("sometimes")
+    with pytest.raises(ValueError, match="overhead"):
+        Overhead("fixed", seconds=-1)
