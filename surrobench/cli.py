@@ -126,6 +126,36 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="print the table and redraw the plots of stored comparison results")
     rp.add_argument("path", help="a results directory written by surrobench compare")
     rp.add_argument("--no-plots", action="store_true")
+
+    f = sub.add_parser(
+        "fit",
+        help="fit a surrogate from training logs, judge it on held-out configs, write its directory",
+        description=(
+            "Fit the XGBoost surrogate of one dataset from a logs directory and write the surrogate directory. "
+            "Refit a shipped default after its logs grew: "
+            "surrobench fit training_logs/flowers17 --force --publish surrobench/_data"
+        ),
+    )
+    f.add_argument("logs", help="logs file or directory (e.g. training_logs/flowers17)")
+    f.add_argument("--dataset", choices=["digits", "flowers17", "fashion_mnist"], help="needed if the logs hold several")
+    f.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
+    f.add_argument("--name", help="surrogate name (default: DATASET-surrogate)")
+    f.add_argument("--device", help="whose clock the runtime model learns (default: the device with most lone runs)")
+    f.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the folds and of XGBoost (default: %(default)s)")
+    f.add_argument("--holdout", type=_fraction, default=0.2,
+                   help="share of configs held out per cross-validation fold (default: %(default)s, five folds)")
+    f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
+    f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
+    f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
+
+    q = sub.add_parser("quality", help="verify a surrogate directory or archive and print its quality card")
+    q.add_argument("path", help="surrogate directory or .tar.gz archive")
+    q.add_argument("--json", action="store_true", help="print the card as JSON")
+    q.add_argument("--parity", metavar="PNG", help="also write the parity plot (predicted vs measured) to this file")
+
+    pb = sub.add_parser("publish", help="verify a surrogate directory and pack it as NAME.tar.gz plus NAME.tar.gz.sha256")
+    pb.add_argument("directory")
+    pb.add_argument("--out-dir", help="where the archive goes (default: beside the directory)")
     return p
 
 
@@ -175,9 +205,11 @@ def _setup_backend(args) -> None:
 
 def cmd_collect(args) -> int:
     try:
-        from .training.collect import collect
-    except ImportError as exc:
-        raise ValueError(f"collect needs torch ({exc}): pip install 'surrobench[train]'") from None
+        import torch  # noqa: F401
+    except ImportError:
+        raise ValueError("collect needs torch: pip install 'surrobench[train]'") from None
+    from .training.collect import collect
+
     _epochs_ok(args.epochs)
     _setup_backend(args)
     from tqdm.auto import tqdm
@@ -299,7 +331,59 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report}
+def cmd_fit(args) -> int:
+    from pathlib import Path
+
+    from .surrogate import fit_surrogate, format_card, publish, save_surrogate
+    from .surrogate.files import check_name
+
+    if args.name is not None:
+        check_name(args.name)
+    logger.info("fitting a surrogate from %s (grid %s)", args.logs, args.grid)
+    surrogate = fit_surrogate(
+        args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
+        grid=args.grid, name=args.name,
+    )
+    out = Path(args.out) if args.out else Path("build") / "surrogates" / surrogate.name
+    save_surrogate(surrogate, out, overwrite=args.force)
+    print(format_card(surrogate.manifest))
+    print(f"surrogate written to {out}")
+    if args.publish:
+        archive, sha = publish(out, args.publish)
+        print(f"published {archive} (sha256 {sha.read_text().split()[0]})")
+    return 0
+
+
+def cmd_quality(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .surrogate import format_card, load_surrogate
+
+    surrogate = load_surrogate(args.path)
+    if args.json:
+        print(json.dumps(surrogate.quality, indent=1))
+    else:
+        print(format_card(surrogate.manifest), end="")
+    if args.parity:
+        if not surrogate.parity_png:
+            raise ValueError(f"{args.path} holds no parity plot")
+        Path(args.parity).write_bytes(surrogate.parity_png)
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from .surrogate import publish
+
+    archive, sha = publish(args.directory, args.out_dir)
+    print(f"{archive}\n{sha}: {sha.read_text().strip()}")
+    return 0
+
+
+COMMANDS = {
+    "collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report,
+    "fit": cmd_fit, "quality": cmd_quality, "publish": cmd_publish,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,11 +128,15 @@ def _load_flowers17(directory: Path) -> Splits:
         )
     sums = directory / "SHA256SUMS"
     if sums.is_file():
+        listed = {}
         for line in sums.read_text().splitlines():
-            if not line.strip():
-                continue
-            digest, fname = line.split()
-            if fname in files and _sha256(directory / fname) != digest:
+            if line.strip():
+                digest, fname = line.split(maxsplit=1)
+                listed[fname.strip().lstrip("*")] = digest.lower()
+        for fname in files:
+            if fname not in listed:
+                raise ValueError(f"flowers17: {directory / 'SHA256SUMS'} has no entry for {fname}")
+            if _sha256(directory / fname) != listed[fname]:
                 raise ValueError(f"flowers17: {directory / fname} does not match its SHA256SUMS entry")
     arrays = []
     for s in ("train", "val", "test"):
@@ -158,13 +162,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (gzip-compressed or plain) of unsigned bytes into an array."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:  # not gzip, truncated, unreadable
+        raise ValueError(f"{path}: cannot be read ({exc})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     if data[2] != 0x08:
         raise ValueError(f"{path}: IDX type 0x{data[2]:02x} is not unsigned bytes")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header cut short ({len(data)} bytes for {ndim} dimensions)")
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):

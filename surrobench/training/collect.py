@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..datasets import info as dataset_info
+from ..datasets import load as load_dataset
 from ..logs import iter_records
 from ..space import sample, validate_epoch
 
@@ -106,7 +107,8 @@ class LogWriter:
 
     def __init__(self, directory: Path, stem: str):
         self.directory = directory
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        # To the microsecond: two collects of one plan, in one process and one second, must not collide.
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40]
         self.path = directory / f"{stem}-{host}-{os.getpid()}-{stamp}.jsonl"
         self._f = None
@@ -227,6 +229,8 @@ def collect(
         n_replicates=n_replicates,
         retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
     )
+    if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
+        load_dataset(dataset, data_dir)
     directory = Path(out_dir) / dataset
     done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
     todo = [it for it in items if it.key(dataset, epochs) not in done]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..datasets import Splits, load
+from ..datasets import Splits, info, load
 from ..model_size import n_params as closed_form_n_params
 from ..space import MAX_EPOCH, config_id, validate, validate_epoch
 from .network import build_network
@@ -158,6 +158,8 @@ def train(
     device while this one ran; it is recorded so the runtime model can use lone runs only.
     """
     cfg = validate(config)
+    if not isinstance(dataset, Splits):
+        info(dataset)
     epochs = validate_epoch(epochs, name="epochs")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")

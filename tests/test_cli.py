@@ -1,0 +1,94 @@
+"""The command line: bad input exits 2 with one line on stderr; `logs` prints the counts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from surrobench.cli import main
+
+from conftest import TINY_CONFIG, make_record, write_records
+
+
+def _cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "surrobench.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+BAD_COLLECT = {
+    "epochs-0": (["--epochs", "0"], "--epochs"),
+    "epochs-30": (["--epochs", "30"], "--epochs"),
+    "shard-3/2": (["--shard", "3/2"], "shard"),
+    "shard-x": (["--shard", "x"], "shard"),
+    "n-configs-negative": (["--n-configs", "-1"], "--n-configs"),
+    "n-configs-zero": (["--n-configs", "0"], "--n-configs"),
+    "unknown-dataset": (["--dataset", "mnist"], "mnist"),
+    "replicate-fraction-2": (["--replicate-fraction", "2"], "--replicate-fraction"),
+    "time-limit-abc": (["--time-limit", "abc"], "--time-limit"),
+    "time-limit-negative": (["--time-limit", "-5m"], "--time-limit"),
+    "jobs-zero": (["--jobs", "0"], "--jobs"),
+    "scheduler-without-dask": (["--scheduler", "tcp://x:1"], "--scheduler"),
+}
+
+
+def _assert_one_line_error(result, needle):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error" in lines[0] and needle in lines[0]
+
+
+@pytest.mark.parametrize("args, needle", BAD_COLLECT.values(), ids=BAD_COLLECT.keys())
+def test_bad_collect_input_exits_2(tmp_path, args, needle):
+    out = tmp_path / "logs"
+    result = _cli("collect", "--out", str(out), "--no-progress", *args, cwd=tmp_path)
+    _assert_one_line_error(result, needle)
+    assert not out.exists()  # nothing was collected
+
+
+def test_flowers17_without_its_files_exits_2(tmp_path):
+    out = tmp_path / "logs"
+    args = ["collect", "--dataset", "flowers17", "--data-dir", str(tmp_path), "--out", str(out)]
+    result = _cli(*args, "--n-configs", "2", "--epochs", "1", "--device", "cpu", "--no-progress", cwd=tmp_path)
+    _assert_one_line_error(result, "x_train.npy")
+    assert not out.exists()
+
+
+def test_logs_on_missing_path_exits_2(tmp_path):
+    _assert_one_line_error(_cli("logs", str(tmp_path / "nonexistent"), cwd=tmp_path), "nonexistent")
+
+
+def test_unknown_command_exits_2(tmp_path):
+    _assert_one_line_error(_cli("train", cwd=tmp_path), "train")
+
+
+def test_logs_prints_counts(tmp_path):
+    write_records(
+        tmp_path / "digits" / "a.jsonl",
+        [make_record(TINY_CONFIG, seed=s) for s in (0, 1)] + [make_record(seed=2, status="oom")],
+    )
+    result = _cli("logs", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    out = result.stdout
+    assert out.startswith("3 runs")
+    lines = out.splitlines()
+    assert any(line.split() == ["status", "ok", "oom"] for line in lines)
+    assert ["digits", "cpu:Test", "CPU", "2", "1"] in [line.split() for line in lines]
+    assert "digits 1 configs / 3 runs" in out and "incomplete records: 0" in out
+
+
+def test_main_returns_codes_in_process(tmp_path, capsys):
+    write_records(tmp_path / "a.jsonl", [make_record()])
+    assert main(["logs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("1 runs")
+    assert main(["logs", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "neither a file nor a directory" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["collect", "--epochs", "x"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
