@@ -1,0 +1,484 @@
+"""The benchmark (SPEC section 5): one interface, three back-ends.
+
+* :class:`SurrogateBenchmark` answers from fitted XGBoost models (cheap; seeded noise);
+* :class:`TabularBenchmark` replays logged runs exactly (a config never logged is an error);
+* :class:`LiveBenchmark` trains for real with :func:`surrobench.training.train` (torch is
+  imported only when it trains).
+
+Every back-end answers ``query(config, epoch, seed=...)`` and ``trajectory(config,
+seed=...)`` with :class:`Result` records, ``cost(config, epoch, from_epoch=...)`` in
+seconds, and validates its input strictly (``ValueError`` naming what is wrong).
+
+Cost of a job that trains from ``from_epoch`` (a checkpoint; 0 = from scratch) to
+``epoch``: the train seconds of epochs ``from_epoch + 1 .. epoch`` plus one evaluation.
+Cumulative train time never decreases with epochs.
+
+>>> from surrobench.space import default_config
+>>> bench = load()                      # the shipped flowers17 surrogate
+>>> r = bench.query(default_config(), 10, seed=1)
+>>> 0.0 <= r.val_error <= 1.0 and r.epoch == 10 and r.cost > r.train_time > 0
+True
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .datasets import info as dataset_info
+from .model_size import log10_params
+from .space import MAX_EPOCH, MIN_EPOCH, config_id, validate, validate_epoch
+from .surrogate.features import FEATURES, feature_row, size_bounds, validated_id
+
+__all__ = [
+    "Objective",
+    "Result",
+    "Benchmark",
+    "SurrogateBenchmark",
+    "TabularBenchmark",
+    "LiveBenchmark",
+    "load",
+    "shipped_surrogates",
+    "REFERENCE_POINT",
+]
+
+REFERENCE_POINT = (1.0, 8.0)
+"""Hypervolume reference point (validation error, log10 parameters): the paper's thresholds."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective with its direction and the bounds of its values."""
+
+    name: str
+    direction: str = "min"
+    lower: float = -math.inf
+    upper: float = math.inf
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answer for one (config, epoch, seed).
+
+    ``cost`` is the seconds of a job trained from scratch to ``epoch`` (``train_time``, the
+    cumulative train seconds of epochs 1..epoch, plus ``eval_time``, one evaluation).
+    """
+
+    val_error: float
+    test_error: float
+    log10_params: float
+    cost: float
+    train_time: float
+    eval_time: float
+    epoch: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_seed(seed: Any) -> int:
+    """A seed is a non-negative int below 2**64."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed: must be a non-negative int below 2**64, got {seed!r}")
+    return int(seed)
+
+
+class Benchmark(abc.ABC):
+    """The interface every back-end shares. Subclasses provide :meth:`_curves`."""
+
+    backend: str = "abstract"
+    min_epoch: int = MIN_EPOCH
+    max_epoch: int = MAX_EPOCH
+
+    def __init__(self, dataset: str, input_shape: Sequence[int], n_classes: int):
+        self.dataset = dataset
+        self._shape = tuple(int(v) for v in input_shape)
+        self._n_classes = int(n_classes)
+        lo, hi = size_bounds(self._shape, self._n_classes)
+        self.objectives: tuple[Objective, ...] = (
+            Objective("val_error", "min", 0.0, 1.0),
+            Objective("log10_params", "min", lo, hi),
+        )
+
+    @property
+    def reference_point(self) -> np.ndarray:
+        """(1.0, 8.0): validation error 1, 10**8 parameters (a fresh array on every call)."""
+        return np.array(REFERENCE_POINT, dtype=float)
+
+    @abc.abstractmethod
+    def _curves(self, cfg: dict[str, Any], cid: str, seed: int, epochs: int):
+        """(val, test, train seconds per epoch, eval seconds per epoch), each of length >= ``epochs``."""
+
+    def _results(self, cfg, cid, seed, epochs: int, only: int | None = None) -> list[Result]:
+        val, test, train, evals = self._curves(cfg, cid, seed, epochs)
+        size = log10_params(cfg, self._shape, self._n_classes)
+        cum = np.cumsum(np.asarray(train[:epochs], dtype=float))
+        picks = range(epochs) if only is None else (only - 1,)
+        return [
+            Result(float(val[i]), float(test[i]), size, float(cum[i] + evals[i]), float(cum[i]), float(evals[i]), i + 1)
+            for i in picks
+        ]
+
+    def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0) -> Result:
+        """Objectives and cost of ``config`` trained ``epoch`` epochs with ``seed``."""
+        cfg = validate(config)
+        epoch = validate_epoch(epoch)
+        seed = check_seed(seed)
+        return self._results(cfg, config_id(cfg), seed, epoch, only=epoch)[0]
+
+    def trajectory(self, config: Mapping[str, Any], *, seed: int = 0) -> list[Result]:
+        """Results at every epoch 1..25 (the same numbers as 25 queries)."""
+        cfg = validate(config)
+        seed = check_seed(seed)
+        return self._results(cfg, config_id(cfg), seed, self.max_epoch)
+
+    def _check_cost_args(self, config, epoch, from_epoch, seed) -> tuple[dict[str, Any], int, int, int]:
+        cfg = validate(config)
+        epoch = validate_epoch(epoch)
+        if isinstance(from_epoch, (bool, np.bool_)) or not isinstance(from_epoch, (int, np.integer)):
+            raise ValueError(f"from_epoch: must be an int in 0..{epoch - 1}, got {from_epoch!r}")
+        if not 0 <= int(from_epoch) < epoch:
+            raise ValueError(f"from_epoch: must lie in 0..{epoch - 1} (below epoch {epoch}), got {from_epoch!r}")
+        return cfg, epoch, int(from_epoch), check_seed(seed)
+
+    def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
+        """Seconds to train from a checkpoint at ``from_epoch`` (0: from scratch) to ``epoch``, plus one evaluation."""
+        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
+        _, _, train, evals = self._curves(cfg, config_id(cfg), seed, epoch)
+        cum = np.cumsum(np.asarray(train[:epoch], dtype=float))
+        return float(cum[epoch - 1] - (cum[from_epoch - 1] if from_epoch else 0.0) + evals[epoch - 1])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "dataset": self.dataset,
+            "input_shape": list(self._shape),
+            "n_classes": self._n_classes,
+            "objectives": [asdict(o) for o in self.objectives],
+            "reference_point": list(REFERENCE_POINT),
+            "fidelity": {"name": "epoch", "min": self.min_epoch, "max": self.max_epoch},
+            "cost": "train seconds of epochs from_epoch+1..epoch plus one evaluation",
+        }
+
+
+# ------------------------------------------------------------------------------------ surrogate
+
+
+class SurrogateBenchmark(Benchmark):
+    """Answers from a fitted surrogate (see :mod:`surrobench.surrogate`).
+
+    With ``noise=True`` (default) every seed is a draw of the seed noise calibrated on
+    replicated runs: the same (config, seed) always gives the same curve, different seeds
+    differ. ``noise=False`` gives the mean curve for every seed. Runtime carries no seed
+    noise (no lone run was ever repeated). The answers of the last ``cache_size``
+    (config, seed) pairs are kept, so that ``cost`` and ``query`` of one job predict once.
+    """
+
+    backend = "surrogate"
+
+    def __init__(self, surrogate, *, noise: bool = True, cache_size: int = 4096):
+        from .surrogate import Surrogate, load_surrogate
+
+        if not isinstance(surrogate, Surrogate):
+            surrogate = load_surrogate(surrogate)
+        if not isinstance(noise, bool):
+            raise ValueError(f"noise: must be True or False, got {noise!r}")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError(f"cache_size: must be a non-negative int, got {cache_size!r}")
+        self.surrogate = surrogate
+        self.noise = noise
+        self.cache_size = cache_size
+        self._cache: dict[tuple[str, int], tuple] = {}
+        super().__init__(surrogate.dataset, surrogate.input_shape, surrogate.n_classes)
+        self._n_train = surrogate.n_train
+        self._epochs = np.arange(1, MAX_EPOCH + 1, dtype=float)
+
+    def _predict_one(self, cfg, cid: str, seed: int):
+        key = (cid, seed if self.noise else 0)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        row, n = feature_row(cfg, self._shape, self._n_classes, self._n_train)
+        x = np.array([row])
+        if self.noise:
+            curves, per_epoch, per_eval = self.surrogate.predict(
+                x, np.array([int(cid, 16)], dtype=np.uint64), np.array([seed], dtype=np.uint64)
+            )
+        else:
+            curves, per_epoch, per_eval = self.surrogate.predict(x)
+        row_curves = curves[0]
+        row_curves.flags.writeable = False  # shared through the cache
+        out = (row_curves, float(per_epoch[0]), float(per_eval[0]), math.log10(n))
+        if self.cache_size:
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[key] = out
+        return out
+
+    def _curves(self, cfg, cid, seed, epochs):
+        curves, per_epoch, per_eval, _ = self._predict_one(cfg, cid, seed)
+        return curves[:MAX_EPOCH], curves[MAX_EPOCH:], np.full(MAX_EPOCH, per_epoch), np.full(MAX_EPOCH, per_eval)
+
+    def trajectory(self, config: Mapping[str, Any], *, seed: int = 0) -> list[Result]:
+        cfg = validate(config)
+        seed = check_seed(seed)
+        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        val, test = curves[:MAX_EPOCH].tolist(), curves[MAX_EPOCH:].tolist()
+        cum = (self._epochs * per_epoch).tolist()
+        return [
+            Result(val[i], test[i], size, cum[i] + per_eval, cum[i], per_eval, i + 1) for i in range(MAX_EPOCH)
+        ]
+
+    def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0) -> Result:
+        cfg = validate(config)
+        epoch = validate_epoch(epoch)
+        seed = check_seed(seed)
+        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        cum = float(self._epochs[epoch - 1] * per_epoch)
+        return Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
+                      per_eval, epoch)
+
+    def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
+        """As :meth:`Benchmark.cost`; from scratch it equals ``query(config, epoch).cost`` exactly."""
+        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
+        _, per_epoch, per_eval, _ = self._predict_one(cfg, validated_id(cfg), seed)
+        done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
+        return float(self._epochs[epoch - 1] * per_epoch) - done + per_eval
+
+    def trajectories(self, configs: Sequence[Mapping[str, Any]], *, seed: int | Sequence[int] = 0) -> dict[str, np.ndarray]:
+        """Many trajectories in one vectorised pass: arrays of shape (n, 25) (``log10_params``: (n,)).
+
+        ``seed`` is one seed for all configs or one per config; row i equals
+        ``trajectory(configs[i], seed=seed_i)``.
+        """
+        cfgs = [validate(c) for c in configs]
+        n = len(cfgs)
+        seeds = [check_seed(seed)] * n if np.ndim(seed) == 0 else [check_seed(s) for s in seed]
+        if len(seeds) != n:
+            raise ValueError(f"seed: got {len(seeds)} seeds for {n} configs")
+        rows, sizes = [], []
+        for cfg in cfgs:
+            row, count = feature_row(cfg, self._shape, self._n_classes, self._n_train)
+            rows.append(row)
+            sizes.append(math.log10(count))
+        x = np.asarray(rows, dtype=float).reshape(n, len(FEATURES))
+        if self.noise:
+            keys = np.array([int(validated_id(c), 16) for c in cfgs], dtype=np.uint64)
+            curves, per_epoch, per_eval = self.surrogate.predict(x, keys, np.array(seeds, dtype=np.uint64))
+        else:
+            curves, per_epoch, per_eval = self.surrogate.predict(x)
+        train = per_epoch[:, None] * self._epochs[None, :]
+        evals = np.repeat(per_eval[:, None], MAX_EPOCH, axis=1)
+        return {
+            "val_error": curves[:, :MAX_EPOCH],
+            "test_error": curves[:, MAX_EPOCH:],
+            "log10_params": np.asarray(sizes),
+            "train_time": train,
+            "eval_time": evals,
+            "cost": train + evals,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        m = self.surrogate.manifest
+        out = super().describe()
+        out.update(
+            surrogate=m["name"],
+            noise=self.noise,
+            noise_model=m["noise"],
+            runtime_device=m["devices"]["runtime_clock"],
+            training_data=m["training_data"]["sha256"],
+            n_runs=m["training_data"]["n_runs"],
+            versions=m["versions"],
+            quality_verdict=m["quality"]["noise_ceiling"]["verdict"],
+        )
+        return out
+
+
+# -------------------------------------------------------------------------------------- tabular
+
+
+def _fill_times(train: np.ndarray, evals: np.ndarray, wall: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs without a recorded time (after a divergence) cost the run's median epoch."""
+    train, evals = np.asarray(train, float).copy(), np.asarray(evals, float).copy()
+    for arr in (train, evals):
+        ok = np.isfinite(arr)
+        if ok.any():
+            arr[~ok] = np.median(arr[ok])
+        else:
+            arr[:] = (wall if math.isfinite(wall) and wall > 0 else 1.0) / n
+    return train, evals
+
+
+class TabularBenchmark(Benchmark):
+    """Replays logged runs exactly: the logged errors and the logged seconds of each epoch.
+
+    Runs with all 25 epochs recorded (status ``ok`` or ``diverged``) are replayed; one run
+    per (config, seed), a re-timed duplicate only if nothing else was logged. Seed rule:
+    ``seed`` equal to a logged seed of the config replays that run; any other seed replays
+    run ``seed % n`` of the config's ``n`` runs (ordered by their log key). A config never
+    logged is a ``ValueError`` naming its config_id. ``device`` keeps only runs on that
+    device. Epochs without a recorded time (after a divergence) cost the run's median epoch.
+    """
+
+    backend = "tabular"
+
+    def __init__(self, logs_path: str | os.PathLike, dataset: str, *, device: str | None = None):
+        from .surrogate.data import load_run_data
+
+        info = dataset_info(dataset)
+        super().__init__(dataset, info.input_shape, info.n_classes)
+        data = load_run_data(logs_path, dataset)
+        full = np.isfinite(data.val).all(axis=1) & np.isfinite(data.test).all(axis=1)
+        if device is not None:
+            full &= data.devices == device
+            if not full.any():
+                raise ValueError(f"device: no complete run of {dataset} on {device!r} in {logs_path}")
+        self.logs_path = str(logs_path)
+        self.device = device
+        self.data_hash = data.data_hash
+        self._runs: dict[str, list[dict[str, Any]]] = {}
+        order = sorted(np.flatnonzero(full), key=lambda i: (not data.curve_run[i], data.keys[i]))
+        for i in order:
+            runs = self._runs.setdefault(data.config_ids[i], [])
+            if any(r["seed"] == int(data.seeds[i]) for r in runs):
+                continue  # a re-timed duplicate of a seed already replayed
+            train, evals = _fill_times(data.train_time[i], data.eval_time[i], data.wall_time[i], MAX_EPOCH)
+            runs.append({"seed": int(data.seeds[i]), "key": str(data.keys[i]), "device": str(data.devices[i]),
+                         "val": data.val[i].copy(), "test": data.test[i].copy(), "train": train, "eval": evals})
+        for runs in self._runs.values():
+            runs.sort(key=lambda r: r["key"])
+        if not self._runs:
+            raise ValueError(f"logs: no complete run of {dataset} in {logs_path}")
+
+    @property
+    def config_ids(self) -> list[str]:
+        return sorted(self._runs)
+
+    def seeds(self, config: Mapping[str, Any]) -> list[int]:
+        """The logged seeds of ``config``, in replay order."""
+        return [r["seed"] for r in self._lookup(config_id(validate(config)))]
+
+    def _lookup(self, cid: str) -> list[dict[str, Any]]:
+        runs = self._runs.get(cid)
+        if runs is None:
+            raise ValueError(
+                f"config: {cid} was never logged for {self.dataset} in {self.logs_path} (the tabular back-end "
+                f"replays only the {len(self._runs)} logged configs; use the surrogate back-end for others)"
+            )
+        return runs
+
+    def run_for(self, config: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+        """The logged run replayed for (config, seed)."""
+        runs = self._lookup(config_id(validate(config)))
+        seed = check_seed(seed)
+        for r in runs:
+            if r["seed"] == seed:
+                return r
+        return runs[seed % len(runs)]
+
+    def _curves(self, cfg, cid, seed, epochs):
+        runs = self._lookup(cid)
+        run = next((r for r in runs if r["seed"] == seed), None) or runs[seed % len(runs)]
+        return run["val"], run["test"], run["train"], run["eval"]
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        devices = sorted({r["device"] for runs in self._runs.values() for r in runs})
+        out.update(logs=self.logs_path, device=self.device, devices=devices, n_configs=len(self._runs),
+                   n_runs=sum(len(r) for r in self._runs.values()), training_data=self.data_hash,
+                   seed_rule="a logged seed replays its run; any other seed s replays run s % n (runs ordered by key)")
+        return out
+
+
+# ----------------------------------------------------------------------------------------- live
+
+
+class LiveBenchmark(Benchmark):
+    """Trains for real with the SPEC section 2 protocol; trajectories cached per (config_id, seed).
+
+    With a constant learning rate the first e epochs of a longer run are the same as an
+    e-epoch run of the same seed, so ``query`` trains only to the epoch asked for (or reuses
+    a longer cached run). Costs are the run's own measured seconds. Diverged runs answer
+    chance-level error; ``oom`` and ``error`` runs raise ``RuntimeError``.
+    """
+
+    backend = "live"
+
+    def __init__(self, dataset: str, data_dir: str | os.PathLike | None = None, device: str | None = None,
+                 *, threads: int | None = None):
+        info = dataset_info(dataset)
+        super().__init__(dataset, info.input_shape, info.n_classes)
+        self.data_dir = data_dir
+        self.device = device
+        self.threads = threads
+        self._cache: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def _curves(self, cfg, cid, seed, epochs):
+        cached = self._cache.get((cid, seed))
+        if cached is None or cached["epochs"] < epochs:
+            try:
+                from .training import train  # torch only here
+            except ImportError as exc:
+                raise ImportError(f"live back-end needs torch ({exc}): pip install 'surrobench[train]'") from exc
+
+            record = train(cfg, self.dataset, epochs=epochs, seed=seed, device=self.device, data_dir=self.data_dir,
+                           threads=self.threads, jobs_on_device=1)
+            if record["status"] not in ("ok", "diverged"):
+                raise RuntimeError(f"live: training {cid} (seed {seed}) ended with status {record['status']}: "
+                                   f"{record['message']}")
+            c = record["curve"]
+            train_s, eval_s = _fill_times(
+                [np.nan if v is None else v for v in c["train_time"]],
+                [np.nan if v is None else v for v in c["eval_time"]],
+                float(record.get("wall_time") or 0.0), epochs,
+            )
+            cached = {"epochs": epochs, "val": np.asarray(c["val_error"], float), "test": np.asarray(c["test_error"], float),
+                      "train": train_s, "eval": eval_s, "device": record["device"]}
+            self._cache[(cid, seed)] = cached
+        return cached["val"], cached["test"], cached["train"], cached["eval"]
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out.update(device=self.device, data_dir=None if self.data_dir is None else str(self.data_dir),
+                   cached_runs=len(self._cache))
+        return out
+
+
+# ------------------------------------------------------------------------------------- loading
+
+_SHIPPED = Path(__file__).resolve().parent / "_data"
+
+
+def shipped_surrogates() -> dict[str, Path]:
+    """Shipped surrogate archives by dataset name (``surrobench/_data/<dataset>-surrogate.tar.gz``)."""
+    if not _SHIPPED.is_dir():
+        return {}
+    return {p.name[: -len("-surrogate.tar.gz")]: p for p in sorted(_SHIPPED.glob("*-surrogate.tar.gz"))}
+
+
+def load(path_or_archive: str | os.PathLike | None = None, *, noise: bool = True) -> SurrogateBenchmark:
+    """A :class:`SurrogateBenchmark` from a surrogate directory, an archive, or a shipped name.
+
+    No argument: the shipped flowers17 surrogate. A bare name such as ``"digits"`` picks
+    the shipped surrogate of that dataset. Files are verified before use (see
+    :mod:`surrobench.surrogate.files`).
+    """
+    if path_or_archive is None:
+        path_or_archive = "flowers17"
+    text = os.fspath(path_or_archive)
+    if isinstance(text, bytes):
+        raise ValueError("path_or_archive: must be a str or path, not bytes")
+    if not os.path.exists(text) and "/" not in text and os.sep not in text and not text.endswith((".tar.gz", ".tgz")):
+        shipped = shipped_surrogates()
+        if text not in shipped:
+            raise ValueError(
+                f"surrogate: {text!r} is neither a path nor a shipped surrogate (shipped: {', '.join(shipped) or 'none'})"
+            )
+        return SurrogateBenchmark(shipped[text], noise=noise)
+    return SurrogateBenchmark(text, noise=noise)

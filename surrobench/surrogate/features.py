@@ -1,0 +1,90 @@
+"""Model inputs: the space's fixed 13-column encoding plus three closed-form size columns.
+
+The size columns (log10 parameters, log10 multiply-accumulates per example, log10
+optimizer steps per epoch) are exact functions of the config; they give the runtime
+model the physics it could not learn from a few dozen lone runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..model_size import n_params
+from ..space import HYPERPARAMETERS, NAMES, validate
+
+__all__ = ["FEATURES", "features", "feature_row", "validated_id", "sizes", "size_bounds"]
+
+FEATURES: tuple[str, ...] = NAMES + ("log10_params", "log10_macs", "log10_steps")
+
+
+def sizes(cfg: Mapping[str, Any], input_shape: Sequence[int], n_classes: int) -> tuple[int, int]:
+    """(trainable parameters, multiply-accumulates per example) of a *validated* config.
+
+    The parameter count is :func:`surrobench.model_size.n_params` without re-validating
+    (tests check that both agree); convolutions run at full resolution, then pooling.
+    """
+    c, h, w = (int(d) for d in input_shape)
+    k = int(cfg["kernel_size"])
+    bn = bool(cfg["batch_norm"])
+    params = macs = 0
+    for i in range(int(cfg["n_conv_l"])):
+        width = int(cfg[f"n_conv_{i}"])
+        params += c * width * k * k + width + (2 * width if bn else 0)
+        macs += h * w * c * width * k * k
+        c, h, w = width, h // 2, w // 2
+        if h < 1 or w < 1:
+            raise ValueError(f"input_shape {tuple(input_shape)} is too small for {cfg['n_conv_l']} pooling layers")
+    flat = c if cfg["global_avg_pooling"] else c * h * w
+    for j in range(int(cfg["n_fc_l"])):
+        width = int(cfg[f"n_fc_{j}"])
+        params += flat * width + width
+        macs += flat * width
+        flat = width
+    return params + flat * int(n_classes) + int(n_classes), macs + flat * int(n_classes)
+
+
+def validated_id(cfg: Mapping[str, Any]) -> str:
+    """:func:`surrobench.space.config_id` of an already validated config (skips re-validation)."""
+    text = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def feature_row(cfg: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, n_train: int) -> tuple[list[float], int]:
+    """Features of one validated config and its exact parameter count."""
+    row = [hp.to_unit(cfg[hp.name]) if hp.name in cfg else math.nan for hp in HYPERPARAMETERS]
+    n, macs = sizes(cfg, input_shape, n_classes)
+    row.append(math.log10(n))
+    row.append(math.log10(macs))
+    row.append(math.log10(math.ceil(n_train / int(cfg["batch_size"]))))
+    return row, n
+
+
+def features(configs, input_shape: Sequence[int], n_classes: int, n_train: int) -> np.ndarray:
+    """(n, len(FEATURES)) float array; every config is validated (``ValueError`` if invalid)."""
+    rows = [feature_row(validate(c), input_shape, n_classes, n_train)[0] for c in configs]
+    return np.asarray(rows, dtype=float).reshape(len(rows), len(FEATURES))
+
+
+def size_bounds(input_shape: Sequence[int], n_classes: int) -> tuple[float, float]:
+    """Exact min and max of log10(parameters) over the space (parameters grow with every width)."""
+    values = []
+    for n_conv in (1, 2, 3):
+        for n_fc in (1, 2, 3):
+            for k in (3, 5, 7):
+                for bn in (False, True):
+                    for gap in (False, True):
+                        for conv_w, fc_w in ((16, 2), (1024, 512)):
+                            cfg = {"n_conv_l": n_conv, "n_fc_l": n_fc, "kernel_size": k, "lr_init": 1e-3,
+                                   "batch_norm": bn, "batch_size": 32, "global_avg_pooling": gap}
+                            cfg.update({f"n_conv_{i}": conv_w for i in range(n_conv)})
+                            cfg.update({f"n_fc_{j}": fc_w for j in range(n_fc)})
+                            try:
+                                values.append(math.log10(n_params(cfg, input_shape, n_classes)))
+                            except ValueError:  # too many pooling layers for the input
+                                continue
+    return min(values), max(values)

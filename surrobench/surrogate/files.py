@@ -1,0 +1,473 @@
+"""Surrogate files: a directory of XGBoost model files plus a manifest, and its archive.
+
+Layout of a surrogate directory ``<name>/``::
+
+    manifest.json   schema version, space, objectives, reference point, fidelity, dataset,
+                    devices, training-data hash, library versions, quality card, noise and
+                    XGBoost parameters, and the sha256 and size of every other file
+    learns.ubj      XGBoost's own model format (UBJSON), written by Booster.save_raw
+    curves.ubj
+    runtime.ubj
+    fast.ubj        the three merged into one booster (one call per prediction), checked
+                    against them on every load
+    parity.png      predicted vs measured on held-out configs
+
+Nothing here unpickles: the manifest is JSON, the models are read by XGBoost's own
+loader from bytes whose sha256 was checked first. A directory or archive is refused with
+a message saying what is wrong when a file is missing, unlisted, truncated, altered, of a
+future schema version, or when an archive member is not a plain file inside one folder.
+``manifest_sha256`` guards the manifest against damage; it is no signature — for
+provenance compare the archive with the ``.sha256`` published beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from ..space import MAX_EPOCH
+from .build import SCHEMA_VERSION
+from .features import FEATURES
+from .fast import TOLERANCE, check_agreement
+from .model import N_OUT, CurveModel, RuntimeModel, Surrogate
+from .noise import NoiseModel
+
+__all__ = [
+    "SUPPORTED_SCHEMA",
+    "save_surrogate",
+    "load_surrogate",
+    "read_files",
+    "publish",
+    "unpack_archive",
+    "manifest_digest",
+    "SurrogateFileError",
+]
+
+SUPPORTED_SCHEMA = SCHEMA_VERSION
+MANIFEST = "manifest.json"
+MODEL_KEYS = ("learns", "curves", "runtime", "fast")
+MAX_FILE_BYTES = 64 * 2**20
+MAX_ARCHIVE_BYTES = 256 * 2**20
+MAX_MEMBERS = 64
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class SurrogateFileError(ValueError):
+    """A surrogate directory or archive that must not be loaded (the message says why)."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON, without its own ``manifest_sha256`` field."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or name.endswith((".tar.gz", ".tgz")):
+        raise ValueError(f"name: {name!r} must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def surrogate_files(surrogate: Surrogate) -> dict[str, bytes]:
+    """Every file of the surrogate directory, the manifest last (it lists the others)."""
+    files = {
+        "learns.ubj": bytes(surrogate.curve.learns.save_raw("ubj")),
+        "curves.ubj": bytes(surrogate.curve.curves.save_raw("ubj")),
+        "runtime.ubj": bytes(surrogate.runtime.booster.save_raw("ubj")),
+        "fast.ubj": bytes(surrogate.fast.save_raw("ubj")),
+    }
+    if surrogate.parity_png:
+        files["parity.png"] = bytes(surrogate.parity_png)
+    manifest = {k: v for k, v in surrogate.manifest.items() if k not in ("files", "manifest_sha256")}
+    manifest["files"] = {n: {"sha256": _sha256(b), "bytes": len(b)} for n, b in sorted(files.items())}
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    surrogate.manifest = manifest
+    files[MANIFEST] = (json.dumps(manifest, indent=1, allow_nan=False) + "\n").encode()
+    return files
+
+
+def save_surrogate(surrogate: Surrogate, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the surrogate directory (refuses a non-empty directory unless ``overwrite``)."""
+    directory = Path(directory)
+    check_name(surrogate.name)
+    if directory.exists() and any(directory.iterdir()):
+        if not overwrite:
+            raise ValueError(f"out: {directory} exists and is not empty (pass overwrite / --force to replace it)")
+        if not _is_surrogate_dir(directory):
+            raise ValueError(f"out: {directory} is not a surrogate directory (no surrogate manifest.json); not replacing it")
+        for entry in directory.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                raise ValueError(
+                    f"out: {directory} holds a folder {entry.name!r}; not a surrogate directory, not replacing it"
+                )
+            entry.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    files = surrogate_files(surrogate)
+    for fname, data in files.items():  # manifest last: a half-written directory fails its checks
+        _write_atomic(directory / fname, data)
+    return directory
+
+
+def _is_surrogate_dir(directory: Path) -> bool:
+    try:
+        return json.loads((directory / MANIFEST).read_text()).get("format") == "surrobench-surrogate"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def _fail(origin: str, message: str) -> SurrogateFileError:
+    return SurrogateFileError(f"{origin}: {message}")
+
+
+def _read_dir(directory: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.is_symlink() or not entry.is_file():
+            raise _fail(
+                str(directory), f"unexpected entry {entry.name!r} (only the plain files listed in {MANIFEST} belong here)"
+            )
+        size = entry.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _fail(str(directory), f"{entry.name} is {size} bytes, more than any surrogate file may be")
+        files[entry.name] = entry.read_bytes()
+    return files
+
+
+def _check_sha_file(archive: Path, data: bytes) -> None:
+    sha_path = archive.with_name(archive.name + ".sha256")
+    if not sha_path.exists():
+        return
+    text = sha_path.read_text(errors="replace").strip()
+    token = text.split()[0].lower() if text else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", token):
+        raise _fail(str(sha_path), "is not a sha256 checksum file (expected '<64 hex digits>  <archive name>')")
+    actual = _sha256(data)
+    if actual != token:
+        raise _fail(
+            str(archive),
+            f"does not match {sha_path.name} (sha256 {actual[:16]}..., expected {token[:16]}...): damaged or tampered",
+        )
+
+
+def _check_member(member: tarfile.TarInfo, origin: str) -> tuple[str, ...]:
+    name = member.name
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\\" in name:
+        raise _fail(origin, f"member {name!r} has an absolute or non-POSIX path; refusing to unpack")
+    if ".." in parts:
+        raise _fail(origin, f"member {name!r} points outside the target folder ('..'); refusing to unpack")
+    if member.issym() or member.islnk():
+        raise _fail(origin, f"member {name!r} is a link (to {member.linkname!r}); refusing to unpack")
+    if not (member.isfile() or member.isdir()):
+        raise _fail(origin, f"member {name!r} is not a plain file or folder (device, fifo or other); refusing to unpack")
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tarfile.data_filter(member, "/nonexistent-surrobench-target")
+        except tarfile.FilterError as exc:
+            raise _fail(origin, f"member {name!r} refused by tarfile's data filter ({exc})") from None
+    if not parts or len(parts) > 2 or (member.isfile() and len(parts) != 2) or (member.isdir() and len(parts) != 1):
+        raise _fail(origin, f"member {name!r}: a surrogate archive holds one folder with plain files only")
+    if member.isfile() and not _SAFE_NAME.match(parts[-1]):
+        raise _fail(origin, f"member {name!r} has an unexpected file name")
+    if member.size > MAX_FILE_BYTES:
+        raise _fail(origin, f"member {name!r} is {member.size} bytes, more than any surrogate file may be")
+    return parts
+
+
+def _read_archive(archive: Path) -> tuple[str, dict[str, bytes]]:
+    origin = str(archive)
+    size = archive.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise _fail(origin, f"is {size} bytes, more than a surrogate archive may be")
+    data = archive.read_bytes()
+    _check_sha_file(archive, data)
+    files: dict[str, bytes] = {}
+    top: str | None = None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for i, member in enumerate(tar):
+                if i >= MAX_MEMBERS:
+                    raise _fail(origin, f"holds more than {MAX_MEMBERS} members")
+                parts = _check_member(member, origin)
+                if top is None:
+                    top = parts[0]
+                elif parts[0] != top:
+                    raise _fail(origin, f"member {member.name!r} lies outside the archive's folder {top!r}")
+                if member.isdir():
+                    continue
+                if parts[1] in files:
+                    raise _fail(origin, f"member {member.name!r} appears twice")
+                fobj = tar.extractfile(member)
+                content = fobj.read() if fobj is not None else b""
+                if len(content) != member.size:
+                    raise _fail(origin, f"member {member.name!r} is truncated")
+                files[parts[1]] = content
+    except SurrogateFileError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise _fail(origin, f"is damaged or truncated (not a readable .tar.gz: {type(exc).__name__}: {exc})") from None
+    if top is None or not files:
+        raise _fail(origin, "is an empty archive")
+    return top, files
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.endswith((".tar.gz", ".tgz"))
+
+
+def read_files(path: str | os.PathLike) -> tuple[str, dict[str, bytes]]:
+    """The files of a surrogate directory or archive (archive members checked, nothing written)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"surrogate: {path} does not exist")
+    if path.is_dir():
+        return str(path), _read_dir(path)
+    if _is_archive(path):
+        top, files = _read_archive(path)
+        return f"{path}:{top}", files
+    raise ValueError(f"surrogate: {path} is neither a surrogate directory nor a .tar.gz archive")
+
+
+def _parse_manifest(files: dict[str, bytes], origin: str) -> dict[str, Any]:
+    if MANIFEST not in files:
+        raise _fail(origin, f"{MANIFEST} is missing (not a surrogate directory)")
+    try:
+        manifest = json.loads(files[MANIFEST].decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise _fail(origin, f"{MANIFEST} is damaged or truncated (not valid JSON: {exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "surrobench-surrogate":
+        raise _fail(origin, f"{MANIFEST} is not a surrobench surrogate manifest")
+    version = manifest.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _fail(origin, f"{MANIFEST} has an invalid schema_version {version!r}")
+    if version > SUPPORTED_SCHEMA:
+        raise _fail(
+            origin,
+            f"{MANIFEST} has schema_version {version}, newer than this surrobench supports ({SUPPORTED_SCHEMA}): "
+            "upgrade surrobench to load it",
+        )
+    if manifest.get("manifest_sha256") != manifest_digest(manifest):
+        raise _fail(origin, f"{MANIFEST} was altered or damaged after it was written (manifest_sha256 does not match)")
+    return manifest
+
+
+def _no_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _check_listed(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> None:
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        raise _fail(origin, f"{MANIFEST} lists no files")
+    for fname, entry in listed.items():
+        if fname == MANIFEST or not _SAFE_NAME.match(str(fname)):
+            raise _fail(origin, f"{MANIFEST} lists an invalid file name {fname!r}")
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)):
+            raise _fail(origin, f"{MANIFEST} entry of {fname!r} needs a sha256 and a size in bytes")
+    for fname in sorted(files):
+        if fname != MANIFEST and fname not in listed:
+            raise _fail(origin, f"unexpected file {fname!r} (not listed in {MANIFEST})")
+    for fname, entry in sorted(listed.items()):
+        if fname not in files:
+            raise _fail(origin, f"{fname} is listed in {MANIFEST} but missing")
+        data = files[fname]
+        if len(data) < entry["bytes"]:
+            raise _fail(origin, f"{fname} is truncated ({len(data)} bytes, {MANIFEST} says {entry['bytes']})")
+        if len(data) != entry["bytes"]:
+            raise _fail(origin, f"{fname} has {len(data)} bytes, {MANIFEST} says {entry['bytes']}: damaged or tampered")
+        if _sha256(data) != entry["sha256"]:
+            raise _fail(origin, f"{fname} does not match its sha256 in {MANIFEST}: damaged or tampered")
+
+
+def _array(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != shape or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be finite numbers of shape {shape}, got shape {arr.shape}")
+    return arr
+
+
+def _booster(files: dict[str, bytes], fname: str, origin: str) -> xgb.Booster:
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(files[fname]))
+    except xgb.core.XGBoostError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(origin, f"{fname} could not be read by xgboost {xgb.__version__}: {first}") from None
+    booster.set_param({"nthread": 1})
+    if booster.num_features() != len(FEATURES):
+        raise _fail(origin, f"{fname} expects {booster.num_features()} features, this surrobench provides {len(FEATURES)}")
+    return booster
+
+
+def _build(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> Surrogate:
+    try:
+        if list(manifest["features"]) != list(FEATURES):
+            raise ValueError(f"features {manifest['features']} differ from this surrobench's {list(FEATURES)}")
+        check_name(manifest["name"])
+        ds = manifest["dataset"]
+        shape = [int(v) for v in ds["input_shape"]]
+        sizes = [int(v) for v in ds["split_sizes"]]
+        if len(shape) != 3 or min(shape) < 1 or len(sizes) != 3 or min(sizes) < 1 or int(ds["n_classes"]) < 2:
+            raise ValueError("dataset input_shape, split_sizes or n_classes out of range")
+        fid = manifest["fidelity"]
+        if (fid["min"], fid["max"]) != (1, MAX_EPOCH):
+            raise ValueError(f"fidelity {fid['min']}..{fid['max']} differs from this surrobench's 1..{MAX_EPOCH}")
+        models = manifest["models"]
+        cm = models["curves"]
+        components = np.asarray(cm["pca_components"], dtype=float)
+        k = components.shape[0] if components.ndim == 2 else -1
+        if k < 1:
+            raise ValueError("curves.pca_components must be a non-empty matrix")
+        components = _array(components, (k, N_OUT), "curves.pca_components")
+        vectors = {key: _array(cm[key], (N_OUT,), f"curves.{key}") for key in ("pca_mean", "chance_curve", "lower", "upper")}
+        lower, upper = vectors["lower"], vectors["upper"]
+        if not (np.all(lower > 0) and np.all(upper < 1) and np.all(lower < upper)):
+            raise ValueError("curves.lower/upper must satisfy 0 < lower < upper < 1")
+        if not np.all((vectors["chance_curve"] >= 0) & (vectors["chance_curve"] <= 1)):
+            raise ValueError("curves.chance_curve must lie in [0, 1]")
+        noise = NoiseModel.from_dict(manifest["noise"])
+        device = str(models["runtime"]["device"])
+        fnames = {key: str(models[key]["file"]) for key in MODEL_KEYS}
+        for key, fname in fnames.items():
+            if fname not in manifest["files"]:
+                raise ValueError(f"model {key!r} file {fname!r} is not listed among the files")
+        if not isinstance(manifest.get("quality"), dict):
+            raise ValueError("quality card missing")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise _fail(origin, f"{MANIFEST} is malformed: {what}") from None
+    boosters = {key: _booster(files, fname, origin) for key, fname in fnames.items()}
+    curve = CurveModel(boosters["learns"], boosters["curves"], vectors["pca_mean"], components,
+                       vectors["chance_curve"], vectors["lower"], vectors["upper"])
+    runtime = RuntimeModel(boosters["runtime"], device)
+    probe = np.full((1, len(FEATURES)), np.nan)
+    for key, booster, width in (("learns", curve.learns, 1), ("curves", curve.curves, k), ("runtime", runtime.booster, 2)):
+        got = np.asarray(booster.inplace_predict(probe)).size
+        if got != width:
+            raise _fail(origin, f"{fnames[key]} has {got} outputs, {MANIFEST} implies {width}")
+    fast = boosters["fast"]
+    got = np.asarray(fast.inplace_predict(probe)).size
+    if got != k + 3:
+        raise _fail(origin, f"{fnames['fast']} has {got} outputs, {MANIFEST} implies {k + 3}")
+    surrogate = Surrogate(manifest=manifest, curve=curve, runtime=runtime, noise=noise,
+                          parity_png=files.get("parity.png"), fast=fast)
+    gap = check_agreement(fast, surrogate.parts, len(FEATURES))
+    if gap > TOLERANCE:
+        raise _fail(
+            origin, f"{fnames['fast']} disagrees with the separate models (by {gap:.3g}): damaged or not built from them"
+        )
+    return surrogate
+
+
+def load_surrogate(path: str | os.PathLike) -> Surrogate:
+    """Load and verify a surrogate directory or ``.tar.gz`` archive (see the module docstring)."""
+    origin, files = read_files(path)
+    manifest = _parse_manifest(files, origin)
+    _check_listed(files, manifest, origin)
+    return _build(files, manifest, origin)
+
+
+# ------------------------------------------------------------------------------------- publishing
+
+
+def publish(directory: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """Verify a surrogate directory and pack it as ``<name>.tar.gz`` plus ``<name>.tar.gz.sha256``.
+
+    The archive is byte-reproducible: sorted members, fixed owner, modes and times.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"publish: {directory} is not a surrogate directory")
+    surrogate = load_surrogate(directory)
+    name = surrogate.name
+    out = Path(out_dir) if out_dir is not None else directory.parent
+    out.mkdir(parents=True, exist_ok=True)
+    _, files = read_files(directory)
+    mtime = _created(surrogate.manifest)
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, mtime
+            tar.addfile(info)
+            for fname in [MANIFEST] + sorted(f for f in files if f != MANIFEST):
+                info = tarfile.TarInfo(f"{name}/{fname}")
+                info.size, info.mode, info.mtime = len(files[fname]), 0o644, mtime
+                tar.addfile(info, io.BytesIO(files[fname]))
+    data = raw.getvalue()
+    archive = out / f"{name}.tar.gz"
+    sha_path = out / f"{name}.tar.gz.sha256"
+    _write_atomic(archive, data)
+    _write_atomic(sha_path, f"{_sha256(data)}  {archive.name}\n".encode())
+    load_surrogate(archive)  # what was written must load
+    return archive, sha_path
+
+
+def _created(manifest: dict[str, Any]) -> int:
+    try:
+        return int(_dt.datetime.fromisoformat(manifest["created"]).timestamp())
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def unpack_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Check a surrogate archive like :func:`load_surrogate`, then write its folder under ``dest``.
+
+    Members are written by this function, never by ``tarfile.extractall``; each lands at
+    ``dest/<folder>/<plain name>``, which is checked to lie inside ``dest``.
+    """
+    archive, dest = Path(archive), Path(dest)
+    top, files = _read_archive(archive)
+    manifest = _parse_manifest(files, str(archive))
+    _check_listed(files, manifest, str(archive))
+    root = dest.resolve()
+    target = (root / top).resolve()
+    if target.parent != root:
+        raise _fail(str(archive), f"folder {top!r} would land outside {dest}")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ValueError(f"unpack: {target} exists and is not an empty folder")
+    target.mkdir(parents=True, exist_ok=True)
+    for fname, data in files.items():
+        path = (target / fname).resolve()
+        if path.parent != target:
+            raise _fail(str(archive), f"member {fname!r} would land outside {target}")
+        _write_atomic(path, data)
+    return target

@@ -1,0 +1,164 @@
+"""Seed noise: calibrated on replicated runs, drawn deterministically from (config, seed).
+
+Model. A run that learns has a curve ``sigmoid(logit(m_e) + eps_e)`` around the surrogate's
+learner curve ``m``; ``eps`` is Gaussian on the logit scale, an AR(1) process over epochs
+(stationary sd ``sigma``, lag-one correlation ``rho``: a rerun's curve is shifted and
+wobbles, it does not jitter independently per epoch), and the test-error noise is the
+validation noise correlated with coefficient ``kappa`` (the same network is evaluated).
+A run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
+
+Calibration. On configs that were run with several seeds and learned under all of them:
+residuals of each seed's logit curve around the per-config mean, pooled with the
+``n - 1`` degrees of freedom of each config. Configs whose seeds disagree about learning
+at all ("flips") are counted and reported; the draw does not reproduce flips.
+
+Draws. Standard normals come from a counter-based hash (SplitMix64) of the config id,
+the seed and the position: the same (config, seed) gives the same curve on every
+machine and every numpy version, and 10,000 trajectories need no Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..space import MAX_EPOCH
+
+__all__ = ["NoiseModel", "calibrate", "standard_normals", "logit", "sigmoid", "LEARN_MARGIN", "learns"]
+
+LEARN_MARGIN = 0.05
+"""A run "learns" when its validation error drops at least this far below chance at some epoch."""
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_SEED_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
+def learns(val: np.ndarray, chance: float) -> np.ndarray:
+    """Which runs (rows of validation curves) learn: min error below chance - LEARN_MARGIN."""
+    return np.nanmin(np.atleast_2d(val), axis=1) < chance - LEARN_MARGIN
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _finalize(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.ndarray:
+    """(len(keys), n) standard normals, a pure function of (key, seed, column).
+
+    ``config_keys`` are uint64 (the first 16 hex digits of a config id), ``seeds`` uint64.
+    """
+    keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1, 1)
+    seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
+    with np.errstate(over="ignore"):
+        state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
+        half = (n + 1) // 2
+        counters = np.arange(1, 2 * half + 1, dtype=np.uint64).reshape(1, -1)
+        bits = _finalize(state + counters * _GAMMA)
+    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    u1, u2 = u[:, :half], u[:, half:]
+    r = np.sqrt(-2.0 * np.log(u1))
+    return np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)[:, :n]
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Calibrated seed-noise parameters (logit scale) and what they rest on."""
+
+    sigma_val: float
+    sigma_test: float
+    rho: float
+    kappa: float
+    n_groups: int  # replicated configs (several seeds)
+    n_learner_groups: int  # ... that learned under every seed: the calibration set
+    n_flip_groups: int  # ... whose seeds disagreed about learning at all
+    n_runs: int
+
+    def to_dict(self) -> dict:
+        return {"scale": "logit", "process": "AR(1) over epochs", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NoiseModel":
+        fields = ("sigma_val", "sigma_test", "rho", "kappa", "n_groups", "n_learner_groups", "n_flip_groups", "n_runs")
+        try:
+            values = {k: d[k] for k in fields}
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"noise parameters lack {exc}") from None
+        out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()})
+        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa)):
+            raise ValueError("noise parameters must be finite")
+        if out.sigma_val < 0 or out.sigma_test < 0 or not -1 < out.rho < 1 or not -1 <= out.kappa <= 1:
+            raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1)")
+        return out
+
+    def mixing_matrix(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
+        """M with ``eps = z @ M`` for z of shape (n, 2 * n_epochs): [val noise | test noise]."""
+        idx = np.arange(n_epochs)
+        corr = self.rho ** np.abs(idx[:, None] - idx[None, :])
+        chol = np.linalg.cholesky(corr)  # eta = z @ chol.T has AR(1) correlation
+        k2 = math.sqrt(max(0.0, 1.0 - self.kappa**2))
+        m = np.zeros((2 * n_epochs, 2 * n_epochs))
+        m[:n_epochs, :n_epochs] = chol.T * self.sigma_val
+        m[:n_epochs, n_epochs:] = chol.T * (self.kappa * self.sigma_test)
+        m[n_epochs:, n_epochs:] = chol.T * (k2 * self.sigma_test)
+        return m
+
+
+def calibrate(
+    config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int
+) -> NoiseModel:
+    """Fit the noise model on curve runs (one per (config, seed)); see the module docstring."""
+    config_ids = np.asarray(config_ids)
+    is_learner = learns(val, chance)
+    ids, inverse, counts = np.unique(config_ids, return_inverse=True, return_counts=True)
+    zv, zt, dof = [], [], 0
+    n_groups = n_learner = n_flip = n_runs = 0
+    for g in np.flatnonzero(counts >= 2):
+        rows = np.flatnonzero(inverse == g)
+        n_groups += 1
+        lr = is_learner[rows]
+        if lr.any() and not lr.all():
+            n_flip += 1
+        if not lr.all():
+            continue
+        n_learner += 1
+        n_runs += len(rows)
+        lv = logit(np.clip(val[rows], 0.5 / n_val, 1 - 0.5 / n_val))
+        lt = logit(np.clip(test[rows], 0.5 / n_test, 1 - 0.5 / n_test))
+        zv.append(lv - lv.mean(axis=0))
+        zt.append(lt - lt.mean(axis=0))
+        dof += len(rows) - 1
+    if n_learner < 2:
+        raise ValueError(
+            f"seed noise: needs at least 2 configs run with several seeds that learn under all of them; "
+            f"found {n_learner} (of {n_groups} replicated configs)"
+        )
+    zv_all, zt_all = np.vstack(zv), np.vstack(zt)
+    n_ep = zv_all.shape[1]
+    sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
+    sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
+    rho = float(np.sum(zv_all[:, 1:] * zv_all[:, :-1]) / max(np.sum(zv_all[:, :-1] ** 2), 1e-300))
+    kappa = float(np.sum(zv_all * zt_all) / max(math.sqrt(np.sum(zv_all**2) * np.sum(zt_all**2)), 1e-300))
+    return NoiseModel(
+        sigma_val=sigma_val,
+        sigma_test=sigma_test,
+        rho=float(np.clip(rho, -0.99, 0.99)),
+        kappa=float(np.clip(kappa, -1.0, 1.0)),
+        n_groups=n_groups,
+        n_learner_groups=n_learner,
+        n_flip_groups=n_flip,
+        n_runs=n_runs,
+    )

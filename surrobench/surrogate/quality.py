@@ -1,0 +1,232 @@
+"""The quality card: how far a surrogate can be trusted, measured on configs it never saw.
+
+Every number comes from out-of-fold predictions: configs are dealt into folds (all seeds
+of a config together), and each fold is predicted by models fitted (and tuned) on the
+other folds. The noise ceiling asks the same questions of a rerun: on configs trained
+with several seeds, how well does seed A predict seed B? A surrogate cannot be expected
+to predict a fresh rerun much better than another rerun does.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+__all__ = ["stats", "rerun_pairs", "build_card", "format_card", "verdict", "parity_png"]
+
+MIN_CEILING_CONFIGS = 10
+
+
+def _num(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def stats(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """n, R^2, MAE, Kendall tau-b and Spearman rho of predictions against measurements."""
+    pred, truth = np.asarray(pred, float).ravel(), np.asarray(truth, float).ravel()
+    n = len(truth)
+    out: dict[str, Any] = {"n": n, "r2": None, "mae": None, "kendall_tau": None, "spearman_rho": None}
+    if n == 0:
+        return out
+    out["mae"] = _num(np.mean(np.abs(pred - truth)))
+    ss = float(np.sum((truth - truth.mean()) ** 2))
+    if ss > 0:
+        out["r2"] = _num(1.0 - float(np.sum((truth - pred) ** 2)) / ss)
+    if n >= 3 and np.ptp(pred) > 0 and np.ptp(truth) > 0:
+        out["kendall_tau"] = _num(kendalltau(pred, truth).statistic)
+        out["spearman_rho"] = _num(spearmanr(pred, truth).statistic)
+    return out
+
+
+def rerun_pairs(config_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (a, b) of every ordered pair of different runs of the same config."""
+    a, b = [], []
+    ids = np.asarray(config_ids)
+    for cid in np.unique(ids):
+        rows = np.flatnonzero(ids == cid)
+        for i in rows:
+            for j in rows:
+                if i != j:
+                    a.append(i)
+                    b.append(j)
+    return np.asarray(a, dtype=int), np.asarray(b, dtype=int)
+
+
+def verdict(surrogate_tau: float | None, rerun_tau: float | None) -> str:
+    if surrogate_tau is None or rerun_tau is None:
+        return "no verdict: too few replicated configs to compare the surrogate with a rerun"
+    if round(surrogate_tau, 2) == round(rerun_tau, 2):
+        word = "as well as"
+    else:
+        word = "better than" if surrogate_tau > rerun_tau else "worse than"
+    return (
+        f"the surrogate predicts a fresh rerun {word} another rerun does "
+        f"(final-epoch validation error, Kendall tau {surrogate_tau:.2f} vs {rerun_tau:.2f})"
+    )
+
+
+def build_card(
+    *,
+    config_ids: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    oof: np.ndarray,
+    oof_learn_p: np.ndarray,
+    learn: np.ndarray,
+    runtime: dict[str, Any],
+    seed_noise: dict[str, Any],
+    protocol: str,
+) -> dict[str, Any]:
+    """The card's numbers (a JSON-ready dict). ``oof`` holds out-of-fold mean curves (n, 50)."""
+    n_ep = val.shape[1]
+    pv, pt = oof[:, :n_ep], oof[:, n_ep:]
+    card: dict[str, Any] = {"protocol": protocol, "n_runs": int(len(val)), "n_configs": int(len(np.unique(config_ids)))}
+    card["final_val_error"] = stats(pv[:, -1], val[:, -1])
+    card["all_epochs_val_error"] = stats(pv, val)
+    card["final_test_error"] = stats(pt[:, -1], test[:, -1])
+    # The best 20 % of configs by their measured (seed-mean) final validation error.
+    ids, inv = np.unique(config_ids, return_inverse=True)
+    mean_truth = np.bincount(inv, weights=val[:, -1]) / np.bincount(inv)
+    mean_pred = np.bincount(inv, weights=pv[:, -1]) / np.bincount(inv)
+    n_top = max(3, int(round(0.2 * len(ids))))
+    top = np.argsort(mean_truth, kind="stable")[:n_top]
+    top_stats = stats(mean_pred[top], mean_truth[top])
+    card["top20_final_val_error"] = {k: top_stats[k] for k in ("n", "kendall_tau", "spearman_rho")}
+    lv = {
+        "n": int(len(learn)),
+        "base_rate": _num(float(np.mean(learn))),
+        "accuracy": _num(float(np.mean((oof_learn_p > 0.5) == learn))),
+    }
+    lv["auc"] = None
+    if 0 < learn.sum() < len(learn):
+        from sklearn.metrics import roc_auc_score
+
+        lv["auc"] = _num(roc_auc_score(learn, oof_learn_p))
+    card["learns_vs_chance"] = lv
+    card["runtime"] = runtime
+    a, b = rerun_pairs(config_ids)
+    n_replicated = int(len(np.unique(np.asarray(config_ids)[a]))) if len(a) else 0
+    ceiling: dict[str, Any] = {"n_configs": n_replicated, "n_pairs": int(len(a))}
+    if len(a):
+        ceiling["rerun"] = {"final_val_error": stats(val[a, -1], val[b, -1]), "all_epochs_val_error": stats(val[a], val[b])}
+        ceiling["surrogate"] = {
+            "final_val_error": stats(pv[b, -1], val[b, -1]),
+            "all_epochs_val_error": stats(pv[b], val[b]),
+        }
+        ceiling["verdict"] = verdict(
+            ceiling["surrogate"]["final_val_error"]["kendall_tau"], ceiling["rerun"]["final_val_error"]["kendall_tau"]
+        )
+        if ceiling["n_configs"] < MIN_CEILING_CONFIGS:
+            ceiling["verdict"] += f"; only {ceiling['n_configs']} replicated configs, too few for a firm verdict"
+    else:
+        ceiling["verdict"] = verdict(None, None)
+    card["noise_ceiling"] = ceiling
+    card["seed_noise"] = seed_noise
+    return card
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _row(label: str, s: dict[str, Any]) -> str:
+    return (
+        f"  {label:<34} n={s['n']:<6} R2={_fmt(s.get('r2')):>7}  MAE={_fmt(s.get('mae'), 4):>7}  "
+        f"tau={_fmt(s.get('kendall_tau')):>6}  rho={_fmt(s.get('spearman_rho')):>6}"
+    )
+
+
+def format_card(manifest: dict[str, Any]) -> str:
+    """The card as plain text, with the facts a reader needs to judge it."""
+    card = manifest["quality"]
+    ds = manifest["dataset"]
+    td = manifest["training_data"]
+    lines = [
+        f"quality card of surrogate {manifest['name']!r} (dataset {ds['name']}, {td['n_runs']} runs, "
+        f"{td['n_configs']} configs, training data sha256 {td['sha256'][:16]}...)",
+        f"protocol: {card['protocol']}",
+        "",
+        "learning curves, predicted vs measured on held-out configs:",
+        _row("final-epoch validation error", card["final_val_error"]),
+        _row("validation error, all 25 epochs", card["all_epochs_val_error"]),
+        _row("final-epoch test error", card["final_test_error"]),
+        f"  {'tau among the best 20 % of configs':<34} n={card['top20_final_val_error']['n']:<6} "
+        f"tau={_fmt(card['top20_final_val_error']['kendall_tau'])}",
+    ]
+    lv = card["learns_vs_chance"]
+    lines.append(
+        f"  learns vs stays at chance: {lv['n']} runs, {_fmt(lv['base_rate'], 2)} learn; "
+        f"AUC {_fmt(lv['auc'])}, accuracy at p>0.5 {_fmt(lv['accuracy'])}"
+    )
+    rt = card["runtime"]
+    lines += ["", f"runtime ({rt['target']}) on {rt['device']}:"]
+    lines.append(f"  rests on {rt['n_runs']} runs of {rt['n_configs']} configs that had the device alone")
+    if rt.get("seconds"):
+        lines.append(_row("seconds (R2 on log10 seconds)", rt["seconds"]))
+    lines.append(f"  {rt['note']}")
+    nc = card["noise_ceiling"]
+    lines += ["", f"noise ceiling: {nc['n_configs']} configs run with several seeds ({nc['n_pairs']} ordered seed pairs)"]
+    if "rerun" in nc:
+        lines.append(_row("rerun vs rerun, final epoch", nc["rerun"]["final_val_error"]))
+        lines.append(_row("surrogate vs rerun, final epoch", nc["surrogate"]["final_val_error"]))
+        lines.append(_row("rerun vs rerun, all epochs", nc["rerun"]["all_epochs_val_error"]))
+        lines.append(_row("surrogate vs rerun, all epochs", nc["surrogate"]["all_epochs_val_error"]))
+    lines.append(f"  => {nc['verdict']}")
+    sn = card["seed_noise"]
+    lines += [
+        "",
+        f"seed noise: between-seed sd of final validation error on {sn['n_configs']} replicated configs: "
+        f"measured {_fmt(sn['measured_sd'], 4)}, surrogate draws {_fmt(sn['surrogate_sd'], 4)}",
+        f"  {sn['note']}",
+        "",
+        card.get("shipped", ""),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def parity_png(
+    *, val: np.ndarray, oof: np.ndarray, learn: np.ndarray, rt_pred: np.ndarray, rt_true: np.ndarray, title: str
+) -> bytes:
+    """Predicted vs measured (final epoch, all epochs, runtime) as PNG bytes. No pyplot state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n_ep = val.shape[1]
+    fig = Figure(figsize=(12, 4), dpi=90)
+    FigureCanvasAgg(fig)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for mask, color, label in ((learn, "tab:blue", "learns"), (~learn, "tab:orange", "stays at chance")):
+        ax1.scatter(val[mask, -1], oof[mask, n_ep - 1], s=12, alpha=0.7, color=color, label=label)
+    ax1.set_title("final-epoch validation error")
+    ax1.legend(loc="upper left", fontsize=8)
+    ax2.scatter(val.ravel(), oof[:, :n_ep].ravel(), s=3, alpha=0.15, color="tab:blue")
+    ax2.set_title("validation error, all epochs")
+    for ax in (ax1, ax2):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("measured")
+        ax.set_ylabel("predicted (held-out configs)")
+    if len(rt_true):
+        ax3.scatter(rt_true, rt_pred, s=14, color="tab:green")
+        lo = float(min(np.min(rt_true), np.min(rt_pred))) * 0.8
+        hi = float(max(np.max(rt_true), np.max(rt_pred))) * 1.25
+        ax3.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax3.set_xscale("log")
+        ax3.set_yscale("log")
+    ax3.set_title("seconds of a 25-epoch run")
+    ax3.set_xlabel("measured")
+    ax3.set_ylabel("predicted (held-out configs)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()

@@ -1,0 +1,317 @@
+"""The benchmark interface (SPEC section 5) over its back-ends: surrogate, tabular, live."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import surrobench
+from surrobench.benchmark import LiveBenchmark, Result, SurrogateBenchmark, TabularBenchmark, shipped_surrogates
+from surrobench.model_size import log10_params
+from surrobench.space import config_id, default_config, sample
+from test_surrogate_synth import fitted
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def surrogate_bench():
+    _, surrogate, _ = fitted()
+    return SurrogateBenchmark(surrogate)
+
+
+@pytest.fixture(scope="module")
+def tabular_bench():
+    logs, _, _ = fitted()
+    return TabularBenchmark(logs, "flowers17")
+
+
+def _logged_config(bench: TabularBenchmark) -> dict:
+    logs, _, _ = fitted()
+    for line in (logs / "synthetic.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["config_id"] == bench.config_ids[0]:
+            return rec["config"]
+    raise AssertionError("no logged config")
+
+
+def check_contract(bench, config, seed=0) -> list[Result]:
+    """What every back-end promises for one (config, seed)."""
+    traj = bench.trajectory(config, seed=seed)
+    assert [r.epoch for r in traj] == list(range(1, 26))
+    size = log10_params(config, bench._shape, bench._n_classes)
+    prev = 0.0
+    for r in traj:
+        assert isinstance(r, Result)
+        assert 0.0 <= r.val_error <= 1.0 and 0.0 <= r.test_error <= 1.0
+        assert r.log10_params == pytest.approx(size, abs=1e-12)
+        assert r.train_time > prev and r.eval_time > 0
+        assert r.cost == pytest.approx(r.train_time + r.eval_time)
+        prev = r.train_time
+    for epoch in (1, 13, 25):
+        assert bench.query(config, epoch, seed=seed) == traj[epoch - 1]
+        assert bench.cost(config, epoch, seed=seed) == traj[epoch - 1].cost
+    cont = bench.cost(config, 25, from_epoch=10, seed=seed)
+    assert cont == pytest.approx(traj[24].train_time - traj[9].train_time + traj[24].eval_time)
+    assert cont < traj[24].cost
+    assert np.array_equal(bench.reference_point, [1.0, 8.0])
+    assert [(o.name, o.direction) for o in bench.objectives] == [("val_error", "min"), ("log10_params", "min")]
+    assert bench.objectives[1].lower <= size <= bench.objectives[1].upper
+    assert (bench.min_epoch, bench.max_epoch) == (1, 25)
+    d = bench.describe()
+    assert d["backend"] == bench.backend and d["reference_point"] == [1.0, 8.0]
+    json.dumps(d)
+    return traj
+
+
+def check_validation(bench, config) -> None:
+    bad = dict(config, lr_init=2.0)
+    with pytest.raises(ValueError, match="lr_init: must lie in"):
+        bench.query(bad, 5)
+    with pytest.raises(ValueError, match="colour: unknown hyperparameter"):
+        bench.trajectory(dict(config, colour=1))
+    for epoch in (0, 26, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="epoch"):
+            bench.query(config, epoch)
+    for seed in (-1, 1.5, True, 2**64, "0"):
+        with pytest.raises(ValueError, match="seed"):
+            bench.query(config, 5, seed=seed)
+    for from_epoch in (5, 6, -1, 1.0):
+        with pytest.raises(ValueError, match="from_epoch"):
+            bench.cost(config, 5, from_epoch=from_epoch)
+
+
+# ------------------------------------------------------------------------------------ surrogate
+
+
+def test_surrogate_contract_and_validation(surrogate_bench):
+    for cfg in [default_config(), *sample(seed=4, n=5)]:
+        check_contract(surrogate_bench, cfg, seed=3)
+    check_validation(surrogate_bench, default_config())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bench_seed=st.integers(0, 2**63),
+    epochs=st.lists(st.integers(1, 25), min_size=2, max_size=6),
+)
+def test_cumulative_cost_is_monotone_for_random_configs(surrogate_bench, seed, bench_seed, epochs):
+    cfg = sample(seed=seed)
+    costs = [surrogate_bench.cost(cfg, e, seed=bench_seed) for e in sorted(epochs)]
+    assert all(b >= a for a, b in zip(costs, costs[1:]))
+    traj = surrogate_bench.trajectory(cfg, seed=bench_seed)
+    assert np.all(np.diff([r.train_time for r in traj]) > 0)
+    assert np.all(np.diff([r.cost for r in traj]) > 0)
+
+
+def test_seeds_reproduce_and_differ(surrogate_bench):
+    _, surrogate, _ = fitted()
+    learner = next(c for c in sample(seed=11, n=200) if surrogate.curve.mean(_x(c))[0, 24] < 0.6)
+    a = [r.val_error for r in surrogate_bench.trajectory(learner, seed=1)]
+    assert a == [r.val_error for r in surrogate_bench.trajectory(learner, seed=1)]
+    assert a == [r.val_error for r in SurrogateBenchmark(surrogate).trajectory(learner, seed=1)]
+    finals = [surrogate_bench.query(learner, 25, seed=s).val_error for s in range(30)]
+    assert len(set(finals)) == 30
+    assert 0.01 < np.std(finals) < 0.2
+    # a seed shifts a whole curve: neighbouring epochs move together
+    curves = np.array([[r.val_error for r in surrogate_bench.trajectory(learner, seed=s)] for s in range(30)])
+    resid = curves - curves.mean(axis=0)
+    assert np.corrcoef(resid[:, 20], resid[:, 21])[0, 1] > 0.5
+    # costs carry no seed noise
+    assert len({surrogate_bench.cost(learner, 25, seed=s) for s in range(5)}) == 1
+    mean_bench = SurrogateBenchmark(surrogate, noise=False)
+    assert mean_bench.trajectory(learner, seed=1) == mean_bench.trajectory(learner, seed=2)
+    assert mean_bench.describe()["noise"] is False
+    with pytest.raises(ValueError, match="noise: must be True or False"):
+        SurrogateBenchmark(surrogate, noise="yes")
+
+
+def _x(cfg):
+    from surrobench.surrogate.features import features
+
+    return features([cfg], (3, 16, 16), 17, 680)
+
+
+def test_configs_at_chance_carry_no_noise(surrogate_bench):
+    _, surrogate, _ = fitted()
+    at_chance = next(c for c in sample(seed=12, n=200) if c["lr_init"] > 0.2)
+    p, _ = surrogate.curve.parts(_x(at_chance))
+    finals = [surrogate_bench.query(at_chance, 25, seed=s).val_error for s in range(10)]
+    assert np.std(finals) <= 0.05 * float(p[0]) + 1e-9
+
+
+def test_batch_trajectories_equal_single_ones_bit_for_bit(surrogate_bench):
+    configs = sample(seed=21, n=40)
+    seeds = list(range(40))
+    batch = surrogate_bench.trajectories(configs, seed=seeds)
+    for i, cfg in enumerate(configs):
+        traj = surrogate_bench.trajectory(cfg, seed=seeds[i])
+        for key in ("val_error", "test_error", "train_time", "eval_time", "cost"):
+            assert np.array_equal([getattr(r, key) for r in traj], batch[key][i]), key
+        assert traj[0].log10_params == batch["log10_params"][i]
+    with pytest.raises(ValueError, match="got 2 seeds for 40 configs"):
+        surrogate_bench.trajectories(configs, seed=[1, 2])
+
+
+def test_size_objective_is_exact_not_fitted(surrogate_bench):
+    for cfg in sample(seed=5, n=30):
+        assert surrogate_bench.query(cfg, 3).log10_params == pytest.approx(log10_params(cfg, (3, 16, 16), 17), abs=1e-12)
+
+
+# -------------------------------------------------------------------------------------- tabular
+
+
+def test_tabular_contract_and_validation(tabular_bench):
+    cfg = _logged_config(tabular_bench)
+    check_contract(tabular_bench, cfg)
+    check_validation(tabular_bench, cfg)
+
+
+def test_tabular_replays_logged_numbers_exactly(tabular_bench):
+    logs, _, _ = fitted()
+    records = [json.loads(line) for line in (logs / "synthetic.jsonl").read_text().splitlines()]
+    checked = 0
+    for rec in records:
+        if rec["plan"]["retime"]:
+            continue
+        traj = tabular_bench.trajectory(rec["config"], seed=rec["seed"])
+        assert [r.val_error for r in traj] == rec["curve"]["val_error"]
+        assert [r.test_error for r in traj] == rec["curve"]["test_error"]
+        if rec["status"] == "ok":
+            times = rec["curve"]["train_time"]
+            assert [r.train_time for r in traj] == pytest.approx(np.cumsum(times).tolist(), abs=0, rel=1e-15)
+            assert [r.eval_time for r in traj] == rec["curve"]["eval_time"]
+        else:  # epochs without a recorded time cost the run's median epoch
+            known = [t for t in rec["curve"]["train_time"] if t is not None]
+            assert traj[-1].train_time == pytest.approx(sum(known) + (25 - len(known)) * float(np.median(known)))
+        checked += 1
+    assert checked >= 180
+
+
+def test_tabular_seed_rule(tabular_bench):
+    logs, _, _ = fitted()
+    records = [json.loads(line) for line in (logs / "synthetic.jsonl").read_text().splitlines()]
+    replicated = {}
+    for rec in records:
+        if not rec["plan"]["retime"]:
+            replicated.setdefault(rec["config_id"], []).append(rec)
+    cid, runs = next((k, v) for k, v in replicated.items() if len(v) == 3)
+    cfg = runs[0]["config"]
+    runs.sort(key=lambda r: r["key"])
+    assert tabular_bench.seeds(cfg) == [r["seed"] for r in runs]
+    for s in range(6):  # a seed that was not logged replays run s % 3
+        assert [r.val_error for r in tabular_bench.trajectory(cfg, seed=s)] == runs[s % 3]["curve"]["val_error"]
+    assert tabular_bench.run_for(cfg, runs[2]["seed"])["key"] == runs[2]["key"]
+
+
+def test_tabular_never_logged_config_is_a_clear_error(tabular_bench):
+    cfg = next(c for c in sample(seed=77, n=50) if config_id(c) not in tabular_bench.config_ids)
+    with pytest.raises(ValueError, match=f"config: {config_id(cfg)} was never logged"):
+        tabular_bench.query(cfg, 3)
+    with pytest.raises(ValueError, match="never logged"):
+        tabular_bench.trajectory(cfg)
+
+
+def test_tabular_device_filter(tabular_bench):
+    logs, _, _ = fitted()
+    gpu = TabularBenchmark(logs, "flowers17", device="cuda:Synthetic GPU")
+    assert gpu.describe()["devices"] == ["cuda:Synthetic GPU"]
+    with pytest.raises(ValueError, match="no complete run of flowers17 on 'tpu'"):
+        TabularBenchmark(logs, "flowers17", device="tpu")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        TabularBenchmark(logs, "mnist")
+
+
+# ----------------------------------------------------------------------------------------- live
+
+TINY = {"n_conv_l": 1, "n_conv_0": 16, "n_fc_l": 1, "n_fc_0": 32, "kernel_size": 3, "lr_init": 1e-2,
+        "batch_norm": False, "batch_size": 64, "global_avg_pooling": False}
+
+
+def test_live_backend_on_digits_answers_the_same_interface(monkeypatch):
+    pytest.importorskip("torch")
+    import surrobench.training as training
+
+    bench = LiveBenchmark("digits", threads=1)
+    calls = []
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(k["epochs"]) or real_train(*a, **k))
+    early = bench.query(TINY, 2, seed=5)
+    assert calls == [2] and early.epoch == 2 and early.val_error < 0.5
+    assert bench.query(TINY, 1, seed=5).val_error == bench._cache[(config_id(TINY), 5)]["val"][0]
+    assert calls == [2]  # the cached run serves every epoch it reached
+    traj = check_contract(bench, TINY, seed=5)
+    assert calls == [2, 25]
+    assert traj[1].val_error == early.val_error  # constant lr: epoch 2 of a long run = a 2-epoch run
+    check_validation(bench, TINY)
+    assert bench.describe()["cached_runs"] == 1
+
+
+# ----------------------------------------------------------------------------- shipped / import
+
+
+def test_shipped_surrogates_load_by_default_and_by_name():
+    shipped = shipped_surrogates()
+    assert {"flowers17", "digits"} <= set(shipped)
+    bench = surrobench.load()
+    assert isinstance(bench, SurrogateBenchmark) and bench.dataset == "flowers17"
+    assert surrobench.load("digits").dataset == "digits"
+    check_contract(bench, default_config(), seed=2)
+    with pytest.raises(ValueError, match="neither a path nor a shipped surrogate .shipped: digits, flowers17"):
+        surrobench.load("mnist")
+    for archive in shipped.values():
+        sha = archive.with_name(archive.name + ".sha256")
+        assert sha.is_file(), f"{archive.name} is shipped without its .sha256"
+
+
+def test_benchmark_imports_and_answers_without_torch():
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import surrobench, surrobench.benchmark, surrobench.surrogate\n"
+        "from surrobench.space import default_config\n"
+        "r = surrobench.load().query(default_config(), 5)\n"
+        "assert 0 <= r.val_error <= 1\n"
+        "b = surrobench.benchmark.LiveBenchmark('digits')\n"
+        "try:\n"
+        "    b.query(default_config(), 1)\n"
+        "except ImportError as exc:\n"
+        "    assert 'needs torch' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('live back-end ran without torch')\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'torch']\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_answer_cache_is_transparent():
+    _, surrogate, _ = fitted()
+    cached, uncached = SurrogateBenchmark(surrogate, cache_size=3), SurrogateBenchmark(surrogate, cache_size=0)
+    configs = sample(seed=31, n=8)
+    for _ in range(2):
+        for i, cfg in enumerate(configs):
+            assert cached.trajectory(cfg, seed=i) == uncached.trajectory(cfg, seed=i)
+            assert cached.cost(cfg, 9, from_epoch=4, seed=i) == uncached.cost(cfg, 9, from_epoch=4, seed=i)
+    assert len(cached._cache) <= 3 and not uncached._cache
+    with pytest.raises(ValueError, match="cache_size"):
+        SurrogateBenchmark(surrogate, cache_size=-1)
+
+
+def test_batch_of_nothing(surrogate_bench):
+    out = surrogate_bench.trajectories([])
+    assert out["val_error"].shape == (0, 25) and out["log10_params"].shape == (0,)

@@ -1,0 +1,160 @@
+"""The surrogate's parts: features, noise draws, merged model, folds, statistics, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surrobench.cli import main
+from surrobench.model_size import n_params
+from surrobench.space import config_id, sample, validate
+from surrobench.surrogate.fast import check_agreement, merge_boosters
+from surrobench.surrogate.features import FEATURES, feature_row, features, size_bounds, sizes, validated_id
+from surrobench.surrogate.fit import group_folds
+from surrobench.surrogate.noise import NoiseModel, calibrate, standard_normals
+from surrobench.surrogate.quality import rerun_pairs, stats, verdict
+from test_surrogate_synth import fitted, synthetic_logs
+
+SHAPES = [((3, 16, 16), 17), ((1, 8, 8), 10), ((1, 28, 28), 10)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from(SHAPES))
+def test_size_columns_are_the_exact_count(seed, shape):
+    cfg = validate(sample(seed=seed))
+    count, macs = sizes(cfg, *shape)
+    assert count == n_params(cfg, *shape)
+    assert macs > 0
+    assert validated_id(cfg) == config_id(cfg)
+    row, n = feature_row(cfg, *shape, 680)
+    assert n == count and len(row) == len(FEATURES) and row[13] == pytest.approx(math.log10(count))
+
+
+def test_size_bounds_enclose_every_config():
+    for shape, n_classes in SHAPES:
+        lo, hi = size_bounds(shape, n_classes)
+        sizes_seen = [math.log10(n_params(c, shape, n_classes)) for c in sample(seed=1, n=300)]
+        assert lo <= min(sizes_seen) and max(sizes_seen) <= hi
+    assert size_bounds((3, 16, 16), 17)[1] > 8.0  # the largest flowers17 nets pass the reference point
+
+
+def test_features_validate_their_input():
+    with pytest.raises(ValueError, match="n_conv_l"):
+        features([{"n_conv_l": 9}], (3, 16, 16), 17, 680)
+
+
+def test_standard_normals_are_a_fixed_pure_function():
+    keys = np.array([1, 2, 2**64 - 1], dtype=np.uint64)
+    seeds = np.array([0, 0, 7], dtype=np.uint64)
+    z = standard_normals(keys, seeds, 50)
+    assert z.shape == (3, 50)
+    np.testing.assert_array_equal(z, standard_normals(keys, seeds, 50))
+    np.testing.assert_array_equal(z[1:2], standard_normals(keys[1:2], seeds[1:2], 50))  # batch-independent
+    # pinned values: a change here changes every published benchmark answer
+    np.testing.assert_allclose(z[0, :3], [1.42302221, -0.15018589, -0.87753163], atol=1e-8)
+    assert not np.allclose(standard_normals(keys[:1], np.array([1], dtype=np.uint64), 50), z[:1])
+    big = standard_normals(np.arange(20000, dtype=np.uint64), np.zeros(20000, dtype=np.uint64), 50)
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
+    assert abs(np.corrcoef(big[:, 0], big[:, 1])[0, 1]) < 0.03
+
+
+def test_mixing_matrix_gives_the_calibrated_process():
+    noise = NoiseModel(0.3, 0.5, 0.8, 0.9, 3, 2, 1, 6)
+    z = np.random.default_rng(0).standard_normal((40000, 50))
+    eps = z @ noise.mixing_matrix(25)
+    assert eps[:, :25].std(axis=0).mean() == pytest.approx(0.3, rel=0.03)
+    assert eps[:, 25:].std(axis=0).mean() == pytest.approx(0.5, rel=0.03)
+    assert np.corrcoef(eps[:, 10], eps[:, 11])[0, 1] == pytest.approx(0.8, abs=0.02)
+    assert np.corrcoef(eps[:, 10], eps[:, 35])[0, 1] == pytest.approx(0.9, abs=0.02)
+    d = noise.to_dict()
+    assert NoiseModel.from_dict(d) == noise
+    with pytest.raises(ValueError, match="out of range"):
+        NoiseModel.from_dict({**d, "rho": 1.0})
+    with pytest.raises(ValueError, match="lack"):
+        NoiseModel.from_dict({"sigma_val": 1.0})
+
+
+def test_calibration_needs_replicated_learners():
+    val = np.full((4, 25), 0.5)
+    with pytest.raises(ValueError, match="seed noise: needs at least 2 configs"):
+        calibrate(np.array(["a", "b", "c", "d"]), val, val, 0.94, 340, 340)
+
+
+def test_merged_booster_agrees_with_its_parts():
+    _, s, _ = fitted()
+    merged = merge_boosters(s.parts)
+    assert check_agreement(merged, s.parts, len(FEATURES)) < 1e-5
+    x = features(sample(seed=3, n=20), (3, 16, 16), 17, 680)
+    out = merged.inplace_predict(x)
+    p = s.curve.learns.inplace_predict(x)
+    np.testing.assert_allclose(1 / (1 + np.exp(-out[:, 0])), p, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(out[:, -2]), s.runtime.predict(x)[0], rtol=1e-5)
+
+
+def test_group_folds_never_split_a_config():
+    groups = np.array(list("aabbbcddeeffgh"))
+    folds = group_folds(groups, 3, seed=1)
+    for g in set(groups):
+        assert len(set(folds[groups == g])) == 1
+    assert set(folds) == {0, 1, 2}
+    np.testing.assert_array_equal(folds, group_folds(groups, 3, seed=1))
+    with pytest.raises(ValueError, match="at least 9 distinct configs"):
+        group_folds(groups, 9, seed=0)
+
+
+def test_statistics_and_verdict():
+    s = stats(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
+    assert s["kendall_tau"] == pytest.approx(1.0) and s["spearman_rho"] == pytest.approx(1.0)
+    assert s["mae"] == pytest.approx(0.25) and s["r2"] == pytest.approx(1 - 1 / 8.75)
+    assert stats(np.ones(3), np.arange(3.0))["kendall_tau"] is None
+    a, b = rerun_pairs(np.array(["x", "x", "y", "z", "z", "z"]))
+    assert len(a) == 2 + 6 and all(a != b)
+    assert verdict(0.7, 0.5).startswith("the surrogate predicts a fresh rerun better than another rerun does")
+    assert "worse than" in verdict(0.4, 0.5) and "as well as" in verdict(0.501, 0.499)
+    assert "no verdict" in verdict(None, 0.5)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_fit_quality_publish(tmp_path, capsys):
+    logs = synthetic_logs(tmp_path / "logs", n_configs=40, n_replicated=7)
+    out = tmp_path / "s"
+    code = main(["fit", str(logs), "--out", str(out), "--grid", "quick", "--holdout", "0.5", "--name", "cli-surrogate",
+                 "--publish", str(tmp_path / "pub")])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "quality card of surrogate 'cli-surrogate'" in text and "published" in text
+    assert main(["quality", str(tmp_path / "pub" / "cli-surrogate.tar.gz"), "--parity", str(tmp_path / "p.png")]) == 0
+    assert "the surrogate predicts a fresh rerun" in capsys.readouterr().out
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["quality", str(out), "--json"]) == 0
+    assert "noise_ceiling" in json.loads(capsys.readouterr().out)
+    assert main(["publish", str(out), "--out-dir", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "cli-surrogate.tar.gz.sha256").is_file()
+    # a second fit into the same directory needs --force
+    assert main(["fit", str(logs), "--out", str(out), "--grid", "quick"]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_cli_refuses_damaged_files_with_one_line(tmp_path, capsys):
+    _, _, directory = fitted()
+    import shutil
+
+    copy = tmp_path / "s"
+    shutil.copytree(directory, copy)
+    data = bytearray((copy / "runtime.ubj").read_bytes())
+    data[10] ^= 0xFF
+    (copy / "runtime.ubj").write_bytes(bytes(data))
+    assert main(["quality", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "runtime.ubj does not match its sha256" in err[0]
+    assert main(["fit", str(tmp_path / "nothing")]) == 2
+    assert "neither a file nor a directory" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path), "--holdout", "0.9"]) == 2
+    assert "holdout" in capsys.readouterr().err
