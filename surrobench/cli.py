@@ -100,8 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--time-limit", type=_duration, help="start nothing new after this long (e.g. 45m); running jobs finish")
     c.add_argument("--no-progress", action="store_true")
 
-    lg = sub.add_parser("logs", help="summarise training logs: counts by dataset, device and status")
+    lg = sub.add_parser("logs", help="summarise training logs: counts by dataset, device and status, coverage")
     lg.add_argument("path", nargs="?", default="training_logs")
+    lg.add_argument("--plot", metavar="PNG", help="also draw a sample of validation-error curves to this file")
+    lg.add_argument("--color-by", default="lr_init", metavar="HP",
+                    help="hyperparameter that colours the curves (default: %(default)s)")
+    lg.add_argument("--sample", type=_positive_int, default=200, help="curves per dataset (default: %(default)s)")
+    lg.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the curve sample (default: %(default)s)")
 
     cp = sub.add_parser("compare", help="compare optimizers on a benchmark on a simulated wall-clock")
     cp.add_argument("--benchmark", help="surrogate directory or archive (default: the shipped flowers17 surrogate)")
@@ -260,9 +265,16 @@ def cmd_collect(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from .logs import format_summary, summarize
+    from .logs import curve_sample, format_summary, summarize
 
+    if args.plot:
+        from .plots import plot_learning_curves
+
+        curves = curve_sample(args.path, color_by=args.color_by, n=args.sample, seed=args.seed)
+        plot_learning_curves(curves, args.plot, color_by=args.color_by)
     print(format_summary(summarize(args.path)))
+    if args.plot:
+        print(f"learning curves of {curves['key'].nunique()} runs: {args.plot}")
     return 0
 
 

@@ -17,9 +17,19 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from .space import NAMES
+from .space import HYPERPARAMETERS, NAMES
 
-__all__ = ["log_files", "iter_records", "read_logs", "read_runs", "summarize", "format_summary", "TornLineWarning"]
+__all__ = [
+    "log_files",
+    "iter_records",
+    "read_logs",
+    "read_runs",
+    "coverage",
+    "summarize",
+    "format_summary",
+    "curve_sample",
+    "TornLineWarning",
+]
 
 CURVE_KEYS = ("train_loss", "train_acc", "val_error", "test_error", "train_time", "eval_time")
 
@@ -124,6 +134,46 @@ def read_logs(path: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+_BATCH_MAX = int(dict(zip(NAMES, HYPERPARAMETERS))["batch_size"].upper)
+
+
+def _decade(batch_size: float) -> str:
+    if not (isinstance(batch_size, (int, float, np.number)) and batch_size >= 1):
+        return "unknown"
+    k = int(np.floor(np.log10(batch_size)))
+    return f"{10**k}-{min(10 ** (k + 1) - 1, _BATCH_MAX)}"
+
+
+def _decade_order(labels: pd.Index) -> pd.Index:
+    return labels.map(lambda t: int(t.split("-")[0]) if t[0].isdigit() else np.inf)
+
+
+def coverage(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Runs per network depth, batch-size decade, status and device: one column per dataset.
+
+    ``runs`` is a :func:`read_runs` table. Keys: ``depth`` (index n_conv_l, n_fc_l),
+    ``batch_size`` (decades 1-9, 10-99, 100-512), ``status`` and ``device``. Every run
+    counts, re-timed ones included; cells without runs hold 0; a record without the value
+    counts as NA (``unknown`` for the batch size).
+    """
+    if runs.empty:
+        return {k: pd.DataFrame() for k in ("depth", "batch_size", "status", "device")}
+    runs = runs.assign(
+        n_conv_l=runs["config_n_conv_l"].astype("Int64"),
+        n_fc_l=runs["config_n_fc_l"].astype("Int64"),
+        batch_size=runs["config_batch_size"].map(_decade),
+    )
+    out = {}
+    for name, index in (("depth", ["n_conv_l", "n_fc_l"]), ("batch_size", ["batch_size"]),
+                        ("status", ["status"]), ("device", ["device"])):
+        table = runs.groupby(index + ["dataset"], dropna=False).size().unstack("dataset", fill_value=0)
+        if name == "batch_size":
+            table = table.sort_index(key=_decade_order)
+        table.columns.name = "runs"
+        out[name] = table
+    return out
+
+
 def summarize(path: str | os.PathLike) -> dict[str, Any]:
     """Counts by dataset, device and status; replicated configs; incomplete records; torn lines."""
     with warnings.catch_warnings(record=True) as caught:
@@ -145,6 +195,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
     out["retimed"] = runs[runs["retime"]].groupby("dataset").size()
     out["incomplete"] = runs.loc[runs["incomplete"], ["file", "key"]].values.tolist()
     out["status_counts"] = Counter(runs["status"])
+    out["coverage"] = coverage(runs)
     return out
 
 
@@ -170,7 +221,35 @@ def format_summary(summary: dict[str, Any]) -> str:
         inc = summary["incomplete"]
         lines.append(f"incomplete records: {len(inc)}")
         lines += [f"  {f}: {k}" for f, k in inc[:20]]
+        titles = {"depth": "network depth (n_conv_l, n_fc_l)", "batch_size": "batch-size decade",
+                  "status": "status", "device": "device"}
+        for name, table in summary.get("coverage", {}).items():
+            lines += ["", f"coverage: runs per {titles[name]}:", table.to_string()]
     if summary["torn_lines"]:
         lines.append(f"torn lines skipped: {len(summary['torn_lines'])}")
         lines += [f"  {m}" for m in summary["torn_lines"][:20]]
     return "\n".join(lines)
+
+
+def curve_sample(
+    path: str | os.PathLike, *, color_by: str = "lr_init", n: int = 200, seed: int = 0
+) -> pd.DataFrame:
+    """Validation-error curves of up to ``n`` runs per dataset, drawn with ``seed``: the data of a plot.
+
+    One tidy row per run x epoch: ``dataset``, ``key``, ``status``, ``epoch``, ``val_error``
+    and ``value``, the run's ``color_by`` hyperparameter (NaN where it is inactive).
+    """
+    if color_by not in NAMES:
+        raise ValueError(f"color_by: unknown hyperparameter {color_by!r} (known: {', '.join(NAMES)})")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: must be a positive int, got {n!r}")
+    df = read_logs(path)
+    df = df[df["val_error"].notna()]
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, keys in df.groupby("dataset", sort=True)["key"]:
+        uniq = keys.unique()
+        keep.extend(uniq[np.sort(rng.permutation(len(uniq))[:n])] if len(uniq) > n else uniq)
+    df = df[df["key"].isin(keep)]
+    out = df[["dataset", "key", "status", "epoch", "val_error", f"config_{color_by}"]]
+    return out.rename(columns={f"config_{color_by}": "value"}).reset_index(drop=True)

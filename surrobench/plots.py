@@ -9,8 +9,16 @@ import numpy as np
 import pandas as pd
 
 from .metrics import pareto_mask
+from .space import HYPERPARAMETERS
 
-__all__ = ["hv_band_data", "plot_hv_over_time", "plot_pareto_fronts", "plot_timeline", "draw_report"]
+__all__ = [
+    "hv_band_data",
+    "plot_hv_over_time",
+    "plot_pareto_fronts",
+    "plot_timeline",
+    "draw_report",
+    "plot_learning_curves",
+]
 
 
 def _pyplot():
@@ -120,3 +128,66 @@ def draw_report(results, directory: str | os.PathLike) -> list[Path]:
         plot_timeline(results.runs, d / "timeline.png"),
     ]
     return out
+
+
+def _writable(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"plot: cannot write {path}: folder {parent} does not exist")
+    if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"plot: cannot write {path}: not a writable file path")
+    return path
+
+
+def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, *, color_by: str) -> Path:
+    """Validation error over epochs, one line per run, coloured by ``color_by``; a panel per dataset.
+
+    ``curves`` is a :func:`surrobench.logs.curve_sample` frame. Numeric hyperparameters get a
+    colour bar (logarithmic where the space samples them on a log scale), categorical ones a
+    legend; runs where the hyperparameter is inactive are grey.
+    """
+    hp = {h.name: h for h in HYPERPARAMETERS}.get(color_by)
+    if hp is None:
+        raise ValueError(f"color_by: unknown hyperparameter {color_by!r}")
+    path = _writable(path)
+    plt = _pyplot()
+    from matplotlib.colors import LogNorm, Normalize
+
+    datasets = sorted(curves["dataset"].unique()) or ["no runs"]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets) + 1, 4.5), squeeze=False, sharey=True)
+    cmap = plt.get_cmap("viridis")
+    numeric = hp.kind != "cat"
+    if numeric:
+        norm = (LogNorm if hp.log else Normalize)(vmin=hp.lower, vmax=hp.upper)
+        color_of = lambda v: cmap(norm(v))  # noqa: E731
+    else:
+        palette = {c: f"C{i}" for i, c in enumerate(hp.choices)}
+        color_of = palette.__getitem__
+    for ax, ds in zip(axes[0], datasets):
+        sub = curves[curves["dataset"] == ds]
+        for _, run in sub.groupby("key", sort=True):
+            v = run["value"].iloc[0]
+            inactive = v is None or (isinstance(v, float) and np.isnan(v))
+            ax.plot(run["epoch"], run["val_error"], lw=0.8, alpha=0.35 if inactive else 0.6,
+                    color="lightgrey" if inactive else color_of(v), zorder=1 if inactive else 2)
+        ax.set_title(f"{ds} ({sub['key'].nunique()} runs)")
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("validation error")
+    if numeric:
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        fig.colorbar(sm, ax=axes[0].tolist(), label=color_by + (" (log scale)" if hp.log else ""))
+    else:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=palette[c], label=str(c)) for c in hp.choices]
+        axes[0][-1].legend(handles=handles, title=color_by, loc="upper right", fontsize="small")
+    fig.suptitle(f"validation error over epochs, coloured by {color_by}")
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise ValueError(f"plot: cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,19 @@ import pandas as pd
 import pytest
 
 from surrobench import space
-from surrobench.logs import TornLineWarning, format_summary, log_files, read_logs, read_runs, summarize
+from surrobench.cli import main
+from surrobench.logs import (
+    TornLineWarning,
+    coverage,
+    curve_sample,
+    format_summary,
+    iter_records,
+    log_files,
+    read_logs,
+    read_runs,
+    summarize,
+)
+from surrobench.plots import plot_learning_curves
 from surrobench.space import NAMES
 
 from conftest import CURVE_KEYS, TINY_CONFIG, make_record, write_records
@@ -167,3 +180,163 @@ def test_last_line_without_newline_is_torn(tmp_path):
     path.write_bytes(path.read_bytes()[:-1])  # the final newline never made it to disk
     with pytest.warns(TornLineWarning, match="x.jsonl:2"):
         assert [r["seed"] for r in read_runs(path).to_dict("records")] == [0]
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def _cfg(n_conv_l, n_fc_l, batch_size, **extra):
+    cfg = {"n_conv_l": n_conv_l, "n_fc_l": n_fc_l, "kernel_size": 3, "lr_init": 1e-3, "batch_norm": False,
+           "batch_size": batch_size, "global_avg_pooling": True}
+    cfg.update({f"n_conv_{i}": 16 for i in range(n_conv_l)})
+    cfg.update({f"n_fc_{i}": 8 for i in range(n_fc_l)})
+    cfg.update(extra)
+    return space.validate(cfg)
+
+
+@pytest.fixture
+def coverage_logs(tmp_path):
+    """Known depths, batch sizes (1, 9, 10, 99, 100, 512), statuses and devices over two datasets."""
+    gpu = {"device": "cuda:Test GPU", "jobs_on_device": 4}
+    records = [
+        make_record(_cfg(1, 1, 1), seed=0),
+        make_record(_cfg(1, 1, 9), seed=0, status="diverged"),
+        make_record(_cfg(1, 1, 9), seed=1, **gpu),
+        make_record(_cfg(2, 3, 10), seed=0, **gpu),
+        make_record(_cfg(3, 3, 99), seed=0, status="error", n_recorded=0),
+        make_record(_cfg(3, 2, 100), seed=0, **gpu),
+        make_record(_cfg(3, 2, 100), seed=0, retime=True, device="cuda:Test GPU"),
+        make_record(_cfg(1, 3, 512), dataset="flowers17", seed=0, status="oom", n_recorded=0),
+        make_record(_cfg(2, 3, 64), dataset="flowers17", seed=0),
+    ]
+    write_records(tmp_path / "a.jsonl", records[:5])
+    write_records(tmp_path / "sub" / "b.jsonl", records[5:])
+    return tmp_path
+
+
+def test_coverage_counts(coverage_logs):
+    cov = coverage(read_runs(coverage_logs))
+    depth = cov["depth"]
+    assert list(depth.columns) == ["digits", "flowers17"]
+    assert depth.to_dict("index") == {
+        (1, 1): {"digits": 3, "flowers17": 0},
+        (1, 3): {"digits": 0, "flowers17": 1},
+        (2, 3): {"digits": 1, "flowers17": 1},
+        (3, 2): {"digits": 2, "flowers17": 0},
+        (3, 3): {"digits": 1, "flowers17": 0},
+    }
+    batch = cov["batch_size"]
+    assert list(batch.index) == ["1-9", "10-99", "100-512"]  # in numeric order, capped at the space's 512
+    assert batch["digits"].tolist() == [3, 2, 2] and batch["flowers17"].tolist() == [0, 1, 1]
+    assert cov["status"].to_dict("index") == {
+        "diverged": {"digits": 1, "flowers17": 0},
+        "error": {"digits": 1, "flowers17": 0},
+        "ok": {"digits": 5, "flowers17": 1},
+        "oom": {"digits": 0, "flowers17": 1},
+    }
+    assert cov["device"].to_dict("index") == {
+        "cpu:Test CPU": {"digits": 3, "flowers17": 2},
+        "cuda:Test GPU": {"digits": 4, "flowers17": 0},
+    }
+    for table in cov.values():
+        assert table.to_numpy().sum() == 9  # every run counted once, re-timed ones included
+
+
+def test_coverage_in_summary_and_text(coverage_logs):
+    s = summarize(coverage_logs)
+    assert s["coverage"]["device"].loc["cuda:Test GPU", "digits"] == 4
+    text = format_summary(s)
+    for title in ("network depth (n_conv_l, n_fc_l)", "batch-size decade", "status", "device"):
+        assert f"coverage: runs per {title}:" in text
+    assert text.index("1-9") < text.index("10-99") < text.index("100-512")
+
+
+def test_coverage_of_a_record_without_config_values(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"curve": {}, "config": {}, "dataset": "digits", "status": "ok", "device": "cpu"}\n')
+    cov = coverage(read_runs(path))
+    assert cov["batch_size"].to_dict("index") == {"unknown": {"digits": 1}}
+    assert cov["depth"].to_numpy().sum() == 1
+
+
+def test_coverage_empty():
+    assert all(t.empty for t in coverage(pd.DataFrame()).values())
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+
+def test_curve_sample_is_seeded_and_tidy(coverage_logs):
+    full = curve_sample(coverage_logs, color_by="batch_size", n=100)
+    assert sorted(full.columns) == ["dataset", "epoch", "key", "status", "val_error", "value"]
+    assert full.groupby("dataset")["key"].nunique().to_dict() == {"digits": 6, "flowers17": 1}  # no-epoch runs left out
+    assert sorted(full.groupby("key")["value"].first().astype(int)) == [1, 9, 9, 10, 64, 100, 100]
+    few = curve_sample(coverage_logs, color_by="batch_size", n=2, seed=3)
+    assert few.groupby("dataset")["key"].nunique().to_dict() == {"digits": 2, "flowers17": 1}
+    pd.testing.assert_frame_equal(few, curve_sample(coverage_logs, color_by="batch_size", n=2, seed=3))
+    picks = {tuple(sorted(curve_sample(coverage_logs, n=2, seed=s)["key"].unique())) for s in range(8)}
+    assert len(picks) > 1  # the seed picks the sample
+    run = full[full["key"] == few["key"].iloc[0]]
+    expected = next(r for r in iter_records(coverage_logs) if r["key"] == few["key"].iloc[0])
+    assert run["val_error"].tolist() == expected["curve"]["val_error"]
+
+
+def test_curve_sample_marks_inactive_values(coverage_logs):
+    df = curve_sample(coverage_logs, color_by="n_conv_2")
+    per_run = df.groupby("key")["value"].first()
+    assert per_run.notna().sum() == 2 and per_run.dropna().tolist() == [16.0, 16.0]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"color_by": "learning_rate"}, "color_by: unknown hyperparameter 'learning_rate'"),
+    ({"n": 0}, "n: must be a positive int"),
+    ({"n": True}, "n: must be a positive int"),
+])
+def test_curve_sample_bad_arguments(coverage_logs, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        curve_sample(coverage_logs, **kwargs)
+
+
+@pytest.mark.parametrize("color_by", ["lr_init", "n_conv_l", "n_conv_2", "batch_norm", "kernel_size"])
+def test_plot_learning_curves_writes_a_png(coverage_logs, tmp_path, color_by):
+    out = plot_learning_curves(curve_sample(coverage_logs, color_by=color_by), tmp_path / "c.png", color_by=color_by)
+    assert out == tmp_path / "c.png"
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_plot_learning_curves_refuses_bad_paths_and_names(coverage_logs, tmp_path):
+    curves = curve_sample(coverage_logs)
+    with pytest.raises(ValueError, match="folder .* does not exist"):
+        plot_learning_curves(curves, tmp_path / "nope" / "c.png", color_by="lr_init")
+    with pytest.raises(ValueError, match="not a writable file path"):
+        plot_learning_curves(curves, tmp_path, color_by="lr_init")
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        plot_learning_curves(curves, tmp_path / "c.png", color_by="depth")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_cli_logs_coverage_and_plot(coverage_logs, tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    assert main(["logs", str(coverage_logs), "--plot", str(png), "--color-by", "batch_size", "--sample", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "coverage: runs per batch-size decade:" in out
+    assert f"learning curves of 4 runs: {png}" in out  # 3 of digits, the 1 of flowers17
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--plot", "{tmp}/c.png", "--color-by", "colour"], "unknown hyperparameter 'colour'"),
+    (["--plot", "{tmp}/missing/c.png"], "folder .* does not exist"),
+    (["--plot", "{tmp}"], "not a writable file path"),
+    (["--sample", "0"], "expected a positive integer"),
+])
+def test_cli_logs_bad_arguments_exit_2_with_one_line(coverage_logs, tmp_path, capsys, extra, match):
+    argv = ["logs", str(coverage_logs)] + [a.format(tmp=tmp_path) for a in extra]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse refuses before the command runs
+        rc = exc.code
+    captured = capsys.readouterr()
+    assert rc == 2 and len(captured.err.strip().splitlines()) == 1 and re.search(match, captured.err), captured.err
+    assert captured.out == "" and not (tmp_path / "c.png").exists()
