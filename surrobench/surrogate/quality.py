@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-__all__ = ["stats", "rerun_pairs", "build_card", "format_card", "verdict", "parity_png"]
+__all__ = ["stats", "rerun_pairs", "rerun_stats", "build_card", "format_card", "verdict", "parity_png"]
 
 MIN_CEILING_CONFIGS = 10
 
@@ -54,6 +54,16 @@ def rerun_pairs(config_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                     a.append(i)
                     b.append(j)
     return np.asarray(a, dtype=int), np.asarray(b, dtype=int)
+
+
+def rerun_stats(config_ids: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    """The noise ceiling: :func:`stats` of one rerun predicting another, over every ordered seed pair.
+
+    ``values`` holds one row per run (a number, or a curve); rows of the same config are reruns.
+    """
+    a, b = rerun_pairs(config_ids)
+    values = np.asarray(values, float)
+    return stats(values[a], values[b])
 
 
 def verdict(surrogate_tau: float | None, rerun_tau: float | None) -> str:
@@ -112,7 +122,10 @@ def build_card(
     n_replicated = int(len(np.unique(np.asarray(config_ids)[a]))) if len(a) else 0
     ceiling: dict[str, Any] = {"n_configs": n_replicated, "n_pairs": int(len(a))}
     if len(a):
-        ceiling["rerun"] = {"final_val_error": stats(val[a, -1], val[b, -1]), "all_epochs_val_error": stats(val[a], val[b])}
+        ceiling["rerun"] = {
+            "final_val_error": rerun_stats(config_ids, val[:, -1]),
+            "all_epochs_val_error": rerun_stats(config_ids, val),
+        }
         ceiling["surrogate"] = {
             "final_val_error": stats(pv[b, -1], val[b, -1]),
             "all_epochs_val_error": stats(pv[b], val[b]),
