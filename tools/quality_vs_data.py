@@ -212,16 +212,26 @@ def main(argv=None) -> int:
     target = rerun["kendall_tau"]
     ok = [(n, t) for n, t in summary if t is not None]
     n_star = extrapolate([n for n, _ in ok], [t for _, t in ok], target)
+    per_repeat = []
+    for r in range(args.repeats):
+        mine = [x for x in results if x["repeat"] == r and x["val_tau"] is not None]
+        per_repeat.append(extrapolate([x["n_train_configs"] for x in mine], [x["val_tau"] for x in mine], target))
+    found = sorted(v for v in per_repeat if v is not None)
     if n_star is None:
         print("final-error tau does not grow with the data here: no extrapolation to the ceiling")
     else:
         print(f"rough extrapolation (tau linear in log #configs): tau {target:.2f} (the ceiling) at about "
               f"{n_star:,.0f} training configs, {n_star / n_now:.0f}x the {n_now:.0f} used at 100 %")
+        if found:
+            q25, q50, q75 = np.percentile(found, [25, 50, 75])
+            print(f"  the same line through each draw alone: median {q50:,.0f} configs, quartiles {q25:,.0f} to "
+                  f"{q75:,.0f} ({len(found)} of {args.repeats} draws grow with the data)")
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "settings": {k: v for k, v in vars(args).items() if k != "json"}, "device": device,
             "results": results, "rerun": rerun, "n_replicated_configs": n_rep, "extrapolated_configs": n_star,
+            "extrapolated_configs_per_draw": per_repeat,
         }, indent=1))
     return 0
 
