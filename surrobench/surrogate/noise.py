@@ -56,6 +56,19 @@ def _finalize(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_STEPS: dict[int, np.ndarray] = {}  # (1, 2 * half) counter offsets by half, computed once
+
+
+def _steps(half: int) -> np.ndarray:
+    steps = _STEPS.get(half)
+    if steps is None:
+        with np.errstate(over="ignore"):
+            steps = np.arange(1, 2 * half + 1, dtype=np.uint64).reshape(1, -1) * _GAMMA
+        steps.flags.writeable = False
+        _STEPS[half] = steps
+    return steps
+
+
 def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.ndarray:
     """(len(keys), n) standard normals, a pure function of (key, seed, column).
 
@@ -63,11 +76,10 @@ def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.n
     """
     keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1, 1)
     seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
-    with np.errstate(over="ignore"):
-        state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
-        half = (n + 1) // 2
-        counters = np.arange(1, 2 * half + 1, dtype=np.uint64).reshape(1, -1)
-        bits = _finalize(state + counters * _GAMMA)
+    half = (n + 1) // 2
+    # uint64 arithmetic on arrays wraps silently (numpy checks overflow on scalars only).
+    state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
+    bits = _finalize(state + _steps(half))
     u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
     u1, u2 = u[:, :half], u[:, half:]
     r = np.sqrt(-2.0 * np.log(u1))

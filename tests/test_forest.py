@@ -1,0 +1,108 @@
+"""The numpy forest answers exactly what XGBoost's own prediction answers, missing values included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+import surrobench
+from surrobench.space import sample, validate
+from surrobench.surrogate.features import feature_row
+from surrobench.surrogate.forest import Forest
+from surrobench.surrogate.model import exact_forest
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return surrobench.load()
+
+
+def _rows(rng, n, n_features, missing=0.25):
+    x = rng.uniform(-1.5, 12.0, size=(n, n_features))
+    x[rng.random(x.shape) < missing] = np.nan
+    x[rng.random(n) < 0.05] = np.nan  # whole rows missing
+    return x
+
+
+def _xgb(booster, x):
+    return np.asarray(booster.inplace_predict(x), dtype=np.float32).reshape(len(x), -1)
+
+
+def test_shipped_fast_model_replayed_bit_for_bit(shipped):
+    fast = shipped.surrogate.fast
+    forest = Forest.from_booster(fast)
+    rng = np.random.default_rng(0)
+    x = _rows(rng, 1500, forest.n_features)
+    assert np.array_equal(forest.predict(x), _xgb(fast, x))
+    # Values exactly at split thresholds go right (XGBoost goes left only when x < threshold).
+    at = rng.choice(forest.threshold[forest.threshold != 0], size=x.shape).astype(float)
+    at[rng.random(at.shape) < 0.2] = np.nan
+    assert np.array_equal(forest.predict(at), _xgb(fast, at))
+    # Feature rows of real configs: inactive widths are NaN (missing).
+    cfgs = [validate(c) for c in sample(seed=1, n=500)]
+    rows = np.array([feature_row(c, shipped._shape, shipped._n_classes, shipped._n_train)[0] for c in cfgs])
+    assert np.isnan(rows).any()
+    assert np.array_equal(forest.predict(rows), _xgb(fast, rows))
+
+
+@pytest.mark.parametrize("max_depth", [1, 4, 6])
+def test_trained_multi_target_booster_replayed_bit_for_bit(max_depth):
+    rng = np.random.default_rng(max_depth)
+    x = _rows(rng, 400, 5, missing=0.3)
+    filled = np.nan_to_num(x, nan=3.0)
+    y = np.column_stack([np.sin(filled[:, 0]) + filled[:, 1], filled[:, 2] * filled[:, 3], -filled[:, 4]])
+    booster = xgb.train({"max_depth": max_depth, "tree_method": "hist", "nthread": 1, "base_score": 0.3,
+                         "multi_strategy": "one_output_per_tree"}, xgb.DMatrix(x, label=y), 30)
+    forest = Forest.from_booster(booster)
+    assert forest.n_outputs == 3 and 1 <= forest.depth <= max_depth
+    probe = _rows(np.random.default_rng(99), 800, 5, missing=0.4)
+    assert np.array_equal(forest.predict(probe), _xgb(booster, probe))
+    assert forest.predict(probe[:0]).shape == (0, 3)
+
+
+def test_single_leaf_trees():
+    x = np.arange(20.0).reshape(10, 2)
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(x, label=np.full(10, 2.5)), 3)
+    forest = Forest.from_booster(booster)
+    assert forest.depth == 0
+    assert np.array_equal(forest.predict(x), _xgb(booster, x))
+
+
+def test_models_it_cannot_replay_are_refused():
+    x = np.random.default_rng(0).random((50, 3))
+    logistic = xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 2)
+    with pytest.raises(ValueError, match="identity-link"):
+        Forest.from_booster(logistic)
+    assert exact_forest(logistic) is None  # the surrogate then keeps XGBoost for every row
+    vector = xgb.train({"multi_strategy": "multi_output_tree", "tree_method": "hist", "nthread": 1},
+                       xgb.DMatrix(x, label=np.column_stack([x[:, 0], x[:, 1]])), 2)
+    with pytest.raises(ValueError, match="vector-leaf"):
+        Forest.from_booster(vector)
+
+
+def test_wrong_width_is_a_value_error(shipped):
+    forest = Forest.from_booster(shipped.surrogate.fast)
+    with pytest.raises(ValueError, match="shape"):
+        forest.predict(np.zeros((2, forest.n_features + 1)))
+
+
+def test_surrogate_answers_the_same_with_and_without_the_forest(shipped):
+    surrogate = shipped.surrogate
+    assert surrogate._forest is not None
+    cfgs = [validate(c) for c in sample(seed=5, n=40)]
+    x = np.array([feature_row(c, shipped._shape, shipped._n_classes, shipped._n_train)[0] for c in cfgs])
+    keys = np.arange(1, 41, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    seeds = np.arange(40, dtype=np.uint64)
+    singles = [surrogate.predict(x[i : i + 1], keys[i : i + 1], seeds[i : i + 1]) for i in range(40)]
+    forest, surrogate._forest = surrogate._forest, None
+    try:
+        batch = surrogate.predict(x, keys, seeds)  # XGBoost's own call
+        single_xgb = surrogate.predict(x[:1], keys[:1], seeds[:1])
+    finally:
+        surrogate._forest = forest
+    for i, one in enumerate(singles):
+        for got, want in zip(one, batch):
+            assert np.array_equal(got[0], want[i])
+    for got, want in zip(singles[0], single_xgb):
+        assert np.array_equal(got, want)
