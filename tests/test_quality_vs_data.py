@@ -65,6 +65,9 @@ def test_run_on_synthetic_logs(qvd, tmp_path, capsys):
         assert sizes[0] < sizes[1] < sizes[2] == 112  # 80 % of 140 configs
         assert mine[-1]["val_tau"] >= 0.5  # the synthetic truth is learnable
     assert rows[0]["val_tau"] != rows[3]["val_tau"]  # the repeats draw different hold-outs
+    assert len(res["extrapolated_configs_per_draw"]) == 2
+    if res["extrapolated_configs"] is not None:
+        assert res["extrapolated_configs"] > 112 and "rough extrapolation" in text
 
 
 @pytest.mark.parametrize("bad", [["--fractions", "0.5,2"], ["--holdout", "0.9"], ["--repeats", "0"]])
