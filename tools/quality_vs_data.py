@@ -217,7 +217,9 @@ def main(argv=None) -> int:
         mine = [x for x in results if x["repeat"] == r and x["val_tau"] is not None]
         per_repeat.append(extrapolate([x["n_train_configs"] for x in mine], [x["val_tau"] for x in mine], target))
     found = sorted(v for v in per_repeat if v is not None)
-    if n_star is None:
+    if ok and target is not None and ok[-1][1] >= target:
+        print(f"final-error tau {ok[-1][1]:.2f} at 100 % already reaches the noise ceiling {target:.2f}")
+    elif n_star is None:
         print("final-error tau does not grow with the data here: no extrapolation to the ceiling")
     else:
         print(f"rough extrapolation (tau linear in log #configs): tau {target:.2f} (the ceiling) at about "
