@@ -183,7 +183,8 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, *, color
 
         handles = [Line2D([], [], color=palette[c], label=str(c)) for c in hp.choices]
         axes[0][-1].legend(handles=handles, title=color_by, loc="upper right", fontsize="small")
-    fig.suptitle(f"validation error over epochs, coloured by {color_by}")
+    grey = " (grey: inactive)" if curves["value"].isna().any() else ""
+    fig.suptitle(f"validation error over epochs, coloured by {color_by}{grey}")
     try:
         fig.savefig(path, dpi=120)
     except OSError as exc:
