@@ -7,7 +7,8 @@
 
 Every back-end answers ``query(config, epoch, seed=...)`` and ``trajectory(config,
 seed=...)`` with :class:`Result` records, ``cost(config, epoch, from_epoch=...)`` in
-seconds, and validates its input strictly (``ValueError`` naming what is wrong).
+seconds, ``job(...)`` with both in one call (what a simulated job needs), and validates its
+input strictly (``ValueError`` naming what is wrong).
 
 Cost of a job that trains from ``from_epoch`` (a checkpoint; 0 = from scratch) to
 ``epoch``: the train seconds of epochs ``from_epoch + 1 .. epoch`` plus one evaluation.
@@ -154,6 +155,10 @@ class Benchmark(abc.ABC):
         cum = np.cumsum(np.asarray(train[:epoch], dtype=float))
         return float(cum[epoch - 1] - (cum[from_epoch - 1] if from_epoch else 0.0) + evals[epoch - 1])
 
+    def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
+        """``(cost(config, epoch, from_epoch=, seed=), query(config, epoch, seed=))`` in one call."""
+        return self.cost(config, epoch, from_epoch=from_epoch, seed=seed), self.query(config, epoch, seed=seed)
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -250,6 +255,16 @@ class SurrogateBenchmark(Benchmark):
         _, per_epoch, per_eval, _ = self._predict_one(cfg, validated_id(cfg), seed)
         done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
         return float(self._epochs[epoch - 1] * per_epoch) - done + per_eval
+
+    def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
+        """As :meth:`Benchmark.job`, validating and predicting once."""
+        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
+        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        cum = float(self._epochs[epoch - 1] * per_epoch)
+        done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
+        result = Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
+                        per_eval, epoch)
+        return cum - done + per_eval, result
 
     def trajectories(self, configs: Sequence[Mapping[str, Any]], *, seed: int | Sequence[int] = 0) -> dict[str, np.ndarray]:
         """Many trajectories in one vectorised pass: arrays of shape (n, 25) (``log10_params``: (n,)).

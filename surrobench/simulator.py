@@ -98,7 +98,9 @@ def simulate(
     """Run ``optimizer`` against ``benchmark`` and return one row per finished job.
 
     ``benchmark`` answers ``query(config, epoch, seed=)`` (a result with ``val_error``,
-    ``test_error``, ``log10_params``) and ``cost(config, epoch, from_epoch=, seed=)``.
+    ``test_error``, ``log10_params``) and ``cost(config, epoch, from_epoch=, seed=)``; if it
+    also answers ``job(config, epoch, from_epoch=, seed=)`` (both at once, as every
+    :class:`~surrobench.benchmark.Benchmark` does), that one call is made when the job starts.
     ``seed`` fixes the benchmark seeds of the trials (one per training run, kept when a job
     continues a trial). Raises ``RuntimeError`` if the optimizer answers "nothing to run" while
     no job is running (a deadlock), and ``ValueError`` for an invalid job.
@@ -112,7 +114,9 @@ def simulate(
     max_jobs = math.inf if budget.evaluations is None else budget.evaluations
 
     free = list(range(n_workers))  # a heap: the lowest free worker id is used first
-    running: list[tuple[float, int, int, Job, int, float, float, float]] = []
+    running: list[tuple[float, int, int, Job, int, float, float, float, Any]] = []
+    both = getattr(benchmark, "job", None)
+    seeds: dict[int, int] = {}  # trial -> its benchmark seed
     trial_epochs: dict[int, int] = {}  # trial -> epochs reached by its finished jobs
     trial_busy: set[int] = set()
     trial_config: dict[int, str] = {}
@@ -160,11 +164,17 @@ def simulate(
                         f"job continues trial {trial} from epoch {job.from_epoch}, "
                         f"but it has only reached epoch {trial_epochs.get(trial, 0)}"
                     )
-            s = trial_seed(seed, trial)
-            cost = float(benchmark.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=s))
+            s = seeds.get(trial)
+            if s is None:
+                s = seeds[trial] = trial_seed(seed, trial)
+            if both is not None:
+                cost, res = both(job.config, job.epoch, from_epoch=job.from_epoch, seed=s)
+            else:
+                cost, res = benchmark.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=s), None
+            cost = float(cost)
             worker = heapq.heappop(free)
             trial_busy.add(trial)
-            heapq.heappush(running, (start + cost, started, worker, job, trial, start, cost, spent))
+            heapq.heappush(running, (start + cost, started, worker, job, trial, start, cost, spent, res))
             started += 1
         if not running:
             if started < max_jobs and max(now, opt_free) < horizon and free:
@@ -172,14 +182,15 @@ def simulate(
                     "optimizer answered 'nothing to run yet' while no job was running: it would wait forever"
                 )
             break
-        end, job_id, worker, job, trial, start, cost, spent = heapq.heappop(running)
+        end, job_id, worker, job, trial, start, cost, spent, res = heapq.heappop(running)
         if end > horizon:
             break  # this and every later completion lie beyond the budget
         now = end
         heapq.heappush(free, worker)
         trial_busy.discard(trial)
         trial_epochs[trial] = max(trial_epochs.get(trial, 0), job.epoch)
-        res = benchmark.query(job.config, job.epoch, seed=trial_seed(seed, trial))
+        if res is None:
+            res = benchmark.query(job.config, job.epoch, seed=seeds[trial])
         obs = Observation(
             job=job, job_id=job_id, trial=trial, val_error=float(res.val_error), test_error=float(res.test_error),
             log10_params=float(res.log10_params), cost=cost, start=start, end=end, worker=worker,

@@ -1,4 +1,9 @@
-"""The numpy forest answers exactly what XGBoost's own prediction answers, missing values included."""
+"""The fast single-row paths answer exactly what the batch paths answer.
+
+The numpy forest equals XGBoost's own prediction (missing values included), the seed normals
+of one row equal that row of a batch, and a simulated job's one call equals ``cost`` and
+``query``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import pytest
 import xgboost as xgb
 
 import surrobench
+from surrobench.benchmark import SurrogateBenchmark
 from surrobench.space import sample, validate
 from surrobench.surrogate.features import feature_row
 from surrobench.surrogate.forest import Forest
 from surrobench.surrogate.model import exact_forest
+from surrobench.surrogate.noise import standard_normals
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +113,29 @@ def test_surrogate_answers_the_same_with_and_without_the_forest(shipped):
             assert np.array_equal(got[0], want[i])
     for got, want in zip(singles[0], single_xgb):
         assert np.array_equal(got, want)
+
+
+def test_one_row_seed_normals_equal_the_batch_rows():
+    rng = np.random.default_rng(4)
+    keys = rng.integers(0, 2**63, 300, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    seeds = rng.integers(0, 2**63, 300, dtype=np.uint64)
+    keys[:2] = [0, 2**64 - 1]
+    seeds[:2] = [2**64 - 1, 0]
+    batch = standard_normals(keys, seeds, 50)
+    for i in range(300):
+        assert np.array_equal(standard_normals(keys[i : i + 1], seeds[i : i + 1], 50)[0], batch[i])
+    assert np.array_equal(standard_normals(keys[:1], seeds[:1], 7)[0], standard_normals(keys[:2], seeds[:2], 7)[0])
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_job_equals_cost_and_query(noise):
+    bench = SurrogateBenchmark(surrobench.load().surrogate, noise=noise)
+    fresh = SurrogateBenchmark(bench.surrogate, noise=noise, cache_size=0)  # nothing cached
+    cfgs = [validate(c) for c in sample(seed=8, n=30)]
+    for i, cfg in enumerate(cfgs):
+        epoch, start = 1 + i % 25, (i * 7) % (1 + i % 25)
+        cost, result = bench.job(cfg, epoch, from_epoch=start, seed=i)
+        assert cost == fresh.cost(cfg, epoch, from_epoch=start, seed=i)
+        assert result == fresh.query(cfg, epoch, seed=i)
+    with pytest.raises(ValueError, match="from_epoch"):
+        bench.job(cfgs[0], 5, from_epoch=5)

@@ -71,7 +71,7 @@ class Forest:
         # Walk T + 1 + n_outputs trees: the real ones, then one-leaf trees holding 0.0 and each base score.
         consts = np.concatenate([[np.float32(0.0)], base]).astype(np.float32)
         self._leaves = np.concatenate([leaf, np.repeat(consts[:, None], n_inner + 1, axis=1)]).ravel()
-        self._col = np.concatenate([feature, np.zeros((len(consts), n_inner), np.intp)]).ravel().astype(np.int32)
+        self._col = np.concatenate([feature, np.zeros((len(consts), n_inner), np.intp)]).ravel()
         self._thr = np.concatenate([threshold, np.zeros((len(consts), n_inner), np.float32)]).ravel()
         walked = n_trees + len(consts)
         tree, slot = np.divmod(np.arange(walked * n_inner, dtype=np.intp), max(n_inner, 1))

@@ -50,10 +50,21 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+_S11, _S27, _S30, _S31 = (np.uint64(v) for v in (11, 27, 30, 31))
+_MASK = (1 << 64) - 1
+
+
 def _finalize(x: np.ndarray) -> np.ndarray:
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+def _finalize_int(x: int) -> int:
+    """:func:`_finalize` of one value as a Python int (cheaper than numpy for a single row)."""
+    x = ((x ^ (x >> 30)) * int(_M1)) & _MASK
+    x = ((x ^ (x >> 27)) * int(_M2)) & _MASK
+    return x ^ (x >> 31)
 
 
 _STEPS: dict[int, np.ndarray] = {}  # (1, 2 * half) counter offsets by half, computed once
@@ -78,9 +89,16 @@ def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.n
     seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
     half = (n + 1) // 2
     # uint64 arithmetic on arrays wraps silently (numpy checks overflow on scalars only).
-    state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
+    if keys.size == 1 and seeds.size == 1:
+        key, seed, gamma = int(keys[0, 0]), int(seeds[0, 0]), int(_GAMMA)
+        state = np.array(
+            [[_finalize_int(_finalize_int((key + gamma) & _MASK) ^ ((seed * int(_SEED_SALT) + gamma) & _MASK))]],
+            dtype=np.uint64,
+        )
+    else:
+        state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
     bits = _finalize(state + _steps(half))
-    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    u = ((bits >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
     u1, u2 = u[:, :half], u[:, half:]
     r = np.sqrt(-2.0 * np.log(u1))
     return np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)[:, :n]
