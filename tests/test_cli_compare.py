@@ -1,0 +1,127 @@
+"""End to end on a tiny surrogate: ``fit`` synthetic logs, ``compare`` on the result, ``report`` it.
+
+Everything goes through :func:`surrobench.cli.main`, as a user's command line would; bad input
+exits 2 with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from surrobench.cli import main
+
+from test_surrogate_synth import synthetic_logs
+
+PLOTS = ("hv_over_time.png", "hv_over_time_max_fidelity.png", "pareto_fronts.png", "timeline.png")
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-compare")
+    logs = synthetic_logs(root / "logs", n_configs=60, n_replicated=12)
+    out = root / "tiny-surrogate"
+    assert main(["fit", str(logs), "--grid", "quick", "--out", str(out), "--name", "tiny-surrogate"]) == 0
+    return out
+
+
+def _compare(bench, out, *extra):
+    return main(["compare", "--benchmark", str(bench), "--optimizers", "random", "--seeds", "2", "--budget", "1h",
+                 "--out", str(out), "--no-progress", *extra])
+
+
+def _tables(directory):
+    meta = json.loads((directory / "metadata.json").read_text())
+    fmt = meta["table_format"]
+    read = pd.read_parquet if fmt == "parquet" else pd.read_csv
+    return meta, {name: read(directory / f"{name}.{fmt}") for name in ("runs", "hv", "final")}
+
+
+def test_fit_compare_report(fitted_dir, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "results"
+    assert _compare(fitted_dir, out) == 0
+    printed = capsys.readouterr().out
+    assert "hypervolume at the budget (1 simulated hours" in printed
+    summary = [line.split() for line in printed.splitlines()]
+    assert any(row[:2] == ["1", "random"] for row in summary)  # n_workers, optimizer, then the numbers
+
+    meta, tables = _tables(out)
+    manifest = json.loads((fitted_dir / "manifest.json").read_text())
+    assert meta["seeds"] == [0, 1] and meta["n_workers"] == [1]
+    assert meta["budget"] == {"seconds": 3600.0, "evaluations": None}
+    assert meta["benchmark"]["surrogate"] == "tiny-surrogate"
+    assert meta["benchmark"]["training_data"] == manifest["training_data"]["sha256"]
+    assert list(meta["optimizers"]) == ["random"]
+
+    runs, final = tables["runs"], tables["final"]
+    assert len(runs) > 0 and set(runs["optimizer"]) == {"random"} and set(runs["seed"]) == {0, 1}
+    assert (runs["end"] <= 3600.0).all() and (runs["start"] < runs["end"]).all()
+    assert runs["val_error"].between(0, 1).all() and (runs["epoch"] == 25).all()
+    assert len(final) == 2 and set(final["seed"]) == {0, 1}
+    assert list(final.sort_values("seed")["jobs"]) == [int((runs["seed"] == s).sum()) for s in (0, 1)]
+    assert set(tables["hv"]["seed"]) == {0, 1}
+    for name in PLOTS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+    # The same command again gives the same tables, byte for byte.
+    again = tmp_path / "again"
+    assert _compare(fitted_dir, again, "--no-plots") == 0
+    _, tables_again = _tables(again)
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, tables_again[name])
+    assert not (again / PLOTS[0]).exists()
+
+    # report reads the directory back: the same summary, the plots redrawn.
+    for name in PLOTS:
+        (out / name).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    reported = capsys.readouterr().out
+    assert printed.split("results and plots in")[0] == reported.split("plots:")[0]
+    assert all((out / name).is_file() for name in PLOTS)
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+BAD = {
+    "missing-benchmark": lambda d, t: (["--benchmark", str(t / "nope")], "nope"),
+    "unknown-optimizer": lambda d, t: (["--benchmark", str(d), "--optimizers", "nosuch"], "nosuch"),
+    "zero-seeds": lambda d, t: (["--benchmark", str(d), "--seeds", "0"], "--seeds"),
+    "bad-budget": lambda d, t: (["--benchmark", str(d), "--budget", "soon"], "--budget"),
+    "zero-workers": lambda d, t: (["--benchmark", str(d), "--workers", "0"], "--workers"),
+    "not-a-surrogate": lambda d, t: (["--benchmark", str(t)], str(t)),
+}
+
+
+@pytest.mark.parametrize("case", BAD.values(), ids=BAD.keys())
+def test_bad_compare_input_exits_2_with_one_line(fitted_dir, tmp_path, capsys, case):
+    args, needle = case(fitted_dir, tmp_path)
+    capsys.readouterr()
+    code = _exit_code(["compare", *args, "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert "error" in err and needle in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_report_and_fit_input_exit_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    cases = [(["report", str(tmp_path / "empty")], "metadata.json"),
+             (["fit", str(tmp_path / "no-logs"), "--grid", "quick", "--out", str(tmp_path / "s")], "no-logs"),
+             (["fit", str(tmp_path / "empty"), "--grid", "fast"], "--grid")]
+    for argv, needle in cases:
+        capsys.readouterr()
+        code = _exit_code(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert "Traceback" not in err and err.count("\n") == 1 and needle in err, (argv, err)
+    assert not (tmp_path / "s").exists()
