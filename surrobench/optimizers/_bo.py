@@ -1,0 +1,241 @@
+"""Bayesian optimisation with exact two-objective EHVI, shared by MS-EHVI and EHVI.
+
+The loop: ``n_init`` configs from the priors, then one config per ask that maximises the expected
+hypervolume improvement of (validation error, log10 params) over the current front, all at the
+maximum fidelity. Validation error is a :class:`~surrobench.optimizers._gp.GP`; model size is
+either the exact closed-form count (MS-EHVI, the "mixed surrogate") or a second GP (EHVI).
+
+The acquisition is maximised over the mixed space by scoring ``n_candidates`` configs from the
+priors plus ``n_local`` local moves (one or two hyperparameters of a front member changed: a
+numeric one shifted by a Gaussian step of 0.15 in its [0, 1] encoding, a category or a depth
+changed), then ``n_refine`` x 16 local moves around the best ``n_refine`` of those; every candidate
+is a valid config, and configs already evaluated or running are excluded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import moocore
+import numpy as np
+
+from ..datasets import DATASETS
+from ..model_size import log10_params
+from ..records import Job, Observation, Problem
+from ..space import HYPERPARAMETERS, INACTIVE, as_rng, sample, validate
+from ._ehvi import ehvi
+from ._gp import GP
+
+__all__ = ["GPEHVI", "mutate"]
+
+logger = logging.getLogger(__name__)
+
+_BY_NAME = {h.name: h for h in HYPERPARAMETERS}
+_DEPTHS = {"n_conv_l": "n_conv_", "n_fc_l": "n_fc_"}
+_MOVES_PER_REFINED = 16
+
+
+def _encode(configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """:func:`surrobench.space.encode` of configs known to be valid, without validating them again."""
+    rows = [[hp.to_unit(c[hp.name]) if hp.name in c else INACTIVE for hp in HYPERPARAMETERS] for c in configs]
+    return np.asarray(rows, dtype=float).reshape(len(rows), len(HYPERPARAMETERS))
+
+
+def _key(config: Mapping[str, Any]) -> tuple:
+    """A hashable identity of a validated config (fixed key order, exact types): cheaper than its id."""
+    return tuple(config.items())
+
+
+def mutate(config: Mapping[str, Any], rng: np.random.Generator, *, step: float = 0.15) -> dict[str, Any]:
+    """A local move: one or two active hyperparameters of ``config`` changed (always a valid config).
+
+    ``config`` must be valid already. A number moves by ``N(0, step)`` in its [0, 1] encoding (an
+    integer that rounds back to its value moves by one instead), a category takes another value, a
+    depth moves by one layer (a new layer's width is drawn from its prior, a removed layer's width is
+    dropped).
+    """
+    cfg = dict(config)
+    names = list(cfg)
+    picked = rng.choice(len(names), size=min(len(names), 1 + int(rng.integers(2))), replace=False)
+    chosen = sorted((names[i] for i in picked), key=lambda n: n in _DEPTHS)  # depths last
+    for name in chosen:
+        if name not in cfg:
+            continue
+        hp = _BY_NAME[name]
+        old = cfg[name]
+        if name in _DEPTHS:
+            new = old + 1 if old == hp.lower else old - 1 if old == hp.upper else old + int(rng.choice([-1, 1]))
+            prefix = _DEPTHS[name]
+            if new > old:
+                cfg[f"{prefix}{old}"] = _BY_NAME[f"{prefix}{old}"].sample(rng)
+            else:
+                del cfg[f"{prefix}{new}"]
+            cfg[name] = new
+        elif hp.kind == "cat":
+            others = [c for c in hp.choices if c != old]
+            cfg[name] = others[int(rng.integers(len(others)))]
+        else:
+            new = hp.from_unit(hp.to_unit(old) + rng.normal(0.0, step))
+            if hp.kind == "int" and new == old:
+                new = min(max(old + int(rng.choice([-1, 1])), int(hp.lower)), int(hp.upper))
+                if new == old:
+                    new = old + 1 if old == hp.lower else old - 1
+            cfg[name] = new
+    return validate(cfg)
+
+
+class GPEHVI:
+    """The shared implementation; use :class:`~surrobench.optimizers.msehvi.MSEHVI` or
+    :class:`~surrobench.optimizers.ehvi.EHVI`."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        exact_size: bool,
+        seed: int | np.random.Generator | None = None,
+        n_init: int = 50,
+        ref_point: Sequence[float] = (1.0, 8.0),
+        input_shape: Sequence[int] = (3, 16, 16),
+        n_classes: int = 17,
+        max_gp_points: int = 500,
+        max_fit_points: int = 200,
+        refit_growth: float = 1.25,
+        n_candidates: int = 256,
+        n_local: int = 128,
+        n_refine: int = 8,
+        epoch: int | None = None,
+    ):
+        self.problem = problem
+        self.seed = seed
+        self.exact_size = bool(exact_size)
+        self.epoch = problem.max_epoch if epoch is None else epoch
+        if not problem.min_epoch <= self.epoch <= problem.max_epoch:
+            raise ValueError(f"epoch: must lie in {problem.min_epoch}..{problem.max_epoch}, got {self.epoch}")
+        self.ref_point = tuple(float(v) for v in ref_point)
+        if len(self.ref_point) != 2 or not all(math.isfinite(v) for v in self.ref_point):
+            raise ValueError(f"ref_point: expected two finite numbers, got {ref_point!r}")
+        for name, value, low in (("n_init", n_init, 0), ("n_candidates", n_candidates, 1),
+                                 ("n_local", n_local, 0), ("n_refine", n_refine, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
+        self.n_init, self.n_candidates = int(n_init), int(n_candidates)
+        self.n_local, self.n_refine = int(n_local), int(n_refine)
+        self.input_shape, self.n_classes = tuple(int(d) for d in input_shape), int(n_classes)
+        log10_params(sample(0), self.input_shape, self.n_classes)  # fails early on a bad shape
+        self._rng = as_rng(seed)
+        gp_settings = dict(max_points=max_gp_points, max_fit_points=max_fit_points, refit_growth=refit_growth)
+        self.gp_error = GP(len(HYPERPARAMETERS), **gp_settings)
+        self.gp_size = None if self.exact_size else GP(len(HYPERPARAMETERS), **gp_settings)
+        self._asked = 0
+        self._pending: dict[int, Job] = {}  # id(job) -> job still running
+        self._configs: list[dict] = []
+        self._X: list[np.ndarray] = []
+        self._error: list[float] = []
+        self._size: list[float] = []
+        self._seen: set[tuple] = set()  # configs evaluated or running at self.epoch (as _key)
+
+    # -- model size -----------------------------------------------------------------------
+    def size(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The exact model-size objective, log10 of the closed-form parameter count."""
+        return np.array([log10_params(c, self.input_shape, self.n_classes) for c in configs])
+
+    def _check_size(self, obs: Observation) -> None:
+        if abs(float(self.size([obs.config])[0]) - obs.log10_params) <= 1e-6:
+            return
+        shapes = [(self.input_shape, self.n_classes)] + [(d.input_shape, d.n_classes) for d in DATASETS.values()]
+        configs = self._configs + [obs.config]
+        sizes = np.array(self._size + [obs.log10_params])
+        for shape, classes in shapes:
+            if np.allclose([log10_params(c, shape, classes) for c in configs], sizes, rtol=0.0, atol=1e-6):
+                logger.warning("MS-EHVI: model sizes match input_shape=%s, n_classes=%s, not the settings %s, %s; "
+                               "switching", shape, classes, self.input_shape, self.n_classes)
+                self.input_shape, self.n_classes = tuple(shape), int(classes)
+                return
+        raise ValueError(
+            f"MS-EHVI: the observed log10_params {obs.log10_params:.6f} is not the exact count for "
+            f"input_shape={self.input_shape}, n_classes={self.n_classes} (nor for any known dataset); "
+            "pass the benchmark's input_shape and n_classes"
+        )
+
+    # -- ask / tell -----------------------------------------------------------------------
+    def ask(self) -> Job:
+        self._asked += 1
+        if self._asked <= self.n_init or len(self._error) < 2:
+            cfg, tag = self._fresh_random(), "init"
+        else:
+            cfg, tag = self._propose(), "ehvi"
+        job = Job(cfg, self.epoch, tag=tag)
+        self._pending[id(job)] = job
+        self._seen.add(_key(job.config))
+        return job
+
+    def tell(self, observation: Observation) -> None:
+        job = self._pending.pop(id(observation.job), None)
+        if job is None or observation.epoch != self.epoch:
+            return
+        if self.exact_size:
+            self._check_size(observation)
+        self._configs.append(dict(observation.config))
+        self._X.append(_encode([observation.config])[0])
+        self._error.append(float(observation.val_error))
+        self._size.append(float(observation.log10_params))
+
+    def _fresh_random(self) -> dict:
+        for _ in range(100):
+            cfg = sample(self._rng)
+            if _key(cfg) not in self._seen:
+                return cfg
+        return cfg
+
+    # -- acquisition ----------------------------------------------------------------------
+    def _propose(self) -> dict:
+        X = np.asarray(self._X)
+        err, size = np.asarray(self._error), np.asarray(self._size)
+        objectives = np.column_stack([err, size])
+        rank = np.asarray(moocore.pareto_rank(objectives))
+        order = np.lexsort((err, rank))
+        self.gp_error.fit(X, err, order, self._rng)
+        if self.gp_size is not None:
+            self.gp_size.fit(X, size, order, self._rng)
+        pending = [j.config for j in self._pending.values()]
+        Xp = _encode(pending) if pending else None
+        front = objectives[rank == rank.min()]
+        if pending:  # kriging believer: running jobs count at their predicted objectives
+            believed = np.column_stack([self.gp_error.predict(Xp)[0], self._size_model(pending, Xp, None)[0]])
+            front = np.vstack([front, believed])
+
+        members = [self._configs[i] for i in np.flatnonzero(rank == rank.min())]
+        pool = sample(self._rng, self.n_candidates)
+        pool += [mutate(members[int(self._rng.integers(len(members)))], self._rng) for _ in range(self.n_local)]
+        pool, scores = self._score(pool, front, Xp)
+        if self.n_refine and len(pool):
+            best = np.argsort(-scores, kind="stable")[: self.n_refine]
+            moves = [mutate(pool[i], self._rng) for i in best for _ in range(_MOVES_PER_REFINED)]
+            more, more_scores = self._score(moves, front, Xp)
+            pool, scores = pool + more, np.concatenate([scores, more_scores])
+        if not len(pool):
+            return self._fresh_random()
+        return pool[int(np.argmax(scores))]
+
+    def _size_model(self, configs, X, pending):
+        if self.gp_size is None:
+            return self.size(configs), np.zeros(len(configs))
+        return self.gp_size.predict(X, pending)
+
+    def _score(self, configs: list[dict], front: np.ndarray, Xp) -> tuple[list[dict], np.ndarray]:
+        """EHVI of the configs not evaluated or running yet (duplicates dropped)."""
+        keep, ids = [], set()
+        for cfg in configs:
+            cid = _key(cfg)
+            if cid not in self._seen and cid not in ids:
+                ids.add(cid)
+                keep.append(cfg)
+        if not keep:
+            return [], np.empty(0)
+        Xc = _encode(keep)
+        mean_e, std_e = self.gp_error.predict(Xc, Xp)
+        mean_s, std_s = self._size_model(keep, Xc, Xp)
+        return keep, ehvi(mean_e, std_e, mean_s, std_s, front, ref=self.ref_point)

@@ -1,0 +1,217 @@
+"""Shared optimizer helpers: Pareto orders and selections against brute force, valid children."""
+
+import moocore
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surrobench.optimizers import _common as C
+from surrobench.optimizers.mobohb import CategoricalEstimator, ParzenEstimator, UnivariateTPE, tpe_sample
+from surrobench.space import HYPERPARAMETERS, validate
+
+from conftest import configs
+
+_HP = {hp.name: hp for hp in HYPERPARAMETERS}
+
+# Small integer grids make ties and duplicates common.
+point_sets = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=25).map(
+    lambda p: np.array(p, dtype=float)
+)
+
+
+def _dominates(a, b):
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def _brute_ranks(pts):
+    ranks = np.full(len(pts), -1)
+    left, r = set(range(len(pts))), 0
+    while left:
+        front = {i for i in left if not any(_dominates(pts[j], pts[i]) for j in left)}
+        for i in front:
+            ranks[i] = r
+        left -= front
+        r += 1
+    return ranks
+
+
+def _hv(pts, ref):
+    return moocore.hypervolume(np.asarray(pts, dtype=float).reshape(-1, 2), ref=ref) if len(pts) else 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(pts=point_sets)
+def test_nondominated_ranks_match_brute_force(pts):
+    assert C.nondominated_ranks(pts).tolist() == _brute_ranks(pts).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(pts=point_sets, seed=st.integers(0, 1000))
+def test_crowding_distance_is_order_invariant_and_extremes_are_infinite(pts, seed):
+    pts = np.unique(pts, axis=0)
+    d = C.crowding_distance(pts)
+    perm = np.random.default_rng(seed).permutation(len(pts))
+    np.testing.assert_allclose(C.crowding_distance(pts[perm]), d[perm])
+    for j in range(2):
+        assert np.isinf(d[pts[:, j] == pts[:, j].min()]).any() and np.isinf(d[pts[:, j] == pts[:, j].max()]).any()
+    assert (d >= 0).all()
+
+
+def test_crowding_distance_known_values():
+    pts = np.array([[0.0, 4.0], [1.0, 2.0], [3.0, 1.0], [4.0, 0.0]])
+    # interior: (x_{i+1} - x_{i-1}) / 4 + (y_{i-1} - y_{i+1}) / 4
+    assert C.crowding_distance(pts).tolist() == [np.inf, 3 / 4 + 3 / 4, 3 / 4 + 2 / 4, np.inf]
+
+
+@settings(max_examples=40, deadline=None)
+@given(pts=point_sets)
+def test_nsga_order_is_a_permutation_sorted_by_front(pts):
+    order = C.nsga_order(pts)
+    assert sorted(order.tolist()) == list(range(len(pts)))
+    ranks = C.nondominated_ranks(pts)[order]
+    assert (np.diff(ranks) >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(pts=point_sets, k=st.integers(0, 25))
+def test_select_rank_hv_takes_whole_fronts_then_greedy_hv(pts, k):
+    chosen = C.select_rank_hv(pts, k)
+    k = min(k, len(pts))
+    assert len(chosen) == len(set(chosen.tolist())) == k
+    ranks = C.nondominated_ranks(pts)
+    if k:
+        worst = ranks[chosen].max()
+        # every row of a better front is taken
+        assert set(np.flatnonzero(ranks < worst)) <= set(chosen.tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(pts=point_sets, data=st.data())
+def test_greedy_gains_equal_hypervolume_differences(pts, data):
+    front = np.unique(pts[C.nondominated_ranks(pts) == 0], axis=0)
+    ref = front.max(axis=0) + 1.0
+    idx = list(range(len(front)))
+    taken = data.draw(st.lists(st.sampled_from(idx), unique=True, max_size=len(idx)))
+    rest = np.array([i for i in idx if i not in taken], dtype=int)
+    if len(rest) == 0:
+        return
+    gains = C._greedy_gains(front, taken, rest, ref)
+    base = _hv(front[taken], ref)
+    brute = [_hv(front[taken + [int(i)]], ref) - base for i in rest]
+    np.testing.assert_allclose(gains, brute, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pts=point_sets)
+def test_smallest_contributor_matches_brute_force(pts):
+    victim = C.smallest_contributor(pts, ref=(10.0, 10.0))
+    ranks = C.nondominated_ranks(pts)
+    last = np.flatnonzero(ranks == ranks.max())
+    assert victim in last
+    if len(last) > 1:
+        front = pts[last]
+        total = _hv(front, (10.0, 10.0))
+        contrib = [total - _hv(np.delete(front, i, axis=0), (10.0, 10.0)) for i in range(len(front))]
+        assert contrib[list(last).index(victim)] == pytest.approx(min(contrib))
+
+
+def test_sms_order_puts_the_knee_before_crowded_points():
+    pts = np.array([[0.0, 1.0], [0.5, 0.5], [0.51, 0.49], [1.0, 0.0], [2.0, 2.0]])
+    order = C.sms_order(pts, ref=(3.0, 3.0))
+    assert order[-1] == 4  # the dominated point is last
+    assert set(order[:2].tolist()) == {0, 3}  # extremes contribute most with a far reference point
+
+
+def test_inputs_are_not_mutated():
+    pts = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 3.0]])
+    copy = pts.copy()
+    C.nsga_order(pts), C.sms_order(pts), C.select_rank_hv(pts, 2), C.smallest_contributor(pts)
+    np.testing.assert_array_equal(pts, copy)
+
+
+# --------------------------------------------------------------------------- variation operators
+
+OPERATORS = {
+    "mutate_resample": lambda a, b, rng, md: C.mutate_resample(a, rng, mutable_depths=md),
+    "mutate_gaussian": lambda a, b, rng, md: C.mutate_gaussian(a, rng, mutable_depths=md),
+    "uniform_crossover": lambda a, b, rng, md: C.uniform_crossover(a, b, rng, mutable_depths=md),
+    "sbx_crossover": lambda a, b, rng, md: C.sbx_crossover(a, b, rng),
+    "polynomial_mutation": lambda a, b, rng, md: C.polynomial_mutation(a, rng, p_var=0.5),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATORS))
+@settings(max_examples=40, deadline=None)
+@given(a=configs(), b=configs(), seed=st.integers(0, 2**32 - 1), md=st.booleans())
+def test_children_are_always_valid(op, a, b, seed, md):
+    a, b = validate(a), validate(b)
+    child = OPERATORS[op](a, b, np.random.default_rng(seed), md)
+    assert validate(child) == child
+    if not md and op in ("mutate_resample", "mutate_gaussian", "uniform_crossover"):
+        assert (child["n_conv_l"], child["n_fc_l"]) == (a["n_conv_l"], a["n_fc_l"])
+
+
+@pytest.mark.parametrize("op", ["mutate_resample", "uniform_crossover", "sbx_crossover"])
+def test_depth_changes_add_and_drop_widths(op):
+    rng = np.random.default_rng(0)
+    a = validate({"n_conv_l": 1, "n_conv_0": 64, "n_fc_l": 3, "n_fc_0": 8, "n_fc_1": 8, "n_fc_2": 8, "kernel_size": 3,
+                  "lr_init": 1e-3, "batch_norm": False, "batch_size": 32, "global_avg_pooling": True})
+    b = validate({"n_conv_l": 3, "n_conv_0": 512, "n_conv_1": 300, "n_conv_2": 200, "n_fc_l": 1, "n_fc_0": 100,
+                  "kernel_size": 7, "lr_init": 1e-2, "batch_norm": True, "batch_size": 8, "global_avg_pooling": False})
+    depths = set()
+    for _ in range(300):
+        child = OPERATORS[op](a, b, rng, True)
+        assert validate(child) == child
+        depths.add((child["n_conv_l"], child["n_fc_l"]))
+        if op == "uniform_crossover" and child["n_conv_l"] == 3:
+            assert (child["n_conv_1"], child["n_conv_2"]) == (300, 200)  # taken from the parent that has them
+    assert len(depths) > 2
+
+
+def test_halving_budgets_follow_the_original_and_respect_the_problem():
+    from surrobench.records import Problem
+
+    assert C.halving_budgets(5, 25, 2, Problem()) == [7, 13, 25]
+    assert C.halving_budgets(5, 25, 3, Problem()) == [9, 25]
+    assert C.halving_budgets(2, 10, 2, Problem(min_epoch=6, max_epoch=10)) == [6, 10]
+    assert C.halving_budgets(0.2, 1, 2, Problem(min_epoch=1, max_epoch=1)) == [1]
+
+
+# --------------------------------------------------------------------------- MO-TPE estimators
+
+
+def test_discrete_kernel_masses_sum_to_one():
+    hp = _HP["n_conv_l"]  # 1..3, linear: bins of width 1/3 in the estimator's scale
+    pe = ParzenEstimator([0.5, 0.9])
+    edges = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+    assert np.exp(pe.log_mass(edges[:-1], edges[1:])).sum() == pytest.approx(1.0)
+    tpe = UnivariateTPE(hp, [1, 1, 1], [3, 3, 3, 3])
+    lo, hi = tpe._fwd(np.array([0.5, 1.5, 2.5])), tpe._fwd(np.array([1.5, 2.5, 3.5]))
+    assert np.exp(tpe.l.log_mass(lo, hi)).sum() == pytest.approx(1.0)
+
+
+def test_integer_tpe_ranks_integers():
+    # The original's bin [x + q/2, x + q/2] makes l/g constant for integers; here the good value wins.
+    rng = np.random.default_rng(0)
+    picks = [tpe_sample(_HP["n_conv_l"], [1] * 5, [3] * 20 + [2] * 20, rng) for _ in range(50)]
+    assert np.mean(np.array(picks) == 1) > 0.9
+    widths = [tpe_sample(_HP["batch_size"], [30, 32, 34, 32], [1, 2, 500, 300, 200, 3], rng) for _ in range(50)]
+    assert 16 <= np.median(widths) <= 64
+
+
+def test_float_and_categorical_tpe():
+    rng = np.random.default_rng(1)
+    lrs = [tpe_sample(_HP["lr_init"], [1e-3, 1.2e-3, 8e-4], [0.5, 0.9, 1e-5, 2e-5], rng) for _ in range(30)]
+    assert 1e-4 < np.median(lrs) < 1e-2
+    ks = [tpe_sample(_HP["kernel_size"], [3, 3, 3], [5, 7, 5, 7], rng) for _ in range(30)]
+    assert np.mean(np.array(ks) == 3) > 0.9
+    est = CategoricalEstimator([0, 0, 1], 3)
+    assert est.probs.sum() == pytest.approx(1.0)
+
+
+def test_tpe_without_good_values_falls_back_to_the_prior():
+    rng = np.random.default_rng(2)
+    values = [tpe_sample(_HP["n_conv_2"], [], [16, 17, 18], rng) for _ in range(30)]
+    assert all(16 <= v <= 1024 for v in values) and len(set(values)) > 5
+
