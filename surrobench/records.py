@@ -41,6 +41,10 @@ class Job:
     ``trial`` is ``None`` for a new training run (from scratch, a fresh seed), or the trial id
     of an earlier job to continue from its checkpoint at ``from_epoch`` (only the epochs
     from_epoch+1..epoch are paid). The paper's methods always start from scratch.
+    ``parent`` (with ``trial=None``) starts a new training run from the checkpoint of another
+    trial, whose config may differ (a network morphism, as Bulk & Cut grows and prunes networks):
+    the new run inherits ``from_epoch`` epochs of training and pays only ``from_epoch+1..epoch``
+    of its own config; the parent must have reached ``from_epoch``.
     ``tag`` is free text for the optimizer's own bookkeeping (e.g. a rung), kept in the results.
     """
 
@@ -49,6 +53,7 @@ class Job:
     trial: int | None = None
     from_epoch: int = 0
     tag: str = ""
+    parent: int | None = None
     config_id: str = field(init=False)
 
     def __post_init__(self):
@@ -56,11 +61,14 @@ class Job:
         object.__setattr__(self, "config", cfg)
         object.__setattr__(self, "epoch", validate_epoch(self.epoch))
         object.__setattr__(self, "config_id", config_id(cfg))
-        if self.trial is None:
-            if self.from_epoch != 0:
-                raise ValueError("from_epoch: a new trial starts from scratch (from_epoch=0); give trial to continue one")
-        elif isinstance(self.trial, bool) or not isinstance(self.trial, int) or self.trial < 0:
-            raise ValueError(f"trial: must be a non-negative int or None, got {self.trial!r}")
+        for name in ("trial", "parent"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name}: must be a non-negative int or None, got {value!r}")
+        if self.trial is not None and self.parent is not None:
+            raise ValueError("parent: a job either continues its trial or starts a new one from a parent, not both")
+        if self.trial is None and self.parent is None and self.from_epoch != 0:
+            raise ValueError("from_epoch: a new trial starts from scratch (from_epoch=0); give trial or parent to continue one")
         if isinstance(self.from_epoch, bool) or not isinstance(self.from_epoch, int):
             raise ValueError(f"from_epoch: must be an int, got {self.from_epoch!r}")
         if not 0 <= self.from_epoch < self.epoch:

@@ -75,7 +75,7 @@ class Budget:
 
 
 RESULT_COLUMNS = [
-    "job_id", "trial", "worker", "start", "end", "decided", "config_id", "epoch", "from_epoch", "tag",
+    "job_id", "trial", "worker", "start", "end", "decided", "config_id", "epoch", "from_epoch", "parent", "tag",
     "val_error", "test_error", "log10_params", "cost", "overhead",
 ] + [f"config_{n}" for n in NAMES]
 
@@ -148,6 +148,14 @@ def simulate(
             if start >= horizon:
                 break
             if job.trial is None:
+                if job.parent is not None:
+                    if job.parent not in trial_config:
+                        raise ValueError(f"job starts from the checkpoint of trial {job.parent}, which was never started")
+                    if trial_epochs.get(job.parent, 0) < job.from_epoch:
+                        raise ValueError(
+                            f"job starts from trial {job.parent} at epoch {job.from_epoch}, "
+                            f"but it has only reached epoch {trial_epochs.get(job.parent, 0)}"
+                        )
                 trial = next_trial
                 next_trial += 1
                 trial_config[trial] = job.config_id
@@ -197,7 +205,8 @@ def simulate(
         )
         row = {
             "job_id": job_id, "trial": trial, "worker": worker, "start": start, "end": end, "decided": start - spent,
-            "config_id": job.config_id, "epoch": job.epoch, "from_epoch": job.from_epoch, "tag": job.tag,
+            "config_id": job.config_id, "epoch": job.epoch, "from_epoch": job.from_epoch,
+            "parent": -1 if job.parent is None else job.parent, "tag": job.tag,
             "val_error": obs.val_error, "test_error": obs.test_error, "log10_params": obs.log10_params,
             "cost": cost, "overhead": spent,
         }

@@ -237,7 +237,7 @@ def _bulkcut_run(opt, ends):
     tags = []
     for i, end in enumerate(ends):
         job = opt.ask()
-        tags.append((job.tag, job.epoch, job.trial))
+        tags.append((job.tag, job.epoch, job.trial, job.parent, job.from_epoch))
         res = ToyBenchmark().query(job.config, job.epoch)
         opt.tell(_obs(job, i, res.val_error, res.log10_params, end=end))
     return tags
@@ -248,17 +248,36 @@ def test_bulkcut_phases_split_the_time_budget_seen_in_observations():
     ends = [40.0, 80.0, 120.0, 160.0, 200.0, 240.0, 340.0, 351.0, 400.0, 500.0, 749.0, 751.0, 900.0, 1000.0]
     tags = _bulkcut_run(opt, ends)
     # the phase of a job is set by the latest end told before it was asked
-    phases = [t for t, _, _ in tags]
+    phases = [t[0] for t in tags]
     assert phases[:8] == ["init"] * 8  # up to the tell at 340 (< 35 %)
     assert phases[8:12] == ["bulk"] * 4  # after 351 .. 749
     assert phases[12:] == ["cut"] * 2  # after 751
-    assert all(e == 25 for t, e, _ in tags if t != "cut") and all(e == 8 for t, e, _ in tags if t == "cut")
-    assert all(trial is None for _, _, trial in tags)  # children are new trials (see the module docstring)
+    assert all(epoch == 25 and trial is None for _, epoch, trial, _, _ in tags)
+    # children are new runs from an earlier run's checkpoint: grown ones train 25 epochs, cut ones 8
+    for i, (tag, _, _, parent, start) in enumerate(tags):
+        assert (parent is None) == (tag == "init")
+        assert parent is None or (0 <= parent < i and start == {"bulk": 0, "cut": 17}[tag])
+
+
+def test_bulkcut_children_continue_their_parents_checkpoints_on_the_simulator():
+    bench, seen = ToyBenchmark(), []
+    df = simulate(bench, BulkAndCut(Problem(max_evaluations=60, n_workers=4), seed=1), Budget(evaluations=60),
+                  n_workers=4, seed=0, on_observation=seen.append)
+    by_trial = {o.trial: o for o in seen}
+    children = [o for o in seen if o.job.parent is not None]
+    assert {o.job.tag for o in children} == {"bulk", "cut"}
+    for o in children:
+        parent = by_trial[o.job.parent]
+        assert parent.end <= o.start and parent.epoch == 25 and o.trial not in (parent.trial,)
+        assert o.cost == pytest.approx(bench.cost(o.config, 25, from_epoch=o.job.from_epoch))
+    cut_rows = df[df["tag"] == "cut"]
+    assert (cut_rows["from_epoch"] == 17).all() and (cut_rows["parent"] >= 0).all()
+    assert (df.loc[df["tag"] == "init", "parent"] == -1).all()
 
 
 def test_bulkcut_phases_split_an_evaluation_budget():
     opt = BulkAndCut(Problem(max_evaluations=20), seed=0)
-    phases = [t for t, _, _ in _bulkcut_run(opt, [0.0] * 20)]
+    phases = [t[0] for t in _bulkcut_run(opt, [0.0] * 20)]
     assert phases == ["init"] * 7 + ["bulk"] * 8 + ["cut"] * 5
 
 

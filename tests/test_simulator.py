@@ -184,3 +184,46 @@ def test_bad_overheads():
         Overhead("sometimes")
     with pytest.raises(ValueError, match="overhead"):
         Overhead("fixed", seconds=-1)
+
+
+def test_a_new_run_can_start_from_another_configs_checkpoint():
+    bench, parent_cfg, child_cfg = ToyBenchmark(), sample(1), sample(2)
+
+    class Morph:
+        def __init__(self, start):
+            self.start, self.told = start, []
+
+        def ask(self):
+            if not self.told:
+                return None if getattr(self, "sent", False) or setattr(self, "sent", True) else Job(parent_cfg, 10)
+            return Job(child_cfg, 25, parent=self.told[0].trial, from_epoch=self.start)
+
+        def tell(self, o):
+            self.told.append(o)
+
+    df = simulate(bench, Morph(7), Budget(evaluations=2), seed=3)
+    assert list(df["trial"]) == [0, 1] and list(df["parent"]) == [-1, 0]
+    assert df["config_id"].iloc[1] != df["config_id"].iloc[0]
+    child_seed = trial_seed(3, 1)  # a new run: its own seed, the child's own epochs
+    assert df["cost"].iloc[1] == pytest.approx(bench.cost(child_cfg, 25, from_epoch=7, seed=child_seed))
+    assert df["val_error"].iloc[1] == pytest.approx(bench.query(child_cfg, 25, seed=child_seed).val_error)
+    with pytest.raises(ValueError, match="only reached epoch 10"):
+        simulate(bench, Morph(12), Budget(evaluations=2), seed=3)
+
+
+def test_invalid_parents_are_refused():
+    cfg = sample(0)
+
+    class Orphan:
+        def ask(self):
+            return Job(cfg, 10, parent=4, from_epoch=3)
+
+        def tell(self, o):
+            pass
+
+    with pytest.raises(ValueError, match="trial 4, which was never started"):
+        simulate(ToyBenchmark(), Orphan(), Budget(evaluations=1))
+    with pytest.raises(ValueError, match="parent"):
+        Job(cfg, 10, trial=1, parent=0, from_epoch=3)
+    with pytest.raises(ValueError, match="parent"):
+        Job(cfg, 10, parent=-1)

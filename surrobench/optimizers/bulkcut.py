@@ -17,14 +17,17 @@ learning rate (the initial ones too) comes from a small contextual Bayesian opti
 (log10 lr, depth, log10 params) minimising a lower confidence bound (2.5 standard deviations) over
 log10 lr in [-5, 0] (phases 1-2) or [-5, -2] (phase 3), each range with its own GP. The original's
 targets are the validation loss (phases 1-2) and the training loss (phase 3); only errors are
-observed here, so both use the validation error. The simulator lets a job continue
-only a trial of the *same* config, so a child cannot continue its parent's checkpoint: each child is
-a new trial from scratch trained for the epochs the original trains it (25 for bulk, 8 for cut).
-That is the faithful choice for the clock, since the original pays exactly those epochs of the child,
-while the child's errors are those of a network trained from scratch for those epochs: about right
-for a grown child after 25 epochs, pessimistic for a cut child after 8 (the original distils from a
-trained parent). ``cut_epochs=25`` is the opposite trade (the pruned network's error closer to
-trained, its cost 25/8 times too high).
+observed here, so both use the validation error.
+
+A child continues from its parent's checkpoint (``Job(child, parent=trial, from_epoch=...)``): a new
+training run of the child's config that inherits the parent's training and pays only the epochs the
+original trains the child, on the child's clock. Its errors are the benchmark's for the child at the
+maximum epoch, reached after its own epochs on top of what it inherited: a cut child trains
+``cut_epochs`` (8) and inherits the rest (from epoch 17 to 25), which stands for pruning a trained
+network and distilling it; a grown child trains its full 25 epochs (``from_epoch=0``), since the
+benchmark has no epochs beyond 25 to stand for the parent's 25 inherited ones. So a grown child is
+scored as a network trained 25 epochs (pessimistic next to a morphism that starts from the parent's
+accuracy), and a cut child as fully trained after 8 (optimistic next to a real pruning).
 
 Parents are chosen as in the original ("Paretslon-greedy"): the first front with probability 0.85,
 else the second; to grow, networks with both depths at 3 or above 10^8 parameters are excluded and
@@ -144,6 +147,7 @@ class _Member:
     config: dict
     objectives: tuple[float, float]
     cut_child: dict | None  # what a cut would give (None: nothing to cut)
+    trial: int  # its training run, whose checkpoint a child continues
     n_bulk: int = 0
     n_cut: int = 0
 
@@ -154,8 +158,8 @@ class BulkAndCut:
     Settings:
 
     * ``budget_split=(0.35, 0.40, 0.25)``: shares of the budget of the three phases.
-    * ``cut_epochs=8``: epochs of a cut child (the original's round(25 / 3)); grown children and
-      initial networks train ``problem.max_epoch`` epochs.
+    * ``cut_epochs=8``: epochs a cut child trains on top of its parent's checkpoint (the original's
+      round(25 / 3)); grown children and initial networks train ``problem.max_epoch`` epochs.
     * ``cut_factor=0.9``: width multiplier of a cut.
     * ``p_first_front=0.85``: probability of choosing the parent from the first front (else the second).
     * ``n_classes=17``: for the chance-level error ``1 - 1/n_classes`` in the original's bulk-up
@@ -196,7 +200,10 @@ class BulkAndCut:
         self.budget_split = split
         self.boundaries = (split[0], split[0] + split[1])
         self.init_epochs = problem.max_epoch
-        self.cut_epochs = min(max(int(cut_epochs), problem.min_epoch), problem.max_epoch)
+        self.cut_epochs = min(max(int(cut_epochs), 1), problem.max_epoch)
+        start = problem.max_epoch - self.cut_epochs  # the checkpoint a cut child starts from
+        self._cut_from = 0 if start <= 0 or problem.min_epoch == problem.max_epoch else min(
+            max(start, problem.min_epoch), problem.max_epoch - 1)
         if not 0 < cut_factor < 1:
             raise ValueError(f"cut_factor: must lie in (0, 1), got {cut_factor!r}")
         self.cut_factor = float(cut_factor)
@@ -237,14 +244,18 @@ class BulkAndCut:
     def ask(self) -> Job:
         phase = self.phase()
         self._asked += 1
-        child = None if phase == "init" else self._offspring(phase)
+        child, parent = (None, None) if phase == "init" else self._offspring(phase)
         if child is None:
-            phase, child = "init", sample(self._rng)
+            phase, child, parent = "init", sample(self._rng), None
         size = log10_params(child, self.input_shape, self.n_classes)
         if self.lr_bo:
             bo = self._bo["cut" if phase == "cut" else "grow"]
             child = {**child, "lr_init": bo.suggest(_depth(child), size, self._rng)}
-        job = Job(child, self.cut_epochs if phase == "cut" else self.init_epochs, tag=phase)
+        if parent is None:
+            job = Job(child, self.init_epochs, tag=phase)
+        else:
+            start = self._cut_from if phase == "cut" else 0
+            job = Job(child, self.init_epochs, parent=parent.trial, from_epoch=start, tag=phase)
         self._running[id(job)] = (phase, size)
         return job
 
@@ -260,7 +271,7 @@ class BulkAndCut:
             self._points = np.vstack([self._points, np.empty((max(n, 16), 2))])
         self._points[n] = observation.objectives
         config = dict(observation.config)
-        self._population.append(_Member(config, observation.objectives, cut(config, self.cut_factor)))
+        self._population.append(_Member(config, observation.objectives, cut(config, self.cut_factor), observation.trial))
 
     # -- selection (the original's "Paretslon-greedy") --------------------------------------
     def _eligible(self, member: _Member, phase: str) -> bool:
@@ -269,9 +280,9 @@ class BulkAndCut:
             return growable and member.objectives[1] <= self.max_log10_params
         return member.objectives[1] >= self.min_log10_params and member.cut_child is not None
 
-    def _offspring(self, phase: str) -> dict | None:
+    def _offspring(self, phase: str) -> tuple[dict | None, _Member | None]:
         if not self._population:
-            return None
+            return None, None
         ranks = np.asarray(moocore.pareto_rank(self._points[: len(self._population)]))
         first = 0 if self._rng.random() < self.p_first_front or not (ranks == 1).any() else 1
         # The chosen front first; where none of it qualifies, the next fronts in turn.
@@ -281,15 +292,15 @@ class BulkAndCut:
             if candidates:
                 break
         else:
-            return None
+            return None, None
         if phase == "bulk":
             weights = np.array([(self.chance_error - m.objectives[0]) ** 2 for m in candidates])
             p = weights / weights.sum() if weights.sum() > 0 else None
             parent = candidates[int(self._rng.choice(len(candidates), p=p))]
             parent.n_bulk += 1
-            return grow(parent.config, self._rng)
+            return grow(parent.config, self._rng), parent
         fresh = [m for m in candidates if m.n_cut == 0]
         pool = fresh or candidates
         parent = pool[int(self._rng.integers(len(pool)))]
         parent.n_cut += 1
-        return parent.cut_child
+        return parent.cut_child, parent
