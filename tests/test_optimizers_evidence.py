@@ -17,7 +17,7 @@ from surrobench.simulator import Budget
 
 from toybench import ToyBenchmark
 
-METHODS = ["shemoa", "mobohb", "mobananas", "nsga2"]
+METHODS = ["shemoa", "mobohb", "mobananas", "nsga2", "msehvi", "ehvi", "bulkcut", "moasha"]
 SEEDS = range(10)
 BUDGET = Budget(seconds=24 * 3600.0)  # one simulated day, one worker: random search runs ~190 jobs
 
@@ -38,7 +38,7 @@ def known_front_hv(bench: ToyBenchmark) -> float:
 @pytest.fixture(scope="module")
 def results():
     bench = ToyBenchmark()
-    res = compare(bench, ["random", *METHODS], seeds=SEEDS, budget=BUDGET)
+    res = compare(bench, ["random", *METHODS], seeds=SEEDS, budget=BUDGET, n_jobs=2)
     table = res.summary()
     print(f"\nToy benchmark, 24 simulated hours, 1 worker, {len(SEEDS)} seeds; known front HV = {known_front_hv(bench):.3f}")
     print(table.to_string())

@@ -406,21 +406,3 @@ def test_bulkcut_is_labelled_an_approximation():
     assert "approximation" in BulkAndCut.__doc__.splitlines()[0].lower()
     assert "approximation" in bulkcut.__doc__.splitlines()[0].lower()
 
-
-# --------------------------------------------------------------------------- evidence (slow)
-
-
-@pytest.mark.slow
-def test_evidence_each_method_beats_random_search_on_the_toy():
-    """Median hypervolume over 10 seeds, one worker, 24 simulated hours on the toy benchmark.
-
-    Measured (2-core machine, about 20 minutes): MS-EHVI 3.906, EHVI 3.904, MO-ASHA 3.441,
-    Bulk & Cut (approximation) 3.111, random search 3.025.
-    """
-    from surrobench.compare import compare
-
-    res = compare(ToyBenchmark(), ["random", "msehvi", "ehvi", "bulkcut", "moasha"], seeds=range(10),
-                  n_workers=(1,), budget=Budget(seconds=24 * 3600.0), n_jobs=2)
-    median = res.final.groupby("optimizer")["hv"].median()
-    for name in ("msehvi", "ehvi", "bulkcut", "moasha"):
-        assert median[name] > median["random"], median.to_dict()

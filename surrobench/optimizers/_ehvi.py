@@ -73,7 +73,7 @@ def _expected_shortfall(t: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
     diff = t[None, :] - mean
     finite = np.isfinite(diff)
     diff = np.where(finite, diff, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a tiny std: |z| -> inf, clipped next
         z = np.where(std > 0, diff / np.where(std > 0, std, 1.0), 0.0)
     z = np.clip(z, -40.0, 40.0)  # beyond, Phi is 0 or 1 and phi is 0 in double precision
     gauss = diff * ndtr(z) + std * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
