@@ -129,7 +129,7 @@ class _Rung:
 
 
 class MOASHA:
-    """Asynchronous successive halving with promotions by (non-dominated rank, HV contribution).
+    """MO-ASHA: asynchronous successive halving, promotions by (non-dominated rank, HV contribution).
 
     Settings:
 

@@ -11,7 +11,7 @@ __all__ = ["RandomSearch"]
 
 
 class RandomSearch:
-    """Asks for a fresh config at ``epoch`` (default: the maximum) every time; never waits."""
+    """Random search: a fresh config from the priors at ``epoch`` (default: the maximum) on every ask; never waits."""
 
     def __init__(self, problem: Problem, *, seed: int | np.random.Generator | None = None, epoch: int | None = None):
         self.problem = problem
