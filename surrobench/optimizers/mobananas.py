@@ -21,10 +21,11 @@ Differences from the original, on purpose:
 * Model size: by default predicted by the ensemble, as in the original (the optimizer does not
   know the dataset). Give ``input_shape`` and ``n_classes`` to compute it exactly instead, with
   :func:`surrobench.model_size.log10_params`; the ensemble then predicts the error only.
-* Training is capped at ``max_steps`` = 1000 Adam steps per member (80 epochs up to 400 training
-  points, fewer beyond): on a surrogate a simulated day holds thousands of iterations, and the
-  original's 80 full epochs over a training set that grows by one config per iteration make the
-  decision time grow quadratically. The paper's real-time runs stayed below that size.
+* Training is capped at ``max_steps`` = 400 Adam steps per member (80 epochs up to 160 training
+  points, fewer beyond; the networks carry their weights over from the previous iteration, whose
+  training set had one config less): on a surrogate a simulated day holds thousands of iterations,
+  and the original's 80 full epochs over a training set that grows by one config per iteration make
+  the decision time grow quadratically. The paper's real-time runs stayed below that size.
 * Predictors: a small numpy MLP ensemble (Adam, learning rate 0.01, batch 32, PyTorch's default
   initialisation) on standardised targets; the original uses lr 0.1 on raw targets and N(0, 1)
   initial weights. No torch.
@@ -64,7 +65,7 @@ class NeuralEnsemble:
     cap), so that training stays cheap when the training set grows large."""
 
     def __init__(self, n_models: int = 5, hidden: int = 10, epochs: int = 80, learning_rate: float = 0.01,
-                 batch_size: int = 32, max_steps: int | None = 1000, warm_start: bool = True):
+                 batch_size: int = 32, max_steps: int | None = 400, warm_start: bool = True):
         self.n_models, self.hidden, self.epochs = int(n_models), int(hidden), int(epochs)
         self.learning_rate, self.batch_size = float(learning_rate), int(batch_size)
         self.max_steps, self.warm_start = max_steps, bool(warm_start)
@@ -169,7 +170,7 @@ class MOBANANAS:
         hidden: int = 10,
         epochs: int = 80,
         learning_rate: float = 0.01,
-        max_steps: int | None = 1000,
+        max_steps: int | None = 400,
         warm_start: bool = True,
         n_mutate: int = 3,
         mutation_sd: float = 1 / 3,
