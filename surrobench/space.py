@@ -195,16 +195,26 @@ def _check_value(hp: Hyperparameter, value: Any) -> Any:
     return value
 
 
+def _as_mapping(config: Any) -> Mapping[str, Any]:
+    """Any mapping as is (a ConfigSpace 1.x ``Configuration`` is one); ConfigSpace 0.x objects via
+    their ``get_dictionary()``. Never imports ConfigSpace."""
+    if not isinstance(config, Mapping) and callable(getattr(config, "get_dictionary", None)):
+        config = config.get_dictionary()
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config must be a dict (or a ConfigSpace Configuration), got {type(config).__name__}")
+    return config
+
+
 def validate(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the canonical form of ``config`` (exact Python types, fixed key order).
+    """Return the canonical form of ``config`` (exact Python types, fixed key order): a plain dict.
+
+    ``config`` is a dict or any other mapping, e.g. a ConfigSpace ``Configuration`` or an Optuna
+    trial's ``params`` (numpy scalars become Python ints, floats and bools).
 
     Raises ``ValueError`` naming the key and the rule for an unknown key, an inactive key
     present, an active key missing, a wrong type or a value out of range.
     """
-    if hasattr(config, "get_dictionary") or type(config).__name__ == "Configuration":
-        config = dict(config)  # ConfigSpace configurations behave like mappings
-    if not isinstance(config, Mapping):
-        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    config = _as_mapping(config)
     unknown = sorted(set(config) - set(NAMES), key=str)
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown hyperparameter (known: {', '.join(NAMES)})")
