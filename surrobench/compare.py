@@ -30,7 +30,8 @@ DAY = 24 * 3600.0
 
 
 def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple[type, dict]]:
-    """Names (from ``OPTIMIZERS``), ``{label: class}`` or ``{label: (class, settings)}`` → one dict."""
+    """Names (from ``OPTIMIZERS``, or ``optuna-<sampler>`` for an Optuna sampler, see
+    :mod:`surrobench.bridges.optuna`), ``{label: class}`` or ``{label: (class, settings)}`` → one dict."""
     if optimizers is None:
         return {name: (cls, {}) for name, cls in OPTIMIZERS.items()}
     if isinstance(optimizers, str):
@@ -41,6 +42,11 @@ def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple
         settings: dict = {}
         if isinstance(spec, tuple):
             spec, settings = spec
+        if isinstance(spec, str) and spec.startswith("optuna-"):
+            from .bridges.optuna import resolve  # imports optuna only when such an optimizer is built
+
+            spec, defaults = resolve(spec)
+            settings = {**defaults, **settings}
         if isinstance(spec, str):
             if spec not in OPTIMIZERS:
                 raise ValueError(f"optimizer: unknown name {spec!r} (known: {', '.join(OPTIMIZERS)})")
