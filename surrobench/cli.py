@@ -188,7 +188,13 @@ def _epochs_ok(value: int) -> int:
     return validate_epoch(value, name="--epochs")
 
 
-def _setup_backend(args) -> None:
+def _setup_backend(args):
+    """Connect the parallel back-end; returns (context to run in, back-end name to give joblib).
+
+    dask and ray run inside joblib's ``parallel_config`` (joblib 1.6's ``Parallel(backend="dask")``
+    hands its own arguments to the tasks), so joblib is given no name for them."""
+    import contextlib
+
     if args.backend == "dask":
         try:
             from dask.distributed import Client
@@ -203,6 +209,11 @@ def _setup_backend(args) -> None:
         register_ray()
     elif args.scheduler:
         raise ValueError("--scheduler is only used with --backend dask")
+    if args.backend in ("dask", "ray"):
+        from joblib import parallel_config
+
+        return parallel_config(backend=args.backend), None
+    return contextlib.nullcontext(), args.backend
 
 
 def cmd_collect(args) -> int:
@@ -213,7 +224,7 @@ def cmd_collect(args) -> int:
     from .training.collect import collect
 
     _epochs_ok(args.epochs)
-    _setup_backend(args)
+    context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
     stop = threading.Event()
@@ -237,26 +248,27 @@ def cmd_collect(args) -> int:
         bar.set_postfix_str(f"{record['status']} {record['config_id']}", refresh=False)
 
     try:
-        summary = collect(
-            args.dataset,
-            out_dir=args.out,
-            plan_seed=args.plan_seed,
-            n_configs=args.n_configs,
-            epochs=args.epochs,
-            shard=args.shard,
-            replicate_fraction=args.replicate_fraction,
-            n_replicates=args.replicates,
-            retime_fraction=args.retime_fraction,
-            n_jobs=args.jobs,
-            backend=args.backend,
-            device=args.device,
-            threads=args.threads,
-            data_dir=args.data_dir,
-            time_limit=args.time_limit,
-            stop=stop,
-            on_record=on_record,
-            on_plan=on_plan,
-        )
+        with context:
+            summary = collect(
+                args.dataset,
+                out_dir=args.out,
+                plan_seed=args.plan_seed,
+                n_configs=args.n_configs,
+                epochs=args.epochs,
+                shard=args.shard,
+                replicate_fraction=args.replicate_fraction,
+                n_replicates=args.replicates,
+                retime_fraction=args.retime_fraction,
+                n_jobs=args.jobs,
+                backend=backend,
+                device=args.device,
+                threads=args.threads,
+                data_dir=args.data_dir,
+                time_limit=args.time_limit,
+                stop=stop,
+                on_record=on_record,
+                on_plan=on_plan,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -302,20 +314,24 @@ def cmd_compare(args) -> int:
     if args.list:
         for name, cls in OPTIMIZERS.items():
             print(f"{name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        from .bridges.optuna import describe
+
+        for name, line in describe().items():
+            print(f"{name:<14} {line}")
         return 0
     names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
     seconds = args.budget if args.budget is not None or args.evaluations else 24 * 3600.0
     budget = Budget(seconds=seconds, evaluations=args.evaluations)
-    _setup_backend(args)
+    context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
     from .compare import resolve_optimizers
 
     n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
-    with tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
+    with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
         results = compare(
             args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
-            overhead=args.overhead, n_jobs=args.jobs, backend=args.backend, on_cell=lambda: bar.update(1),
+            overhead=args.overhead, n_jobs=args.jobs, backend=backend, on_cell=lambda: bar.update(1),
         )
     out = write_results(results, args.out)
     _print_summary(results)
