@@ -106,15 +106,26 @@ class Observation:
 
 @runtime_checkable
 class Optimizer(Protocol):
-    """The ask/tell protocol.
+    """The ask/tell protocol (the README's "Bring your own optimizer" says the same).
 
-    * ``ask()`` returns a :class:`Job`, or ``None`` for "nothing to run yet" (e.g. a synchronous
-      rung waiting for results). It may be asked again before any tell: many jobs can be
-      outstanding, up to the number of workers.
+    * Built as ``cls(problem, seed=..., **settings)``: ``problem`` is a :class:`Problem` (fidelity
+      range, number of workers, budget); ``seed`` is an int, a ``numpy.random.Generator`` or None,
+      and all of the optimizer's randomness comes from it (same seed, same jobs). The benchmark's
+      own noise is seeded by the simulator, one seed per trial, kept when a trial is continued.
+    * ``ask()`` is called whenever a worker is free. It returns a :class:`Job` — ``Job(config,
+      epoch)`` trains a new run from scratch until it has seen ``epoch`` epochs
+      (``problem.min_epoch..max_epoch``); ``Job(config, epoch, trial=t, from_epoch=e)`` continues
+      trial ``t`` (the same config) from its checkpoint at epoch ``e``, paying only epochs
+      ``e+1..epoch``; ``Job(child, epoch, parent=t, from_epoch=e)`` starts a new run of another
+      config from trial ``t``'s checkpoint — or ``None`` for "nothing to run yet" (e.g. a
+      synchronous rung waiting for results). After ``None`` it is asked again once the next job
+      has finished and been told. ``None`` while nothing is running is a deadlock and an error.
+      It may be asked again before any tell: up to ``n_workers`` jobs can be outstanding.
     * ``tell(observation)`` is called exactly once for every job that finished within the budget,
-      in order of completion time.
-    * Optimizers are built as ``cls(problem, seed=..., **settings)`` and draw all randomness
-      from ``seed``.
+      in order of completion time (ties in a fixed order), before the freed worker is offered to
+      ``ask``. ``observation.objectives`` is (val_error, log10_params), both minimised;
+      ``observation.trial`` is the id to continue from. Jobs still running at the end of a time
+      budget are never told.
     """
 
     def ask(self) -> Job | None: ...

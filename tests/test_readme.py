@@ -1,0 +1,75 @@
+"""The README's Python examples run as written (with a shorter budget where they use the default 24 h)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+import surrobench.compare as compare_mod
+from surrobench.simulator import Budget
+
+from toybench import ToyBenchmark
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"expected one README python block with {marker!r}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture
+def short_compare(monkeypatch):
+    """compare() with a one-hour budget where the example leaves the default (24 h) in place."""
+    real = compare_mod.compare
+    calls = []
+
+    def short(*args, **kw):
+        kw.setdefault("budget", Budget(seconds=3600.0))
+        calls.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(compare_mod, "compare", short)
+    return calls
+
+
+def test_own_optimizer_example_runs(short_compare, capsys):
+    ns = {}
+    exec(compile(_block("class ShallowRandom"), "README.md", "exec"), ns)
+    results = ns["results"]
+    assert set(results.final["optimizer"]) == {"random", "shallow"}
+    shallow = results.runs[results.runs["optimizer"] == "shallow"]
+    assert len(shallow) > 0 and (shallow["config_n_conv_l"] == 1).all() and (shallow["epoch"] == 25).all()
+    assert "shallow" in capsys.readouterr().out
+
+
+def test_optuna_example_runs(short_compare):
+    pytest.importorskip("optuna")
+    ns = {}
+    exec(compile(_block("OptunaSampler"), "README.md", "exec"), ns)
+    assert set(ns["results"].final["optimizer"]) == {"tpe-multivariate", "tpe"}
+    assert ns["results"].metadata["budget"]["evaluations"] == 60
+
+
+def test_configspace_example_runs(tmp_path, monkeypatch):
+    pytest.importorskip("ConfigSpace")
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(_block("to_configspace_json"), "README.md", "exec"), ns)
+    assert (tmp_path / "space.json").is_file()
+    assert ns["cfg"] == ns["space"].validate(ns["cfg"])
+
+
+def test_pandas_lines_give_hypervolume_over_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare_mod, "_table_format", lambda: "csv")
+    res = compare_mod.compare(ToyBenchmark(), ["random"], seeds=range(3), budget=Budget(seconds=3600.0), n_grid=30)
+    compare_mod.write_results(res, tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(_block('pd.read_csv("results/hv.csv")'), "README.md", "exec"), ns)
+    curve = ns["curve"]
+    assert list(curve.columns) == ["random"] and len(curve) == 30
+    assert curve["random"].is_monotonic_increasing
+    assert curve["random"].iloc[-1] == pytest.approx(res.final["hv"].median())
