@@ -22,12 +22,12 @@ def _block(marker: str) -> str:
 
 @pytest.fixture
 def short_compare(monkeypatch):
-    """compare() with a one-hour budget where the example leaves the default (24 h) in place."""
+    """compare() with a 20-minute budget where the example leaves the default (24 h) in place."""
     real = compare_mod.compare
     calls = []
 
     def short(*args, **kw):
-        kw.setdefault("budget", Budget(seconds=3600.0))
+        kw.setdefault("budget", Budget(seconds=1200.0))
         calls.append(kw)
         return real(*args, **kw)
 
