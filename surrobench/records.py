@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from .space import MAX_EPOCH, MIN_EPOCH, config_id, validate, validate_epoch
+from .space import MAX_EPOCH, MIN_EPOCH, id_of_valid, validate, validate_epoch
 
 __all__ = ["Problem", "Job", "Observation", "Optimizer"]
 
@@ -60,7 +60,7 @@ class Job:
         cfg = validate(self.config)
         object.__setattr__(self, "config", cfg)
         object.__setattr__(self, "epoch", validate_epoch(self.epoch))
-        object.__setattr__(self, "config_id", config_id(cfg))
+        object.__setattr__(self, "config_id", id_of_valid(cfg))
         for name in ("trial", "parent"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -246,12 +246,21 @@ def validate_epoch(epoch: Any, *, name: str = "epoch") -> int:
 
 def canonical_json(config: Mapping[str, Any]) -> str:
     """Canonical JSON of a validated config: sorted keys, no whitespace, floats as repr."""
-    return json.dumps(validate(config), sort_keys=True, separators=(",", ":"))
+    return _json_of_valid(validate(config))
 
 
 def config_id(config: Mapping[str, Any]) -> str:
     """Stable id of a config: the first 16 hex digits of the sha256 of its canonical JSON."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+    return id_of_valid(validate(config))
+
+
+def _json_of_valid(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def id_of_valid(config: dict[str, Any]) -> str:
+    """:func:`config_id` of a config that :func:`validate` returned, without validating it again."""
+    return hashlib.sha256(_json_of_valid(config).encode()).hexdigest()[:16]
 
 
 def encode(configs: Iterable[Mapping[str, Any]], *, inactive: float = INACTIVE) -> np.ndarray:
