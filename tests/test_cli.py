@@ -92,3 +92,22 @@ def test_main_returns_codes_in_process(tmp_path, capsys):
         main(["collect", "--epochs", "x"])
     assert exc.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, tmp_path, capsys):
+    sink = open(tmp_path / "sink", "w")
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["compare", "--list"]) == 141
+    sink.close()
+    assert "Traceback" not in capsys.readouterr().err
