@@ -34,6 +34,7 @@ import numpy as np
 
 from .datasets import info as dataset_info
 from .model_size import log10_params
+from .records import Job
 from .space import MAX_EPOCH, MIN_EPOCH, config_id, validate, validate_epoch
 from .surrogate.features import FEATURES, feature_row, size_bounds, validated_id
 
@@ -159,6 +160,24 @@ class Benchmark(abc.ABC):
         """``(cost(config, epoch, from_epoch=, seed=), query(config, epoch, seed=))`` in one call."""
         return self.cost(config, epoch, from_epoch=from_epoch, seed=seed), self.query(config, epoch, seed=seed)
 
+    def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
+        """:meth:`job` for a :class:`~surrobench.records.Job` record (what the simulator calls).
+
+        A record was validated when it was made, so back-ends may skip validating it again;
+        the answer is the same as ``job(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)``.
+        """
+        if not isinstance(job, Job):
+            raise ValueError(f"job: must be a surrobench.records.Job, got {type(job).__name__}")
+        return self.job(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)
+
+    def prefetch(self, jobs: Sequence[Job], seeds: Sequence[int]) -> None:
+        """A hint that ``jobs`` (Job records, one seed each) will be asked for soon.
+
+        Back-ends that answer many configs faster in one batch (the surrogate) prepare their
+        answers; the others ignore it. A hint never changes an answer, and a wrong one only
+        costs the time spent on it.
+        """
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -259,12 +278,58 @@ class SurrogateBenchmark(Benchmark):
     def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
         """As :meth:`Benchmark.job`, validating and predicting once."""
         cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        return self._cost_and_result(self._predict_one(cfg, validated_id(cfg), seed), epoch, from_epoch)
+
+    def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
+        """As :meth:`Benchmark.answer`: the record's config, id and epochs are used as they are."""
+        if not isinstance(job, Job):
+            raise ValueError(f"job: must be a surrobench.records.Job, got {type(job).__name__}")
+        seed = check_seed(seed)
+        return self._cost_and_result(self._predict_one(job.config, job.config_id, seed), job.epoch, job.from_epoch)
+
+    def _cost_and_result(self, predicted, epoch: int, from_epoch: int) -> tuple[float, Result]:
+        curves, per_epoch, per_eval, size = predicted
         cum = float(self._epochs[epoch - 1] * per_epoch)
         done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
         result = Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
                         per_eval, epoch)
         return cum - done + per_eval, result
+
+    def prefetch(self, jobs: Sequence[Job], seeds: Sequence[int]) -> None:
+        """Predict the answers of ``jobs`` (one seed each) in one batch and keep them in the answer cache.
+
+        One batched prediction costs a fifth of what the same configs cost one at a time, with the
+        same numbers. At most ``cache_size`` jobs are taken; the cache is emptied first when they
+        would not fit beside what it holds.
+        """
+        jobs, seeds = list(jobs), list(seeds)
+        if len(jobs) != len(seeds):
+            raise ValueError(f"seeds: got {len(seeds)} seeds for {len(jobs)} jobs")
+        todo: dict[tuple[str, int], Job] = {}
+        for job, seed in zip(jobs, seeds):
+            if not isinstance(job, Job):
+                raise ValueError(f"jobs: must be surrobench.records.Job records, got {type(job).__name__}")
+            key = (job.config_id, check_seed(seed) if self.noise else 0)
+            if key not in self._cache and len(todo) < self.cache_size:
+                todo.setdefault(key, job)
+        if not todo:
+            return
+        if len(self._cache) + len(todo) > self.cache_size:
+            self._cache.clear()
+        rows, sizes = [], []
+        for job in todo.values():
+            row, n = feature_row(job.config, self._shape, self._n_classes, self._n_train)
+            rows.append(row)
+            sizes.append(math.log10(n))
+        x = np.asarray(rows, dtype=float)
+        if self.noise:
+            ids = np.array([int(cid, 16) for cid, _ in todo], dtype=np.uint64)
+            curves, per_epoch, per_eval = self.surrogate.predict(x, ids, np.array([s for _, s in todo], dtype=np.uint64))
+        else:
+            curves, per_epoch, per_eval = self.surrogate.predict(x)
+        curves.flags.writeable = False  # rows are shared through the cache
+        for i, key in enumerate(todo):
+            self._cache[key] = (curves[i], float(per_epoch[i]), float(per_eval[i]), sizes[i])
 
     def trajectories(self, configs: Sequence[Mapping[str, Any]], *, seed: int | Sequence[int] = 0) -> dict[str, np.ndarray]:
         """Many trajectories in one vectorised pass: arrays of shape (n, 25) (``log10_params``: (n,)).

@@ -126,6 +126,10 @@ class Optimizer(Protocol):
       ``ask``. ``observation.objectives`` is (val_error, log10_params), both minimised;
       ``observation.trial`` is the id to continue from. Jobs still running at the end of a time
       budget are never told.
+    * Optional, for speed only: ``upcoming()`` returns the jobs the next asks will return, in
+      order. The simulator then lets the benchmark predict them in one batch
+      (``Benchmark.prefetch``); a hint never changes a result, and the first one that does not
+      come true switches them off for the rest of the run.
     """
 
     def ask(self) -> Job | None: ...

@@ -99,8 +99,10 @@ def simulate(
 
     ``benchmark`` answers ``query(config, epoch, seed=)`` (a result with ``val_error``,
     ``test_error``, ``log10_params``) and ``cost(config, epoch, from_epoch=, seed=)``; if it
-    also answers ``job(config, epoch, from_epoch=, seed=)`` (both at once, as every
-    :class:`~surrobench.benchmark.Benchmark` does), that one call is made when the job starts.
+    also answers ``answer(job, seed=)`` or ``job(config, epoch, from_epoch=, seed=)`` (both at
+    once, as every :class:`~surrobench.benchmark.Benchmark` does), that one call is made when
+    the job starts. If the optimizer has ``upcoming()`` and the benchmark ``prefetch(jobs,
+    seeds)``, the announced new trials are prefetched in one call (a speed hint only).
     ``seed`` fixes the benchmark seeds of the trials (one per training run, kept when a job
     continues a trial). Raises ``RuntimeError`` if the optimizer answers "nothing to run" while
     no job is running (a deadlock), and ``ValueError`` for an invalid job.
@@ -115,7 +117,21 @@ def simulate(
 
     free = list(range(n_workers))  # a heap: the lowest free worker id is used first
     running: list[tuple[float, int, int, Job, int, float, float, float, Any]] = []
-    both = getattr(benchmark, "job", None)
+    answer = getattr(benchmark, "answer", None)
+    if answer is None and getattr(benchmark, "job", None) is not None:
+        both = benchmark.job
+
+        def answer(job: Job, *, seed: int):
+            return both(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)
+
+    # Look-ahead: an optimizer that knows its next jobs (``upcoming()``) lets a benchmark that
+    # answers batches faster (``prefetch``) predict them at once. New trials get consecutive ids,
+    # so their seeds are known ahead; a wrong guess only costs time, never changes an answer.
+    # After the first hint that did not come true, no more are asked for.
+    upcoming = getattr(optimizer, "upcoming", None)
+    prefetch = getattr(benchmark, "prefetch", None)
+    hinted: dict[int, str] = {}  # trial -> config id the hint announced for it
+    hints_on = upcoming is not None and prefetch is not None
     seeds: dict[int, int] = {}  # trial -> its benchmark seed
     trial_epochs: dict[int, int] = {}  # trial -> epochs reached by its finished jobs
     trial_busy: set[int] = set()
@@ -159,6 +175,20 @@ def simulate(
                 trial = next_trial
                 next_trial += 1
                 trial_config[trial] = job.config_id
+                if hints_on:
+                    announced = hinted.pop(trial, None)
+                    if announced is None and job.parent is None:
+                        ahead = [job] + [j for j in upcoming() if isinstance(j, Job) and j.trial is None
+                                         and j.parent is None]
+                        for i, j in enumerate(ahead):
+                            hinted[trial + i] = j.config_id
+                            if trial + i not in seeds:
+                                seeds[trial + i] = trial_seed(seed, trial + i)
+                        hinted.pop(trial)
+                        prefetch(ahead, [seeds[trial + i] for i in range(len(ahead))])
+                    elif announced is not None and announced != job.config_id:
+                        hints_on = False
+                        hinted.clear()
             else:
                 trial = job.trial
                 if trial not in trial_config:
@@ -175,8 +205,8 @@ def simulate(
             s = seeds.get(trial)
             if s is None:
                 s = seeds[trial] = trial_seed(seed, trial)
-            if both is not None:
-                cost, res = both(job.config, job.epoch, from_epoch=job.from_epoch, seed=s)
+            if answer is not None:
+                cost, res = answer(job, seed=s)
             else:
                 cost, res = benchmark.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=s), None
             cost = float(cost)

@@ -13,6 +13,7 @@ import xgboost as xgb
 
 import surrobench
 from surrobench.benchmark import SurrogateBenchmark
+from surrobench.records import Job
 from surrobench.space import sample, validate
 from surrobench.surrogate.features import feature_row
 from surrobench.surrogate.forest import Forest
@@ -139,3 +140,49 @@ def test_job_equals_cost_and_query(noise):
         assert result == fresh.query(cfg, epoch, seed=i)
     with pytest.raises(ValueError, match="from_epoch"):
         bench.job(cfgs[0], 5, from_epoch=5)
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_answer_and_prefetch_equal_the_checked_calls(noise):
+    """``answer`` (a Job record) and a batch ``prefetch`` give exactly what ``job`` gives."""
+    surrogate = surrobench.load().surrogate
+    fresh = SurrogateBenchmark(surrogate, noise=noise, cache_size=0)
+    jobs = [Job(c, 1 + i % 25, tag="t") for i, c in enumerate(sample(seed=9, n=300))]
+    jobs += [Job(jobs[0].config, 20, trial=3, from_epoch=7), Job(jobs[1].config, 9, parent=2, from_epoch=4)]
+    seeds = list(range(len(jobs)))
+    prefetched = SurrogateBenchmark(surrogate, noise=noise)
+    prefetched.prefetch(jobs, seeds)
+    # The last two jobs repeat configs under other seeds: other answers with noise, the same without.
+    assert len(prefetched._cache) == (302 if noise else 300)
+    calls = []
+    forest_predict = surrogate.predict
+    try:
+        surrogate.predict = lambda *a: calls.append(1) or forest_predict(*a)
+        got = [prefetched.answer(j, seed=s) for j, s in zip(jobs, seeds)]
+    finally:
+        del surrogate.predict
+    assert calls == []  # every answer came from the one batch
+    for job, s, (cost, result) in zip(jobs, seeds, got):
+        want = fresh.job(job.config, job.epoch, from_epoch=job.from_epoch, seed=s)
+        assert (cost, result) == want
+        assert fresh.answer(job, seed=s) == want  # the single-row path too
+
+
+def test_prefetch_respects_the_cache_and_refuses_bad_input():
+    surrogate = surrobench.load().surrogate
+    bench = SurrogateBenchmark(surrogate, cache_size=50)
+    jobs = [Job(c, 25) for c in sample(seed=3, n=120)]
+    bench.prefetch(jobs[:30], range(30))
+    assert len(bench._cache) == 30
+    bench.prefetch(jobs[30:], range(30, 120))  # would not fit: emptied first, then the first 50 kept
+    assert len(bench._cache) == 50
+    assert (jobs[30].config_id, 30) in bench._cache and (jobs[80].config_id, 80) not in bench._cache
+    SurrogateBenchmark(surrogate, cache_size=0).prefetch(jobs, range(120))  # nothing to keep: a no-op
+    with pytest.raises(ValueError, match="seeds"):
+        bench.prefetch(jobs[:3], [1, 2])
+    with pytest.raises(ValueError, match="Job"):
+        bench.prefetch([jobs[0].config], [1])
+    with pytest.raises(ValueError, match="Job"):
+        bench.answer(jobs[0].config, seed=1)
+    with pytest.raises(ValueError, match="seed"):
+        bench.answer(jobs[0], seed=-1)

@@ -73,3 +73,15 @@ def test_pandas_lines_give_hypervolume_over_time(tmp_path, monkeypatch):
     assert list(curve.columns) == ["random"] and len(curve) == 30
     assert curve["random"].is_monotonic_increasing
     assert curve["random"].iloc[-1] == pytest.approx(res.final["hv"].median())
+
+
+def test_benchmark_example_runs():
+    """The interactive example under "The benchmark", line by line, and its answers agree."""
+    code = "\n".join(line[4:] for line in _block("bench.prefetch(").splitlines() if line.startswith(">>> "))
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    bench, jobs = ns["bench"], ns["jobs"]
+    assert ns["curve"][24] == ns["bench"].query(ns["cfg"], 25, seed=0)
+    fresh = type(bench)(bench.surrogate)
+    assert (ns["cost"], ns["r"]) == fresh.job(jobs[0].config, 25, seed=0)
+    assert (jobs[0].config_id, 0) in bench._cache  # answered from the prefetched batch

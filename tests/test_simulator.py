@@ -227,3 +227,70 @@ def test_invalid_parents_are_refused():
         Job(cfg, 10, trial=1, parent=0, from_epoch=3)
     with pytest.raises(ValueError, match="parent"):
         Job(cfg, 10, parent=-1)
+
+
+class _Spy:
+    """The shipped surrogate benchmark, counting prefetches; ``prefetch=False`` hides the method."""
+
+    def __init__(self, prefetch=True):
+        import surrobench
+
+        self.bench = surrobench.load()
+        self.prefetched = []
+        if prefetch:
+            self.prefetch = self._prefetch
+
+    def _prefetch(self, jobs, seeds):
+        self.prefetched.append((list(jobs), list(seeds)))
+        self.bench.prefetch(jobs, seeds)
+
+    def answer(self, job, *, seed):
+        return self.bench.answer(job, seed=seed)
+
+    def cost(self, *a, **k):
+        return self.bench.cost(*a, **k)
+
+    def query(self, *a, **k):
+        return self.bench.query(*a, **k)
+
+
+class _Liar(RandomSearch):
+    """Random search whose look-ahead announces jobs it will never ask for."""
+
+    def upcoming(self):
+        return tuple(Job(j.config, j.epoch) for j in reversed(super().upcoming()))
+
+
+@pytest.mark.parametrize("workers", [1, 5])
+def test_look_ahead_prefetch_changes_nothing_but_speed(workers):
+    budget, run_seed = Budget(seconds=4 * 3600), 3
+    hinted, plain, lied = _Spy(), _Spy(prefetch=False), _Spy()
+    a = simulate(hinted, RandomSearch(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers,
+                 seed=run_seed)
+    b = simulate(plain, RandomSearch(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers,
+                 seed=run_seed)
+    c = simulate(lied, _Liar(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers, seed=run_seed)
+    assert len(a) > 200
+    assert a.to_csv(index=False) == b.to_csv(index=False) == c.to_csv(index=False)
+    # One prefetch per block of 64 new trials, announcing trials 0, 1, 2, ... with their configs and seeds.
+    assert all(len(jobs) == 64 for jobs, _ in hinted.prefetched)
+    last = int(a["trial"].max())
+    assert 64 * (len(hinted.prefetched) - 1) <= last + workers and 64 * len(hinted.prefetched) > last
+    announced = [(j.config_id, s) for jobs, seeds in hinted.prefetched for j, s in zip(jobs, seeds)]
+    for trial, cid in zip(a["trial"], a["config_id"]):
+        assert announced[trial] == (cid, trial_seed(run_seed, trial))
+    # The liar's first hint is caught at its second trial; no further hints are used.
+    assert len(lied.prefetched) == 1
+
+
+def test_random_search_blocks_do_not_change_its_jobs():
+    """Drawing a block of configs ahead (the look-ahead) keeps the stream of one-at-a-time draws."""
+    rng = np.random.default_rng(11)
+    expected = [sample(rng) for _ in range(300)]
+    for block in (1, 7, 256):
+        opt = RandomSearch(Problem(), seed=11, block=block)
+        first = opt.ask()
+        assert [first.config, *(j.config for j in opt.upcoming())] == expected[:block]
+        assert [first.config] + [opt.ask().config for _ in range(299)] == expected
+    with pytest.raises(ValueError, match="block"):
+        RandomSearch(Problem(), block=0)

@@ -1,15 +1,16 @@
 """Simulator speed: one 24-hour random-search run on the shipped surrogate (1 and 16 workers).
 
-For each number of workers it prints the wall time of the run (median of ``--repeats``),
-simulated seconds per real second, and, measured in the same process on the same jobs:
+For each number of workers it prints the wall time of the run (median of ``--repeats``) and
+simulated seconds per real second, and, in the same process on the same jobs, two references:
 
-* ``bare``: the benchmark calls alone — one ``job`` call (cost and result) per job, in a
-  plain loop; run / bare is what the simulator, the optimizer and the record keeping add;
-* ``xgb``: the same run on the previous path — every new config answered by XGBoost's own
-  ``inplace_predict`` on the merged booster, ``cost`` and ``query`` called separately —
-  and xgb / run, the speed-up. The two runs must give identical result tables (checked).
+* ``single``: the same run with the look-ahead hidden — random search's ``upcoming`` is not
+  offered, so every new config is predicted alone (numpy forest, one row) when its job starts;
+  single / run is what predicting a block of configs in one batch buys;
+* ``xgb``: the path before the numpy forest — every new config answered by XGBoost's own
+  ``inplace_predict`` one row at a time, ``cost`` and ``query`` called separately; xgb / run.
 
-Every measurement uses a fresh benchmark (an empty answer cache) on the same loaded surrogate.
+The three runs must give identical result tables (``same``). Every measurement uses a fresh
+benchmark (an empty answer cache) on the same loaded surrogate.
 Target: the 1-worker 24-hour run (about 10,000 jobs) under 2 s.
 
     python tools/bench_simulator.py [--benchmark PATH] [--repeats 3] [--workers 1,16]
@@ -30,13 +31,13 @@ import surrobench  # noqa: E402
 from surrobench.benchmark import SurrogateBenchmark  # noqa: E402
 from surrobench.optimizers import RandomSearch  # noqa: E402
 from surrobench.records import Problem  # noqa: E402
-from surrobench.simulator import Budget, simulate, trial_seed  # noqa: E402
+from surrobench.simulator import Budget, simulate  # noqa: E402
 
 DAY = 24 * 3600.0
 
 
 class PreviousPath:
-    """The benchmark as the simulator used it before: ``cost`` at the start, ``query`` at the end."""
+    """The benchmark as the simulator used it first: ``cost`` at the start, ``query`` at the end."""
 
     def __init__(self, bench: SurrogateBenchmark):
         self.bench = bench
@@ -48,21 +49,17 @@ class PreviousPath:
         return self.bench.query(config, epoch, seed=seed)
 
 
-def one_run(bench, n_workers: int, seed: int):
-    jobs = []
-    t0 = time.perf_counter()
-    table = simulate(bench, RandomSearch(Problem(n_workers=n_workers), seed=seed), Budget(seconds=DAY),
-                     n_workers=n_workers, seed=seed, on_observation=lambda o: jobs.append((o.config, o.epoch, o.trial)))
-    return time.perf_counter() - t0, jobs, table
+class OneByOne(RandomSearch):
+    """Random search without its look-ahead: the simulator cannot prefetch."""
+
+    upcoming = None
 
 
-def bare_calls(bench, jobs, seed: int) -> float:
-    """The benchmark work of the same jobs without the simulator around it."""
-    seeds = [trial_seed(seed, trial) for _, _, trial in jobs]
+def one_run(bench, n_workers: int, seed: int, optimizer=RandomSearch):
     t0 = time.perf_counter()
-    for (cfg, epoch, _), s in zip(jobs, seeds):
-        bench.job(cfg, epoch, seed=s)
-    return time.perf_counter() - t0
+    table = simulate(bench, optimizer(Problem(n_workers=n_workers), seed=seed), Budget(seconds=DAY),
+                     n_workers=n_workers, seed=seed)
+    return time.perf_counter() - t0, table
 
 
 def main() -> None:
@@ -77,23 +74,21 @@ def main() -> None:
     old = copy.copy(surrogate)
     old._forest = None  # every row through XGBoost's inplace_predict
 
-    def fresh(s):
-        return SurrogateBenchmark(s)
-
     print(f"benchmark: {surrogate.name}; budget 24 simulated hours; random search; median of {args.repeats}")
-    print(f"{'workers':>7} {'jobs':>7} {'run s':>8} {'sim s/real s':>12} {'bare s':>8} {'run/bare':>8} "
+    print(f"{'workers':>7} {'jobs':>7} {'run s':>8} {'sim s/real s':>12} {'single s':>8} {'single/run':>10} "
           f"{'xgb s':>8} {'xgb/run':>7} {'same':>5}")
     for n_workers in (int(w) for w in args.workers.split(",")):
-        runs, bares, olds, same = [], [], [], True
+        runs, singles, olds, same = [], [], [], True
         for r in range(args.repeats):
-            wall, jobs, table = one_run(fresh(surrogate), n_workers, seed=r)
+            wall, table = one_run(SurrogateBenchmark(surrogate), n_workers, seed=r)
             runs.append(wall)
-            bares.append(bare_calls(fresh(surrogate), jobs, seed=r))
-            wall_old, _, table_old = one_run(PreviousPath(fresh(old)), n_workers, seed=r)
+            wall_single, table_single = one_run(SurrogateBenchmark(surrogate), n_workers, seed=r, optimizer=OneByOne)
+            singles.append(wall_single)
+            wall_old, table_old = one_run(PreviousPath(SurrogateBenchmark(old)), n_workers, seed=r)
             olds.append(wall_old)
-            same &= table.equals(table_old)
-        run, bare, prev = (statistics.median(v) for v in (runs, bares, olds))
-        print(f"{n_workers:>7} {len(jobs):>7} {run:>8.3f} {DAY / run:>12.0f} {bare:>8.3f} {run / bare:>8.2f} "
+            same &= table.equals(table_single) and table.equals(table_old)
+        run, single, prev = (statistics.median(v) for v in (runs, singles, olds))
+        print(f"{n_workers:>7} {len(table):>7} {run:>8.3f} {DAY / run:>12.0f} {single:>8.3f} {single / run:>10.2f} "
               f"{prev:>8.3f} {prev / run:>7.2f} {'yes' if same else 'NO':>5}")
 
 
