@@ -123,6 +123,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
 )
 NAMES: tuple[str, ...] = tuple(h.name for h in HYPERPARAMETERS)
 _BY_NAME = {h.name: h for h in HYPERPARAMETERS}
+_NAME_SET = frozenset(NAMES)
 
 
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -167,6 +168,17 @@ def sample(seed: int | np.random.Generator | None = None, n: int | None = None):
 
 
 def _check_value(hp: Hyperparameter, value: Any) -> Any:
+    # The common case first: an exact Python value in range (bool is not int here: type() is exact).
+    kind, t = hp.kind, type(value)
+    if kind == "int":
+        if t is int and hp.lower <= value <= hp.upper:
+            return value
+    elif kind == "float":
+        if t is float and hp.lower <= value <= hp.upper:  # NaN fails the comparison
+            return value
+    elif t is bool or t is int:
+        if value in hp.choices and (t is bool) == (hp.choices == (False, True)):
+            return value
     name = hp.name
     if hp.kind == "cat":
         if hp.choices == (False, True):
@@ -198,6 +210,8 @@ def _check_value(hp: Hyperparameter, value: Any) -> Any:
 def _as_mapping(config: Any) -> Mapping[str, Any]:
     """Any mapping as is (a ConfigSpace 1.x ``Configuration`` is one); ConfigSpace 0.x objects via
     their ``get_dictionary()``. Never imports ConfigSpace."""
+    if type(config) is dict:
+        return config
     if not isinstance(config, Mapping) and callable(getattr(config, "get_dictionary", None)):
         config = config.get_dictionary()
     if not isinstance(config, Mapping):
@@ -215,8 +229,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     present, an active key missing, a wrong type or a value out of range.
     """
     config = _as_mapping(config)
-    unknown = sorted(set(config) - set(NAMES), key=str)
-    if unknown:
+    if not _NAME_SET.issuperset(config):
+        unknown = sorted(set(config) - _NAME_SET, key=str)
         raise ValueError(f"{unknown[0]}: unknown hyperparameter (known: {', '.join(NAMES)})")
     out: dict[str, Any] = {}
     for hp in HYPERPARAMETERS:
