@@ -52,6 +52,20 @@ def test_generator_is_used_and_advanced():
     assert space.sample(np.random.default_rng(3), n=2) == [first, second]
 
 
+@given(seeds)
+def test_sample_draws_every_hyperparameter_in_order_then_drops_the_inactive(seed):
+    """The stream is fixed (a plan seed must always mean the same configs): per config, each
+    hyperparameter's own ``sample`` in the order of NAMES, active or not."""
+    rng = np.random.default_rng(seed)
+    expected = []
+    for _ in range(3):
+        values = {hp.name: hp.sample(rng) for hp in HYPERPARAMETERS}
+        expected.append({n: v for n, v in values.items() if space.is_active(n, values)})
+    got = space.sample(seed, n=3)
+    assert got == expected and [list(c) for c in got] == [list(c) for c in expected]
+    assert [type(v) for c in got for v in c.values()] == [type(v) for c in expected for v in c.values()]
+
+
 @pytest.mark.parametrize("bad", ["0", 1.5, True, [1]])
 def test_bad_seed_refused(bad):
     with pytest.raises(ValueError, match="seed"):
