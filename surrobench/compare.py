@@ -22,7 +22,7 @@ from . import __version__
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
-from .simulator import Budget, Overhead, simulate
+from .simulator import Budget, Overhead, as_budget, simulate
 
 __all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table"]
 
@@ -141,7 +141,7 @@ def compare(
     *,
     seeds: Iterable[int] = range(10),
     n_workers: Iterable[int] | int = (1,),
-    budget: Budget | None = None,
+    budget: Budget | float | None = None,
     overhead: Overhead | str = "none",
     n_jobs: int = 1,
     backend: str | None = None,
@@ -152,11 +152,12 @@ def compare(
     surrogate, all optimizers, 10 seeds, 24 simulated hours, one worker.
 
     ``benchmark`` is a benchmark object, a surrogate path/archive or ``None``; passing a path
-    lets each parallel worker load it once instead of receiving a copy.
+    lets each parallel worker load it once instead of receiving a copy. ``budget`` is a
+    :class:`~surrobench.simulator.Budget` or a number of simulated seconds.
     """
     from joblib import Parallel, delayed
 
-    budget = budget or Budget(seconds=DAY)
+    budget = Budget(seconds=DAY) if budget is None else as_budget(budget)
     if isinstance(overhead, str):
         overhead = Overhead(overhead)
     workers = [n_workers] if isinstance(n_workers, int) else list(n_workers)

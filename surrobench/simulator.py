@@ -21,7 +21,7 @@ import pandas as pd
 from .records import Job, Observation, Optimizer, Problem
 from .space import NAMES
 
-__all__ = ["Overhead", "Budget", "simulate", "trial_seed", "RESULT_COLUMNS"]
+__all__ = ["Overhead", "Budget", "as_budget", "simulate", "trial_seed", "RESULT_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,15 @@ class Budget:
             raise ValueError(f"budget: evaluations must be a positive int, got {self.evaluations!r}")
 
 
+def as_budget(budget: Budget | float) -> Budget:
+    """``budget`` itself, or a plain number of simulated seconds as a :class:`Budget`."""
+    if isinstance(budget, Budget):
+        return budget
+    if isinstance(budget, (int, float, np.integer, np.floating)) and not isinstance(budget, bool):
+        return Budget(seconds=float(budget))
+    raise ValueError(f"budget: expected a Budget or simulated seconds, got {budget!r}")
+
+
 RESULT_COLUMNS = [
     "job_id", "trial", "worker", "start", "end", "decided", "config_id", "epoch", "from_epoch", "parent", "tag",
     "val_error", "test_error", "log10_params", "cost", "overhead",
@@ -88,7 +97,7 @@ def trial_seed(run_seed: int, trial: int) -> int:
 def simulate(
     benchmark: Any,
     optimizer: Optimizer,
-    budget: Budget,
+    budget: Budget | float,
     *,
     n_workers: int = 1,
     seed: int = 0,
@@ -103,12 +112,14 @@ def simulate(
     once, as every :class:`~surrobench.benchmark.Benchmark` does), that one call is made when
     the job starts. If the optimizer has ``upcoming()`` and the benchmark ``prefetch(jobs,
     seeds)``, the announced new trials are prefetched in one call (a speed hint only).
+    ``budget`` is a :class:`Budget` or a number of simulated seconds.
     ``seed`` fixes the benchmark seeds of the trials (one per training run, kept when a job
     continues a trial). Raises ``RuntimeError`` if the optimizer answers "nothing to run" while
     no job is running (a deadlock), and ``ValueError`` for an invalid job.
     """
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers: must be a positive int, got {n_workers!r}")
+    budget = as_budget(budget)
     if isinstance(overhead, str):
         overhead = Overhead(overhead)
     clock = time.perf_counter

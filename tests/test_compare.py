@@ -49,7 +49,7 @@ def test_tables_are_tidy_and_complete(results):
 
 def test_same_seeds_reproduce(results):
     again = compare(ToyBenchmark(), {"random": "random", "mine": FirstLayerOnly}, seeds=range(3), n_workers=[1, 4],
-                    budget=Budget(seconds=3 * 3600), n_grid=50)
+                    budget=3 * 3600, n_grid=50)  # a number is simulated seconds
     pd.testing.assert_frame_equal(results.runs, again.runs)
 
 
@@ -80,5 +80,7 @@ def test_bad_arguments():
         compare(ToyBenchmark(), ["random"], n_workers=[0])
     with pytest.raises(ValueError, match="seeds"):
         compare(ToyBenchmark(), ["random"], seeds=[-1])
+    with pytest.raises(ValueError, match="budget"):
+        compare(ToyBenchmark(), ["random"], budget="24h")
     with pytest.raises(ValueError, match="metadata"):
         read_results("/nonexistent-dir")

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,6 +119,20 @@ def test_time_budget_counts_only_jobs_finished_in_time():
     assert (df["end"] <= 500.0).all()
     assert len(opt.told) == len(df) <= len(opt.asked)
     assert len(opt.asked) - len(opt.told) <= 3  # only jobs still running at the deadline are untold
+
+
+def test_a_number_is_a_budget_in_simulated_seconds():
+    def run(budget):
+        return simulate(ToyBenchmark(), RandomSearch(Problem(n_workers=2), seed=3), budget, n_workers=2, seed=0)
+
+    pd.testing.assert_frame_equal(run(500), run(Budget(seconds=500.0)))
+    assert run(np.float64(500.0))["end"].max() <= 500.0
+
+
+@pytest.mark.parametrize("bad", ["1h", None, True, [500]])
+def test_a_budget_that_is_neither_a_budget_nor_seconds_is_refused(bad):
+    with pytest.raises(ValueError, match="budget: expected a Budget or simulated seconds"):
+        simulate(ToyBenchmark(), RandomSearch(Problem(), seed=0), bad)
 
 
 def test_deadlock_is_a_clear_error():
