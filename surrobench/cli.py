@@ -14,6 +14,7 @@ import threading
 import warnings
 
 from . import __version__
+from ._paths import check_writable_dir
 
 logger = logging.getLogger("surrobench")
 
@@ -329,6 +330,7 @@ def cmd_compare(args) -> int:
     from .compare import resolve_optimizers
 
     n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
+    check_writable_dir(args.out, "out")  # before the runs, not after them
     with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
         results = compare(
             args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
@@ -361,16 +363,25 @@ def cmd_fit(args) -> int:
     from pathlib import Path
 
     from .surrogate import fit_surrogate, format_card, publish, save_surrogate
-    from .surrogate.files import check_name
+    from .surrogate.files import check_name, check_surrogate_out
 
     if args.name is not None:
         check_name(args.name)
+    # Where the fit will be written is checked before fitting, not after it.
+    name = args.name or (f"{args.dataset}-surrogate" if args.dataset else None)
+    out = Path(args.out) if args.out else Path("build") / "surrogates" / name if name else None
+    if out is not None:
+        check_surrogate_out(out, overwrite=args.force)
+    else:
+        check_writable_dir(Path("build") / "surrogates", "out")
+    if args.publish:
+        check_writable_dir(args.publish, "publish")
     logger.info("fitting a surrogate from %s (grid %s)", args.logs, args.grid)
     surrogate = fit_surrogate(
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
         grid=args.grid, name=args.name,
     )
-    out = Path(args.out) if args.out else Path("build") / "surrogates" / surrogate.name
+    out = out or Path("build") / "surrogates" / surrogate.name
     save_surrogate(surrogate, out, overwrite=args.force)
     print(format_card(surrogate.manifest))
     print(f"surrogate written to {out}")
@@ -394,7 +405,10 @@ def cmd_quality(args) -> int:
     if args.parity:
         if not surrogate.parity_png:
             raise ValueError(f"{args.path} holds no parity plot")
-        Path(args.parity).write_bytes(surrogate.parity_png)
+        try:
+            Path(args.parity).write_bytes(surrogate.parity_png)
+        except OSError as exc:
+            raise ValueError(f"parity: cannot write {args.parity}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -430,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:  # the system refused (disk full, a file that vanished): one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"surrobench {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

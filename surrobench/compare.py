@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._paths import check_writable_dir
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
@@ -217,8 +218,12 @@ def _table_format() -> str:
 
 def write_results(results: Results, directory: str | os.PathLike) -> Path:
     """Write ``runs``, ``hv`` and ``final`` (parquet where pyarrow is there, else CSV) and
-    ``metadata.json`` into ``directory``; existing result files there are replaced."""
-    d = Path(directory)
+    ``metadata.json`` into ``directory``; existing result files there are replaced.
+
+    Each file is written beside its final name and then renamed over it (metadata last), so no
+    file is ever left half-written.
+    """
+    d = check_writable_dir(directory, "out")
     d.mkdir(parents=True, exist_ok=True)
     fmt = _table_format()
     for name in ("runs", "hv", "final"):
@@ -227,7 +232,9 @@ def write_results(results: Results, directory: str | os.PathLike) -> Path:
         frame.to_parquet(tmp, index=False) if fmt == "parquet" else frame.to_csv(tmp, index=False)
         os.replace(tmp, d / f"{name}.{fmt}")
     meta = dict(results.metadata, table_format=fmt)
-    (d / "metadata.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+    tmp = d / ".metadata.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, d / "metadata.json")
     return d
 
 

@@ -111,3 +111,24 @@ def test_a_closed_pipe_ends_quietly(monkeypatch, tmp_path, capsys):
     assert main(["compare", "--list"]) == 141
     sink.close()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_collect_to_an_unwritable_out_exits_2_before_training(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "file").write_text("keep")
+    result = _cli("collect", "--out", str(tmp_path / "file"), "--n-configs", "1", "--epochs", "1", "--device", "cpu",
+                  "--no-progress", cwd=tmp_path)
+    _assert_one_line_error(result, "is a file, not a folder")
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_a_system_error_is_one_line_and_exit_1(monkeypatch, tmp_path, capsys):
+    import surrobench.cli
+
+    def full_disk(args):
+        raise OSError(28, "No space left on device", str(tmp_path / "runs.csv"))
+
+    monkeypatch.setitem(surrobench.cli.COMMANDS, "logs", full_disk)
+    assert main(["logs", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"surrobench logs: error: No space left on device: {tmp_path / 'runs.csv'}\n"

@@ -125,3 +125,56 @@ def test_bad_report_and_fit_input_exit_2_with_one_line(tmp_path, capsys):
         assert code == 2, (argv, err)
         assert "Traceback" not in err and err.count("\n") == 1 and needle in err, (argv, err)
     assert not (tmp_path / "s").exists()
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("the long work started before the output path was checked")
+
+
+def test_an_unwritable_out_fails_before_any_run(fitted_dir, tmp_path, capsys, monkeypatch):
+    import surrobench.compare
+
+    monkeypatch.setattr(surrobench.compare, "compare", _fail_if_called)
+    (tmp_path / "file").write_text("keep")
+    capsys.readouterr()
+    code = _exit_code(["compare", "--benchmark", str(fitted_dir), "--optimizers", "random", "--seeds", "1",
+                       "--out", str(tmp_path / "file" / "results"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "out: cannot write to" in err and "is a file, not a folder" in err, err
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_fit_checks_where_it_will_write_before_fitting(fitted_dir, tmp_path, capsys, monkeypatch):
+    import surrobench.surrogate
+
+    monkeypatch.setattr(surrobench.surrogate, "fit_surrogate", _fail_if_called)
+    monkeypatch.chdir(tmp_path)  # the default out, build/surrogates/NAME, is relative
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("keep")
+    (tmp_path / "file").write_text("keep")
+    logs = str(tmp_path)  # never read: every case fails first
+    cases = [
+        (["--out", str(tmp_path / "taken")], "is not empty"),
+        (["--out", str(tmp_path / "taken"), "--force"], "not a surrogate directory"),
+        (["--out", str(tmp_path / "file" / "s")], "is a file, not a folder"),
+        (["--out", str(tmp_path / "s"), "--publish", str(tmp_path / "file")], "publish: cannot write"),
+        (["--dataset", "flowers17", "--publish", str(tmp_path / "file")], "publish: cannot write"),
+    ]
+    for extra, needle in cases:
+        capsys.readouterr()
+        code = _exit_code(["fit", logs, "--grid", "quick", *extra])
+        err = capsys.readouterr().err
+        assert code == 2, (extra, err)
+        assert err.count("\n") == 1 and needle in err, (extra, err)
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "keep"
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_earlier_results_folder_is_replaced_whole(fitted_dir, tmp_path):
+    out = tmp_path / "out"
+    assert _compare(fitted_dir, out, "--no-plots") == 0
+    assert _compare(fitted_dir, out, "--no-plots", "--seeds", "1") == 0
+    meta, tables = _tables(out)
+    assert sorted(tables["runs"]["seed"].unique()) == [0] and meta["seeds"] == [0]
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

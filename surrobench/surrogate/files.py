@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from .._paths import check_writable_dir
 from ..space import MAX_EPOCH
 from .build import SCHEMA_VERSION
 from .features import FEATURES
@@ -48,6 +49,7 @@ from .noise import NoiseModel
 __all__ = [
     "SUPPORTED_SCHEMA",
     "save_surrogate",
+    "check_surrogate_out",
     "load_surrogate",
     "read_files",
     "publish",
@@ -121,11 +123,12 @@ def surrogate_files(surrogate: Surrogate) -> dict[str, bytes]:
     return files
 
 
-def save_surrogate(surrogate: Surrogate, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write the surrogate directory (refuses a non-empty directory unless ``overwrite``)."""
-    directory = Path(directory)
-    check_name(surrogate.name)
-    if directory.exists() and any(directory.iterdir()):
+def check_surrogate_out(directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Raise ``ValueError`` unless :func:`save_surrogate` may write ``directory``: a folder that is
+    absent or empty, or (with ``overwrite``) an earlier surrogate directory, in a writable place.
+    Changes nothing; returns ``directory`` as a :class:`~pathlib.Path`."""
+    directory = check_writable_dir(directory, "out")
+    if directory.is_dir() and any(directory.iterdir()):
         if not overwrite:
             raise ValueError(f"out: {directory} exists and is not empty (pass overwrite / --force to replace it)")
         if not _is_surrogate_dir(directory):
@@ -135,6 +138,16 @@ def save_surrogate(surrogate: Surrogate, directory: str | os.PathLike, *, overwr
                 raise ValueError(
                     f"out: {directory} holds a folder {entry.name!r}; not a surrogate directory, not replacing it"
                 )
+    return directory
+
+
+def save_surrogate(surrogate: Surrogate, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the surrogate directory (refuses a non-empty directory unless ``overwrite``, and then
+    replaces only an earlier surrogate directory, see :func:`check_surrogate_out`)."""
+    check_name(surrogate.name)
+    directory = check_surrogate_out(directory, overwrite=overwrite)
+    if directory.is_dir():
+        for entry in directory.iterdir():
             entry.unlink()
     directory.mkdir(parents=True, exist_ok=True)
     files = surrogate_files(surrogate)
@@ -418,7 +431,7 @@ def publish(directory: str | os.PathLike, out_dir: str | os.PathLike | None = No
         raise ValueError(f"publish: {directory} is not a surrogate directory")
     surrogate = load_surrogate(directory)
     name = surrogate.name
-    out = Path(out_dir) if out_dir is not None else directory.parent
+    out = check_writable_dir(out_dir if out_dir is not None else directory.parent, "publish")
     out.mkdir(parents=True, exist_ok=True)
     _, files = read_files(directory)
     mtime = _created(surrogate.manifest)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .._paths import check_writable_dir
 from ..datasets import info as dataset_info
 from ..datasets import load as load_dataset
 from ..logs import iter_records
@@ -231,7 +232,7 @@ def collect(
     )
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
-    directory = Path(out_dir) / dataset
+    directory = check_writable_dir(Path(out_dir) / dataset, "out")
     done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
     todo = [it for it in items if it.key(dataset, epochs) not in done]
     summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
