@@ -324,13 +324,14 @@ def cmd_compare(args) -> int:
     names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
     seconds = args.budget if args.budget is not None or args.evaluations else 24 * 3600.0
     budget = Budget(seconds=seconds, evaluations=args.evaluations)
+    check_writable_dir(args.out, "out")  # before the runs, not after them
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
-    from .compare import resolve_optimizers
+    from .compare import _benchmark, resolve_optimizers
 
     n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
-    check_writable_dir(args.out, "out")  # before the runs, not after them
+    _benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
     with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
         results = compare(
             args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,

@@ -178,3 +178,10 @@ def test_an_earlier_results_folder_is_replaced_whole(fitted_dir, tmp_path):
     meta, tables = _tables(out)
     assert sorted(tables["runs"]["seed"].unique()) == [0] and meta["seeds"] == [0]
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_bad_surrogate_fails_before_the_progress_bar(tmp_path, capsys):
+    capsys.readouterr()
+    code = _exit_code(["compare", "--benchmark", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "manifest.json is missing" in err, err
