@@ -399,17 +399,17 @@ def cmd_quality(args) -> int:
     from .surrogate import format_card, load_surrogate
 
     surrogate = load_surrogate(args.path)
-    if args.json:
-        print(json.dumps(surrogate.quality, indent=1))
-    else:
-        print(format_card(surrogate.manifest), end="")
-    if args.parity:
+    if args.parity:  # first, so that a failure is the only output
         if not surrogate.parity_png:
             raise ValueError(f"{args.path} holds no parity plot")
         try:
             Path(args.parity).write_bytes(surrogate.parity_png)
         except OSError as exc:
             raise ValueError(f"parity: cannot write {args.parity}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(surrogate.quality, indent=1))
+    else:
+        print(format_card(surrogate.manifest), end="")
     return 0
 
 

@@ -133,6 +133,9 @@ def test_cli_fit_quality_publish(tmp_path, capsys):
     assert main(["quality", str(tmp_path / "pub" / "cli-surrogate.tar.gz"), "--parity", str(tmp_path / "p.png")]) == 0
     assert "the surrogate predicts a fresh rerun" in capsys.readouterr().out
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["quality", str(out), "--parity", str(tmp_path / "no-dir" / "p.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "parity: cannot write" in captured.err
     assert main(["quality", str(out), "--json"]) == 0
     assert "noise_ceiling" in json.loads(capsys.readouterr().out)
     assert main(["publish", str(out), "--out-dir", str(tmp_path / "again")]) == 0
