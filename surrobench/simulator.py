@@ -21,7 +21,7 @@ import pandas as pd
 from .records import Job, Observation, Optimizer, Problem
 from .space import NAMES
 
-__all__ = ["Overhead", "Budget", "as_budget", "simulate", "trial_seed", "RESULT_COLUMNS"]
+__all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "RESULT_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,17 @@ class Budget:
             raise ValueError(f"budget: evaluations must be a positive int, got {self.evaluations!r}")
 
 
+def as_overhead(overhead: Overhead | str | float) -> Overhead:
+    """``overhead`` itself, a model name (``none``, ``measured``) or fixed seconds per decision."""
+    if isinstance(overhead, Overhead):
+        return overhead
+    if isinstance(overhead, str):
+        return Overhead(overhead)
+    if isinstance(overhead, (int, float, np.integer, np.floating)) and not isinstance(overhead, bool):
+        return Overhead("fixed", seconds=float(overhead))
+    raise ValueError(f"overhead: expected an Overhead, none, measured or seconds per decision, got {overhead!r}")
+
+
 def as_budget(budget: Budget | float) -> Budget:
     """``budget`` itself, or a plain number of simulated seconds as a :class:`Budget`."""
     if isinstance(budget, Budget):
@@ -101,7 +112,7 @@ def simulate(
     *,
     n_workers: int = 1,
     seed: int = 0,
-    overhead: Overhead | str = "none",
+    overhead: Overhead | str | float = "none",
     on_observation: Callable[[Observation], None] | None = None,
 ) -> pd.DataFrame:
     """Run ``optimizer`` against ``benchmark`` and return one row per finished job.
@@ -120,8 +131,7 @@ def simulate(
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers: must be a positive int, got {n_workers!r}")
     budget = as_budget(budget)
-    if isinstance(overhead, str):
-        overhead = Overhead(overhead)
+    overhead = as_overhead(overhead)
     clock = time.perf_counter
     horizon = math.inf if budget.seconds is None else float(budget.seconds)
     max_jobs = math.inf if budget.evaluations is None else budget.evaluations

@@ -174,6 +174,8 @@ def test_fixed_overhead_delays_every_job():
     assert fixed["start"].iloc[0] == pytest.approx(60.0)
     assert fixed["end"].iloc[-1] == pytest.approx(none["end"].iloc[-1] + 60.0 * (2 * 10 - 1))
     assert (fixed["overhead"] == 60.0).all()
+    seconds = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0, overhead=60)
+    pd.testing.assert_frame_equal(seconds, fixed)  # a number is fixed seconds per decision
 
 
 def test_measured_overhead_charges_real_time():
@@ -199,6 +201,9 @@ def test_bad_overheads():
         Overhead("sometimes")
     with pytest.raises(ValueError, match="overhead"):
         Overhead("fixed", seconds=-1)
+    for bad in (None, True, [1.0], -2.0):
+        with pytest.raises(ValueError, match="overhead"):
+            simulate(ToyBenchmark(), RandomSearch(Problem(), seed=0), Budget(evaluations=2), overhead=bad)
 
 
 def test_a_new_run_can_start_from_another_configs_checkpoint():
