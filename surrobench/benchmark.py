@@ -370,6 +370,7 @@ class SurrogateBenchmark(Benchmark):
         out = super().describe()
         out.update(
             surrogate=m["name"],
+            checksum=m.get("manifest_sha256"),  # lists the sha256 of every model file; None until saved
             noise=self.noise,
             noise_model=m["noise"],
             runtime_device=m["devices"]["runtime_clock"],
