@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
     cp.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
     cp.add_argument("--out", default="results", help="results directory (default: %(default)s)")
+    cp.add_argument("--resume", action="store_true",
+                    help="reuse the runs an earlier or interrupted compare with the same settings stored in OUT/cells")
     cp.add_argument("--no-plots", action="store_true")
     cp.add_argument("--no-progress", action="store_true")
 
@@ -332,11 +334,18 @@ def cmd_compare(args) -> int:
 
     n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
     _benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
-    with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
-        results = compare(
-            args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
-            overhead=args.overhead, n_jobs=args.jobs, backend=backend, on_cell=lambda: bar.update(1),
-        )
+    cells_dir = os.path.join(args.out, "cells")
+    try:
+        with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
+            results = compare(
+                args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
+                overhead=args.overhead, n_jobs=args.jobs, backend=backend, on_cell=lambda: bar.update(1),
+                cells_dir=cells_dir, resume=args.resume,
+            )
+    except KeyboardInterrupt:
+        print(f"surrobench compare: interrupted; the finished runs are kept in {cells_dir}: "
+              "the same command with --resume goes on from there", file=sys.stderr)
+        return 130
     out = write_results(results, args.out)
     _print_summary(results)
     if not args.no_plots:

@@ -3,14 +3,25 @@
 Each (optimizer, seed, n_workers) cell is one :func:`~surrobench.simulator.simulate` run;
 cells run in parallel through joblib (any joblib back-end). The results are tidy tables:
 ``runs`` (one row per finished job) and ``hv`` (hypervolume over a common time grid).
+
+With ``cells_dir``, every finished cell's table is stored there at once (one ``.npz`` file of
+plain arrays, written whole and renamed into place), named by a key of everything that decides
+it: the benchmark's ``describe()`` (for a surrogate its checksum), the optimizer's class, label
+and settings, the seed, the worker count, the budget, the overhead model and the surrobench
+version. ``resume=True`` reads the stored cells whose key matches instead of running them again,
+so an interrupted comparison goes on where it stopped and one more optimizer or seed costs only
+its own runs. The key does not see code: after changing an optimizer's code, do not resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -23,11 +34,13 @@ from ._paths import check_writable_dir
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
-from .simulator import Budget, Overhead, as_budget, simulate
+from .simulator import Budget, Overhead, as_budget, as_overhead, simulate
 
 __all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table"]
 
 DAY = 24 * 3600.0
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple[type, dict]]:
@@ -88,6 +101,59 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead):
     return table.assign(optimizer=label, seed=seed, n_workers=n_workers)
 
 
+def _cell_key(describe, label, cls, settings, seed, n_workers, budget, overhead) -> str:
+    """What decides a cell's table, hashed (see the module docstring)."""
+    ident = {
+        "surrobench": __version__, "benchmark": describe, "label": label,
+        "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
+        "settings": settings, "seed": seed, "n_workers": n_workers,
+        "budget": [budget.seconds, budget.evaluations], "overhead": [overhead.model, overhead.seconds, overhead.scale],
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=repr).encode()).hexdigest()[:20]
+
+
+def _cell_path(directory: Path, label: str, seed: int, n_workers: int, key: str) -> Path:
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40]
+    return directory / f"{slug}-seed{seed}-w{n_workers}-{key}.npz"
+
+
+def _save_cell(path: Path, table: pd.DataFrame) -> bool:
+    """Store ``table`` as plain arrays and their dtypes (nothing pickled); False, with a warning,
+    if a column holds something other than numbers, booleans and text."""
+    arrays = {
+        "columns": np.array([str(c) for c in table.columns], dtype=str),
+        "dtypes": np.array([str(t) for t in table.dtypes], dtype=str),
+    }
+    for i, name in enumerate(table.columns):
+        values = table[name].to_numpy()
+        if values.dtype.kind == "O":
+            if not all(isinstance(v, str) for v in values):
+                logger.warning("cell %s not stored: column %s holds values other than numbers and text", path.name, name)
+                return False
+            values = np.array(list(values), dtype=str)
+        arrays[f"c{i}"] = values
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+    return True
+
+
+def _load_cell(path: Path) -> pd.DataFrame | None:
+    """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
+            frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
+        for c, dtype in zip(columns, dtypes):
+            if str(frame[c].dtype) != dtype:
+                frame[c] = frame[c].astype(dtype)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        logger.warning("stored cell %s is unreadable (%s); running it again", path.name, exc)
+        return None
+    return frame
+
+
 @dataclass
 class Results:
     """Tidy results of :func:`compare` and their metadata."""
@@ -143,45 +209,72 @@ def compare(
     seeds: Iterable[int] = range(10),
     n_workers: Iterable[int] | int = (1,),
     budget: Budget | float | None = None,
-    overhead: Overhead | str = "none",
+    overhead: Overhead | str | float = "none",
     n_jobs: int = 1,
     backend: str | None = None,
     n_grid: int = 200,
     on_cell: Callable[[], None] | None = None,
+    cells_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> Results:
     """Run every optimizer with every seed and worker count; default: the shipped flowers17
     surrogate, all optimizers, 10 seeds, 24 simulated hours, one worker.
 
     ``benchmark`` is a benchmark object, a surrogate path/archive or ``None``; passing a path
     lets each parallel worker load it once instead of receiving a copy. ``budget`` is a
-    :class:`~surrobench.simulator.Budget` or a number of simulated seconds.
+    :class:`~surrobench.simulator.Budget` or a number of simulated seconds; ``overhead`` an
+    :class:`~surrobench.simulator.Overhead`, ``"none"``, ``"measured"`` or fixed seconds per
+    decision. ``cells_dir`` stores
+    every finished cell as it arrives and ``resume`` reuses the stored ones (module docstring).
+    ``on_cell`` is called once per cell, stored or run.
     """
     from joblib import Parallel, delayed
 
     budget = Budget(seconds=DAY) if budget is None else as_budget(budget)
-    if isinstance(overhead, str):
-        overhead = Overhead(overhead)
+    overhead = as_overhead(overhead)
     workers = [n_workers] if isinstance(n_workers, int) else list(n_workers)
     if not workers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in workers):
         raise ValueError(f"n_workers: expected positive ints, got {n_workers!r}")
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
         raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    if resume and cells_dir is None:
+        raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
     opts = resolve_optimizers(optimizers)
+    store = None if cells_dir is None else check_writable_dir(cells_dir, "cells_dir")
     bench = _benchmark(benchmark)
+    describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # the key of stored cells
+    if store is not None and not describe:
+        raise ValueError("cells_dir: the benchmark has no describe() to key its stored cells by")
     spec = benchmark if isinstance(benchmark, (str, os.PathLike)) or benchmark is None else bench
     cells = [(label, int(s), w) for w in workers for label in opts for s in seeds]
-    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead) for label, s, w in cells)
-    tables = []
-    for table in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks):
-        tables.append(table)
+    paths = {}
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True)
+        for label, s, w in cells:
+            key = _cell_key(describe, label, opts[label][0], opts[label][1], s, w, budget, overhead)
+            paths[label, s, w] = _cell_path(store, label, s, w, key)
+    tables: dict[tuple, pd.DataFrame] = {}
+    if resume:
+        for cell in cells:
+            table = _load_cell(paths[cell]) if paths[cell].is_file() else None
+            if table is not None:
+                tables[cell] = table
+                if on_cell is not None:
+                    on_cell()
+    todo = [cell for cell in cells if cell not in tables]
+    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead) for label, s, w in todo)
+    for cell, table in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
+        tables[cell] = table
+        if store is not None:
+            _save_cell(paths[cell], table)
         if on_cell is not None:
             on_cell()
-    runs = pd.concat(tables, ignore_index=True)
+    runs = pd.concat([tables[cell] for cell in cells], ignore_index=True)
     horizon = budget.seconds if budget.seconds is not None else max(float(runs["end"].max()) if len(runs) else 1.0, 1.0)
     ref = np.asarray(bench.reference_point, dtype=float)
     hv, final = _hv_tables(runs, cells, ref, bench.max_epoch, horizon, n_grid)
-    describe = bench.describe() if hasattr(bench, "describe") else {}
+    describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # after the runs
     metadata = {
         "surrobench": __version__,
         "python": platform.python_version(),

@@ -54,6 +54,7 @@ def test_fit_compare_report(fitted_dir, tmp_path, capsys):
     assert meta["budget"] == {"seconds": 3600.0, "evaluations": None}
     assert meta["benchmark"]["surrogate"] == "tiny-surrogate"
     assert meta["benchmark"]["training_data"] == manifest["training_data"]["sha256"]
+    assert meta["benchmark"]["checksum"] == manifest["manifest_sha256"]
     assert list(meta["optimizers"]) == ["random"]
 
     runs, final = tables["runs"], tables["final"]
@@ -185,3 +186,33 @@ def test_a_bad_surrogate_fails_before_the_progress_bar(tmp_path, capsys):
     code = _exit_code(["compare", "--benchmark", str(tmp_path), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "manifest.json is missing" in err, err
+
+
+def test_an_interrupted_compare_goes_on_with_resume(fitted_dir, tmp_path, capsys, monkeypatch):
+    import surrobench.compare as comp
+
+    fresh = tmp_path / "fresh"
+    assert _compare(fitted_dir, fresh, "--no-plots") == 0
+    real, calls = comp._cell, []
+
+    def interrupted_at_the_second(*args):
+        calls.append(args[4])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(comp, "_cell", interrupted_at_the_second)
+    capsys.readouterr()
+    assert _compare(fitted_dir, out, "--no-plots") == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and err.count("\n") == 1, err
+    assert len(list((out / "cells").glob("*.npz"))) == 1 and not (out / "metadata.json").exists()
+
+    calls.clear()
+    monkeypatch.setattr(comp, "_cell", lambda *args: calls.append(args[4]) or real(*args))
+    assert _compare(fitted_dir, out, "--no-plots", "--resume") == 0
+    assert calls == [1]  # seed 0 was stored, only seed 1 ran
+    _, tables = _tables(out)
+    for name, frame in _tables(fresh)[1].items():
+        pd.testing.assert_frame_equal(frame, tables[name])

@@ -84,3 +84,86 @@ def test_bad_arguments():
         compare(ToyBenchmark(), ["random"], budget="24h")
     with pytest.raises(ValueError, match="metadata"):
         read_results("/nonexistent-dir")
+
+
+# ------------------------------------------------------------------------------- stored cells
+
+
+def _small(**kw):
+    return compare(ToyBenchmark(), {"random": "random", "mine": FirstLayerOnly}, seeds=range(2), n_workers=[1, 3],
+                   budget=3600, n_grid=30, **kw)
+
+
+def _assert_same(a, b):
+    for name in ("runs", "hv", "final"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+
+
+def _refuse_to_run(*args, **kwargs):
+    raise AssertionError("a stored cell was run again")
+
+
+def test_stored_cells_resume_to_the_identical_results(tmp_path, monkeypatch):
+    import surrobench.compare as comp
+
+    fresh = _small()
+    stored = _small(cells_dir=tmp_path)
+    _assert_same(fresh, stored)
+    files = sorted(tmp_path.glob("*.npz"))
+    assert len(files) == 8 and not list(tmp_path.glob(".*"))  # 2 optimizers x 2 seeds x 2 worker counts, no temp left
+    counted = []
+    with monkeypatch.context() as m:
+        m.setattr(comp, "_cell", _refuse_to_run)
+        resumed = _small(cells_dir=tmp_path, resume=True, on_cell=lambda: counted.append(1))
+    _assert_same(fresh, resumed)
+    assert len(counted) == 8
+    # a missing cell and an unreadable one are run again; the others are read
+    files[0].unlink()
+    files[1].write_bytes(b"not an npz")
+    ran = []
+    real = comp._cell
+    monkeypatch.setattr(comp, "_cell", lambda *a: ran.append((a[1], a[4], a[5])) or real(*a))
+    _assert_same(fresh, _small(cells_dir=tmp_path, resume=True))
+    assert len(ran) == 2
+
+
+def test_a_stored_cell_is_reused_only_under_the_same_settings(tmp_path, monkeypatch):
+    import surrobench.compare as comp
+
+    _small(cells_dir=tmp_path)
+    ran = []
+    real = comp._cell
+    monkeypatch.setattr(comp, "_cell", lambda *a: ran.append((a[1], a[4], a[5])) or real(*a))
+    compare(ToyBenchmark(), {"random": "random"}, seeds=range(3), n_workers=[1], budget=3600, n_grid=30,
+            cells_dir=tmp_path, resume=True)
+    assert ran == [("random", 2, 1)]  # seeds 0 and 1 were stored
+    ran.clear()
+    compare(ToyBenchmark(), {"random": "random"}, seeds=range(2), n_workers=[1], budget=1800, n_grid=30,
+            cells_dir=tmp_path, resume=True)
+    assert len(ran) == 2  # another budget: nothing reused
+    ran.clear()
+    compare(ToyBenchmark(), {"random": "random"}, seeds=range(2), n_workers=[1], budget=3600, overhead=1.0,
+            n_grid=30, cells_dir=tmp_path, resume=True)
+    assert len(ran) == 2  # another overhead model: nothing reused
+
+
+def test_stored_tables_keep_their_dtypes_even_when_empty(tmp_path):
+    from surrobench.compare import _load_cell, _save_cell
+
+    runs = _small().runs
+    for table in (runs, runs.iloc[:0], pd.DataFrame(columns=list(runs.columns))):
+        assert _save_cell(tmp_path / "t.npz", table)
+        pd.testing.assert_frame_equal(_load_cell(tmp_path / "t.npz"), table.reset_index(drop=True), check_exact=True)
+    odd = runs.head(3).assign(tag=[object(), "a", "b"])
+    assert not _save_cell(tmp_path / "odd.npz", odd) and not (tmp_path / "odd.npz").exists()
+
+
+def test_resume_needs_a_cells_dir_and_a_describable_benchmark(tmp_path):
+    with pytest.raises(ValueError, match="resume: needs cells_dir"):
+        _small(resume=True)
+
+    class Plain(ToyBenchmark):
+        describe = None
+
+    with pytest.raises(ValueError, match="cells_dir: the benchmark has no describe"):
+        compare(Plain(), ["random"], seeds=[0], budget=600, cells_dir=tmp_path)
