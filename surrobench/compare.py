@@ -224,9 +224,8 @@ def compare(
     lets each parallel worker load it once instead of receiving a copy. ``budget`` is a
     :class:`~surrobench.simulator.Budget` or a number of simulated seconds; ``overhead`` an
     :class:`~surrobench.simulator.Overhead`, ``"none"``, ``"measured"`` or fixed seconds per
-    decision. ``cells_dir`` stores
-    every finished cell as it arrives and ``resume`` reuses the stored ones (module docstring).
-    ``on_cell`` is called once per cell, stored or run.
+    decision. ``cells_dir`` stores every finished cell as it arrives and ``resume`` reuses the
+    stored ones (see the module docstring). ``on_cell`` is called once per cell, stored or run.
     """
     from joblib import Parallel, delayed
 
