@@ -18,6 +18,9 @@ from ._paths import check_writable_dir
 
 logger = logging.getLogger("surrobench")
 
+AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 25-75%% band (default) "
+                  "or mean with a band of one standard error (the paper's figures)")
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
@@ -127,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--resume", action="store_true",
                     help="reuse the runs an earlier or interrupted compare with the same settings stored in OUT/cells")
     cp.add_argument("--no-plots", action="store_true")
+    cp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
     cp.add_argument("--no-progress", action="store_true")
 
     rp = sub.add_parser("report", help="print the table and redraw the plots of stored comparison results")
     rp.add_argument("path", help="a results directory written by surrobench compare")
     rp.add_argument("--no-plots", action="store_true")
+    rp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
 
     f = sub.add_parser(
         "fit",
@@ -351,7 +356,7 @@ def cmd_compare(args) -> int:
     if not args.no_plots:
         from .plots import draw_report
 
-        draw_report(results, out)
+        draw_report(results, out, aggregate=args.aggregate)
     print(f"results and plots in {out}/")
     return 0
 
@@ -364,7 +369,7 @@ def cmd_report(args) -> int:
     if not args.no_plots:
         from .plots import draw_report
 
-        paths = draw_report(results, args.path)
+        paths = draw_report(results, args.path, aggregate=args.aggregate)
         print("plots: " + ", ".join(str(p) for p in paths))
     return 0
 

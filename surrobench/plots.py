@@ -12,6 +12,7 @@ from .metrics import pareto_mask
 from .space import HYPERPARAMETERS
 
 __all__ = [
+    "AGGREGATES",
     "hv_band_data",
     "plot_hv_over_time",
     "plot_pareto_fronts",
@@ -30,30 +31,45 @@ def _pyplot():
     return plt
 
 
-def hv_band_data(hv: pd.DataFrame, column: str = "hv") -> pd.DataFrame:
-    """Median and 25/75 % quantiles over seeds per (n_workers, optimizer, time)."""
+AGGREGATES = {"median": "median over seeds, 25–75 % band", "mean": "mean over seeds ± standard error"}
+
+
+def hv_band_data(hv: pd.DataFrame, column: str = "hv", *, aggregate: str = "median") -> pd.DataFrame:
+    """Per (n_workers, optimizer, time), over seeds: a ``center`` line and a band ``low``..``high``.
+
+    ``aggregate="median"``: the median and the 25 % and 75 % quantiles. ``"mean"``: the mean ± its
+    standard error (the paper's figures); with a single seed the band is the line itself.
+    """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate: expected one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     g = hv.groupby(["n_workers", "optimizer", "time"])[column]
-    return pd.DataFrame({"median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75)}).reset_index()
+    if aggregate == "median":
+        center, low, high = g.median(), g.quantile(0.25), g.quantile(0.75)
+    else:
+        center, se = g.mean(), g.sem().fillna(0.0)
+        low, high = center - se, center + se
+    return pd.DataFrame({"center": center, "low": low, "high": high}).reset_index()
 
 
-def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str = "hv", title: str = "") -> Path:
+def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str = "hv", title: str = "",
+                      aggregate: str = "median") -> Path:
+    """Hypervolume over simulated time (log axis), one panel per worker count; see :func:`hv_band_data`."""
+    data = hv_band_data(hv, column, aggregate=aggregate)
     plt = _pyplot()
-    data = hv_band_data(hv, column)
     workers = sorted(data["n_workers"].unique())
     fig, axes = plt.subplots(1, len(workers), figsize=(6.5 * len(workers), 4.5), squeeze=False, sharey=True)
     for ax, w in zip(axes[0], workers):
         for label, g in data[data["n_workers"] == w].groupby("optimizer", sort=True):
             t = g["time"].to_numpy() / 3600
-            line = ax.plot(t, g["median"], label=label)[0]
-            ax.fill_between(t, g["q25"], g["q75"], color=line.get_color(), alpha=0.2, linewidth=0)
+            line = ax.plot(t, g["center"], label=label)[0]
+            ax.fill_between(t, g["low"], g["high"], color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         ax.set_xlabel("simulated wall-clock time [h]")
         ax.set_title(f"{w} worker{'s' if w > 1 else ''}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("hypervolume (val. error × decades)" if column == "hv" else column)
     axes[0][-1].legend(loc="lower right", fontsize="small")
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(f"{title} ({AGGREGATES[aggregate]})" if title else AGGREGATES[aggregate])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -116,14 +132,16 @@ def plot_timeline(runs: pd.DataFrame, path: str | os.PathLike, *, optimizer: str
     return Path(path)
 
 
-def draw_report(results, directory: str | os.PathLike) -> list[Path]:
-    """All plots of a :class:`~surrobench.compare.Results` into ``directory``."""
+def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "median") -> list[Path]:
+    """All plots of a :class:`~surrobench.compare.Results` into ``directory`` (``aggregate``: how
+    the hypervolume curves summarise the seeds, see :func:`hv_band_data`)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = [
-        plot_hv_over_time(results.hv, d / "hv_over_time.png", title="hypervolume, every evaluated point"),
+        plot_hv_over_time(results.hv, d / "hv_over_time.png", title="hypervolume, every evaluated point",
+                          aggregate=aggregate),
         plot_hv_over_time(results.hv, d / "hv_over_time_max_fidelity.png", column="hv_max_fidelity",
-                          title="hypervolume, full-fidelity points only"),
+                          title="hypervolume, full-fidelity points only", aggregate=aggregate),
         plot_pareto_fronts(results.runs, d / "pareto_fronts.png"),
         plot_timeline(results.runs, d / "timeline.png"),
     ]

@@ -83,6 +83,12 @@ def test_fit_compare_report(fitted_dir, tmp_path, capsys):
     reported = capsys.readouterr().out
     assert printed.split("results and plots in")[0] == reported.split("plots:")[0]
     assert all((out / name).is_file() for name in PLOTS)
+    median_png = (out / PLOTS[0]).read_bytes()
+    assert main(["report", str(out), "--aggregate", "mean"]) == 0
+    assert (out / PLOTS[0]).read_bytes() != median_png
+    capsys.readouterr()
+    assert _exit_code(["report", str(out), "--aggregate", "max"]) == 2
+    assert "--aggregate" in capsys.readouterr().err
 
 
 def _exit_code(argv):

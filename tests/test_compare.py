@@ -6,7 +6,7 @@ import pytest
 
 from surrobench.compare import compare, read_results, resolve_optimizers, write_results
 from surrobench.optimizers import RandomSearch
-from surrobench.plots import draw_report
+from surrobench.plots import draw_report, hv_band_data
 from surrobench.simulator import Budget
 
 from toybench import ToyBenchmark
@@ -71,6 +71,22 @@ def test_summary_and_round_trip(results, tmp_path):
     pd.testing.assert_frame_equal(back.final, results.final, check_dtype=False)
     paths = draw_report(back, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
+    median_png = paths[0].read_bytes()
+    paths = draw_report(back, tmp_path, aggregate="mean")
+    assert paths[0].read_bytes() != median_png  # another curve, another picture
+
+
+def test_hv_bands_are_the_median_and_quartiles_or_the_mean_and_its_standard_error():
+    hv = pd.DataFrame({"n_workers": 1, "optimizer": ["a"] * 4 + ["b"], "time": [1.0, 1.0, 1.0, 2.0, 1.0],
+                       "seed": [0, 1, 2, 0, 0], "hv": [1.0, 2.0, 4.0, 3.0, 5.0]})
+    med = hv_band_data(hv).set_index(["optimizer", "time"])
+    assert med.loc[("a", 1.0), ["center", "low", "high"]].tolist() == [2.0, 1.5, 3.0]
+    mean = hv_band_data(hv, aggregate="mean").set_index(["optimizer", "time"])
+    se = np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3)
+    assert mean.loc[("a", 1.0), ["center", "low", "high"]].tolist() == pytest.approx([7 / 3, 7 / 3 - se, 7 / 3 + se])
+    assert mean.loc[("b", 1.0), ["center", "low", "high"]].tolist() == [5.0, 5.0, 5.0]  # one seed: no band
+    with pytest.raises(ValueError, match="aggregate: expected one of median, mean"):
+        hv_band_data(hv, aggregate="max")
 
 
 def test_bad_arguments():
