@@ -245,6 +245,8 @@ def compare(
     describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # the key of stored cells
     if store is not None and not describe:
         raise ValueError("cells_dir: the benchmark has no describe() to key its stored cells by")
+    if store is not None and "checksum" in describe and describe["checksum"] is None:
+        raise ValueError("cells_dir: the surrogate was never saved, so it has no checksum to key its stored cells by")
     spec = benchmark if isinstance(benchmark, (str, os.PathLike)) or benchmark is None else bench
     cells = [(label, int(s), w) for w in workers for label in opts for s in seeds]
     paths = {}

@@ -74,13 +74,17 @@ class Budget:
             raise ValueError(f"budget: evaluations must be a positive int, got {self.evaluations!r}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def as_overhead(overhead: Overhead | str | float) -> Overhead:
     """``overhead`` itself, a model name (``none``, ``measured``) or fixed seconds per decision."""
     if isinstance(overhead, Overhead):
         return overhead
     if isinstance(overhead, str):
         return Overhead(overhead)
-    if isinstance(overhead, (int, float, np.integer, np.floating)) and not isinstance(overhead, bool):
+    if _is_number(overhead):
         return Overhead("fixed", seconds=float(overhead))
     raise ValueError(f"overhead: expected an Overhead, none, measured or seconds per decision, got {overhead!r}")
 
@@ -89,7 +93,7 @@ def as_budget(budget: Budget | float) -> Budget:
     """``budget`` itself, or a plain number of simulated seconds as a :class:`Budget`."""
     if isinstance(budget, Budget):
         return budget
-    if isinstance(budget, (int, float, np.integer, np.floating)) and not isinstance(budget, bool):
+    if _is_number(budget):
         return Budget(seconds=float(budget))
     raise ValueError(f"budget: expected a Budget or simulated seconds, got {budget!r}")
 

@@ -183,3 +183,10 @@ def test_resume_needs_a_cells_dir_and_a_describable_benchmark(tmp_path):
 
     with pytest.raises(ValueError, match="cells_dir: the benchmark has no describe"):
         compare(Plain(), ["random"], seeds=[0], budget=600, cells_dir=tmp_path)
+
+    class Unsaved(ToyBenchmark):
+        def describe(self):
+            return dict(super().describe(), checksum=None)
+
+    with pytest.raises(ValueError, match="cells_dir: the surrogate was never saved"):
+        compare(Unsaved(), ["random"], seeds=[0], budget=600, cells_dir=tmp_path)
