@@ -47,6 +47,7 @@ __all__ = [
     "LiveBenchmark",
     "load",
     "shipped_surrogates",
+    "resolve_surrogate",
     "REFERENCE_POINT",
 ]
 
@@ -544,16 +545,10 @@ def shipped_surrogates() -> dict[str, Path]:
     return {p.name[: -len("-surrogate.tar.gz")]: p for p in sorted(_SHIPPED.glob("*-surrogate.tar.gz"))}
 
 
-def load(path_or_archive: str | os.PathLike | None = None, *, noise: bool = True) -> SurrogateBenchmark:
-    """A :class:`SurrogateBenchmark` from a surrogate directory, an archive, or a shipped name.
-
-    No argument: the shipped flowers17 surrogate. A bare name such as ``"digits"`` picks
-    the shipped surrogate of that dataset. Files are verified before use (see
-    :mod:`surrobench.surrogate.files`).
-    """
-    if path_or_archive is None:
-        path_or_archive = "flowers17"
-    text = os.fspath(path_or_archive)
+def resolve_surrogate(path_or_name: str | os.PathLike) -> str:
+    """The path of a surrogate given as a directory, an archive or a shipped name
+    (``"flowers17"``, ``"flowers17-cpu"``, ``"digits"``: see :func:`shipped_surrogates`)."""
+    text = os.fspath(path_or_name)
     if isinstance(text, bytes):
         raise ValueError("path_or_archive: must be a str or path, not bytes")
     if not os.path.exists(text) and "/" not in text and os.sep not in text and not text.endswith((".tar.gz", ".tgz")):
@@ -562,5 +557,15 @@ def load(path_or_archive: str | os.PathLike | None = None, *, noise: bool = True
             raise ValueError(
                 f"surrogate: {text!r} is neither a path nor a shipped surrogate (shipped: {', '.join(shipped) or 'none'})"
             )
-        return SurrogateBenchmark(shipped[text], noise=noise)
-    return SurrogateBenchmark(text, noise=noise)
+        return str(shipped[text])
+    return text
+
+
+def load(path_or_archive: str | os.PathLike | None = None, *, noise: bool = True) -> SurrogateBenchmark:
+    """A :class:`SurrogateBenchmark` from a surrogate directory, an archive, or a shipped name.
+
+    No argument: the shipped flowers17 surrogate (the H200's clock). A bare name picks a
+    shipped surrogate: ``"digits"``, or ``"flowers17-cpu"`` (the same curves on a 2-core CPU's
+    clock). Files are verified before use (see :mod:`surrobench.surrogate.files`).
+    """
+    return SurrogateBenchmark(resolve_surrogate("flowers17" if path_or_archive is None else path_or_archive), noise=noise)

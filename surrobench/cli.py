@@ -156,11 +156,42 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--holdout", type=_fraction, default=0.2,
                    help="share of configs held out per cross-validation fold (default: %(default)s, five folds)")
     f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
+    f.add_argument("--clock-plans", type=_int_list, metavar="S,S",
+                   help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 
+    cal = sub.add_parser(
+        "calibrate",
+        help="give a surrogate the clock of this machine: train a few configs alone here, fit the device's clock",
+        description=(
+            "Train a seeded set of configs that span the work range alone on this device (or use lone runs already "
+            "logged, --no-train), fit the device's clock and write a surrogate with the base surrogate's curves and "
+            "this clock: surrobench calibrate --data-dir DIR --publish data"
+        ),
+    )
+    cal.add_argument("--dataset", default="flowers17", choices=["digits", "flowers17", "fashion_mnist"])
+    cal.add_argument("--data-dir", help="directory with the dataset's files (flowers17: x_*.npy/y_*.npy)")
+    cal.add_argument("--base", help="surrogate whose curves to keep (default: the shipped one of the dataset)")
+    cal.add_argument("--n-configs", type=_positive_int, default=20,
+                     help="configs to train alone (default: %(default)s; at least 5)")
+    cal.add_argument("--configs", metavar="JSON", help="train these configs (a JSON list) instead of the spanning set")
+    cal.add_argument("--epochs", type=_positive_int, default=3, help="epochs per config (default: %(default)s)")
+    cal.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the calibration plan (default: %(default)s)")
+    cal.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
+    cal.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
+    cal.add_argument("--logs", default="training_logs", help="logs root; runs go to LOGS/DATASET/ (default: %(default)s)")
+    cal.add_argument("--no-train", action="store_true",
+                     help="train nothing: fit the clock on the calibration runs already logged")
+    cal.add_argument("--name", help="surrogate name (default: DATASET-DEVICEKIND-surrogate, e.g. flowers17-cpu-surrogate)")
+    cal.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
+    cal.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
+    cal.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
+    cal.add_argument("--no-progress", action="store_true")
+
     q = sub.add_parser("quality", help="verify a surrogate directory or archive and print its quality card")
-    q.add_argument("path", help="surrogate directory or .tar.gz archive")
+    q.add_argument("path", nargs="?", default="flowers17",
+                   help="surrogate directory, .tar.gz archive or shipped name (default: %(default)s)")
     q.add_argument("--json", action="store_true", help="print the card as JSON")
     q.add_argument("--parity", metavar="PNG", help="also write the parity plot (predicted vs measured) to this file")
 
@@ -394,7 +425,7 @@ def cmd_fit(args) -> int:
     logger.info("fitting a surrogate from %s (grid %s)", args.logs, args.grid)
     surrogate = fit_surrogate(
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
-        grid=args.grid, name=args.name,
+        grid=args.grid, name=args.name, clock_plans=args.clock_plans,
     )
     out = out or Path("build") / "surrogates" / surrogate.name
     save_surrogate(surrogate, out, overwrite=args.force)
@@ -412,7 +443,9 @@ def cmd_quality(args) -> int:
 
     from .surrogate import format_card, load_surrogate
 
-    surrogate = load_surrogate(args.path)
+    from .benchmark import resolve_surrogate
+
+    surrogate = load_surrogate(resolve_surrogate(args.path))
     if args.parity:  # first, so that a failure is the only output
         if not surrogate.parity_png:
             raise ValueError(f"{args.path} holds no parity plot")
@@ -427,6 +460,86 @@ def cmd_quality(args) -> int:
     return 0
 
 
+def _calibration_configs(args) -> list[dict]:
+    import json
+
+    from .space import validate
+    from .surrogate.calibrate import MIN_CLOCK_RUNS, spanning_configs
+
+    if args.configs is None:
+        return spanning_configs(args.n_configs, args.seed, args.dataset)
+    try:
+        with open(args.configs, encoding="utf-8") as fh:
+            configs = json.load(fh)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--configs: cannot read {args.configs}: {exc}") from None
+    if not isinstance(configs, list) or len(configs) < MIN_CLOCK_RUNS:
+        raise ValueError(f"--configs: {args.configs} must hold a JSON list of at least {MIN_CLOCK_RUNS} configs")
+    out = []
+    for i, cfg in enumerate(configs):
+        try:
+            out.append(validate(cfg))
+        except ValueError as exc:
+            raise ValueError(f"--configs: config {i} of {args.configs}: {exc}") from None
+    return out
+
+
+def cmd_calibrate(args) -> int:
+    from pathlib import Path
+
+    from .benchmark import resolve_surrogate
+    from .surrogate import format_card, load_surrogate, publish, save_surrogate
+    from .surrogate.calibrate import with_clock
+    from .surrogate.files import check_name, check_surrogate_out
+
+    _epochs_ok(args.epochs)
+    if args.name is not None:
+        check_name(args.name)
+    base = load_surrogate(resolve_surrogate(args.base or args.dataset))
+    if base.dataset != args.dataset:
+        raise ValueError(f"--base: {args.base} is a surrogate of {base.dataset}, not of {args.dataset}")
+    configs = _calibration_configs(args)
+    from .training.collect import seeded_items
+
+    source = args.configs or f"spanning_configs(n={args.n_configs}, seed={args.seed})"
+    items = seeded_items("calibrate", args.seed, configs, source=source)
+    keys = [it.key(args.dataset, args.epochs) for it in items]
+    if args.out:
+        check_surrogate_out(args.out, overwrite=args.force)
+    if args.publish:
+        check_writable_dir(args.publish, "publish")
+    if not args.no_train:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ValueError("calibrate needs torch to train (pip install 'surrobench[train]'), or --no-train") from None
+        from tqdm.auto import tqdm
+
+        from .training.collect import collect
+
+        bar = tqdm(total=len(items), unit="run", disable=args.no_progress, desc=f"calibrate {args.dataset}")
+        try:
+            summary = collect(args.dataset, out_dir=args.logs, epochs=args.epochs, n_jobs=1, device=args.device,
+                              threads=args.threads, data_dir=args.data_dir, items=items,
+                              on_record=lambda record, summary: bar.update(1))
+        finally:
+            bar.close()
+        print(summary.line())
+    logs = Path(args.logs) / args.dataset
+    if not logs.is_dir():
+        raise ValueError(f"--logs: {logs} holds no runs (train them first, without --no-train)")
+    surrogate = with_clock(base, logs, device=None, keys=keys, name=args.name)
+    out = Path(args.out) if args.out else Path("build") / "surrogates" / surrogate.name
+    check_surrogate_out(out, overwrite=args.force)
+    save_surrogate(surrogate, out, overwrite=args.force)
+    print(format_card(surrogate.manifest))
+    print(f"surrogate written to {out} (clock: {surrogate.manifest['devices']['runtime_clock']})")
+    if args.publish:
+        archive, sha = publish(out, args.publish)
+        print(f"published {archive} (sha256 {sha.read_text().split()[0]})")
+    return 0
+
+
 def cmd_publish(args) -> int:
     from .surrogate import publish
 
@@ -437,7 +550,7 @@ def cmd_publish(args) -> int:
 
 COMMANDS = {
     "collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report,
-    "fit": cmd_fit, "quality": cmd_quality, "publish": cmd_publish,
+    "fit": cmd_fit, "calibrate": cmd_calibrate, "quality": cmd_quality, "publish": cmd_publish,
 }
 
 

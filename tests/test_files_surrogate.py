@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from surrobench.surrogate import SurrogateFileError, load_surrogate, publish, unpack_archive
+from surrobench.surrogate import SCHEMA_VERSION, SurrogateFileError, load_surrogate, publish, unpack_archive
 from surrobench.surrogate.features import FEATURES
 from surrobench.surrogate.files import manifest_digest
 from test_surrogate_synth import fitted
@@ -46,7 +46,7 @@ def test_round_trip_predicts_identically(surrogate_dir):
     keys = np.arange(len(x), dtype=np.uint64)
     for a, b in zip(original.predict(x, keys, keys), loaded.predict(x, keys, keys)):
         np.testing.assert_array_equal(a, b)
-    assert loaded.manifest["schema_version"] == 1
+    assert loaded.manifest["schema_version"] == SCHEMA_VERSION == 2
     assert {"learns.ubj", "curves.ubj", "runtime.ubj", "fast.ubj", "parity.png"} == set(loaded.manifest["files"])
 
 
@@ -98,7 +98,7 @@ def test_edited_manifest_is_refused(surrogate_dir):
 
 def test_future_schema_is_refused_with_upgrade_advice(surrogate_dir):
     _rewrite_manifest(surrogate_dir, lambda m: m.update(schema_version=99))
-    with pytest.raises(SurrogateFileError, match="schema_version 99, newer than this surrobench supports .1.: upgrade"):
+    with pytest.raises(SurrogateFileError, match="schema_version 99, newer than this surrobench supports .2.: upgrade"):
         load_surrogate(surrogate_dir)
 
 

@@ -34,19 +34,10 @@ import numpy as np
 
 from surrobench.datasets import info as dataset_info
 from surrobench.space import MAX_EPOCH
-from surrobench.surrogate.build import INNER_FOLDS, _curve_args, _runtime_rows
+from surrobench.surrogate.build import INNER_FOLDS, curve_args, eval_examples, fit_runtime, runtime_rows
 from surrobench.surrogate.data import load_run_data, pick_device
 from surrobench.surrogate.features import features
-from surrobench.surrogate.fit import (
-    GRIDS,
-    MIN_TUNE_CONFIGS,
-    RUNTIME_FIXED,
-    curve_cv_score,
-    fit_curve_model,
-    fit_runtime_model,
-    runtime_cv_score,
-    tune,
-)
+from surrobench.surrogate.fit import GRIDS, curve_cv_score, fit_curve_model, tune
 from surrobench.surrogate.quality import rerun_pairs, rerun_stats, stats
 
 
@@ -86,13 +77,9 @@ def fit_and_judge(ctx, train_ids, held_ids, grid, seed):
     out["n_test_runtime_runs"] = int(rte.sum())
     out["rt_tau"] = out["rt_r2"] = None
     if out["n_train_runtime_configs"] >= 2 and rte.sum() >= 3:
-        if out["n_train_runtime_configs"] >= MIN_TUNE_CONFIGS:
-            rt_params, _ = tune(runtime_cv_score, ctx["rt_x"][rtr], ctx["per_epoch"][rtr], ctx["per_eval"][rtr],
-                                ctx["rt_ids"][rtr], grid, device=ctx["device"], seed=seed, n_folds=INNER_FOLDS)
-        else:
-            rt_params = dict(RUNTIME_FIXED)
-        rt_model = fit_runtime_model(ctx["rt_x"][rtr], ctx["per_epoch"][rtr], ctx["per_eval"][rtr], rt_params,
-                                     device=ctx["device"], seed=seed)
+        rt_model, _, _ = fit_runtime(ctx["rt_x"][rtr], ctx["per_epoch"][rtr], ctx["per_eval"][rtr], ctx["rt_ids"][rtr],
+                                     device=ctx["device"], n_train=ctx["n_train"], n_eval=ctx["n_eval"], seed=seed,
+                                     n_folds=INNER_FOLDS)
         ep, ev = rt_model.predict(ctx["rt_x"][rte])
         s_rt = stats(np.log10(MAX_EPOCH * ep + ev), np.log10(ctx["cost25"][rte]))
         out["rt_tau"], out["rt_r2"] = s_rt["kendall_tau"], s_rt["r2"]
@@ -167,10 +154,11 @@ def main(argv=None) -> int:
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)
-    rt_rows, per_epoch, per_eval, cost25 = _runtime_rows(data, device)
+    rt_rows, per_epoch, per_eval, cost25 = runtime_rows(data, device)
     ctx = {
         "x": features(cur.configs, shape, n_classes, n_train), "val": cur.val, "test": cur.test,
-        "cur_ids": cur.config_ids, "cargs": _curve_args(info), "device": device,
+        "cur_ids": cur.config_ids, "cargs": curve_args(info), "device": device, "n_train": n_train,
+        "n_eval": eval_examples(info),
         "rt_x": features([data.configs[i] for i in rt_rows], shape, n_classes, n_train),
         "rt_ids": data.config_ids[rt_rows], "per_epoch": per_epoch, "per_eval": per_eval, "cost25": cost25,
     }

@@ -16,29 +16,48 @@ from ..datasets import info as dataset_info
 from ..space import HYPERPARAMETERS, MAX_EPOCH, MIN_EPOCH
 from .data import RunData, load_run_data, pick_device
 from .features import FEATURES, features, size_bounds
+from .clock import fit_clock
 from .fit import (
     GRIDS,
     MIN_TUNE_CONFIGS,
     RUNTIME_FIXED,
+    RUNTIME_GRID,
+    chance_bank,
     curve_cv_score,
+    fit_calibration,
     fit_curve_model,
     fit_runtime_model,
+    fit_tail_map,
     group_folds,
     runtime_cv_score,
     tune,
 )
-from .model import Surrogate
-from .noise import calibrate, learns
-from .quality import build_card, parity_png
+from .model import RuntimeModel, Surrogate, combine
+from .noise import calibrate, fit_learn_corr, learns, logit, replicated_learning, sigmoid
+from .quality import build_card, draw_card, parity_png
 
-__all__ = ["fit_surrogate", "SCHEMA_VERSION", "REFERENCE_POINT", "space_description", "objectives_description"]
+__all__ = [
+    "fit_surrogate",
+    "fit_runtime",
+    "runtime_oof",
+    "runtime_rows",
+    "curve_args",
+    "eval_examples",
+    "runtime_card",
+    "SCHEMA_VERSION",
+    "REFERENCE_POINT",
+    "INNER_FOLDS",
+    "space_description",
+    "objectives_description",
+]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REFERENCE_POINT = (1.0, 8.0)
 INNER_FOLDS = 3
 FINAL_FOLDS = 5
+DRAWS_PER_RUN = 8
 
 
 def space_description() -> list[dict[str, Any]]:
@@ -61,7 +80,7 @@ def objectives_description(bounds: tuple[float, float]) -> list[dict[str, Any]]:
     ]
 
 
-def _runtime_rows(data: RunData, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def runtime_rows(data: RunData, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lone runs on ``device``: indices, median seconds per epoch and per evaluation, 25-epoch cost."""
     rows = np.flatnonzero(data.alone & (data.devices == device) & np.isfinite(data.train_time).any(axis=1))
     rows = rows[np.isfinite(data.eval_time[rows]).any(axis=1)]
@@ -73,16 +92,53 @@ def _runtime_rows(data: RunData, device: str) -> tuple[np.ndarray, np.ndarray, n
     return rows, per_epoch, per_eval, cost
 
 
-def _tune_runtime(x, per_epoch, per_eval, groups, grid, *, device, seed, n_folds):
-    if len(np.unique(groups)) < MIN_TUNE_CONFIGS:
-        return dict(RUNTIME_FIXED), None
-    return tune(runtime_cv_score, x, per_epoch, per_eval, groups, grid, device=device, seed=seed, n_folds=n_folds)
+def fit_runtime(x, per_epoch, per_eval, groups, *, device: str, n_train: int, n_eval: int, seed: int = 0,
+                n_folds: int = FINAL_FOLDS) -> tuple[RuntimeModel, dict[str, Any], float | None]:
+    """One device's runtime model from its lone runs: the physics (:mod:`.clock`) fitted on all
+    of them, the booster's correction tuned by grouped CV (physics refitted inside every fold)
+    where at least ``MIN_TUNE_CONFIGS`` configs ran alone, fixed and light below that.
+    Returns the model, the booster's hyperparameters and their CV score (None if fixed)."""
+    clock = fit_clock(x, per_epoch, per_eval, n_train=n_train, n_eval=n_eval)
+    n_configs = len(np.unique(groups))
+    if n_configs < MIN_TUNE_CONFIGS:
+        params, score = dict(RUNTIME_FIXED), None
+    else:
+        def clock_fit(rows):
+            return fit_clock(x[rows], per_epoch[rows], per_eval[rows], n_train=n_train, n_eval=n_eval)
+
+        params, score = tune(runtime_cv_score, x, per_epoch, per_eval, groups, RUNTIME_GRID, device=device, seed=seed,
+                             n_folds=min(n_folds, n_configs), clock_fit=clock_fit)
+    return fit_runtime_model(x, per_epoch, per_eval, params, device=device, seed=seed, clock=clock), params, score
 
 
-def _curve_args(info) -> dict[str, Any]:
+def runtime_oof(x, per_epoch, per_eval, groups, *, device: str, n_train: int, n_eval: int, seed: int = 0,
+                n_folds: int = 5) -> np.ndarray:
+    """Out-of-fold seconds of a 25-epoch run for every lone run (folds grouped by config);
+    NaN where there are fewer than 2 configs."""
+    out = np.full(len(per_epoch), np.nan)
+    n_configs = len(np.unique(groups))
+    if n_configs < 2:
+        return out
+    folds = group_folds(groups, min(n_folds, n_configs), seed)
+    for f in range(folds.max() + 1):
+        tr, te = folds != f, folds == f
+        model, _, _ = fit_runtime(x[tr], per_epoch[tr], per_eval[tr], groups[tr], device=device, n_train=n_train,
+                                  n_eval=n_eval, seed=seed, n_folds=INNER_FOLDS)
+        ep, ev = model.predict(x[te])
+        out[te] = MAX_EPOCH * ep + ev
+    return out
+
+
+def curve_args(info) -> dict[str, Any]:
+    """The dataset facts :func:`~.fit.fit_curve_model` needs: chance error and the curves' bounds."""
     n_val, n_test = info.sizes[1], info.sizes[2]
     lower = np.r_[np.full(MAX_EPOCH, 0.5 / n_val), np.full(MAX_EPOCH, 0.5 / n_test)]
     return {"chance_error": info.chance_error, "lower": lower, "upper": 1.0 - lower}
+
+
+def eval_examples(info) -> int:
+    """Examples one evaluation passes through the network (validation and test split)."""
+    return int(info.sizes[1] + info.sizes[2])
 
 
 def fit_surrogate(
@@ -95,13 +151,16 @@ def fit_surrogate(
     grid: str | dict = "default",
     name: str | None = None,
     plot: bool = True,
+    clock_plans=None,
 ) -> Surrogate:
     """Fit every model on the runs under ``logs`` and judge them on held-out configs.
 
     ``holdout`` is the share of configs held out per fold of the outer cross-validation
     (0.2: five folds); ``grid`` names an entry of :data:`~.fit.GRIDS` or is a grid itself;
     ``device`` picks whose clock the runtime model learns (default: the device with the
-    most lone runs). ``plot=False`` skips the parity plot. Linear algebra runs on one
+    most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
+    to the collections that ran on one machine under the same load. ``plot=False`` skips the
+    parity plot. Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -109,10 +168,11 @@ def fit_surrogate(
     except ImportError:  # pragma: no cover
         threadpool_limits = None
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
-        return _fit(logs, dataset=dataset, device=device, seed=seed, holdout=holdout, grid=grid, name=name, plot=plot)
+        return _fit(logs, dataset=dataset, device=device, seed=seed, holdout=holdout, grid=grid, name=name, plot=plot,
+                    clock_plans=clock_plans)
 
 
-def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot) -> Surrogate:
+def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans) -> Surrogate:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
     if not 0.05 <= float(holdout) <= 0.5:
@@ -132,10 +192,19 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot) -> Surrogate
         n = len(np.unique(cur.config_ids))
         raise ValueError(f"logs: {n} configs with complete curves are too few to fit and judge a surrogate")
     x = features(cur.configs, shape, n_classes, n_train)
-    cargs = _curve_args(info)
+    cargs = curve_args(info)
     noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
+    learn = learns(cur.val, info.chance_error)
+    y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
     rt_device = pick_device(data, device)
-    rt_rows, per_epoch, per_eval, cost25 = _runtime_rows(data, rt_device)
+    rt_rows, per_epoch, per_eval, cost25 = runtime_rows(data, rt_device)
+    if clock_plans is not None:
+        keep = np.isin(data.plan_seeds[rt_rows], np.asarray(list(clock_plans), dtype=int))
+        if keep.sum() < 2:
+            raise ValueError(f"clock_plans: plans {sorted(clock_plans)} hold {int(keep.sum())} lone runs on "
+                             f"{rt_device!r}; the clock needs at least 2")
+        rt_rows, per_epoch, per_eval, cost25 = rt_rows[keep], per_epoch[keep], per_eval[keep], cost25[keep]
     rt_x = features([data.configs[i] for i in rt_rows], shape, n_classes, n_train)
     rt_groups = data.config_ids[rt_rows]
     logger.info("%s: %d curve runs, %d configs; runtime on %s from %d lone runs", data.dataset, len(cur),
@@ -143,62 +212,72 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot) -> Surrogate
 
     # Outer cross-validation: every config is predicted once by models that never saw it.
     folds = group_folds(cur.config_ids, n_outer, seed)
-    oof = np.zeros((len(cur), 2 * MAX_EPOCH))
-    oof_p = np.zeros(len(cur))
+    oof_margin = np.zeros(len(cur))
+    oof_learner = np.zeros((len(cur), 2 * MAX_EPOCH))
+    fold_models = []
     for f in range(n_outer):
         tr, te = folds != f, folds == f
         params, _ = tune(curve_cv_score, x[tr], cur.val[tr], cur.test[tr], cur.config_ids[tr], grid,
                          seed=seed, n_folds=INNER_FOLDS, **cargs)
         model = fit_curve_model(x[tr], cur.val[tr], cur.test[tr], params, seed=seed, **cargs)
-        oof_p[te], _ = model.parts(x[te])
-        oof[te] = model.mean(x[te])
+        oof_margin[te], oof_learner[te] = model.raw(x[te])
+        fold_models.append(model)
         logger.info("outer fold %d/%d: %s", f + 1, n_outer, params)
-    rt_oof = np.full(len(rt_rows), np.nan)
+    oof_z = logit(oof_learner)
+    # Calibration (P(learns), tail map) for the shipped model: fitted on every out-of-fold
+    # prediction. For the card, each fold's calibration is fitted on the other folds only.
+    calibration = fit_calibration(oof_margin, learn)
+    tail = fit_tail_map(oof_z[learn], y_logit[learn], noise_sd)
+    bank = chance_bank(np.hstack([cur.val, cur.test])[~learn], seed) if (~learn).any() else None
+    oof_p = np.zeros(len(cur))
+    oof_mapped = np.zeros(len(cur))  # final-epoch validation error of the mapped learner
+    for f, model in enumerate(fold_models):
+        te, other = folds == f, (folds != f)
+        model.calibration = fit_calibration(oof_margin[other], learn[other])
+        model.tail = fit_tail_map(oof_z[other & learn], y_logit[other & learn], noise_sd)
+        oof_p[te], _ = model.finish(oof_margin[te], oof_learner[te])
+        oof_mapped[te] = sigmoid(model.tail(oof_z[te])[:, MAX_EPOCH - 1])
+    rep_p, rep_n, n_flips = replicated_learning(cur.config_ids, oof_p, learn)
+    learn_corr = fit_learn_corr(rep_p, rep_n, n_flips)
+    oof = combine(oof_p, oof_learner, fold_models[0].chance_curve)
+    # DRAWS_PER_RUN out-of-fold draws per logged run: its own seed, then others.
+    oof_draw = np.zeros((DRAWS_PER_RUN, len(cur), MAX_EPOCH))
+    mix = noise.mixing_matrix(MAX_EPOCH)
+    keys = np.array([int(c[:16], 16) for c in cur.config_ids], dtype=np.uint64)
+    for f, model in enumerate(fold_models):
+        te = folds == f
+        model.chance_bank, model.learn_corr = bank, learn_corr
+        for k in range(DRAWS_PER_RUN):
+            seeds = cur.seeds[te].astype(np.uint64) + np.uint64(k * 2**32)
+            oof_draw[k, te] = model.draw(oof_p[te], oof_z[te], keys[te], seeds, mix)[:, :MAX_EPOCH]
+
+    rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
+                         n_eval=eval_examples(info), seed=seed, n_folds=n_outer)
     n_rt_configs = len(np.unique(rt_groups))
-    if n_rt_configs >= 2:
-        rt_folds = group_folds(rt_groups, min(n_outer, n_rt_configs), seed)
-        for f in range(rt_folds.max() + 1):
-            tr, te = rt_folds != f, rt_folds == f
-            params, _ = _tune_runtime(rt_x[tr], per_epoch[tr], per_eval[tr], rt_groups[tr], grid,
-                                      device=rt_device, seed=seed, n_folds=INNER_FOLDS)
-            model_rt = fit_runtime_model(rt_x[tr], per_epoch[tr], per_eval[tr], params, device=rt_device, seed=seed)
-            ep, ev = model_rt.predict(rt_x[te])
-            rt_oof[te] = MAX_EPOCH * ep + ev
 
     # The shipped models: tuned and refitted on everything.
     curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
                                      seed=seed, n_folds=FINAL_FOLDS, **cargs)
     curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
-    rt_params, rt_score = _tune_runtime(rt_x, per_epoch, per_eval, rt_groups, grid, device=rt_device, seed=seed,
-                                        n_folds=min(FINAL_FOLDS, max(2, n_rt_configs)))
-    runtime = fit_runtime_model(rt_x, per_epoch, per_eval, rt_params, device=rt_device, seed=seed)
+    curve.calibration, curve.tail, curve.chance_bank, curve.learn_corr = calibration, tail, bank, learn_corr
+    runtime, rt_params, rt_score = fit_runtime(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
+                                               n_eval=eval_examples(info), seed=seed)
     logger.info("final: curves %s (cv tau %.3f); runtime %s", curve_params, curve_score, rt_params)
 
-    learn = learns(cur.val, info.chance_error)
     name = name or f"{data.dataset}-surrogate"
     manifest = _manifest(
         name=name, data=data, cur=cur, info=info, rt_device=rt_device, rt_rows=rt_rows, noise=noise,
-        curve=curve, curve_params=curve_params, curve_score=curve_score, rt_params=rt_params, rt_score=rt_score,
-        grid=grid, grid_name=grid_name, seed=seed, n_outer=n_outer,
+        curve=curve, runtime=runtime, curve_params=curve_params, curve_score=curve_score, rt_params=rt_params,
+        rt_score=rt_score, grid=grid, grid_name=grid_name, seed=seed, n_outer=n_outer, clock_plans=clock_plans,
     )
     surrogate = Surrogate(manifest=manifest, curve=curve, runtime=runtime, noise=noise)
     ok = np.isfinite(rt_oof)
-    runtime_card = {
-        "target": "seconds of a 25-epoch run: 25 training epochs plus one evaluation",
-        "device": rt_device,
-        "n_runs": int(len(rt_rows)),
-        "n_configs": int(n_rt_configs),
-        "seconds": _log_stats(rt_oof[ok], cost25[ok]) if ok.sum() >= 2 else None,
-        "note": (
-            "per-epoch seconds are predicted once per config, so cumulative time grows linearly with epochs; "
-            "no lone run was repeated, so runtime carries no seed noise"
-            + ("" if n_rt_configs >= MIN_TUNE_CONFIGS else
-               f"; fewer than {MIN_TUNE_CONFIGS} configs ran alone, so the runtime model uses fixed hyperparameters")
-        ),
-    }
+    rt_card = runtime_card(rt_device, rt_rows, n_rt_configs, rt_oof, cost25, runtime)
     card = build_card(
         config_ids=cur.config_ids, val=cur.val, test=cur.test, oof=oof, oof_learn_p=oof_p, learn=learn,
-        runtime=runtime_card, seed_noise=_seed_noise_card(surrogate, cur, x, noise),
+        runtime=rt_card, seed_noise=_seed_noise_card(surrogate, cur, x, noise),
+        draws=draw_card(config_ids=cur.config_ids, val=cur.val, drawn=oof_draw, learner_pred=oof_mapped,
+                        chance=info.chance_error, learn_corr=learn_corr, oof_p=oof_p),
         protocol=(
             f"{n_outer}-fold cross-validation grouped by config (seed {seed}): every number is on configs held out "
             f"from fitting; XGBoost hyperparameters were tuned inside each fold by {INNER_FOLDS}-fold grouped CV "
@@ -216,6 +295,27 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot) -> Surrogate
             title=f"{name}: held-out configs ({n_outer}-fold CV), tau {_fmt_tau(card['final_val_error']['kendall_tau'])}",
         )
     return surrogate
+
+
+def runtime_card(device: str, rows: np.ndarray, n_configs: int, oof: np.ndarray, cost25: np.ndarray,
+                 runtime: RuntimeModel) -> dict[str, Any]:
+    """The card's runtime section: out-of-fold seconds of a 25-epoch run against the lone runs'."""
+    ok = np.isfinite(oof)
+    return {
+        "target": "seconds of a 25-epoch run: 25 training epochs plus one evaluation",
+        "device": device,
+        "n_runs": int(len(rows)),
+        "n_configs": int(n_configs),
+        "seconds": _log_stats(oof[ok], cost25[ok]) if ok.sum() >= 2 else None,
+        "clock": runtime.clock.to_dict() if runtime.clock is not None else None,
+        "note": (
+            "seconds = the device's physics (exact work terms x coefficients fitted on its lone runs) x an XGBoost "
+            "correction; per-epoch seconds are predicted once per config, so cumulative time grows linearly with "
+            "epochs; runtime carries no seed noise"
+            + ("" if n_configs >= MIN_TUNE_CONFIGS else
+               f"; fewer than {MIN_TUNE_CONFIGS} configs ran alone, so the correction uses fixed light hyperparameters")
+        ),
+    }
 
 
 def _fmt_tau(tau: float | None) -> str:
@@ -256,7 +356,7 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
         f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, epoch correlation {noise.rho:.2f}, "
         f"val-test correlation {noise.kappa:.2f}); {noise.n_flip_groups} of {noise.n_groups} replicated configs "
-        "flipped between learning and chance across seeds, which the draws do not reproduce"
+        "flipped between learning and chance across seeds (the draws' flip rate: see draws)"
     )
     return out
 
@@ -274,8 +374,8 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _manifest(*, name, data, cur, info, rt_device, rt_rows, noise, curve, curve_params, curve_score, rt_params,
-              rt_score, grid, grid_name, seed, n_outer) -> dict[str, Any]:
+def _manifest(*, name, data, cur, info, rt_device, rt_rows, noise, curve, runtime, curve_params, curve_score,
+              rt_params, rt_score, grid, grid_name, seed, n_outer, clock_plans) -> dict[str, Any]:
     devices, counts = np.unique(cur.devices, return_counts=True)
     return {
         "format": "surrobench-surrogate",
@@ -319,9 +419,21 @@ def _manifest(*, name, data, cur, info, rt_device, rt_rows, noise, curve, curve_
                 "chance_curve": curve.chance_curve.tolist(),
                 "lower": curve.lower.tolist(),
                 "upper": curve.upper.tolist(),
+                "tail_map": curve.tail.to_dict() if curve.tail is not None else None,
             },
-            "runtime": {"file": "runtime.ubj", "device": rt_device,
-                        "outputs": ["log seconds per training epoch", "log seconds per evaluation"]},
+            "learns_calibration": {"a": curve.calibration[0], "b": curve.calibration[1],
+                                   "definition": "P(learns) = sigmoid(a * margin + b), fitted on out-of-fold margins"},
+            "draws": {
+                "learn_corr": curve.learn_corr,
+                "chance_bank": None if curve.chance_bank is None else curve.chance_bank.tolist(),
+                "definition": "a seeded draw learns when Phi(sqrt(r) z_config + sqrt(1 - r) z_seed) < P(learns), "
+                              "r = learn_corr; otherwise it is one of the chance_bank curves (logged runs that "
+                              "stayed at chance), picked by the seed",
+            },
+            "runtime": {"file": "runtime.ubj", "device": rt_device, "clock": runtime.clock.to_dict(),
+                        "clock_plans": None if clock_plans is None else sorted(int(v) for v in clock_plans),
+                        "outputs": ["log seconds per training epoch", "log seconds per evaluation"],
+                        "definition": "log seconds = log(physics of the clock) + booster output"},
             "fast": {"file": "fast.ubj", "built_from": ["learns", "curves", "runtime"],
                      "outputs": "learns margin, curve scores, log seconds per epoch, log seconds per evaluation"},
         },
@@ -332,8 +444,8 @@ def _manifest(*, name, data, cur, info, rt_device, rt_rows, noise, curve, curve_
             "seed": seed,
             "outer_folds": n_outer,
             "curves": {"params": curve_params, "cv_kendall_tau": curve_score, "folds": FINAL_FOLDS},
-            "runtime": {"params": rt_params, "cv_kendall_tau": rt_score,
-                        "tuned": rt_score is not None},
+            "runtime": {"params": rt_params, "cv_kendall_tau": rt_score, "tuned": rt_score is not None,
+                        "grid": {k: list(v) for k, v in RUNTIME_GRID.items()}},
         },
         "noise": noise.to_dict(),
     }

@@ -45,6 +45,7 @@ class RunData:
     config_ids: np.ndarray
     seeds: np.ndarray
     keys: np.ndarray
+    plan_seeds: np.ndarray  # the run's plan seed (-1 where the record names none)
     devices: np.ndarray
     alone: np.ndarray  # jobs_on_device == 1
     curve_run: np.ndarray  # serves the learning-curve models
@@ -71,7 +72,7 @@ class RunData:
             **{
                 name: getattr(self, name)[pick]
                 for name in (
-                    "config_ids", "seeds", "keys", "devices", "alone", "curve_run",
+                    "config_ids", "seeds", "keys", "plan_seeds", "devices", "alone", "curve_run",
                     "val", "test", "train_time", "eval_time", "wall_time",
                 )
             },
@@ -110,7 +111,8 @@ def load_run_data(path: str | os.PathLike, dataset: str | None = None) -> RunDat
     # Retimed runs last, then by key: the first run of each (config, seed) serves the curves.
     records.sort(key=lambda r: (bool((r.get("plan") or {}).get("retime", False)), str(r.get("key")), r.get("seed", 0)))
     seen: set[tuple[str, int]] = set()
-    rows: dict[str, list] = {k: [] for k in ("configs", "config_ids", "seeds", "keys", "devices", "alone", "curve_run",
+    rows: dict[str, list] = {k: [] for k in ("configs", "config_ids", "seeds", "keys", "plan_seeds", "devices", "alone",
+                                             "curve_run",
                                              "val", "test", "train_time", "eval_time", "wall_time")}
     for rec in records:
         cfg = validate(rec["config"])
@@ -129,6 +131,9 @@ def load_run_data(path: str | os.PathLike, dataset: str | None = None) -> RunDat
         rows["config_ids"].append(cid)
         rows["seeds"].append(int(rec.get("seed", 0)))
         rows["keys"].append(str(rec.get("key")))
+        plan = rec.get("plan")
+        plan_seed = plan.get("seed") if isinstance(plan, dict) else None
+        rows["plan_seeds"].append(int(plan_seed) if isinstance(plan_seed, int) and not isinstance(plan_seed, bool) else -1)
         rows["devices"].append(str(rec.get("device")))
         rows["alone"].append(rec.get("jobs_on_device") == 1)
         rows["curve_run"].append(serves_curve)

@@ -43,7 +43,8 @@ from ..space import MAX_EPOCH
 from .build import SCHEMA_VERSION
 from .features import FEATURES
 from .fast import TOLERANCE, check_agreement
-from .model import N_OUT, CurveModel, RuntimeModel, Surrogate
+from .clock import Clock
+from .model import N_OUT, CurveModel, RuntimeModel, Surrogate, TailMap
 from .noise import NoiseModel
 
 __all__ = [
@@ -378,6 +379,7 @@ def _build(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> Su
             raise ValueError("curves.chance_curve must lie in [0, 1]")
         noise = NoiseModel.from_dict(manifest["noise"])
         device = str(models["runtime"]["device"])
+        extras = _schema2_parts(manifest, models, cm)
         fnames = {key: str(models[key]["file"]) for key in MODEL_KEYS}
         for key, fname in fnames.items():
             if fname not in manifest["files"]:
@@ -389,8 +391,9 @@ def _build(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> Su
         raise _fail(origin, f"{MANIFEST} is malformed: {what}") from None
     boosters = {key: _booster(files, fname, origin) for key, fname in fnames.items()}
     curve = CurveModel(boosters["learns"], boosters["curves"], vectors["pca_mean"], components,
-                       vectors["chance_curve"], vectors["lower"], vectors["upper"])
-    runtime = RuntimeModel(boosters["runtime"], device)
+                       vectors["chance_curve"], vectors["lower"], vectors["upper"], calibration=extras["calibration"],
+                       tail=extras["tail"], chance_bank=extras["chance_bank"], learn_corr=extras["learn_corr"])
+    runtime = RuntimeModel(boosters["runtime"], device, extras["clock"])
     probe = np.full((1, len(FEATURES)), np.nan)
     for key, booster, width in (("learns", curve.learns, 1), ("curves", curve.curves, k), ("runtime", runtime.booster, 2)):
         got = np.asarray(booster.inplace_predict(probe)).size
@@ -408,6 +411,38 @@ def _build(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> Su
             origin, f"{fnames['fast']} disagrees with the separate models (by {gap:.3g}): damaged or not built from them"
         )
     return surrogate
+
+
+def _schema2_parts(manifest: dict[str, Any], models: dict[str, Any], curves: dict[str, Any]) -> dict[str, Any]:
+    """Calibration, tail map, draw parameters and clock (schema 2); schema-1 files have none."""
+    out: dict[str, Any] = {"calibration": (1.0, 0.0), "tail": None, "chance_bank": None, "learn_corr": 0.0,
+                           "clock": None}
+    if int(manifest["schema_version"]) < 2:
+        return out
+    cal = models["learns_calibration"]
+    a, b = float(cal["a"]), float(cal["b"])
+    if not (np.isfinite(a) and np.isfinite(b) and a > 0):
+        raise ValueError("learns_calibration needs finite a > 0 and b")
+    out["calibration"] = (a, b)
+    tail = curves.get("tail_map")
+    if tail is not None:
+        x = np.asarray(tail["x"], dtype=float)
+        if x.ndim != 2 or x.shape[0] != N_OUT:
+            raise ValueError(f"curves.tail_map needs {N_OUT} rows of knots")
+        out["tail"] = TailMap(x, _array(tail["y"], x.shape, "curves.tail_map.y"))
+    draws = models["draws"]
+    corr = float(draws["learn_corr"])
+    if not 0.0 <= corr < 1.0:
+        raise ValueError(f"draws.learn_corr must lie in [0, 1), got {corr}")
+    out["learn_corr"] = corr
+    if draws.get("chance_bank") is not None:
+        bank = np.asarray(draws["chance_bank"], dtype=float)
+        bank = _array(bank, (bank.shape[0] if bank.ndim == 2 else -1, N_OUT), "draws.chance_bank")
+        if len(bank) < 1 or not np.all((bank >= 0) & (bank <= 1)):
+            raise ValueError("draws.chance_bank must hold curves in [0, 1]")
+        out["chance_bank"] = bank
+    out["clock"] = Clock.from_dict(models["runtime"]["clock"])
+    return out
 
 
 def load_surrogate(path: str | os.PathLike) -> Surrogate:

@@ -18,14 +18,19 @@ import numpy as np
 import xgboost as xgb
 from scipy.stats import kendalltau
 
-from .model import N_OUT, CurveModel, RuntimeModel
-from .noise import learns
+from .clock import Clock
+from .model import N_OUT, CurveModel, RuntimeModel, TailMap
+from .noise import learns, logit
 
 __all__ = [
     "GRIDS",
     "RUNTIME_FIXED",
+    "RUNTIME_GRID",
     "group_folds",
     "fit_curve_model",
+    "fit_calibration",
+    "fit_tail_map",
+    "chance_bank",
     "fit_runtime_model",
     "tune",
     "curve_cv_score",
@@ -52,8 +57,18 @@ GRIDS: dict[str, dict[str, tuple]] = {
 }
 """Hyperparameter grids; ``n_rounds`` values share one fit per fold."""
 
-RUNTIME_FIXED = {"max_depth": 2, "min_child_weight": 1.0, "subsample": 1.0, "learning_rate": 0.1, "n_rounds": 150}
-"""Runtime-model hyperparameters when too few configs ran alone to tune them (< MIN_TUNE_CONFIGS)."""
+RUNTIME_FIXED = {"max_depth": 1, "min_child_weight": 3.0, "subsample": 1.0, "learning_rate": 0.05, "n_rounds": 20}
+"""The runtime booster's hyperparameters when too few configs ran alone to tune them
+(< MIN_TUNE_CONFIGS): a light correction of the physics, which does the work."""
+
+RUNTIME_GRID = {
+    "max_depth": (1, 2),
+    "min_child_weight": (3.0,),
+    "subsample": (1.0,),
+    "learning_rate": (0.05,),
+    "n_rounds": (10, 40, 150),
+}
+"""The runtime booster's grid: it corrects the physics (:mod:`.clock`), so it stays shallow."""
 
 MIN_TUNE_CONFIGS = 20
 N_COMPONENTS = 4
@@ -133,17 +148,77 @@ def fit_curve_model(
     return CurveModel(clf, reg, mean, components, chance_curve, np.asarray(lower, float), np.asarray(upper, float))
 
 
+TAIL_LEVELS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
+"""Quantile levels of the tail map's knots (beyond them it extends with the central slope)."""
+MAX_BANK = 256
+
+
+def fit_calibration(margin: np.ndarray, learned: np.ndarray) -> tuple[float, float]:
+    """Platt scaling ``P(learns) = sigmoid(a * margin + b)`` fitted on out-of-fold margins."""
+    from sklearn.linear_model import LogisticRegression
+
+    learned = np.asarray(learned, bool)
+    if learned.all() or not learned.any():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin, float).reshape(-1, 1), learned)
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    return (a, b) if a > 0 else (1.0, 0.0)
+
+
+def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray) -> TailMap:
+    """Quantile mapping of predicted learner logits onto measured ones (see :class:`~.model.TailMap`).
+
+    ``pred`` are out-of-fold logits of runs that learned, ``truth`` their measured logits
+    (both (n, N_OUT)), ``noise_sd`` the seed noise sd per output: the targets are the
+    measured quantiles narrowed so that adding the seed noise back restores their spread.
+    """
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    if len(pred) < 10:
+        raise ValueError(f"tail map: needs at least 10 runs that learn, got {len(pred)}")
+    levels = np.asarray(TAIL_LEVELS)
+    xq = np.quantile(pred, levels, axis=0).T
+    m, var = truth.mean(axis=0), truth.var(axis=0)
+    shrink = np.sqrt(np.clip(1.0 - np.asarray(noise_sd, float) ** 2 / np.maximum(var, 1e-12), 0.1, 1.0))
+    yq = m[:, None] + (np.quantile(truth, levels, axis=0).T - m[:, None]) * shrink[:, None]
+    yq = np.maximum.accumulate(yq, axis=1)
+    xq = np.maximum.accumulate(xq, axis=1) + np.arange(len(levels)) * 1e-9
+    i, j = list(levels).index(0.05), list(levels).index(0.95)
+    slope = np.clip((yq[:, j] - yq[:, i]) / np.maximum(xq[:, j] - xq[:, i], 1e-9), 0.2, 5.0)
+    far = 50.0
+    x = np.column_stack([xq[:, 0] - far, xq, xq[:, -1] + far])
+    y = np.column_stack([yq[:, 0] - far * slope, yq, yq[:, -1] + far * slope])
+    return TailMap(x, y)
+
+
+def chance_bank(curves: np.ndarray, seed: int = 0, size: int = MAX_BANK) -> np.ndarray:
+    """A seeded sample (at most ``size``) of logged chance-level curves, rounded to 6 digits."""
+    curves = np.asarray(curves, float)
+    if len(curves) > size:
+        curves = curves[np.sort(np.random.default_rng(seed).choice(len(curves), size, replace=False))]
+    return np.round(curves, 6)
+
+
 def fit_runtime_model(
-    x: np.ndarray, per_epoch: np.ndarray, per_eval: np.ndarray, params: Mapping[str, Any], *, device: str, seed: int = 0
+    x: np.ndarray,
+    per_epoch: np.ndarray,
+    per_eval: np.ndarray,
+    params: Mapping[str, Any],
+    *,
+    device: str,
+    seed: int = 0,
+    clock: Clock | None = None,
 ) -> RuntimeModel:
-    """Log seconds per training epoch and per evaluation, two outputs of one booster."""
+    """Log seconds per training epoch and per evaluation: the booster learns what ``clock``
+    (the device's physics) leaves unexplained, or the whole log where there is none."""
     y = np.column_stack([np.log(per_epoch), np.log(per_eval)])
+    if clock is not None:
+        y = y - clock.log_seconds(x)
     booster = xgb.train(
         _booster_params(params, seed, objective="reg:squarederror", multi_strategy="one_output_per_tree"),
         xgb.DMatrix(x, label=y, nthread=1),
         int(params["n_rounds"]),
     )
-    return RuntimeModel(booster, device)
+    return RuntimeModel(booster, device, clock)
 
 
 def curve_cv_score(x, val, test, groups, grid, *, chance_error, lower, upper, seed, n_folds):
@@ -166,8 +241,11 @@ def curve_cv_score(x, val, test, groups, grid, *, chance_error, lower, upper, se
     return results
 
 
-def runtime_cv_score(x, per_epoch, per_eval, groups, grid, *, device, seed, n_folds):
-    """Kendall tau of out-of-fold seconds per training epoch for every grid point."""
+def runtime_cv_score(x, per_epoch, per_eval, groups, grid, *, device, seed, n_folds, clock_fit=None):
+    """Kendall tau of out-of-fold seconds per training epoch for every grid point.
+
+    ``clock_fit(rows)`` fits the physics on the training rows of a fold (none: booster alone).
+    """
     folds = group_folds(groups, n_folds, seed)
     rounds = sorted(grid["n_rounds"])
     results = []
@@ -176,10 +254,12 @@ def runtime_cv_score(x, per_epoch, per_eval, groups, grid, *, device, seed, n_fo
         oof = np.zeros((len(rounds), len(x)))
         for f in range(n_folds):
             tr, te = folds != f, folds == f
-            model = fit_runtime_model(x[tr], per_epoch[tr], per_eval[tr], params, device=device, seed=seed)
+            clock = None if clock_fit is None else clock_fit(np.flatnonzero(tr))
+            model = fit_runtime_model(x[tr], per_epoch[tr], per_eval[tr], params, device=device, seed=seed, clock=clock)
+            base = 0.0 if clock is None else clock.log_seconds(x[te])[:, 0]
             for i, r in enumerate(rounds):
                 out = model.booster.inplace_predict(x[te], iteration_range=(0, r))
-                oof[i, te] = np.asarray(out).reshape(-1, 2)[:, 0]
+                oof[i, te] = np.asarray(out).reshape(-1, 2)[:, 0] + base
         for i, r in enumerate(rounds):
             results.append(({**point, "n_rounds": r}, _tau(oof[i], per_epoch)))
     return results

@@ -4,16 +4,22 @@ Three boosters answer everything, whatever the number of epochs:
 
 * ``learns``: P(the config learns at all) — about half of the flowers17 configs stay at
   chance-level error for all 25 epochs, a point mass no regressor should average over;
+  its output is recalibrated (Platt scaling fitted on out-of-fold predictions);
 * ``curves``: the learner curve (validation and test error at epochs 1..25) as a few
-  principal-component scores, so a whole trajectory is one multi-output prediction;
-* ``runtime``: log seconds per training epoch and per evaluation, on one device's clock.
+  principal-component scores, so a whole trajectory is one multi-output prediction; a
+  monotone map per output (:class:`TailMap`, fitted on out-of-fold predictions) undoes,
+  in the seeded draws, the regression toward the mean that every fitted model shows on
+  configs it never saw;
+* ``runtime``: log seconds per training epoch and per evaluation on one device's clock:
+  the device's physics (:mod:`.clock`) plus the booster's correction of its log.
 
 For speed the three are also merged into one booster (:mod:`.fast`), so that a whole
 trajectory costs one XGBoost call; its trees are also exported to numpy (:mod:`.forest`),
 which answers a few rows several times faster than that call, with the same numbers. The
-mean curve is ``p * learner + (1 - p) * chance_curve``; a seeded draw puts the seed noise
-(see :mod:`.noise`) on the learner part. Every value is a convex combination of numbers in
-[0, 1], so it lies in [0, 1].
+mean curve is ``p * learner + (1 - p) * chance_curve``. A seeded draw is an outcome a real
+run could have (see :mod:`.noise`): it learns (the learner curve with seed noise) or stays
+at chance (one of the logged chance-level curves), decided from ``p`` and the seed.
+Every value lies in [0, 1].
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ import numpy as np
 import xgboost as xgb
 
 from ..space import MAX_EPOCH
+from scipy.special import ndtr
+
+from .clock import Clock
 from .fast import check_agreement, merge_boosters, probe_rows
 from .forest import Forest
-from .noise import NoiseModel, logit, sigmoid, standard_normals
+from .noise import NoiseModel, learn_uniforms, logit, sigmoid, standard_normals
 
-__all__ = ["CurveModel", "RuntimeModel", "Surrogate", "N_OUT"]
+__all__ = ["CurveModel", "RuntimeModel", "Surrogate", "TailMap", "N_OUT"]
 
 N_OUT = 2 * MAX_EPOCH  # validation error at epochs 1..25, then test error at epochs 1..25
 FOREST_ROWS = 8  # up to this many rows the numpy forest is faster than XGBoost's call; beyond, XGBoost
@@ -51,15 +60,49 @@ def exact_forest(booster: xgb.Booster) -> Forest | None:
     return forest if np.array_equal(forest.predict(x), want) else None
 
 
-def _predict(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None) -> np.ndarray:
+def _predict(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None, margin: bool = False) -> np.ndarray:
+    kind = "margin" if margin else "value"
     if rounds is None:
-        return booster.inplace_predict(x)
-    return booster.inplace_predict(x, iteration_range=(0, int(rounds)))
+        return booster.inplace_predict(x, predict_type=kind)
+    return booster.inplace_predict(x, iteration_range=(0, int(rounds)), predict_type=kind)
+
+
+@dataclass(frozen=True)
+class TailMap:
+    """A monotone piecewise-linear map per output, in logit space, extended linearly beyond
+    its end knots: quantile ``a`` of the out-of-fold predictions goes to quantile ``a`` of
+    the measured learner curves, narrowed by the seed noise (which the draws add back).
+    Monotone per output, so it never reorders configs at any epoch."""
+
+    x: np.ndarray  # (N_OUT, K) strictly increasing knots (predicted logits)
+    y: np.ndarray  # (N_OUT, K) non-decreasing targets
+
+    def __post_init__(self) -> None:
+        x, y = np.asarray(self.x, float), np.asarray(self.y, float)
+        if x.ndim != 2 or x.shape != y.shape or x.shape[1] < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("tail map: knots must be two finite matrices of one shape with at least 2 columns")
+        if not (np.all(np.diff(x, axis=1) > 0) and np.all(np.diff(y, axis=1) >= 0)):
+            raise ValueError("tail map: knots must increase")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "_slope", np.diff(y, axis=1) / np.diff(x, axis=1))
+        object.__setattr__(self, "_rows", np.arange(x.shape[0])[None, :])
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """Map logits ``z`` of shape (n, N_OUT)."""
+        k = self.x.shape[1]
+        idx = np.clip((self.x[None, :, :] <= z[:, :, None]).sum(axis=2) - 1, 0, k - 2)
+        rows = self._rows
+        return self.y[rows, idx] + (z - self.x[rows, idx]) * self._slope[rows, idx]
+
+    def to_dict(self) -> dict:
+        return {"scale": "logit", "x": self.x.tolist(), "y": self.y.tolist()}
 
 
 @dataclass
 class CurveModel:
-    """Classifier ``learns`` + principal-component regressor ``curves`` of learner curves."""
+    """Classifier ``learns`` + principal-component regressor ``curves`` of learner curves,
+    their out-of-fold calibration, and what a draw needs (chance curves, seed correlation)."""
 
     learns: xgb.Booster
     curves: xgb.Booster
@@ -68,18 +111,47 @@ class CurveModel:
     chance_curve: np.ndarray  # (N_OUT,) mean curve of runs that stay at chance
     lower: np.ndarray  # (N_OUT,) half a sample above 0 (val, then test split)
     upper: np.ndarray
+    calibration: tuple[float, float] = (1.0, 0.0)  # P(learns) = sigmoid(a * margin + b)
+    tail: TailMap | None = None
+    chance_bank: np.ndarray | None = None  # (m, N_OUT) logged curves of runs that stayed at chance
+    learn_corr: float = 0.0  # correlation of the learn decision between seeds of a config
+
+    def raw(self, x: np.ndarray, rounds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The boosters' own answer: learns margin (n,) and learner curves (n, N_OUT)."""
+        n = len(x)
+        margin = np.asarray(_predict(self.learns, x, rounds, margin=True), dtype=float).reshape(n)
+        scores = np.asarray(_predict(self.curves, x, rounds), dtype=float).reshape(n, len(self.components))
+        return margin, self.learner(scores)
+
+    def learner(self, scores: np.ndarray) -> np.ndarray:
+        return np.clip(self.pca_mean + _rowwise(scores, self.components), self.lower, self.upper)
+
+    def finish(self, margin: np.ndarray, learner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated P(learns) and the learner curves' logits."""
+        a, b = self.calibration
+        return sigmoid(a * margin + b), logit(learner)
 
     def parts(self, x: np.ndarray, rounds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """P(learns) of shape (n,) and the learner curves of shape (n, N_OUT)."""
-        n = len(x)
-        p = np.asarray(_predict(self.learns, x, rounds), dtype=float).reshape(n)
-        scores = np.asarray(_predict(self.curves, x, rounds), dtype=float).reshape(n, len(self.components))
-        learner = np.clip(self.pca_mean + scores @ self.components, self.lower, self.upper)
-        return p, learner
+        p, z = self.finish(*self.raw(x, rounds))
+        return p, sigmoid(z)
 
     def mean(self, x: np.ndarray, rounds: int | None = None) -> np.ndarray:
         p, learner = self.parts(x, rounds)
         return combine(p, learner, self.chance_curve)
+
+    def draw(self, p: np.ndarray, z: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray, mix: np.ndarray) -> np.ndarray:
+        """Seeded outcomes: a learner curve (logits ``z`` through the tail map, plus seed noise)
+        or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
+        point prediction; the draws need the spread of real runs."""
+        normals = standard_normals(config_keys, seeds, N_OUT + 2)
+        if self.tail is not None:
+            z = self.tail(z)
+        learner = sigmoid(z + _rowwise(normals[:, :N_OUT], mix))
+        learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr) < p
+        bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
+        pick = np.minimum((ndtr(normals[:, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
+        return np.clip(np.where(learned[:, None], learner, bank[pick]), 0.0, 1.0)
 
 
 def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -95,13 +167,20 @@ def combine(p: np.ndarray, learner: np.ndarray, chance_curve: np.ndarray) -> np.
 
 @dataclass
 class RuntimeModel:
-    """Seconds per training epoch and per evaluation (two outputs, log scale)."""
+    """Seconds per training epoch and per evaluation on one device: the device's physics
+    (``clock``; none in surrogates of schema 1) times the booster's correction (log scale)."""
 
     booster: xgb.Booster
     device: str
+    clock: Clock | None = None
+
+    def log_seconds(self, x: np.ndarray, booster_out: np.ndarray | None = None) -> np.ndarray:
+        out = self.booster.inplace_predict(x) if booster_out is None else booster_out
+        out = np.asarray(out, dtype=float).reshape(len(x), 2)
+        return out if self.clock is None else out + self.clock.log_seconds(x)
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.exp(np.asarray(self.booster.inplace_predict(x), dtype=float).reshape(len(x), 2))
+        out = np.exp(self.log_seconds(x))
         return out[:, 0], out[:, 1]
 
 
@@ -169,11 +248,10 @@ class Surrogate:
         else:
             raw = self.fast.inplace_predict(x)
         out = np.asarray(raw, dtype=float).reshape(n, k + 3)
-        p = sigmoid(out[:, 0])
-        scores = out[:, 1 : k + 1]
-        learner = np.clip(self.curve.pca_mean + _rowwise(scores, self.curve.components), self.curve.lower, self.curve.upper)
-        seconds = np.exp(out[:, k + 1 :])
-        if config_keys is not None:
-            z = standard_normals(config_keys, seeds, N_OUT)
-            learner = sigmoid(logit(learner) + _rowwise(z, self._mix))
-        return combine(p, learner, self.curve.chance_curve), seconds[:, 0], seconds[:, 1]
+        p, z = self.curve.finish(out[:, 0], self.curve.learner(out[:, 1 : k + 1]))
+        seconds = np.exp(self.runtime.log_seconds(x, out[:, k + 1 :]))
+        if config_keys is None:
+            curves = combine(p, sigmoid(z), self.curve.chance_curve)
+        else:
+            curves = self.curve.draw(p, z, config_keys, seeds, self._mix)
+        return curves, seconds[:, 0], seconds[:, 1]

@@ -9,8 +9,15 @@ A run that stays at chance has no seed noise. The logit scale keeps every draw i
 
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
-``n - 1`` degrees of freedom of each config. Configs whose seeds disagree about learning
-at all ("flips") are counted and reported; the draw does not reproduce flips.
+``n - 1`` degrees of freedom of each config.
+
+Learns or not. A seeded draw is an outcome, never a blend: it learns when
+``Phi(sqrt(r) * z_config + sqrt(1 - r) * z_seed) < p``, with ``p`` the (calibrated)
+probability that the config learns, ``z_config`` a standard normal of the config alone
+and ``z_seed`` one of the (config, seed) pair. Every seed learns with probability ``p``;
+the correlation ``r`` between seeds of one config sets how often seeds disagree
+("flips"): :func:`fit_learn_corr` picks ``r`` so that the expected flip rate of the
+replicated configs equals the measured one.
 
 Draws. Standard normals come from a counter-based hash (SplitMix64) of the config id,
 the seed and the position: the same (config, seed) gives the same curve on every
@@ -23,10 +30,25 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from ..space import MAX_EPOCH
 
-__all__ = ["NoiseModel", "calibrate", "standard_normals", "logit", "sigmoid", "LEARN_MARGIN", "learns"]
+__all__ = [
+    "NoiseModel",
+    "calibrate",
+    "standard_normals",
+    "config_normals",
+    "learn_uniforms",
+    "expected_flip_rate",
+    "fit_learn_corr",
+    "flip_share",
+    "replicated_learning",
+    "logit",
+    "sigmoid",
+    "LEARN_MARGIN",
+    "learns",
+]
 
 LEARN_MARGIN = 0.05
 """A run "learns" when its validation error drops at least this far below chance at some epoch."""
@@ -35,6 +57,7 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _SEED_SALT = np.uint64(0xD1B54A32D192ED03)
+_CONFIG_SALT = np.uint64(0x8CB92BA72F3D8DD7)  # keys XOR this: a stream of the config alone
 
 
 def learns(val: np.ndarray, chance: float) -> np.ndarray:
@@ -102,6 +125,71 @@ def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.n
     u1, u2 = u[:, :half], u[:, half:]
     r = np.sqrt(-2.0 * np.log(u1))
     return np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)[:, :n]
+
+
+def config_normals(config_keys: np.ndarray) -> np.ndarray:
+    """(len(keys),) standard normals of the config alone (the same for every seed)."""
+    keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1)
+    return standard_normals(keys ^ _CONFIG_SALT, np.zeros(len(keys), dtype=np.uint64), 2)[:, 0]
+
+
+def learn_uniforms(config_keys: np.ndarray, z_seed: np.ndarray, corr: float) -> np.ndarray:
+    """Uniforms in (0, 1) that decide learning: ``Phi(sqrt(r) z_config + sqrt(1 - r) z_seed)``.
+
+    ``z_seed`` holds one standard normal per row, drawn from the (config, seed) pair.
+    """
+    z = np.asarray(z_seed, dtype=float)
+    if corr > 0:
+        z = math.sqrt(corr) * config_normals(config_keys) + math.sqrt(1.0 - corr) * z
+    return ndtr(z)
+
+
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(64)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
+def expected_flip_rate(p: np.ndarray, n_seeds: np.ndarray, corr: float) -> np.ndarray:
+    """P(the ``n`` seeds of a config disagree about learning) for learn probability ``p``
+    under seed correlation ``corr`` (Gauss-Hermite over the config's normal)."""
+    p = np.clip(np.asarray(p, float), 1e-12, 1 - 1e-12)[:, None]
+    n = np.asarray(n_seeds, float)[:, None]
+    r = min(max(float(corr), 0.0), 0.999)
+    q = ndtr((ndtri(p) - math.sqrt(r) * _NODES[None, :]) / math.sqrt(1.0 - r))  # P(learn | z_config)
+    return 1.0 - np.sum(_WEIGHTS * (q**n + (1.0 - q) ** n), axis=1)
+
+
+def flip_share(config_ids: np.ndarray, learned: np.ndarray) -> tuple[int, int]:
+    """(configs whose runs disagree about learning, configs with several runs)."""
+    ids, inv, counts = np.unique(np.asarray(config_ids), return_inverse=True, return_counts=True)
+    learned = np.asarray(learned, bool)
+    n_learn = np.bincount(inv, weights=learned.astype(float), minlength=len(ids))
+    rep = counts >= 2
+    flips = rep & (n_learn > 0) & (n_learn < counts)
+    return int(flips.sum()), int(rep.sum())
+
+
+def fit_learn_corr(p: np.ndarray, n_seeds: np.ndarray, n_flips: int) -> float:
+    """The seed correlation whose expected number of flipping configs equals ``n_flips``.
+
+    ``p`` and ``n_seeds`` describe the replicated configs. The expected rate falls as the
+    correlation grows; if even independent seeds flip less often than measured, 0.
+    """
+    p, n_seeds = np.asarray(p, float), np.asarray(n_seeds, float)
+    if len(p) == 0:
+        return 0.0
+    target = float(n_flips)
+    if expected_flip_rate(p, n_seeds, 0.0).sum() <= target:
+        return 0.0
+    lo, hi = 0.0, 0.999
+    if expected_flip_rate(p, n_seeds, hi).sum() >= target:
+        return hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if expected_flip_rate(p, n_seeds, mid).sum() > target:
+            lo = mid
+        else:
+            hi = mid
+    return round(0.5 * (lo + hi), 6)
 
 
 @dataclass(frozen=True)
@@ -192,3 +280,13 @@ def calibrate(
         n_flip_groups=n_flip,
         n_runs=n_runs,
     )
+
+
+def replicated_learning(config_ids: np.ndarray, p: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per replicated config (several runs): its mean P(learns) and number of runs, and how
+    many replicated configs flipped (their runs disagree about learning)."""
+    ids, inv, counts = np.unique(np.asarray(config_ids), return_inverse=True, return_counts=True)
+    mean_p = np.bincount(inv, weights=np.asarray(p, float), minlength=len(ids)) / counts
+    rep = counts >= 2
+    n_flips, _ = flip_share(config_ids, learned)
+    return mean_p[rep], counts[rep], n_flips

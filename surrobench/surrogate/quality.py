@@ -16,9 +16,31 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-__all__ = ["stats", "rerun_pairs", "rerun_stats", "build_card", "format_card", "verdict", "parity_png"]
+__all__ = [
+    "stats",
+    "rerun_pairs",
+    "rerun_stats",
+    "build_card",
+    "draw_card",
+    "distribution",
+    "format_card",
+    "verdict",
+    "parity_png",
+    "DIST_ROWS",
+]
 
 MIN_CEILING_CONFIGS = 10
+
+DIST_ROWS = (
+    ("near_chance", "share near chance (final error >= chance - 0.05)"),
+    ("learner_q10", "learners' 10 % quantile"),
+    ("learner_q25", "learners' 25 % quantile"),
+    ("learner_q50", "learners' median"),
+    ("learner_q75", "learners' 75 % quantile"),
+    ("best_5", "best 5 % of runs (5 % quantile)"),
+    ("best_10", "best 10 % of runs (10 % quantile)"),
+)
+"""The rows of the distribution table of final-epoch validation error (logged vs drawn)."""
 
 
 def _num(x: float) -> float | None:
@@ -90,6 +112,7 @@ def build_card(
     runtime: dict[str, Any],
     seed_noise: dict[str, Any],
     protocol: str,
+    draws: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card's numbers (a JSON-ready dict). ``oof`` holds out-of-fold mean curves (n, 50)."""
     n_ep = val.shape[1]
@@ -139,7 +162,76 @@ def build_card(
         ceiling["verdict"] = verdict(None, None)
     card["noise_ceiling"] = ceiling
     card["seed_noise"] = seed_noise
+    if draws is not None:
+        card["draws"] = draws
     return card
+
+
+def distribution(final: np.ndarray, chance: float) -> dict[str, float | None]:
+    """The :data:`DIST_ROWS` numbers of final-epoch validation errors (one per run)."""
+    from .noise import LEARN_MARGIN
+
+    final = np.asarray(final, float)
+    learner = final[final < chance - LEARN_MARGIN]
+    out: dict[str, float | None] = {"near_chance": _num(float(np.mean(final >= chance - LEARN_MARGIN)))}
+    for q in (10, 25, 50, 75):
+        out[f"learner_q{q}"] = _num(float(np.quantile(learner, q / 100))) if len(learner) else None
+    out["best_5"] = _num(float(np.quantile(final, 0.05)))
+    out["best_10"] = _num(float(np.quantile(final, 0.10)))
+    return out
+
+
+def draw_card(
+    *,
+    config_ids: np.ndarray,
+    val: np.ndarray,
+    drawn: np.ndarray,
+    learner_pred: np.ndarray,
+    chance: float,
+    learn_corr: float,
+    oof_p: np.ndarray,
+) -> dict[str, Any]:
+    """How the seeded draws of held-out configs compare with the logged runs they stand for.
+
+    ``drawn`` holds out-of-fold draws of validation error at every epoch, shape (k, runs,
+    epochs): draw 0 of each run with the run's own seed (same config, same seed), the
+    others with other seeds (they steady the drawn distribution's quantiles);
+    ``learner_pred`` the out-of-fold learner prediction of the final epoch as the draws
+    centre it (after the tail map); ``oof_p`` the out-of-fold P(learns).
+    """
+    from .noise import expected_flip_rate, flip_share, learns
+
+    drawn = np.asarray(drawn, float)
+    if drawn.ndim == 2:
+        drawn = drawn[None]
+    logged, draws = distribution(val[:, -1], chance), distribution(drawn[:, :, -1].ravel(), chance)
+    gaps = [abs(logged[k] - draws[k]) for k, _ in DIST_ROWS if logged[k] is not None and draws[k] is not None]
+    flips, n_rep = flip_share(config_ids, learns(val, chance))
+    drawn_flips, _ = flip_share(config_ids, learns(drawn[0], chance))
+    ids, inv, counts = np.unique(np.asarray(config_ids), return_inverse=True, return_counts=True)
+    mean_p = np.bincount(inv, weights=np.asarray(oof_p, float)) / counts
+    rep = counts >= 2
+    expected = float(expected_flip_rate(mean_p[rep], counts[rep], learn_corr).sum()) if rep.any() else None
+    # Shrinkage: the configs whose measured (seed-mean) final error is among the best 20 %.
+    truth = np.bincount(inv, weights=val[:, -1]) / counts
+    pred = np.bincount(inv, weights=np.asarray(learner_pred, float)) / counts
+    draw_mean = np.bincount(inv, weights=drawn[:, :, -1].mean(axis=0)) / counts
+    n_top = max(3, int(round(0.2 * len(ids))))
+    top = np.argsort(truth, kind="stable")[:n_top]
+    top_stats = stats(pred[top], truth[top])
+    return {
+        "what": (f"final-epoch validation error of the logged runs vs {drawn.shape[0]} out-of-fold draws per run "
+                 "(the first with the run's own seed; flips counted on it)"),
+        "logged": logged,
+        "drawn": draws,
+        "max_gap": _num(max(gaps)) if gaps else None,
+        "flips": {"n_replicated": n_rep, "measured": flips, "drawn": drawn_flips,
+                  "expected": _num(expected) if expected is not None else None, "learn_corr": learn_corr},
+        "best20": {"n": int(n_top), "measured_mean": _num(float(truth[top].mean())),
+                   "predicted_learner_mean": _num(float(pred[top].mean())),
+                   "drawn_mean": _num(float(draw_mean[top].mean())),
+                   "kendall_tau_learner": top_stats["kendall_tau"]},
+    }
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -199,10 +291,30 @@ def format_card(manifest: dict[str, Any]) -> str:
         f"seed noise: between-seed sd of final validation error on {sn['n_configs']} replicated configs: "
         f"measured {_fmt(sn['measured_sd'], 4)}, surrogate draws {_fmt(sn['surrogate_sd'], 4)}",
         f"  {sn['note']}",
-        "",
-        card.get("shipped", ""),
     ]
+    if "draws" in card:
+        lines += ["", *format_draws(card["draws"])]
+    lines += ["", card.get("shipped", "")]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def format_draws(draws: dict[str, Any]) -> list[str]:
+    """The draws section of the card: distribution table, flips, shrinkage of the best configs."""
+    lines = [f"seeded draws: {draws['what']}:", f"  {'':<48} {'logged':>8} {'drawn':>8}"]
+    for key, label in DIST_ROWS:
+        lines.append(f"  {label:<48} {_fmt(draws['logged'][key]):>8} {_fmt(draws['drawn'][key]):>8}")
+    lines.append(f"  largest gap {_fmt(draws['max_gap'])}")
+    fl = draws["flips"]
+    lines.append(
+        f"  flips (seeds of a config disagree about learning): {fl['measured']} of {fl['n_replicated']} replicated "
+        f"configs logged, {fl['drawn']} drawn, {_fmt(fl['expected'], 1)} expected (seed correlation {_fmt(fl['learn_corr'])})"
+    )
+    b = draws["best20"]
+    lines.append(
+        f"  best 20 % of configs ({b['n']}): measured mean {_fmt(b['measured_mean'])}, predicted learner "
+        f"{_fmt(b['predicted_learner_mean'])}, draws {_fmt(b['drawn_mean'])}; tau {_fmt(b['kendall_tau_learner'])}"
+    )
+    return lines
 
 
 def parity_png(

@@ -30,14 +30,18 @@ from ..datasets import load as load_dataset
 from ..logs import iter_records
 from ..space import sample, validate_epoch
 
-__all__ = ["PlanItem", "plan_items", "collect", "CollectSummary", "LogWriter", "parse_shard"]
+__all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "CollectSummary", "LogWriter", "parse_shard"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PlanItem:
-    """One run of a plan: config ``index`` of plan ``plan_seed``, ``replicate`` j, training ``seed``."""
+    """One run of a plan: config ``index`` of plan ``plan_seed``, ``replicate`` j, training ``seed``.
+
+    ``kind`` is ``"random"`` for the seeded random plans; other kinds (``"calibrate"``, a
+    device's clock) carry their configs from elsewhere and name it in ``source``.
+    """
 
     plan_seed: int
     index: int
@@ -45,10 +49,35 @@ class PlanItem:
     config: dict
     seed: int
     retime: bool = False
+    kind: str = "random"
+    source: str | None = None
 
     def key(self, dataset: str, epochs: int) -> str:
         tag = "-alone" if self.retime else ""
-        return f"{dataset}/e{epochs}/s{self.plan_seed}/c{self.index}/r{self.replicate}{tag}"
+        plan = f"s{self.plan_seed}" if self.kind == "random" else f"{self.kind}{self.plan_seed}"
+        return f"{dataset}/e{epochs}/{plan}/c{self.index}/r{self.replicate}{tag}"
+
+    @property
+    def stem(self) -> str:
+        """The plan's part of a log file's name."""
+        return f"plan{self.plan_seed}" if self.kind == "random" else f"{self.kind}{self.plan_seed}"
+
+    def record(self) -> dict[str, Any]:
+        """The ``plan`` field of the run's record."""
+        out: dict[str, Any] = {"seed": self.plan_seed, "index": self.index, "replicate": self.replicate,
+                               "retime": self.retime}
+        if self.kind != "random":
+            out.update(kind=self.kind, source=self.source)
+        return out
+
+
+def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str | None = None) -> list[PlanItem]:
+    """A plan of given configs (one run each, seeds from ``SeedSequence([plan_seed, k])``)."""
+    out = []
+    for k, cfg in enumerate(configs):
+        seed = int(np.random.default_rng(np.random.SeedSequence([int(plan_seed), k, 1])).integers(0, 2**31 - 1))
+        out.append(PlanItem(int(plan_seed), k, 0, dict(cfg), seed, kind=kind, source=source))
+    return out
 
 
 def _config_draw(plan_seed: int, index: int, replicate_fraction: float, n_replicates: int, retime_fraction: float):
@@ -153,10 +182,7 @@ class CollectSummary:
 def _run_one(item: PlanItem, dataset: str, epochs: int, data_dir, device, threads, jobs_on_device: int, key: str):
     from .trainer import train  # imported in the worker: torch loads there
 
-    extra = {
-        "key": key,
-        "plan": {"seed": item.plan_seed, "index": item.index, "replicate": item.replicate, "retime": item.retime},
-    }
+    extra = {"key": key, "plan": item.record()}
     return train(
         item.config,
         dataset,
@@ -199,6 +225,7 @@ def collect(
     stop: threading.Event | None = None,
     on_record: Callable[[dict, CollectSummary], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
+    items: list[PlanItem] | None = None,
 ) -> CollectSummary:
     """Run (the rest of) a plan and append each finished run to ``out_dir/<dataset>/``.
 
@@ -208,6 +235,9 @@ def collect(
     are first re-run alone so the runtime model has honest timings (for at most a quarter of
     ``time_limit``). After ``time_limit``
     seconds, or once ``stop`` is set, nothing new starts and the running jobs finish.
+    ``items`` replaces the seeded random plan by given runs (e.g. :func:`seeded_items`), all
+    of one plan kind and seed; ``plan_seed``, ``n_configs``, ``shard`` and the fractions are
+    then ignored.
     """
     from joblib import Parallel, delayed
 
@@ -222,14 +252,21 @@ def collect(
     jobs_per_device = int(np.ceil(n_jobs / len(devices)))
     if retime_fraction is None:
         retime_fraction = 0.03 if jobs_per_device > 1 else 0.0
-    items = plan_items(
-        plan_seed,
-        n_configs,
-        shard=shard,
-        replicate_fraction=replicate_fraction,
-        n_replicates=n_replicates,
-        retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
-    )
+    if items is None:
+        items = plan_items(
+            plan_seed,
+            n_configs,
+            shard=shard,
+            replicate_fraction=replicate_fraction,
+            n_replicates=n_replicates,
+            retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
+        )
+        stem = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}"
+    else:
+        stems = {it.stem for it in items}
+        if len(stems) > 1:
+            raise ValueError(f"items: runs of one plan only, got {sorted(stems)}")
+        stem = f"{stems.pop() if stems else 'empty'}-shard0of1"
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
     directory = check_writable_dir(Path(out_dir) / dataset, "out")
@@ -238,7 +275,6 @@ def collect(
     summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
     if on_plan is not None:
         on_plan(len(todo))
-    stem = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}"
     writer = LogWriter(directory, stem)
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + float(time_limit)
