@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir", help="directory with the dataset's files (flowers17: x_*.npy/y_*.npy)")
     c.add_argument("--out", default="training_logs", help="logs root; runs go to OUT/DATASET/ (default: %(default)s)")
     c.add_argument("--plan-seed", type=_nonneg_int, default=0, help="seed of the plan: config k is the same everywhere")
+    target = c.add_mutually_exclusive_group()
+    target.add_argument("--plan-from", metavar="RESULTS",
+                        help="a targeted plan: configs where the optimizers of this compare results folder went "
+                             "(final Pareto fronts and late trials), a seeded sample of --n-configs")
+    target.add_argument("--plan-uncertain", metavar="LOGS",
+                        help="a targeted plan: the --n-configs configs of a seeded pool on which surrogates fitted "
+                             "on bootstrap resamples of these logs disagree most")
     c.add_argument("--n-configs", type=_positive_int, default=30)
     c.add_argument("--epochs", type=_positive_int, default=25)
     c.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: this machine's share of the plan")
@@ -183,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--logs", default="training_logs", help="logs root; runs go to LOGS/DATASET/ (default: %(default)s)")
     cal.add_argument("--no-train", action="store_true",
                      help="train nothing: fit the clock on the calibration runs already logged")
+    cal.add_argument("--plans", type=_int_list, metavar="S,S",
+                     help="train nothing: fit the clock on the lone runs of these collection plans instead")
     cal.add_argument("--name", help="surrogate name (default: DATASET-DEVICEKIND-surrogate, e.g. flowers17-cpu-surrogate)")
     cal.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
     cal.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
@@ -264,6 +273,7 @@ def cmd_collect(args) -> int:
     from .training.collect import collect
 
     _epochs_ok(args.epochs)
+    items = _targeted_items(args)
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
@@ -308,12 +318,30 @@ def cmd_collect(args) -> int:
                 stop=stop,
                 on_record=on_record,
                 on_plan=on_plan,
+                items=items,
             )
     finally:
         if bar is not None:
             bar.close()
     print(summary.line())
     return 0
+
+
+def _targeted_items(args):
+    """The runs of a targeted plan (``--plan-from`` / ``--plan-uncertain``), or None."""
+    from .training.collect import seeded_items
+
+    if args.plan_from:
+        from .plans import configs_from_results
+
+        configs = configs_from_results(args.plan_from, args.n_configs, args.plan_seed)
+        return seeded_items("optimizers", args.plan_seed, configs, source=str(args.plan_from))
+    if args.plan_uncertain:
+        from .plans import uncertain_configs
+
+        configs = uncertain_configs(args.plan_uncertain, args.n_configs, args.plan_seed, dataset=args.dataset)
+        return seeded_items("uncertain", args.plan_seed, configs, source=str(args.plan_uncertain))
+    return None
 
 
 def cmd_logs(args) -> int:
@@ -498,17 +526,18 @@ def cmd_calibrate(args) -> int:
     base = load_surrogate(resolve_surrogate(args.base or args.dataset))
     if base.dataset != args.dataset:
         raise ValueError(f"--base: {args.base} is a surrogate of {base.dataset}, not of {args.dataset}")
-    configs = _calibration_configs(args)
-    from .training.collect import seeded_items
+    keys = None
+    if args.plans is None:
+        from .training.collect import seeded_items
 
-    source = args.configs or f"spanning_configs(n={args.n_configs}, seed={args.seed})"
-    items = seeded_items("calibrate", args.seed, configs, source=source)
-    keys = [it.key(args.dataset, args.epochs) for it in items]
+        source = args.configs or f"spanning_configs(n={args.n_configs}, seed={args.seed})"
+        items = seeded_items("calibrate", args.seed, _calibration_configs(args), source=source)
+        keys = [it.key(args.dataset, args.epochs) for it in items]
     if args.out:
         check_surrogate_out(args.out, overwrite=args.force)
     if args.publish:
         check_writable_dir(args.publish, "publish")
-    if not args.no_train:
+    if not args.no_train and args.plans is None:
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -528,7 +557,7 @@ def cmd_calibrate(args) -> int:
     logs = Path(args.logs) / args.dataset
     if not logs.is_dir():
         raise ValueError(f"--logs: {logs} holds no runs (train them first, without --no-train)")
-    surrogate = with_clock(base, logs, device=None, keys=keys, name=args.name)
+    surrogate = with_clock(base, logs, keys=keys, plans=args.plans, name=args.name)
     out = Path(args.out) if args.out else Path("build") / "surrogates" / surrogate.name
     check_surrogate_out(out, overwrite=args.force)
     save_surrogate(surrogate, out, overwrite=args.force)

@@ -236,8 +236,8 @@ def collect(
     ``time_limit``). After ``time_limit``
     seconds, or once ``stop`` is set, nothing new starts and the running jobs finish.
     ``items`` replaces the seeded random plan by given runs (e.g. :func:`seeded_items`), all
-    of one plan kind and seed; ``plan_seed``, ``n_configs``, ``shard`` and the fractions are
-    then ignored.
+    of one plan kind and seed, of which ``shard`` takes those with ``index % n == i``;
+    ``plan_seed``, ``n_configs`` and the fractions are then ignored.
     """
     from joblib import Parallel, delayed
 
@@ -266,7 +266,10 @@ def collect(
         stems = {it.stem for it in items}
         if len(stems) > 1:
             raise ValueError(f"items: runs of one plan only, got {sorted(stems)}")
-        stem = f"{stems.pop() if stems else 'empty'}-shard0of1"
+        if not (0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard: must be i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
+        items = [it for it in items if it.index % shard[1] == shard[0]]
+        stem = f"{stems.pop() if stems else 'empty'}-shard{shard[0]}of{shard[1]}"
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
     directory = check_writable_dir(Path(out_dir) / dataset, "out")

@@ -1,0 +1,115 @@
+"""Targeted collection plans: where optimizers go, where the surrogate is unsure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from surrobench.compare import compare, write_results
+from surrobench.metrics import pareto_mask
+from surrobench.plans import configs_from_results, configs_from_table, uncertain_configs
+from surrobench.simulator import Budget
+from surrobench.space import config_id, sample, validate
+from surrobench.training.collect import PlanItem, seeded_items
+
+from conftest import tiny_sample
+from test_surrogate_synth import fitted
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    write_results(compare(None, ["random", "nsga2"], seeds=range(2), budget=Budget(evaluations=40)), out)
+    return out
+
+
+def test_configs_from_a_runs_table_round_trip(results_dir):
+    from surrobench.compare import read_results
+
+    runs = read_results(results_dir).runs
+    configs = configs_from_table(runs)
+    assert [config_id(c) for c in configs] == runs["config_id"].tolist()
+
+
+def test_where_optimizers_go(results_dir):
+    from surrobench.compare import read_results
+
+    picked = configs_from_results(results_dir, 1000, 0)
+    ids = [config_id(c) for c in picked]
+    assert len(ids) == len(set(ids))  # deduplicated
+    runs = read_results(results_dir).runs
+    for _, run in runs.groupby(["optimizer", "seed"]):
+        front = run[pareto_mask(run[["val_error", "log10_params"]].to_numpy())]
+        assert set(front["config_id"]) <= set(ids)  # every final Pareto config is in
+        last = run.sort_values("end").iloc[-1]
+        assert last["config_id"] in ids  # and the late trials
+    assert len(ids) < runs["config_id"].nunique()  # but not every config
+    assert configs_from_results(results_dir, 5, 0) == configs_from_results(results_dir, 5, 0)
+    assert configs_from_results(results_dir, 5, 0) != configs_from_results(results_dir, 5, 1)
+    with pytest.raises(ValueError, match="n_configs"):
+        configs_from_results(results_dir, 0, 0)
+    with pytest.raises(ValueError, match="holds no metadata.json"):
+        configs_from_results(results_dir / "nowhere", 5, 0)
+
+
+def test_where_the_surrogate_is_unsure():
+    logs, surrogate, _ = fitted()
+    picked = uncertain_configs(logs, 10, 0, pool=400, n_boot=3)
+    assert picked == uncertain_configs(logs, 10, 0, pool=400, n_boot=3)
+    assert len({config_id(c) for c in picked}) == 10
+    assert all(validate(c) == c for c in picked)
+    # The synthetic truth is sure of configs far from the learn boundary (lr >= 0.05 or batch < 4
+    # stays at chance): the picks sit nearer that boundary than random configs do.
+    def boundary_distance(c):
+        return min(abs(np.log10(c["lr_init"]) - np.log10(0.05)), abs(np.log2(c["batch_size"]) - 2.0))
+
+    randoms = sample(seed=5, n=200)
+    assert np.median([boundary_distance(c) for c in picked]) < np.median([boundary_distance(c) for c in randoms])
+
+
+def test_targeted_items_are_seeded_keyed_and_recorded():
+    configs = [validate(c) for c in sample(seed=1, n=4)]
+    items = seeded_items("optimizers", 7, configs, source="results/main")
+    assert items == seeded_items("optimizers", 7, configs, source="results/main")
+    assert [it.key("flowers17", 25) for it in items][:2] == ["flowers17/e25/optimizers7/c0/r0",
+                                                             "flowers17/e25/optimizers7/c1/r0"]
+    assert items[0].record() == {"seed": 7, "index": 0, "replicate": 0, "retime": False, "kind": "optimizers",
+                                 "source": "results/main"}
+    assert items[0].stem == "optimizers7"
+    assert PlanItem(3, 0, 0, configs[0], 1).record() == {"seed": 3, "index": 0, "replicate": 0, "retime": False}
+
+
+def test_collect_runs_a_targeted_plan_by_shards_and_resumes(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from surrobench.logs import iter_records
+    from surrobench.training.collect import collect
+
+    rng = np.random.default_rng(0)
+    items = seeded_items("uncertain", 2, [tiny_sample(rng) for _ in range(3)], source="logs")
+    first = collect("digits", out_dir=tmp_path, epochs=1, device="cpu", items=items, shard=(0, 2))
+    second = collect("digits", out_dir=tmp_path, epochs=1, device="cpu", items=items, shard=(1, 2))
+    assert (first.finished, second.finished) == (2, 1)
+    records = list(iter_records(tmp_path / "digits"))
+    assert sorted(r["key"] for r in records) == sorted(it.key("digits", 1) for it in items)
+    assert all(r["plan"]["kind"] == "uncertain" and r["plan"]["source"] == "logs" for r in records)
+    assert sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in (tmp_path / "digits").glob("*.jsonl")) == [
+        "uncertain2-shard0of2", "uncertain2-shard1of2"]
+    again = collect("digits", out_dir=tmp_path, epochs=1, device="cpu", items=items)
+    assert again.finished == 0 and again.skipped == 3
+    assert json.loads(json.dumps(records[0]["plan"]))["index"] in (0, 1, 2)
+
+
+def test_collect_cli_refuses_bad_targeted_plans(tmp_path, capsys, results_dir):
+    pytest.importorskip("torch")
+    from surrobench.cli import main
+
+    assert main(["collect", "--plan-from", str(tmp_path / "none"), "--out", str(tmp_path / "logs")]) == 2
+    assert "holds no metadata.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["collect", "--plan-from", str(results_dir), "--plan-uncertain", "x", "--out", str(tmp_path / "logs")])
+    assert exc.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
