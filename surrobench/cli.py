@@ -180,10 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--dataset", default="flowers17", choices=["digits", "flowers17", "fashion_mnist"])
     cal.add_argument("--data-dir", help="directory with the dataset's files (flowers17: x_*.npy/y_*.npy)")
     cal.add_argument("--base", help="surrogate whose curves to keep (default: the shipped one of the dataset)")
-    cal.add_argument("--n-configs", type=_positive_int, default=20,
+    cal.add_argument("--n-configs", type=_positive_int, default=12,
                      help="configs to train alone (default: %(default)s; at least 5)")
     cal.add_argument("--configs", metavar="JSON", help="train these configs (a JSON list) instead of the spanning set")
-    cal.add_argument("--epochs", type=_positive_int, default=3, help="epochs per config (default: %(default)s)")
+    cal.add_argument("--epochs", type=_positive_int, default=2, help="epochs per config (default: %(default)s)")
     cal.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the calibration plan (default: %(default)s)")
     cal.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
     cal.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")

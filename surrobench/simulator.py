@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .records import Job, Observation, Optimizer, Problem
+from .records import Job, Observation, Optimizer
 from .space import NAMES
 
 __all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "RESULT_COLUMNS"]

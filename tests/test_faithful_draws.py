@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 
-from surrobench.datasets import DATASETS
 from surrobench.space import sample, validate
 from surrobench.surrogate.clock import EVAL_TERMS, TRAIN_TERMS, fit_clock, work_terms
 from surrobench.surrogate.features import features

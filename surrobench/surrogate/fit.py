@@ -20,7 +20,7 @@ from scipy.stats import kendalltau
 
 from .clock import Clock
 from .model import N_OUT, CurveModel, RuntimeModel, TailMap
-from .noise import learns, logit
+from .noise import learns
 
 __all__ = [
     "GRIDS",

@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
-
-from ..space import MAX_EPOCH
 from scipy.special import ndtr
 
+from ..space import MAX_EPOCH
 from .clock import Clock
 from .fast import check_agreement, merge_boosters, probe_rows
 from .forest import Forest
