@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import os
 import re
 import subprocess
 import sys
@@ -44,7 +45,9 @@ def _commit() -> str:
 
 def run(cmd: str) -> str:
     """The block text for ``cmd``: its stdout in a text fence (a markdown table stays bare)."""
-    proc = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
+    # The interpreter's own bin first: `surrobench` and `python` are this environment's.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    proc = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd!r} exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}")
     out = proc.stdout.rstrip("\n") + "\n"

@@ -1,0 +1,47 @@
+"""Published numbers regenerate: every generated block of the README and docs is what its command prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "regen_docs.py"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _regen(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def test_checked_in_blocks_are_what_their_commands_print():
+    """A stale table is a bug: after a change that moves a number, run tools/regen_docs.py."""
+    proc = _regen("--check", *DOCS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_stale_block_is_caught_and_regenerated(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- generated: python -c \"print('| a |')\" -->\n| b |\n<!-- end generated -->\ntail\n")
+    proc = _regen("--check", doc)
+    assert proc.returncode == 1 and "stale" in proc.stdout
+    assert _regen(doc).returncode == 0
+    text = doc.read_text()
+    assert "| a |" in text and "| b |" not in text and text.endswith("tail\n") and "commit" in text
+    assert _regen("--check", doc).returncode == 0
+
+
+def test_a_failing_command_is_an_error(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- generated: exit 3 -->\nx\n<!-- end generated -->\n")
+    proc = _regen("--check", doc)
+    assert proc.returncode == 2 and "exited 3" in proc.stderr
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_generated_block_is_closed(path):
+    text = path.read_text()
+    assert text.count("<!-- generated") == text.count("<!-- end generated")
