@@ -113,3 +113,32 @@ def test_collect_cli_refuses_bad_targeted_plans(tmp_path, capsys, results_dir):
     assert exc.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()
+
+
+def test_plan_value_tool_compares_arms_at_equal_cost(tmp_path, capsys):
+    """tools/plan_value.py on synthetic logs split into a held-out plan, a random and a targeted arm."""
+    import importlib.util
+
+    from test_surrogate_synth import synthetic_logs
+
+    src = synthetic_logs(tmp_path / "src") / "synthetic.jsonl"
+    out = tmp_path / "logs"
+    out.mkdir()
+    with open(src) as fh, open(out / "runs.jsonl", "w") as dst:
+        for line in fh:
+            rec = json.loads(line)
+            _, c, r = rec["key"].split("/")  # synth/c<i>/r<j>: a config's seeds stay in one plan
+            plan = ["s5", "s6", "optimizers7", "s1"][int(c[1:]) % 4]
+            rec["key"] = f"flowers17/e25/{plan}/{c}/{r}"
+            rec["wall_time"] = 10.0
+            dst.write(json.dumps(rec) + "\n")
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("plan_value", Path(__file__).parent.parent / "tools" / "plan_value.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.plan_of("flowers17/e25/optimizers7/c3/r0") == "optimizers7"
+    assert tool.main([str(out), "--heldout", "5", "--random", "6", "--targeted", "optimizers7"]) == 0
+    text = capsys.readouterr().out
+    assert "base + random arm" in text and "base + targeted arm" in text
+    assert tool.main([str(out), "--heldout", "5", "--random", "6", "--targeted", "uncertain9"]) == 2
