@@ -446,7 +446,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    warnings.simplefilter("default")
+    with warnings.catch_warnings():  # warnings (a skipped log line, ...) as one line each, no source line
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"surrobench: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as exc:
