@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -23,25 +24,55 @@ AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "-1h", "-5", "-1e99" are values (to be refused by their type with a message), not options:
+        # no option of this parser starts with a digit or a dot.
+        self._negative_number_matcher = re.compile(r"^-[0-9.]")
+
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _int_at_least(lowest: int, what: str):
+def _ceiling(name: str) -> int | float:
+    """A documented ceiling, from the module that enforces it (imported only when parsing)."""
+    from . import compare, simulator
+    from .training import collect
+
+    return {
+        "seeds": compare.MAX_SEEDS, "worker_counts": compare.MAX_WORKER_COUNTS, "jobs": compare.MAX_JOBS,
+        "workers": simulator.MAX_WORKERS, "budget": simulator.MAX_BUDGET_SECONDS,
+        "evaluations": simulator.MAX_EVALUATIONS, "n_configs": collect.MAX_N_CONFIGS,
+        "replicates": collect.MAX_REPLICATES, "seed": collect.MAX_SEED, "threads": MAX_THREADS,
+        "sample": MAX_SAMPLE, "time_limit": MAX_TIME_LIMIT,
+    }[name]
+
+
+MAX_THREADS = 256
+MAX_SAMPLE = 100_000
+MAX_TIME_LIMIT = 365 * 24 * 3600.0
+
+
+def _int_in(lowest: int, ceiling: str | None = None):
+    """An integer argument in ``lowest..`` the named ceiling; anything else is refused with the range."""
+
     def parse(text: str) -> int:
+        highest = _ceiling(ceiling) if ceiling else None
+        span = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
         try:
-            value = int(text)
+            value = int(text.strip())
         except ValueError:
-            value = lowest - 1
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer in {span}, got {text[:40]!r}") from None
+        if value < lowest or (highest is not None and value > highest):
+            raise argparse.ArgumentTypeError(f"expected an integer in {span}, got {text[:40]!r}")
         return value
 
     return parse
 
 
-_positive_int = _int_at_least(1, "positive")
-_nonneg_int = _int_at_least(0, "non-negative")
+_positive_int = _int_in(1)
+_nonneg_int = _int_in(0)
+_seed = _int_in(0, "seed")
 
 
 def _fraction(text: str) -> float:
@@ -54,18 +85,28 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _duration(text: str) -> float:
-    """Seconds, or a number with a unit: 90, 90s, 45m, 2.5h."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    t = text.strip().lower()
-    scale = units.get(t[-1:], None)
-    try:
-        value = float(t[:-1] if scale else t) * (scale or 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 45m or 2h, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
-    return value
+def _duration_up_to(ceiling: str):
+    """Seconds, or a number with a unit: 90, 90s, 45m, 2.5h; positive and at most the named ceiling."""
+
+    def parse(text: str) -> float:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        t = text.strip().lower()
+        scale = units.get(t[-1:], None)
+        try:
+            value = float(t[:-1] if scale else t) * (scale or 1)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected a duration such as 600, 45m or 2h, got {text[:40]!r}") from None
+        highest = _ceiling(ceiling)
+        if not (0 < value <= highest):  # NaN fails too
+            raise argparse.ArgumentTypeError(
+                f"expected a positive duration of at most {highest:g} s ({highest / 86400:g} days), got {text[:40]!r}"
+            )
+        return value
+
+    return parse
+
+
+_duration = _duration_up_to("time_limit")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -87,18 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", default="digits", choices=["digits", "flowers17", "fashion_mnist"])
     c.add_argument("--data-dir", help="directory with the dataset's files (flowers17: x_*.npy/y_*.npy)")
     c.add_argument("--out", default="training_logs", help="logs root; runs go to OUT/DATASET/ (default: %(default)s)")
-    c.add_argument("--plan-seed", type=_nonneg_int, default=0, help="seed of the plan: config k is the same everywhere")
-    c.add_argument("--n-configs", type=_positive_int, default=30)
+    c.add_argument("--plan-seed", type=_seed, default=0, help="seed of the plan: config k is the same everywhere")
+    c.add_argument("--n-configs", type=_int_in(1, "n_configs"), default=30, help="configs in the plan (at most 100000)")
     c.add_argument("--epochs", type=_positive_int, default=25)
     c.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: this machine's share of the plan")
     c.add_argument("--replicate-fraction", type=_fraction, default=0.1, help="share of configs trained with several seeds")
-    c.add_argument("--replicates", type=_positive_int, default=3, help="seeds per replicated config")
+    c.add_argument("--replicates", type=_int_in(1, "replicates"), default=3, help="seeds per replicated config")
     c.add_argument(
         "--retime-fraction", type=_fraction, default=None,
         help="share of configs re-run alone on their device when jobs share it (default 0.03)",
     )
-    c.add_argument("--jobs", type=_positive_int, default=1, help="parallel training jobs (several per GPU pay off)")
-    c.add_argument("--threads", type=_positive_int, default=1, help="torch threads per job (default 1)")
+    c.add_argument("--jobs", type=_int_in(1, "jobs"), default=1,
+                   help="parallel training jobs, at most 256 (several per GPU pay off)")
+    c.add_argument("--threads", type=_int_in(1, "threads"), default=1, help="torch threads per job (default 1)")
     c.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
     c.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
     c.add_argument("--scheduler", help="dask scheduler address (with --backend dask); a local cluster otherwise")
@@ -110,20 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--plot", metavar="PNG", help="also draw a sample of validation-error curves to this file")
     lg.add_argument("--color-by", default="lr_init", metavar="HP",
                     help="hyperparameter that colours the curves (default: %(default)s)")
-    lg.add_argument("--sample", type=_positive_int, default=200, help="curves per dataset (default: %(default)s)")
-    lg.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the curve sample (default: %(default)s)")
+    lg.add_argument("--sample", type=_int_in(1, "sample"), default=200, help="curves per dataset (default: %(default)s)")
+    lg.add_argument("--seed", type=_seed, default=0, help="seed of the curve sample (default: %(default)s)")
 
     cp = sub.add_parser("compare", help="compare optimizers on a benchmark on a simulated wall-clock")
     cp.add_argument("--benchmark", help="surrogate directory or archive (default: the shipped flowers17 surrogate)")
     cp.add_argument("--optimizers", help="comma-separated names (default: all); see --list")
     cp.add_argument("--list", action="store_true", help="list the available optimizers and exit")
-    cp.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
-    cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, e.g. 1,8 (default: 1)")
-    cp.add_argument("--budget", type=_duration, default=None, help="simulated time per run, e.g. 24h (default: 24h)")
-    cp.add_argument("--evaluations", type=_positive_int, help="a budget in jobs instead of (or besides) time")
+    cp.add_argument("--seeds", type=_int_in(1, "seeds"), default=10,
+                    help="number of seeds, 0..N-1, at most 1000 (default: %(default)s)")
+    cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, each at most 1024, e.g. 1,8 (default: 1)")
+    cp.add_argument("--budget", type=_duration_up_to("budget"), default=None,
+                    help="simulated time per run, e.g. 24h, at most 30d (default: 24h)")
+    cp.add_argument("--evaluations", type=_int_in(1, "evaluations"),
+                    help="a budget in jobs instead of (or besides) time, at most 100000")
     cp.add_argument("--overhead", type=_overhead, default="none",
                     help="optimizer time charged: none (default), measured, or a fixed number of seconds per decision")
-    cp.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel (joblib)")
+    cp.add_argument("--jobs", type=_int_in(1, "jobs"), default=1,
+                    help="runs in parallel (joblib), at most 256; never more than runs, nor than CPUs for processes")
     cp.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
     cp.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
     cp.add_argument("--out", default="results", help="results directory (default: %(default)s)")
@@ -152,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
     f.add_argument("--name", help="surrogate name (default: DATASET-surrogate)")
     f.add_argument("--device", help="whose clock the runtime model learns (default: the device with most lone runs)")
-    f.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the folds and of XGBoost (default: %(default)s)")
+    f.add_argument("--seed", type=_seed, default=0, help="seed of the folds and of XGBoost (default: %(default)s)")
     f.add_argument("--holdout", type=_fraction, default=0.2,
                    help="share of configs held out per cross-validation fold (default: %(default)s, five folds)")
     f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
@@ -171,12 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _int_list(text: str) -> list[int]:
+    highest, most = _ceiling("workers"), _ceiling("worker_counts")
+    what = f"expected up to {most} comma-separated integers in 1..{highest}, got {text[:40]!r}"
+    parts = text.split(",")
+    if len(parts) > most:
+        raise argparse.ArgumentTypeError(what)
     try:
-        values = [int(v) for v in text.split(",")]
+        values = [int(v) for v in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(what) from None
+    if not values or min(values) < 1 or max(values) > highest:
+        raise argparse.ArgumentTypeError(what)
     return sorted(set(values))
 
 
@@ -186,7 +237,7 @@ def _overhead(text: str):
     if text in ("none", "measured"):
         return Overhead(text)
     try:
-        return Overhead("fixed", seconds=_duration(text))
+        return Overhead("fixed", seconds=_duration_up_to("budget")(text))
     except (argparse.ArgumentTypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected none, measured or seconds per decision, got {text!r}") from None
 

@@ -21,6 +21,8 @@ import logging
 import math
 import os
 import platform
+import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +32,21 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._numbers import as_int, is_int
 from ._paths import check_writable_dir
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
-from .simulator import Budget, Overhead, as_budget, as_overhead, simulate
+from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table"]
+__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table",
+           "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
 DAY = 24 * 3600.0
+# Ceilings (documented in the README); MAX_WORKERS, MAX_BUDGET_SECONDS and MAX_EVALUATIONS are the simulator's.
+MAX_SEEDS = 1000
+MAX_WORKER_COUNTS = 64
+MAX_JOBS = 256
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +96,41 @@ def _benchmark(spec):
     return spec
 
 
-def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead):
+def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
+    """Never more parallel jobs than runs, nor (for processes on this machine) than its CPUs."""
+    n_jobs = min(n_jobs, max(n_tasks, 1))
+    if backend is None:
+        from joblib.parallel import get_active_backend
+
+        backend = type(get_active_backend()[0]).__name__
+    if str(backend).lower().startswith(("loky", "multiprocessing")):
+        n_jobs = min(n_jobs, os.cpu_count() or 1)
+    return n_jobs
+
+
+def _die_with(parent_pid: int) -> None:
+    """In a worker process started by ``parent_pid`` (loky, multiprocessing): exit as soon as that
+    parent is gone, instead of running on as an orphan. Nothing happens in the parent itself or
+    in a process it did not start (a dask or ray worker)."""
+    global _WATCHING
+    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return
+    _WATCHING = True
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="surrobench-parent-watch", daemon=True).start()
+
+
+_WATCHING = False
+
+
+def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, parent_pid=None):
+    if parent_pid is not None:
+        _die_with(parent_pid)
     bench = _benchmark(bench_spec)
     problem = Problem(
         min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
@@ -231,12 +273,15 @@ def compare(
 
     budget = Budget(seconds=DAY) if budget is None else as_budget(budget)
     overhead = as_overhead(overhead)
-    workers = [n_workers] if isinstance(n_workers, int) else list(n_workers)
-    if not workers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in workers):
-        raise ValueError(f"n_workers: expected positive ints, got {n_workers!r}")
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    workers = [n_workers] if is_int(n_workers) else list(n_workers)
+    if not workers or len(workers) > MAX_WORKER_COUNTS:
+        raise ValueError(f"n_workers: expected 1..{MAX_WORKER_COUNTS} worker counts, got {len(workers)}")
+    workers = [as_int(w, "n_workers", low=1, high=MAX_WORKERS) for w in workers]
+    seeds = list(seeds) if not is_int(seeds) else [seeds]
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise ValueError(f"seeds: expected 1..{MAX_SEEDS} seeds, got {len(seeds)}")
+    seeds = [as_int(s, "seeds", low=0) for s in seeds]
+    n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
     if resume and cells_dir is None:
         raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
     opts = resolve_optimizers(optimizers)
@@ -264,7 +309,9 @@ def compare(
                 if on_cell is not None:
                     on_cell()
     todo = [cell for cell in cells if cell not in tables]
-    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead) for label, s, w in todo)
+    n_jobs = _parallelism(n_jobs, len(todo), backend)
+    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, os.getpid())
+             for label, s, w in todo)
     for cell, table in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
         tables[cell] = table
         if store is not None:

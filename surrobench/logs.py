@@ -187,7 +187,9 @@ def _incomplete(rec: dict[str, Any]) -> bool:
 
 
 def read_runs(path: str | os.PathLike) -> pd.DataFrame:
-    """One row per run: identity, status, device, timing, size and ``config_<name>`` columns."""
+    """One row per run: identity, status, device, timing, size and ``config_<name>`` columns
+    (integer and boolean hyperparameters as pandas' nullable ``Int64`` and ``boolean``, NA
+    where inactive, so that a row's non-NA values are a valid config)."""
     rows = []
     for rec in iter_records(path):
         plan = rec.get("plan") or {}
@@ -209,9 +211,18 @@ def read_runs(path: str | os.PathLike) -> pd.DataFrame:
             "file": rec["_file"],
         }
         for name in NAMES:
-            row[f"config_{name}"] = rec["config"].get(name, np.nan)
+            row[f"config_{name}"] = rec["config"].get(name)
         rows.append(row)
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    if not runs.empty:  # integers and booleans stay so (NA where inactive): a row rebuilds a valid config
+        runs = runs.astype(_CONFIG_DTYPES)
+    return runs
+
+
+_CONFIG_DTYPES = {
+    f"config_{hp.name}": "boolean" if hp.choices == (False, True) else "float64" if hp.kind == "float" else "Int64"
+    for hp in HYPERPARAMETERS
+}
 
 
 def read_logs(path: str | os.PathLike) -> pd.DataFrame:

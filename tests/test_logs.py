@@ -175,7 +175,7 @@ def test_torn_line_and_invalid_record_warning_categories(tmp_path):
         runs = read_runs(path)
     assert len(runs) == 1 and [w.category for w in caught] == [InvalidRecordWarning, TornLineWarning]
     assert str(caught[0].message) == f"{path}:2: dataset: missing"
-    assert math.isnan(runs.loc[0, "config_n_conv_1"]) and isinstance(runs, pd.DataFrame)
+    assert pd.isna(runs.loc[0, "config_n_conv_1"]) and isinstance(runs, pd.DataFrame)
 
 
 def test_last_line_without_newline_is_torn(tmp_path):
