@@ -6,6 +6,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+MAX_JOBS = 256  # parallel jobs of compare and collect: more would only thrash one machine
+
 
 def is_int(value: Any) -> bool:
     """True for a Python or numpy integer (not a bool)."""

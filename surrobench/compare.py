@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._numbers import as_int, is_int
+from ._numbers import MAX_JOBS, as_int, is_int
 from ._paths import check_writable_dir
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
@@ -46,7 +46,6 @@ DAY = 24 * 3600.0
 # Ceilings (documented in the README); MAX_WORKERS, MAX_BUDGET_SECONDS and MAX_EVALUATIONS are the simulator's.
 MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
-MAX_JOBS = 256
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +183,8 @@ def _save_cell(path: Path, table: pd.DataFrame) -> bool:
 def _load_cell(path: Path) -> pd.DataFrame | None:
     """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # the file opened here, not by np.load, which leaves it open when the archive is truncated
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
             frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
         for c, dtype in zip(columns, dtypes):
@@ -389,18 +389,81 @@ def _json_default(obj):
     return str(obj)
 
 
+# What a results folder's tables must hold (what report and its plots read); all of it non-null.
+_CELL = ["optimizer", "seed", "n_workers"]
+RESULT_TABLE_COLUMNS = {
+    "runs": _CELL + ["job_id", "trial", "worker", "start", "end", "config_id", "epoch", "from_epoch", "val_error",
+                     "log10_params"],
+    "hv": _CELL + ["time", "hv", "hv_max_fidelity"],
+    "final": _CELL + ["hv", "hv_max_fidelity", "jobs", "epochs_trained", "rank"],
+}
+
+
 def read_results(directory: str | os.PathLike) -> Results:
-    """Read what :func:`write_results` wrote."""
+    """Read what :func:`write_results` wrote, checking each file: ``metadata.json`` a JSON object,
+    each table readable with its columns (non-null), and the tables consistent with each other
+    (every cell's jobs in ``runs``, the same time grid for every cell in ``hv``), so that a
+    damaged or truncated file is refused with a one-line ``ValueError`` naming it."""
     d = Path(directory)
     meta_path = d / "metadata.json"
     if not meta_path.is_file():
         raise ValueError(f"results: {d} holds no metadata.json (not a surrobench results directory)")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"results: {meta_path} is damaged (not valid JSON: {str(exc).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"results: {meta_path} is not a JSON object")
     fmt = meta.get("table_format", "csv")
-    tables = {}
-    for name in ("runs", "hv", "final"):
-        path = d / f"{name}.{fmt}"
-        if not path.is_file():
-            raise ValueError(f"results: {path} is missing")
-        tables[name] = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"results: {meta_path} has table_format {fmt!r:.40}, expected csv or parquet")
+    budget = meta.get("budget", {})
+    if not isinstance(budget, dict) or not isinstance(meta.get("reference_point", []), list):
+        raise ValueError(f"results: {meta_path} has a malformed budget or reference_point")
+    tables = {name: _read_table(d / f"{name}.{fmt}", fmt, columns) for name, columns in RESULT_TABLE_COLUMNS.items()}
+    _check_consistent(d, fmt, **tables)
     return Results(metadata=meta, **tables)
+
+
+def _read_table(path: Path, fmt: str, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"results: {path} is missing")
+    try:
+        if fmt == "csv":
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(size - 1, 0))
+                if f.read(1) != b"\n":
+                    raise ValueError("truncated (no final line end)")
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except (ValueError, OSError, ImportError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"results: {path} is damaged or unreadable ({text[:200]})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"results: {path} lacks the column(s) {', '.join(missing)}")
+    holes = [c for c in columns if frame[c].isna().any()]
+    if holes:
+        raise ValueError(f"results: {path} has empty values in {', '.join(holes)} (damaged or truncated)")
+    numeric = [c for c in columns if c not in ("optimizer", "config_id") and not pd.api.types.is_numeric_dtype(frame[c])]
+    if numeric:
+        raise ValueError(f"results: {path} has non-numbers in {', '.join(numeric)}")
+    if frame.empty and path.stem != "runs":
+        raise ValueError(f"results: {path} holds no rows")
+    return frame
+
+
+def _check_consistent(d: Path, fmt: str, *, runs: pd.DataFrame, hv: pd.DataFrame, final: pd.DataFrame) -> None:
+    if final.duplicated(_CELL).any():
+        raise ValueError(f"results: {d / f'final.{fmt}'} lists a (optimizer, seed, n_workers) cell twice")
+    cells = final.set_index(_CELL)["jobs"]
+    counted = runs.groupby(_CELL).size().reindex(cells.index, fill_value=0)
+    if len(runs) != int(cells.sum()) or not (counted == cells).all():
+        raise ValueError(f"results: {d / f'runs.{fmt}'} holds {len(runs)} jobs, final.{fmt} counts {int(cells.sum())}: "
+                         "damaged or truncated")
+    grid = hv.groupby(_CELL).size()
+    if len(grid) != len(cells) or grid.nunique() != 1:
+        raise ValueError(f"results: {d / f'hv.{fmt}'} does not hold one equal time grid per cell of final.{fmt}: "
+                         "damaged or truncated")

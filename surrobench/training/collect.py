@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .._numbers import as_int
+from .._numbers import MAX_JOBS, as_int
 from .._paths import check_writable_dir
 from ..datasets import info as dataset_info
 from ..datasets import load as load_dataset
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_N_CONFIGS = 100_000
 MAX_REPLICATES = 100
 MAX_SHARDS = 10_000
-MAX_JOBS = 256
 MAX_SEED = 2**32 - 1
 
 
