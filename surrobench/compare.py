@@ -16,6 +16,7 @@ its own runs. The key does not see code: after changing an optimizer's code, do 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -93,6 +94,20 @@ def _benchmark(spec):
             _BENCH_CACHE[key] = surrobench.load(spec)
         return _BENCH_CACHE[key]
     return spec
+
+
+def _at_most(values: Iterable, most: int, name: str, what: str) -> list:
+    """The first values of an iterable, refused if it is empty or longer than ``most`` (read lazily:
+    ``range(10**20)`` is refused, not materialised)."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        head = list(itertools.islice(values, most + 1))
+    except TypeError:
+        raise ValueError(f"{name}: expected an int or an iterable of ints, got {values!r:.60}") from None
+    if not 1 <= len(head) <= most:
+        raise ValueError(f"{name}: expected 1..{most} {what}, got {'more' if head else 'none'}")
+    return head
 
 
 def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
@@ -273,14 +288,9 @@ def compare(
 
     budget = Budget(seconds=DAY) if budget is None else as_budget(budget)
     overhead = as_overhead(overhead)
-    workers = [n_workers] if is_int(n_workers) else list(n_workers)
-    if not workers or len(workers) > MAX_WORKER_COUNTS:
-        raise ValueError(f"n_workers: expected 1..{MAX_WORKER_COUNTS} worker counts, got {len(workers)}")
+    workers = _at_most([n_workers] if is_int(n_workers) else n_workers, MAX_WORKER_COUNTS, "n_workers", "worker counts")
     workers = [as_int(w, "n_workers", low=1, high=MAX_WORKERS) for w in workers]
-    seeds = list(seeds) if not is_int(seeds) else [seeds]
-    if not seeds or len(seeds) > MAX_SEEDS:
-        raise ValueError(f"seeds: expected 1..{MAX_SEEDS} seeds, got {len(seeds)}")
-    seeds = [as_int(s, "seeds", low=0) for s in seeds]
+    seeds = [as_int(s, "seeds", low=0) for s in _at_most([seeds] if is_int(seeds) else seeds, MAX_SEEDS, "seeds", "seeds")]
     n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
     if resume and cells_dir is None:
         raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
