@@ -14,6 +14,12 @@ class _Parser(argparse.ArgumentParser):
         # no option of this parser starts with a digit or a dot.
         self._negative_number_matcher = re.compile(r"^-[0-9.]")
 
+    def _get_values(self, action, arg_strings):
+        # argparse drops a lone "--" (as in --budget=--) and would hand the option an empty list
+        if action.nargs is None and action.option_strings and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 

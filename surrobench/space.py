@@ -328,7 +328,7 @@ def decode(x: Sequence[float]) -> dict[str, Any]:
         raise ValueError(f"encoded row must have {len(NAMES)} columns, got shape {x.shape}")
     for hp, v in zip(HYPERPARAMETERS, x):
         if hp.depth_key is None and not np.isfinite(v):
-            raise ValueError(f"encoded row: column {hp.name} must be a finite number, got {v!r}")
+            raise ValueError(f"encoded row: column {hp.name} must be a finite number, got {float(v)!r}")
     values = {hp.name: hp.from_unit(v) for hp, v in zip(HYPERPARAMETERS, x) if hp.depth_key is None}
     for hp, v in zip(HYPERPARAMETERS, x):
         if hp.depth_key is not None and values[hp.depth_key] > hp.depth_index:
