@@ -431,6 +431,12 @@ def read_results(directory: str | os.PathLike) -> Results:
     if not isinstance(budget, dict) or not isinstance(meta.get("reference_point", []), list):
         raise ValueError(f"results: {meta_path} has a malformed budget or reference_point")
     tables = {name: _read_table(d / f"{name}.{fmt}", fmt, columns) for name, columns in RESULT_TABLE_COLUMNS.items()}
+    expected = [meta.get(k) for k in ("optimizers", "seeds", "n_workers")]
+    if all(isinstance(v, (list, dict)) for v in expected):
+        n_cells = len(expected[0]) * len(expected[1]) * len(expected[2])
+        if len(tables["final"]) != n_cells:
+            raise ValueError(f"results: {d / f'final.{fmt}'} holds {len(tables['final'])} cells, metadata.json "
+                             f"lists {n_cells}: damaged or truncated")
     _check_consistent(d, fmt, **tables)
     return Results(metadata=meta, **tables)
 

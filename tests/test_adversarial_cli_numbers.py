@@ -216,3 +216,79 @@ def test_a_truncated_stored_cell_is_rerun_without_a_resource_warning(tmp_path):
             assert compare_mod._load_cell(path) is None
             gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+# ------------------------------------------------------------------------------- parallel jobs (item 4)
+
+
+def test_parallel_jobs_never_exceed_the_runs_nor_the_cpus(monkeypatch):
+    from joblib import parallel_config
+
+    assert compare_mod._parallelism(999, 1, "loky") == 1
+    assert compare_mod._parallelism(256, 10_000, "loky") == min(256, os.cpu_count() or 1)
+    assert compare_mod._parallelism(200, 50, "threading") == 50
+    assert compare_mod._parallelism(3, 0, "threading") == 1
+    with parallel_config(backend="threading"):
+        assert compare_mod._parallelism(200, 50, None) == 50
+    assert compare_mod._parallelism(200, 50, None) == min(50, os.cpu_count() or 1)  # joblib's default: loky
+
+    seen = []
+    real = __import__("joblib").Parallel
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["n_jobs"])
+        return real(*args, **{**kwargs, "backend": "threading"})
+
+    monkeypatch.setattr("joblib.Parallel", spy)
+    from toybench import ToyBenchmark
+
+    compare_mod.compare(ToyBenchmark(), ["random"], seeds=[0], budget=600.0, n_jobs=256, backend="threading", n_grid=5)
+    assert seen == [1]  # one run: one job, not 256
+
+
+def test_a_worker_exits_when_its_parent_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    from pathlib import Path
+
+    script = textwrap.dedent("""
+        import multiprocessing as mp, os, sys, time
+
+        def child(parent):
+            from surrobench.compare import _die_with
+            _die_with(parent)
+            print("ready", os.getpid(), flush=True)
+            time.sleep(120)
+
+        if __name__ == "__main__":
+            p = mp.get_context("spawn").Process(target=child, args=(os.getpid(),))
+            p.start()
+            time.sleep(120)
+    """)
+    (tmp_path / "parent.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = parent.stdout.readline().split()
+        assert line[:1] == ["ready"], line
+        child = int(line[1])
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 20
+        while _alive(child):
+            assert time.monotonic() < deadline, "the worker outlived its parent"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
