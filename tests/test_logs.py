@@ -336,7 +336,7 @@ def test_cli_logs_coverage_and_plot(coverage_logs, tmp_path, capsys):
     (["--plot", "{tmp}/c.png", "--color-by", "colour"], "unknown hyperparameter 'colour'"),
     (["--plot", "{tmp}/missing/c.png"], "folder .* does not exist"),
     (["--plot", "{tmp}"], "not a writable file path"),
-    (["--sample", "0"], "expected a positive integer"),
+    (["--sample", "0"], r"expected an integer in 1\.\.100000"),
 ])
 def test_cli_logs_bad_arguments_exit_2_with_one_line(coverage_logs, tmp_path, capsys, extra, match):
     argv = ["logs", str(coverage_logs)] + [a.format(tmp=tmp_path) for a in extra]
