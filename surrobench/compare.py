@@ -47,6 +47,7 @@ DAY = 24 * 3600.0
 # Ceilings (documented in the README); MAX_WORKERS, MAX_BUDGET_SECONDS and MAX_EVALUATIONS are the simulator's.
 MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
+MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 
 logger = logging.getLogger(__name__)
 
@@ -199,12 +200,20 @@ def _load_cell(path: Path) -> pd.DataFrame | None:
     """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read."""
     try:
         # the file opened here, not by np.load, which leaves it open when the archive is truncated
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
-            frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
+        with open(path, "rb") as f:
+            unpacked = sum(info.file_size for info in zipfile.ZipFile(f).infolist())
+            if unpacked > MAX_CELL_BYTES:
+                raise ValueError(f"it unpacks to {unpacked} bytes, more than a cell may ({MAX_CELL_BYTES})")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
+                frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
         for c, dtype in zip(columns, dtypes):
             if str(frame[c].dtype) != dtype:
                 frame[c] = frame[c].astype(dtype)
+        missing = [c for c in RESULT_TABLE_COLUMNS["runs"] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         logger.warning("stored cell %s is unreadable (%s); running it again", path.name, exc)
         return None

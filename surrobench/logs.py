@@ -157,7 +157,11 @@ def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     (:class:`InvalidRecordWarning`)."""
     for file in log_files(path):
         with open(file, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
+            for lineno, raw in enumerate(_lines(f), 1):
+                if raw is None:
+                    warnings.warn(f"{file}:{lineno}: record: longer than {MAX_LINE_BYTES} bytes, no run record",
+                                  InvalidRecordWarning, stacklevel=2)
+                    continue
                 if not raw.strip():
                     continue
                 try:
@@ -174,6 +178,24 @@ def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
                     continue
                 rec["_file"] = str(file)
                 yield rec
+
+
+MAX_LINE_BYTES = 4 * 2**20  # a run record is a few kB
+
+
+def _lines(f) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read with a bounded buffer; ``None`` for a line past
+    ``MAX_LINE_BYTES`` (the rest of which is skipped in chunks, never held)."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = f.readline(2**20)
+            yield None
+            continue
+        yield line
 
 
 def _no_constant(name: str):

@@ -290,3 +290,12 @@ def test_corrupt_gzip_stream_is_one_line(tmp_path):
     archive.write_bytes(zlib.compress(b"not gzip") * 3)
     with pytest.raises(SurrogateFileError, match="damaged or truncated"):
         load_surrogate(archive)
+
+
+def test_a_directory_of_many_files_is_refused_by_counting(tmp_path):
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(200):
+        (d / f"f{i}.bin").write_bytes(b"")
+    with pytest.raises(SurrogateFileError, match="holds more than 64 entries"):
+        load_surrogate(d)

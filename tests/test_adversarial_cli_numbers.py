@@ -292,3 +292,19 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+def test_a_stored_cell_too_big_or_without_its_columns_is_rerun(tmp_path, monkeypatch, caplog):
+    import pandas as pd
+
+    from surrobench.simulator import RESULT_COLUMNS
+
+    table = pd.DataFrame({c: np.arange(50.0) for c in RESULT_COLUMNS}).assign(optimizer="random", seed=0, n_workers=1)
+    path = tmp_path / "cell.npz"
+    compare_mod._save_cell(path, table)
+    assert compare_mod._load_cell(path) is not None
+    monkeypatch.setattr(compare_mod, "MAX_CELL_BYTES", 1000)
+    assert compare_mod._load_cell(path) is None and "more than a cell may" in caplog.text
+    monkeypatch.undo()
+    compare_mod._save_cell(path, table.drop(columns=["end"]))
+    assert compare_mod._load_cell(path) is None and "lacks the column(s) end" in caplog.text

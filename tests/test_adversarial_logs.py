@@ -164,3 +164,23 @@ def test_fit_on_only_invalid_lines_is_one_line_exit_2(tmp_path, capsys):
     assert "Traceback" not in err and "unknown dataset None" not in err
     assert f"surrobench: warning: {tmp_path / 'x.jsonl'}:1: dataset: missing" in err
     assert err.strip().splitlines()[-1].startswith("surrobench fit: error:")
+
+
+def test_an_endless_line_is_skipped_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    from surrobench.logs import MAX_LINE_BYTES
+
+    path = tmp_path / "x.jsonl"
+    with open(path, "wb") as f:
+        f.write((json.dumps(make_record(epochs=3, seed=1)) + "\n").encode())
+        f.write(b"[" + b"0," * MAX_LINE_BYTES + b"0]\n")  # a "record" of twice the ceiling
+        f.write((json.dumps(make_record(epochs=3, seed=2)) + "\n").encode())
+    tracemalloc.start()
+    try:
+        with pytest.warns(InvalidRecordWarning, match=f"x.jsonl:2: record: longer than {MAX_LINE_BYTES} bytes"):
+            seeds = [r["seed"] for r in iter_records(path)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seeds == [1, 2] and peak < 3 * MAX_LINE_BYTES  # the line is never held whole

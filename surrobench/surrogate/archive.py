@@ -110,9 +110,12 @@ def read_dir(directory: Path, check_manifest: CheckManifest) -> dict[str, bytes]
     """The files of a surrogate directory: entries, sizes and manifest checked before any other file is read."""
     origin = str(directory)
     sizes: dict[str, int] = {}
-    for i, entry in enumerate(sorted(directory.iterdir())):
-        if i >= MAX_MEMBERS:
+    entries = []
+    for entry in directory.iterdir():  # counted before anything else: a folder of a million files is refused
+        entries.append(entry)
+        if len(entries) > MAX_MEMBERS:
             raise fail(origin, f"holds more than {MAX_MEMBERS} entries")
+    for entry in sorted(entries):
         if entry.is_symlink() or not entry.is_file():
             raise fail(origin, f"unexpected entry {entry.name!r} (only the plain files listed in {MANIFEST} belong here)")
         size = entry.stat().st_size
