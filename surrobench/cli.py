@@ -14,67 +14,26 @@ import threading
 import warnings
 
 from . import __version__
+from ._cli_args import (
+    _duration,
+    _duration_up_to,
+    _fraction,
+    _int_in,
+    _int_list,
+    _nonneg_int,
+    _overhead,
+    _positive_int,
+    _Parser,
+    _seed,
+    _seed_list,
+    _shard,
+)
 from ._paths import check_writable_dir
 
 logger = logging.getLogger("surrobench")
 
 AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 25-75%% band (default) "
                   "or mean with a band of one standard error (the paper's figures)")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _int_at_least(lowest: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = lowest - 1
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1, "positive")
-_nonneg_int = _int_at_least(0, "non-negative")
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def _duration(text: str) -> float:
-    """Seconds, or a number with a unit: 90, 90s, 45m, 2.5h."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    t = text.strip().lower()
-    scale = units.get(t[-1:], None)
-    try:
-        value = float(t[:-1] if scale else t) * (scale or 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 45m or 2h, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
-    return value
-
-
-def _shard(text: str) -> tuple[int, int]:
-    from .training.collect import parse_shard
-
-    try:
-        return parse_shard(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", default="digits", choices=["digits", "flowers17", "fashion_mnist"])
     c.add_argument("--data-dir", help="directory with the dataset's files (flowers17: x_*.npy/y_*.npy)")
     c.add_argument("--out", default="training_logs", help="logs root; runs go to OUT/DATASET/ (default: %(default)s)")
-    c.add_argument("--plan-seed", type=_nonneg_int, default=0, help="seed of the plan: config k is the same everywhere")
+    c.add_argument("--plan-seed", type=_seed, default=0, help="seed of the plan: config k is the same everywhere")
     target = c.add_mutually_exclusive_group()
     target.add_argument("--plan-from", metavar="RESULTS",
                         help="a targeted plan: configs where the optimizers of this compare results folder went "
@@ -95,17 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--plan-uncertain", metavar="LOGS",
                         help="a targeted plan: the --n-configs configs of a seeded pool on which surrogates fitted "
                              "on bootstrap resamples of these logs disagree most")
-    c.add_argument("--n-configs", type=_positive_int, default=30)
+    c.add_argument("--n-configs", type=_int_in(1, "n_configs"), default=30, help="configs in the plan (at most 100000)")
     c.add_argument("--epochs", type=_positive_int, default=25)
     c.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: this machine's share of the plan")
     c.add_argument("--replicate-fraction", type=_fraction, default=0.1, help="share of configs trained with several seeds")
-    c.add_argument("--replicates", type=_positive_int, default=3, help="seeds per replicated config")
+    c.add_argument("--replicates", type=_int_in(1, "replicates"), default=3, help="seeds per replicated config")
     c.add_argument(
         "--retime-fraction", type=_fraction, default=None,
         help="share of configs re-run alone on their device when jobs share it (default 0.03)",
     )
-    c.add_argument("--jobs", type=_positive_int, default=1, help="parallel training jobs (several per GPU pay off)")
-    c.add_argument("--threads", type=_positive_int, default=1, help="torch threads per job (default 1)")
+    c.add_argument("--jobs", type=_int_in(1, "jobs"), default=1,
+                   help="parallel training jobs, at most 256 (several per GPU pay off)")
+    c.add_argument("--threads", type=_int_in(1, "threads"), default=1, help="torch threads per job (default 1)")
     c.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
     c.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
     c.add_argument("--scheduler", help="dask scheduler address (with --backend dask); a local cluster otherwise")
@@ -117,20 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--plot", metavar="PNG", help="also draw a sample of validation-error curves to this file")
     lg.add_argument("--color-by", default="lr_init", metavar="HP",
                     help="hyperparameter that colours the curves (default: %(default)s)")
-    lg.add_argument("--sample", type=_positive_int, default=200, help="curves per dataset (default: %(default)s)")
-    lg.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the curve sample (default: %(default)s)")
+    lg.add_argument("--sample", type=_int_in(1, "sample"), default=200, help="curves per dataset (default: %(default)s)")
+    lg.add_argument("--seed", type=_seed, default=0, help="seed of the curve sample (default: %(default)s)")
 
     cp = sub.add_parser("compare", help="compare optimizers on a benchmark on a simulated wall-clock")
     cp.add_argument("--benchmark", help="surrogate directory or archive (default: the shipped flowers17 surrogate)")
     cp.add_argument("--optimizers", help="comma-separated names (default: all); see --list")
     cp.add_argument("--list", action="store_true", help="list the available optimizers and exit")
-    cp.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
-    cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, e.g. 1,8 (default: 1)")
-    cp.add_argument("--budget", type=_duration, default=None, help="simulated time per run, e.g. 24h (default: 24h)")
-    cp.add_argument("--evaluations", type=_positive_int, help="a budget in jobs instead of (or besides) time")
+    cp.add_argument("--seeds", type=_int_in(1, "seeds"), default=10,
+                    help="number of seeds, 0..N-1, at most 1000 (default: %(default)s)")
+    cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, each at most 1024, e.g. 1,8 (default: 1)")
+    cp.add_argument("--budget", type=_duration_up_to("budget"), default=None,
+                    help="simulated time per run, e.g. 24h, at most 30d (default: 24h)")
+    cp.add_argument("--evaluations", type=_int_in(1, "evaluations"),
+                    help="a budget in jobs instead of (or besides) time, at most 100000")
     cp.add_argument("--overhead", type=_overhead, default="none",
                     help="optimizer time charged: none (default), measured, or a fixed number of seconds per decision")
-    cp.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel (joblib)")
+    cp.add_argument("--jobs", type=_int_in(1, "jobs"), default=1,
+                    help="runs in parallel (joblib), at most 256; never more than runs, nor than CPUs for processes")
     cp.add_argument("--backend", default="loky", choices=["loky", "threading", "multiprocessing", "dask", "ray"])
     cp.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
     cp.add_argument("--out", default="results", help="results directory (default: %(default)s)")
@@ -159,11 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
     f.add_argument("--name", help="surrogate name (default: DATASET-surrogate)")
     f.add_argument("--device", help="whose clock the runtime model learns (default: the device with most lone runs)")
-    f.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the folds and of XGBoost (default: %(default)s)")
+    f.add_argument("--seed", type=_seed, default=0, help="seed of the folds and of XGBoost (default: %(default)s)")
     f.add_argument("--holdout", type=_fraction, default=0.2,
                    help="share of configs held out per cross-validation fold (default: %(default)s, five folds)")
     f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
-    f.add_argument("--clock-plans", type=_int_list, metavar="S,S",
+    f.add_argument("--clock-plans", type=_seed_list, metavar="S,S",
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
@@ -184,13 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="configs to train alone (default: %(default)s; at least 5)")
     cal.add_argument("--configs", metavar="JSON", help="train these configs (a JSON list) instead of the spanning set")
     cal.add_argument("--epochs", type=_positive_int, default=2, help="epochs per config (default: %(default)s)")
-    cal.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the calibration plan (default: %(default)s)")
+    cal.add_argument("--seed", type=_seed, default=0, help="seed of the calibration plan (default: %(default)s)")
     cal.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
-    cal.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
+    cal.add_argument("--threads", type=_int_in(1, "threads"), default=1, help="torch threads (default 1)")
     cal.add_argument("--logs", default="training_logs", help="logs root; runs go to LOGS/DATASET/ (default: %(default)s)")
     cal.add_argument("--no-train", action="store_true",
                      help="train nothing: fit the clock on the calibration runs already logged")
-    cal.add_argument("--plans", type=_int_list, metavar="S,S",
+    cal.add_argument("--plans", type=_seed_list, metavar="S,S",
                      help="train nothing: fit the clock on the lone runs of these collection plans instead")
     cal.add_argument("--name", help="surrogate name (default: DATASET-DEVICEKIND-surrogate, e.g. flowers17-cpu-surrogate)")
     cal.add_argument("--out", help="surrogate directory to write (default: build/surrogates/NAME)")
@@ -208,27 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("directory")
     pb.add_argument("--out-dir", help="where the archive goes (default: beside the directory)")
     return p
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sorted(set(values))
-
-
-def _overhead(text: str):
-    from .simulator import Overhead
-
-    if text in ("none", "measured"):
-        return Overhead(text)
-    try:
-        return Overhead("fixed", seconds=_duration(text))
-    except (argparse.ArgumentTypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected none, measured or seconds per decision, got {text!r}") from None
 
 
 def _epochs_ok(value: int) -> int:
@@ -588,7 +531,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    warnings.simplefilter("default")
+    with warnings.catch_warnings():  # warnings (a skipped log line, ...) as one line each, no source line
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"surrobench: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as exc:

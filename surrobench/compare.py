@@ -16,11 +16,14 @@ its own runs. The key does not see code: after changing an optimizer's code, do 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
 import platform
+import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +33,21 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._numbers import MAX_JOBS, as_int, is_int
 from ._paths import check_writable_dir
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
-from .simulator import Budget, Overhead, as_budget, as_overhead, simulate
+from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table"]
+__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table",
+           "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
 DAY = 24 * 3600.0
+# Ceilings (documented in the README); MAX_WORKERS, MAX_BUDGET_SECONDS and MAX_EVALUATIONS are the simulator's.
+MAX_SEEDS = 1000
+MAX_WORKER_COUNTS = 64
+MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +97,55 @@ def _benchmark(spec):
     return spec
 
 
-def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead):
+def _at_most(values: Iterable, most: int, name: str, what: str) -> list:
+    """The first values of an iterable, refused if it is empty or longer than ``most`` (read lazily:
+    ``range(10**20)`` is refused, not materialised)."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        head = list(itertools.islice(values, most + 1))
+    except TypeError:
+        raise ValueError(f"{name}: expected an int or an iterable of ints, got {values!r:.60}") from None
+    if not 1 <= len(head) <= most:
+        raise ValueError(f"{name}: expected 1..{most} {what}, got {'more' if head else 'none'}")
+    return head
+
+
+def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
+    """Never more parallel jobs than runs, nor (for processes on this machine) than its CPUs."""
+    n_jobs = min(n_jobs, max(n_tasks, 1))
+    if backend is None:
+        from joblib.parallel import get_active_backend
+
+        backend = type(get_active_backend()[0]).__name__
+    if str(backend).lower().startswith(("loky", "multiprocessing")):
+        n_jobs = min(n_jobs, os.cpu_count() or 1)
+    return n_jobs
+
+
+def _die_with(parent_pid: int) -> None:
+    """In a worker process started by ``parent_pid`` (loky, multiprocessing): exit as soon as that
+    parent is gone, instead of running on as an orphan. Nothing happens in the parent itself or
+    in a process it did not start (a dask or ray worker)."""
+    global _WATCHING
+    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return
+    _WATCHING = True
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="surrobench-parent-watch", daemon=True).start()
+
+
+_WATCHING = False
+
+
+def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, parent_pid=None):
+    if parent_pid is not None:
+        _die_with(parent_pid)
     bench = _benchmark(bench_spec)
     problem = Problem(
         min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
@@ -142,12 +199,21 @@ def _save_cell(path: Path, table: pd.DataFrame) -> bool:
 def _load_cell(path: Path) -> pd.DataFrame | None:
     """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
-            frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
+        # the file opened here, not by np.load, which leaves it open when the archive is truncated
+        with open(path, "rb") as f:
+            unpacked = sum(info.file_size for info in zipfile.ZipFile(f).infolist())
+            if unpacked > MAX_CELL_BYTES:
+                raise ValueError(f"it unpacks to {unpacked} bytes, more than a cell may ({MAX_CELL_BYTES})")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                columns, dtypes = [str(c) for c in z["columns"]], [str(t) for t in z["dtypes"]]
+                frame = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)}, columns=columns)
         for c, dtype in zip(columns, dtypes):
             if str(frame[c].dtype) != dtype:
                 frame[c] = frame[c].astype(dtype)
+        missing = [c for c in RESULT_TABLE_COLUMNS["runs"] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         logger.warning("stored cell %s is unreadable (%s); running it again", path.name, exc)
         return None
@@ -231,12 +297,10 @@ def compare(
 
     budget = Budget(seconds=DAY) if budget is None else as_budget(budget)
     overhead = as_overhead(overhead)
-    workers = [n_workers] if isinstance(n_workers, int) else list(n_workers)
-    if not workers or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in workers):
-        raise ValueError(f"n_workers: expected positive ints, got {n_workers!r}")
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    workers = _at_most([n_workers] if is_int(n_workers) else n_workers, MAX_WORKER_COUNTS, "n_workers", "worker counts")
+    workers = [as_int(w, "n_workers", low=1, high=MAX_WORKERS) for w in workers]
+    seeds = [as_int(s, "seeds", low=0) for s in _at_most([seeds] if is_int(seeds) else seeds, MAX_SEEDS, "seeds", "seeds")]
+    n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
     if resume and cells_dir is None:
         raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
     opts = resolve_optimizers(optimizers)
@@ -264,7 +328,9 @@ def compare(
                 if on_cell is not None:
                     on_cell()
     todo = [cell for cell in cells if cell not in tables]
-    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead) for label, s, w in todo)
+    n_jobs = _parallelism(n_jobs, len(todo), backend)
+    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, os.getpid())
+             for label, s, w in todo)
     for cell, table in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
         tables[cell] = table
         if store is not None:
@@ -342,18 +408,87 @@ def _json_default(obj):
     return str(obj)
 
 
+# What a results folder's tables must hold (what report and its plots read); all of it non-null.
+_CELL = ["optimizer", "seed", "n_workers"]
+RESULT_TABLE_COLUMNS = {
+    "runs": _CELL + ["job_id", "trial", "worker", "start", "end", "config_id", "epoch", "from_epoch", "val_error",
+                     "log10_params"],
+    "hv": _CELL + ["time", "hv", "hv_max_fidelity"],
+    "final": _CELL + ["hv", "hv_max_fidelity", "jobs", "epochs_trained", "rank"],
+}
+
+
 def read_results(directory: str | os.PathLike) -> Results:
-    """Read what :func:`write_results` wrote."""
+    """Read what :func:`write_results` wrote, checking each file: ``metadata.json`` a JSON object,
+    each table readable with its columns (non-null), and the tables consistent with each other
+    (every cell's jobs in ``runs``, the same time grid for every cell in ``hv``), so that a
+    damaged or truncated file is refused with a one-line ``ValueError`` naming it."""
     d = Path(directory)
     meta_path = d / "metadata.json"
     if not meta_path.is_file():
         raise ValueError(f"results: {d} holds no metadata.json (not a surrobench results directory)")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"results: {meta_path} is damaged (not valid JSON: {str(exc).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"results: {meta_path} is not a JSON object")
     fmt = meta.get("table_format", "csv")
-    tables = {}
-    for name in ("runs", "hv", "final"):
-        path = d / f"{name}.{fmt}"
-        if not path.is_file():
-            raise ValueError(f"results: {path} is missing")
-        tables[name] = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"results: {meta_path} has table_format {fmt!r:.40}, expected csv or parquet")
+    budget = meta.get("budget", {})
+    if not isinstance(budget, dict) or not isinstance(meta.get("reference_point", []), list):
+        raise ValueError(f"results: {meta_path} has a malformed budget or reference_point")
+    tables = {name: _read_table(d / f"{name}.{fmt}", fmt, columns) for name, columns in RESULT_TABLE_COLUMNS.items()}
+    expected = [meta.get(k) for k in ("optimizers", "seeds", "n_workers")]
+    if all(isinstance(v, (list, dict)) for v in expected):
+        n_cells = len(expected[0]) * len(expected[1]) * len(expected[2])
+        if len(tables["final"]) != n_cells:
+            raise ValueError(f"results: {d / f'final.{fmt}'} holds {len(tables['final'])} cells, metadata.json "
+                             f"lists {n_cells}: damaged or truncated")
+    _check_consistent(d, fmt, **tables)
     return Results(metadata=meta, **tables)
+
+
+def _read_table(path: Path, fmt: str, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"results: {path} is missing")
+    try:
+        if fmt == "csv":
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(size - 1, 0))
+                if f.read(1) != b"\n":
+                    raise ValueError("truncated (no final line end)")
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except (ValueError, OSError, ImportError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"results: {path} is damaged or unreadable ({text[:200]})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"results: {path} lacks the column(s) {', '.join(missing)}")
+    holes = [c for c in columns if frame[c].isna().any()]
+    if holes:
+        raise ValueError(f"results: {path} has empty values in {', '.join(holes)} (damaged or truncated)")
+    numeric = [c for c in columns if c not in ("optimizer", "config_id") and not pd.api.types.is_numeric_dtype(frame[c])]
+    if numeric:
+        raise ValueError(f"results: {path} has non-numbers in {', '.join(numeric)}")
+    if frame.empty and path.stem != "runs":
+        raise ValueError(f"results: {path} holds no rows")
+    return frame
+
+
+def _check_consistent(d: Path, fmt: str, *, runs: pd.DataFrame, hv: pd.DataFrame, final: pd.DataFrame) -> None:
+    if final.duplicated(_CELL).any():
+        raise ValueError(f"results: {d / f'final.{fmt}'} lists a (optimizer, seed, n_workers) cell twice")
+    cells = final.set_index(_CELL)["jobs"]
+    counted = runs.groupby(_CELL).size().reindex(cells.index, fill_value=0)
+    if len(runs) != int(cells.sum()) or not (counted == cells).all():
+        raise ValueError(f"results: {d / f'runs.{fmt}'} holds {len(runs)} jobs, final.{fmt} counts {int(cells.sum())}: "
+                         "damaged or truncated")
+    grid = hv.groupby(_CELL).size()
+    if len(grid) != len(cells) or grid.nunique() != 1:
+        raise ValueError(f"results: {d / f'hv.{fmt}'} does not hold one equal time grid per cell of final.{fmt}: "
+                         "damaged or truncated")

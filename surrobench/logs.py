@@ -1,13 +1,17 @@
 """Reading training logs: JSON-lines files, one finished run per line.
 
 A line torn by a killed collector is skipped with a warning; it never hides the lines
-before it. :func:`read_logs` turns a file or a directory into one tidy table, a row per
-run x epoch, with the config as ``config_<name>`` columns.
+before it. Every complete record is checked once, here, against the record schema
+(:func:`check_record`); one that fails is skipped with an :class:`InvalidRecordWarning`
+``FILE:LINE: field: problem``, so no later stage (a summary, a fit) ever sees it.
+:func:`read_logs` turns a file or a directory into one tidy table, a row per run x epoch,
+with the config as ``config_<name>`` columns.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections import Counter
@@ -17,7 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from .space import HYPERPARAMETERS, NAMES
+from .space import HYPERPARAMETERS, MAX_EPOCH, MIN_EPOCH, NAMES, config_id, validate
 
 __all__ = [
     "log_files",
@@ -28,14 +32,113 @@ __all__ = [
     "summarize",
     "format_summary",
     "curve_sample",
+    "check_record",
     "TornLineWarning",
+    "InvalidRecordWarning",
+    "STATUSES",
 ]
 
 CURVE_KEYS = ("train_loss", "train_acc", "val_error", "test_error", "train_time", "eval_time")
+STATUSES = ("ok", "diverged", "error", "oom")
 
 
 class TornLineWarning(UserWarning):
     """A log line that is not a complete JSON record (e.g. a collector killed mid-write)."""
+
+
+class InvalidRecordWarning(TornLineWarning):
+    """A complete JSON line that is no valid run record; the message is ``FILE:LINE: field: problem``."""
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _int(rec: dict, field: str, low: int, high: float = math.inf, *, required: bool = True, within: str = "") -> None:
+    value = rec.get(field)
+    if value is None:
+        if required:
+            raise _Invalid(f"{within}{field}: missing")
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        span = f"in {low}..{high}" if high != math.inf else f">= {low}"
+        raise _Invalid(f"{within}{field}: must be an int {span}, got {value!r:.60}")
+
+
+def _text(rec: dict, field: str, *, required: bool = True) -> None:
+    if field not in rec or rec[field] is None:
+        if required:
+            raise _Invalid(f"{field}: missing")
+        return
+    if not isinstance(rec[field], str) or (required and not rec[field]):
+        raise _Invalid(f"{field}: must be {'a non-empty' if required else 'a'} string, got {rec[field]!r:.60}")
+
+
+_CURVE_RANGE = {"train_acc": (0.0, 1.0), "val_error": (0.0, 1.0), "test_error": (0.0, 1.0)}
+
+
+def _curve(rec: dict) -> None:
+    curve = rec.get("curve")
+    if not isinstance(curve, dict):
+        raise _Invalid(f"curve: must be an object of per-epoch lists, got {curve!r:.60}")
+    for key in CURVE_KEYS:
+        if not isinstance(curve.get(key, []), list):
+            raise _Invalid(f"curve.{key}: must be a list, got {curve[key]!r:.60}")
+    n = len(curve.get("val_error", []))
+    for key in CURVE_KEYS:
+        values = curve.get(key, [])
+        if len(values) > rec["epochs"]:
+            raise _Invalid(f"curve.{key}: {len(values)} values for {rec['epochs']} epochs")
+        if key in curve and len(values) != n:
+            raise _Invalid(f"curve.{key}: {len(values)} values, curve.val_error has {n}")
+        low, high = _CURVE_RANGE.get(key, (0.0, math.inf))
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and low <= v <= high):
+                where = f"[{low:g}, {high:g}]" if high != math.inf else f">= {low:g}"
+                raise _Invalid(f"curve.{key}[{i}]: must be a finite number in {where} or null, got {v!r:.60}")
+
+
+def check_record(rec: Any) -> dict[str, Any]:
+    """Raise ``ValueError("field: problem")`` unless ``rec`` is a run record of the collector's
+    schema: the fields every stage reads, of the right types and ranges, the config valid and
+    matching its ``config_id``, curve values finite (errors and accuracy in [0, 1]); returns
+    ``rec`` with its config in canonical form."""
+    if not isinstance(rec, dict):
+        raise _Invalid(f"record: must be a JSON object, got {type(rec).__name__}")
+    _int(rec, "schema", 1, required=False)
+    _text(rec, "dataset")
+    _text(rec, "key")
+    if not isinstance(rec.get("config"), dict):
+        raise _Invalid(f"config: must be an object of hyperparameters, got {rec.get('config')!r:.60}")
+    try:
+        config = validate(rec["config"])
+    except ValueError as exc:
+        raise _Invalid(f"config.{exc}") from None
+    if rec.get("config_id") is not None and rec["config_id"] != config_id(config):
+        raise _Invalid(f"config_id: {rec['config_id']!r:.40} but the config hashes to {config_id(config)}")
+    _int(rec, "seed", 0)
+    _int(rec, "epochs", MIN_EPOCH, MAX_EPOCH)
+    if rec.get("status") not in STATUSES:
+        raise _Invalid(f"status: must be one of {', '.join(STATUSES)}, got {rec.get('status')!r:.60}")
+    _curve(rec)
+    _int(rec, "n_params", 0, required=False)
+    _int(rec, "jobs_on_device", 1, required=False)
+    for field in ("device", "device_type", "message", "host"):
+        _text(rec, field, required=False)
+    wall = rec.get("wall_time")
+    if wall is not None and (isinstance(wall, bool) or not isinstance(wall, (int, float)) or not (math.isfinite(wall) and wall >= 0)):
+        raise _Invalid(f"wall_time: must be a finite number >= 0 or null, got {wall!r:.60}")
+    plan = rec.get("plan")
+    if plan is not None:
+        if not isinstance(plan, dict):
+            raise _Invalid(f"plan: must be an object, got {plan!r:.60}")
+        if not isinstance(plan.get("retime", False), bool):
+            raise _Invalid(f"plan.retime: must be true or false, got {plan.get('retime')!r:.60}")
+        for field in ("seed", "index", "replicate"):
+            _int(plan, field, 0, required=False, within="plan.")
+    return {**rec, "config": config}
 
 
 def log_files(path: str | os.PathLike) -> list[Path]:
@@ -49,23 +152,54 @@ def log_files(path: str | os.PathLike) -> list[Path]:
 
 
 def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Yield every complete run record under ``path``; warn about and skip torn lines."""
+    """Yield every complete, valid run record under ``path`` (see :func:`check_record`); warn
+    about and skip torn lines (:class:`TornLineWarning`) and invalid records
+    (:class:`InvalidRecordWarning`)."""
     for file in log_files(path):
         with open(file, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
+            for lineno, raw in enumerate(_lines(f), 1):
+                if raw is None:
+                    warnings.warn(f"{file}:{lineno}: record: longer than {MAX_LINE_BYTES} bytes, no run record",
+                                  InvalidRecordWarning, stacklevel=2)
+                    continue
                 if not raw.strip():
                     continue
                 try:
                     if not raw.endswith(b"\n"):
                         raise ValueError("no line end")
-                    rec = json.loads(raw)
-                    if not isinstance(rec, dict) or "curve" not in rec or "config" not in rec:
-                        raise ValueError("not a run record")
-                except ValueError:
+                    rec = json.loads(raw, parse_constant=_no_constant)
+                except (ValueError, RecursionError):
                     warnings.warn(f"{file}:{lineno}: skipping a torn or invalid log line", TornLineWarning, stacklevel=2)
+                    continue
+                try:
+                    rec = check_record(rec)
+                except _Invalid as exc:
+                    warnings.warn(f"{file}:{lineno}: {exc}", InvalidRecordWarning, stacklevel=2)
                     continue
                 rec["_file"] = str(file)
                 yield rec
+
+
+MAX_LINE_BYTES = 4 * 2**20  # a run record is a few kB
+
+
+def _lines(f) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read with a bounded buffer; ``None`` for a line past
+    ``MAX_LINE_BYTES`` (the rest of which is skipped in chunks, never held)."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = f.readline(2**20)
+            yield None
+            continue
+        yield line
+
+
+def _no_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _incomplete(rec: dict[str, Any]) -> bool:
@@ -75,7 +209,9 @@ def _incomplete(rec: dict[str, Any]) -> bool:
 
 
 def read_runs(path: str | os.PathLike) -> pd.DataFrame:
-    """One row per run: identity, status, device, timing, size and ``config_<name>`` columns."""
+    """One row per run: identity, status, device, timing, size and ``config_<name>`` columns
+    (integer and boolean hyperparameters as pandas' nullable ``Int64`` and ``boolean``, NA
+    where inactive, so that a row's non-NA values are a valid config)."""
     rows = []
     for rec in iter_records(path):
         plan = rec.get("plan") or {}
@@ -97,9 +233,18 @@ def read_runs(path: str | os.PathLike) -> pd.DataFrame:
             "file": rec["_file"],
         }
         for name in NAMES:
-            row[f"config_{name}"] = rec["config"].get(name, np.nan)
+            row[f"config_{name}"] = rec["config"].get(name)
         rows.append(row)
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    if not runs.empty:  # integers and booleans stay so (NA where inactive): a row rebuilds a valid config
+        runs = runs.astype(_CONFIG_DTYPES)
+    return runs
+
+
+_CONFIG_DTYPES = {
+    f"config_{hp.name}": "boolean" if hp.choices == (False, True) else "float64" if hp.kind == "float" else "Int64"
+    for hp in HYPERPARAMETERS
+}
 
 
 def read_logs(path: str | os.PathLike) -> pd.DataFrame:
@@ -175,12 +320,15 @@ def coverage(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def summarize(path: str | os.PathLike) -> dict[str, Any]:
-    """Counts by dataset, device and status; replicated configs; incomplete records; torn lines."""
+    """Counts by dataset, device and status; replicated configs; incomplete records; torn lines
+    and invalid records (``FILE:LINE: field: problem``), both skipped."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TornLineWarning)
         runs = read_runs(path)
-    torn = [str(w.message) for w in caught if issubclass(w.category, TornLineWarning)]
-    out: dict[str, Any] = {"runs": len(runs), "torn_lines": torn}
+    torn = [str(w.message) for w in caught
+            if issubclass(w.category, TornLineWarning) and not issubclass(w.category, InvalidRecordWarning)]
+    invalid = [str(w.message) for w in caught if issubclass(w.category, InvalidRecordWarning)]
+    out: dict[str, Any] = {"runs": len(runs), "torn_lines": torn, "invalid_records": invalid}
     if runs.empty:
         out.update(by=pd.DataFrame(), replicates=pd.DataFrame(), incomplete=[])
         return out
@@ -228,6 +376,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["torn_lines"]:
         lines.append(f"torn lines skipped: {len(summary['torn_lines'])}")
         lines += [f"  {m}" for m in summary["torn_lines"][:20]]
+    if summary.get("invalid_records"):
+        lines.append(f"invalid records skipped: {len(summary['invalid_records'])}")
+        lines += [f"  {m}" for m in summary["invalid_records"][:20]]
     return "\n".join(lines)
 
 

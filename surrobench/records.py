@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
+from ._numbers import as_int, is_int
 from .space import MAX_EPOCH, MIN_EPOCH, id_of_valid, validate, validate_epoch
 
 __all__ = ["Problem", "Job", "Observation", "Optimizer"]
@@ -30,8 +31,9 @@ class Problem:
         validate_epoch(self.max_epoch, name="max_epoch")
         if self.min_epoch > self.max_epoch:
             raise ValueError(f"min_epoch {self.min_epoch} exceeds max_epoch {self.max_epoch}")
-        if isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int) or self.n_workers < 1:
-            raise ValueError(f"n_workers: must be a positive int, got {self.n_workers!r}")
+        object.__setattr__(self, "n_workers", as_int(self.n_workers, "n_workers", low=1))
+        if is_int(self.max_evaluations):
+            object.__setattr__(self, "max_evaluations", int(self.max_evaluations))
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,8 +65,14 @@ class Job:
         object.__setattr__(self, "config_id", id_of_valid(cfg))
         for name in ("trial", "parent"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and type(value) is not int:
+                if not is_int(value) or value < 0:
+                    raise ValueError(f"{name}: must be a non-negative int or None, got {value!r}")
+                object.__setattr__(self, name, int(value))
+            elif value is not None and value < 0:
                 raise ValueError(f"{name}: must be a non-negative int or None, got {value!r}")
+        if type(self.from_epoch) is not int and is_int(self.from_epoch):
+            object.__setattr__(self, "from_epoch", int(self.from_epoch))
         if self.trial is not None and self.parent is not None:
             raise ValueError("parent: a job either continues its trial or starts a new one from a parent, not both")
         if self.trial is None and self.parent is None and self.from_epoch != 0:

@@ -18,10 +18,17 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .records import Job, Observation, Optimizer
+from ._numbers import as_int, is_int
+from .records import Job, Observation, Optimizer, Problem
 from .space import NAMES
 
-__all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "RESULT_COLUMNS"]
+__all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "RESULT_COLUMNS",
+           "MAX_WORKERS", "MAX_BUDGET_SECONDS", "MAX_EVALUATIONS"]
+
+# Ceilings: a run past them would not end in useful time or memory (documented in the README).
+MAX_WORKERS = 1024
+MAX_BUDGET_SECONDS = 30 * 24 * 3600.0
+MAX_EVALUATIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,8 @@ class Overhead:
     def __post_init__(self):
         if self.model not in ("none", "measured", "fixed"):
             raise ValueError(f"overhead: model must be none, measured or fixed, got {self.model!r}")
-        if not (math.isfinite(self.seconds) and self.seconds >= 0):
-            raise ValueError(f"overhead: seconds must be finite and >= 0, got {self.seconds!r}")
+        if not (math.isfinite(self.seconds) and 0 <= self.seconds <= MAX_BUDGET_SECONDS):
+            raise ValueError(f"overhead: seconds must lie in 0..{MAX_BUDGET_SECONDS:g}, got {self.seconds!r}")
         if self.model == "fixed" and self.seconds == 0:
             raise ValueError("overhead: the fixed model needs seconds > 0")
         if not (math.isfinite(self.scale) and self.scale > 0):
@@ -68,10 +75,12 @@ class Budget:
             raise ValueError("budget: give seconds, evaluations or both")
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
             raise ValueError(f"budget: seconds must be positive and finite, got {self.seconds!r}")
-        if self.evaluations is not None and (
-            isinstance(self.evaluations, bool) or not isinstance(self.evaluations, int) or self.evaluations < 1
-        ):
-            raise ValueError(f"budget: evaluations must be a positive int, got {self.evaluations!r}")
+        if self.seconds is not None and self.seconds > MAX_BUDGET_SECONDS:
+            raise ValueError(f"budget: seconds must be at most {MAX_BUDGET_SECONDS:g} (30 simulated days), got {self.seconds!r}")
+        if self.evaluations is not None:
+            if not is_int(self.evaluations) or not 1 <= self.evaluations <= MAX_EVALUATIONS:
+                raise ValueError(f"budget: evaluations must be an int in 1..{MAX_EVALUATIONS}, got {self.evaluations!r}")
+            object.__setattr__(self, "evaluations", int(self.evaluations))
 
 
 def _is_number(value: Any) -> bool:
@@ -132,8 +141,7 @@ def simulate(
     continues a trial). Raises ``RuntimeError`` if the optimizer answers "nothing to run" while
     no job is running (a deadlock), and ``ValueError`` for an invalid job.
     """
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ValueError(f"n_workers: must be a positive int, got {n_workers!r}")
+    n_workers = as_int(n_workers, "n_workers", low=1, high=MAX_WORKERS)
     budget = as_budget(budget)
     overhead = as_overhead(overhead)
     clock = time.perf_counter

@@ -130,8 +130,8 @@ def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A generator from an int seed, a generator (returned as is) or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed: must be a non-negative int, a numpy Generator or None, got {seed!r}")
     return np.random.default_rng(seed)
 
 
@@ -326,6 +326,9 @@ def decode(x: Sequence[float]) -> dict[str, Any]:
     x = np.asarray(x, dtype=float)
     if x.shape != (len(NAMES),):
         raise ValueError(f"encoded row must have {len(NAMES)} columns, got shape {x.shape}")
+    for hp, v in zip(HYPERPARAMETERS, x):
+        if hp.depth_key is None and not np.isfinite(v):
+            raise ValueError(f"encoded row: column {hp.name} must be a finite number, got {float(v)!r}")
     values = {hp.name: hp.from_unit(v) for hp, v in zip(HYPERPARAMETERS, x) if hp.depth_key is None}
     for hp, v in zip(HYPERPARAMETERS, x):
         if hp.depth_key is not None and values[hp.depth_key] > hp.depth_index:

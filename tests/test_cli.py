@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +14,13 @@ from surrobench.cli import main
 from conftest import TINY_CONFIG, make_record, write_records
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's surrobench, not an installed one
     return subprocess.run(
-        [sys.executable, "-m", "surrobench.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "surrobench.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
     )
 
 

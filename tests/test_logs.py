@@ -13,6 +13,7 @@ import pytest
 from surrobench import space
 from surrobench.cli import main
 from surrobench.logs import (
+    InvalidRecordWarning,
     TornLineWarning,
     coverage,
     curve_sample,
@@ -165,14 +166,16 @@ def test_summarize_empty_directory(tmp_path):
     assert s["runs"] == 0 and format_summary(s) == "0 runs"
 
 
-def test_torn_line_warning_category(tmp_path):
-    path = tmp_path / "x.jsonl"
-    path.write_text('{"curve": {}, "config": {}}\n{"curve":')
+def test_torn_line_and_invalid_record_warning_categories(tmp_path):
+    path = write_records(tmp_path / "x.jsonl", [make_record()])
+    with open(path, "a") as f:
+        f.write('{"curve": {}, "config": {}}\n{"curve":')  # a record of the wrong schema, then a torn line
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runs = read_runs(path)
-    assert len(runs) == 1 and [w.category for w in caught] == [TornLineWarning]
-    assert math.isnan(runs.loc[0, "config_n_conv_l"]) and isinstance(runs, pd.DataFrame)
+    assert len(runs) == 1 and [w.category for w in caught] == [InvalidRecordWarning, TornLineWarning]
+    assert str(caught[0].message) == f"{path}:2: dataset: missing"
+    assert pd.isna(runs.loc[0, "config_n_conv_1"]) and isinstance(runs, pd.DataFrame)
 
 
 def test_last_line_without_newline_is_torn(tmp_path):
@@ -254,7 +257,11 @@ def test_coverage_in_summary_and_text(coverage_logs):
 def test_coverage_of_a_record_without_config_values(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"curve": {}, "config": {}, "dataset": "digits", "status": "ok", "device": "cpu"}\n')
-    cov = coverage(read_runs(path))
+    with pytest.warns(InvalidRecordWarning, match="x.jsonl:1: key: missing"):
+        assert read_runs(path).empty  # such a line never reaches a table
+    runs = read_runs(write_records(tmp_path / "y.jsonl", [make_record()]))
+    runs[[c for c in runs.columns if c.startswith("config_")]] = np.nan  # a table built elsewhere may lack them
+    cov = coverage(runs)
     assert cov["batch_size"].to_dict("index") == {"unknown": {"digits": 1}}
     assert cov["depth"].to_numpy().sum() == 1
 
@@ -329,7 +336,7 @@ def test_cli_logs_coverage_and_plot(coverage_logs, tmp_path, capsys):
     (["--plot", "{tmp}/c.png", "--color-by", "colour"], "unknown hyperparameter 'colour'"),
     (["--plot", "{tmp}/missing/c.png"], "folder .* does not exist"),
     (["--plot", "{tmp}"], "not a writable file path"),
-    (["--sample", "0"], "expected a positive integer"),
+    (["--sample", "0"], r"expected an integer in 1\.\.100000"),
 ])
 def test_cli_logs_bad_arguments_exit_2_with_one_line(coverage_logs, tmp_path, capsys, extra, match):
     argv = ["logs", str(coverage_logs)] + [a.format(tmp=tmp_path) for a in extra]

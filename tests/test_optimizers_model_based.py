@@ -70,16 +70,18 @@ def test_hvi_equals_the_hypervolume_difference(front, new):
     seed=st.integers(0, 2**16),
 )
 def test_ehvi_matches_monte_carlo(front, mu, sd, seed):
-    """Closed form vs 100k Monte Carlo draws: within 5 standard errors (plus 1e-9).
+    """Closed form vs 100k Monte Carlo draws: within 5 standard errors (plus 1e-7).
 
-    ``sd[1] = 0`` covers MS-EHVI's degenerate case (the size is known exactly).
+    ``sd[1] = 0`` covers MS-EHVI's degenerate case (the size is known exactly). The 1e-7 covers
+    improvements too rare for 100k draws to see (front [(0, 1)], mu (1, 2), sd (0.1875, 0): the
+    exact EHVI is 9.6e-9 and no draw improves, so the sample's standard error is 0).
     """
     rng = np.random.default_rng(seed)
     n = 100_000
     y = np.column_stack([rng.normal(mu[0], sd[0], n), rng.normal(mu[1], sd[1], n)])
     draws = hvi(y, front, ref=REF)
     exact = ehvi([mu[0]], [sd[0]], [mu[1]], [sd[1]], front, ref=REF)[0]
-    assert abs(exact - draws.mean()) <= 5 * draws.std() / math.sqrt(n) + 1e-9
+    assert abs(exact - draws.mean()) <= 5 * draws.std() / math.sqrt(n) + 1e-7
 
 
 def test_ehvi_degenerate_cases():

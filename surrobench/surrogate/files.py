@@ -15,7 +15,9 @@ Layout of a surrogate directory ``<name>/``::
 Nothing here unpickles: the manifest is JSON, the models are read by XGBoost's own
 loader from bytes whose sha256 was checked first. A directory or archive is refused with
 a message saying what is wrong when a file is missing, unlisted, truncated, altered, of a
-future schema version, or when an archive member is not a plain file inside one folder.
+future schema version, or when an archive member is not a plain file inside one folder;
+names, types and sizes are checked against the manifest and hard ceilings before any other
+member is read (see :mod:`surrobench.surrogate.archive`).
 ``manifest_sha256`` guards the manifest against damage; it is no signature — for
 provenance compare the archive with the ``.sha256`` published beside it.
 """
@@ -28,10 +30,8 @@ import hashlib
 import io
 import json
 import os
-import re
 import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ import numpy as np
 import xgboost as xgb
 
 from .._paths import check_writable_dir
+from .archive import MANIFEST, SAFE_NAME, SurrogateFileError, check_sizes, is_archive, read_archive, read_dir
+from .archive import fail as _fail
 from ..space import MAX_EPOCH
 from .build import SCHEMA_VERSION
 from .features import FEATURES
@@ -60,16 +62,7 @@ __all__ = [
 ]
 
 SUPPORTED_SCHEMA = SCHEMA_VERSION
-MANIFEST = "manifest.json"
 MODEL_KEYS = ("learns", "curves", "runtime", "fast")
-MAX_FILE_BYTES = 64 * 2**20
-MAX_ARCHIVE_BYTES = 256 * 2**20
-MAX_MEMBERS = 64
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class SurrogateFileError(ValueError):
-    """A surrogate directory or archive that must not be loaded (the message says why)."""
 
 
 def _sha256(data: bytes) -> str:
@@ -83,7 +76,7 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or name.endswith((".tar.gz", ".tgz")):
+    if not isinstance(name, str) or not SAFE_NAME.match(name) or name.endswith((".tar.gz", ".tgz")):
         raise ValueError(f"name: {name!r} must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
     return name
 
@@ -167,115 +160,15 @@ def _is_surrogate_dir(directory: Path) -> bool:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def _fail(origin: str, message: str) -> SurrogateFileError:
-    return SurrogateFileError(f"{origin}: {message}")
-
-
-def _read_dir(directory: Path) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for entry in sorted(directory.iterdir()):
-        if entry.is_symlink() or not entry.is_file():
-            raise _fail(
-                str(directory), f"unexpected entry {entry.name!r} (only the plain files listed in {MANIFEST} belong here)"
-            )
-        size = entry.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(str(directory), f"{entry.name} is {size} bytes, more than any surrogate file may be")
-        files[entry.name] = entry.read_bytes()
-    return files
-
-
-def _check_sha_file(archive: Path, data: bytes) -> None:
-    sha_path = archive.with_name(archive.name + ".sha256")
-    if not sha_path.exists():
-        return
-    text = sha_path.read_text(errors="replace").strip()
-    token = text.split()[0].lower() if text else ""
-    if not re.fullmatch(r"[0-9a-f]{64}", token):
-        raise _fail(str(sha_path), "is not a sha256 checksum file (expected '<64 hex digits>  <archive name>')")
-    actual = _sha256(data)
-    if actual != token:
-        raise _fail(
-            str(archive),
-            f"does not match {sha_path.name} (sha256 {actual[:16]}..., expected {token[:16]}...): damaged or tampered",
-        )
-
-
-def _check_member(member: tarfile.TarInfo, origin: str) -> tuple[str, ...]:
-    name = member.name
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\\" in name:
-        raise _fail(origin, f"member {name!r} has an absolute or non-POSIX path; refusing to unpack")
-    if ".." in parts:
-        raise _fail(origin, f"member {name!r} points outside the target folder ('..'); refusing to unpack")
-    if member.issym() or member.islnk():
-        raise _fail(origin, f"member {name!r} is a link (to {member.linkname!r}); refusing to unpack")
-    if not (member.isfile() or member.isdir()):
-        raise _fail(origin, f"member {name!r} is not a plain file or folder (device, fifo or other); refusing to unpack")
-    if hasattr(tarfile, "data_filter"):
-        try:
-            tarfile.data_filter(member, "/nonexistent-surrobench-target")
-        except tarfile.FilterError as exc:
-            raise _fail(origin, f"member {name!r} refused by tarfile's data filter ({exc})") from None
-    if not parts or len(parts) > 2 or (member.isfile() and len(parts) != 2) or (member.isdir() and len(parts) != 1):
-        raise _fail(origin, f"member {name!r}: a surrogate archive holds one folder with plain files only")
-    if member.isfile() and not _SAFE_NAME.match(parts[-1]):
-        raise _fail(origin, f"member {name!r} has an unexpected file name")
-    if member.size > MAX_FILE_BYTES:
-        raise _fail(origin, f"member {name!r} is {member.size} bytes, more than any surrogate file may be")
-    return parts
-
-
-def _read_archive(archive: Path) -> tuple[str, dict[str, bytes]]:
-    origin = str(archive)
-    size = archive.stat().st_size
-    if size > MAX_ARCHIVE_BYTES:
-        raise _fail(origin, f"is {size} bytes, more than a surrogate archive may be")
-    data = archive.read_bytes()
-    _check_sha_file(archive, data)
-    files: dict[str, bytes] = {}
-    top: str | None = None
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for i, member in enumerate(tar):
-                if i >= MAX_MEMBERS:
-                    raise _fail(origin, f"holds more than {MAX_MEMBERS} members")
-                parts = _check_member(member, origin)
-                if top is None:
-                    top = parts[0]
-                elif parts[0] != top:
-                    raise _fail(origin, f"member {member.name!r} lies outside the archive's folder {top!r}")
-                if member.isdir():
-                    continue
-                if parts[1] in files:
-                    raise _fail(origin, f"member {member.name!r} appears twice")
-                fobj = tar.extractfile(member)
-                content = fobj.read() if fobj is not None else b""
-                if len(content) != member.size:
-                    raise _fail(origin, f"member {member.name!r} is truncated")
-                files[parts[1]] = content
-    except SurrogateFileError:
-        raise
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise _fail(origin, f"is damaged or truncated (not a readable .tar.gz: {type(exc).__name__}: {exc})") from None
-    if top is None or not files:
-        raise _fail(origin, "is an empty archive")
-    return top, files
-
-
-def _is_archive(path: Path) -> bool:
-    return path.name.endswith((".tar.gz", ".tgz"))
-
-
 def read_files(path: str | os.PathLike) -> tuple[str, dict[str, bytes]]:
     """The files of a surrogate directory or archive (archive members checked, nothing written)."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"surrogate: {path} does not exist")
     if path.is_dir():
-        return str(path), _read_dir(path)
-    if _is_archive(path):
-        top, files = _read_archive(path)
+        return str(path), read_dir(path, lambda raw: _manifest_of(raw, str(path)))
+    if is_archive(path):
+        top, files = read_archive(path, lambda raw: _manifest_of(raw, str(path)))
         return f"{path}:{top}", files
     raise ValueError(f"surrogate: {path} is neither a surrogate directory nor a .tar.gz archive")
 
@@ -283,8 +176,12 @@ def read_files(path: str | os.PathLike) -> tuple[str, dict[str, bytes]]:
 def _parse_manifest(files: dict[str, bytes], origin: str) -> dict[str, Any]:
     if MANIFEST not in files:
         raise _fail(origin, f"{MANIFEST} is missing (not a surrogate directory)")
+    return _manifest_of(files[MANIFEST], origin)
+
+
+def _manifest_of(raw: bytes, origin: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(files[MANIFEST].decode("utf-8"), parse_constant=_no_constant)
+        manifest = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise _fail(origin, f"{MANIFEST} is damaged or truncated (not valid JSON: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "surrobench-surrogate":
@@ -308,26 +205,9 @@ def _no_constant(name: str):
 
 
 def _check_listed(files: dict[str, bytes], manifest: dict[str, Any], origin: str) -> None:
-    listed = manifest.get("files")
-    if not isinstance(listed, dict):
-        raise _fail(origin, f"{MANIFEST} lists no files")
-    for fname, entry in listed.items():
-        if fname == MANIFEST or not _SAFE_NAME.match(str(fname)):
-            raise _fail(origin, f"{MANIFEST} lists an invalid file name {fname!r}")
-        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)):
-            raise _fail(origin, f"{MANIFEST} entry of {fname!r} needs a sha256 and a size in bytes")
-    for fname in sorted(files):
-        if fname != MANIFEST and fname not in listed:
-            raise _fail(origin, f"unexpected file {fname!r} (not listed in {MANIFEST})")
+    listed = check_sizes({fname: len(data) for fname, data in files.items()}, manifest, origin)
     for fname, entry in sorted(listed.items()):
-        if fname not in files:
-            raise _fail(origin, f"{fname} is listed in {MANIFEST} but missing")
-        data = files[fname]
-        if len(data) < entry["bytes"]:
-            raise _fail(origin, f"{fname} is truncated ({len(data)} bytes, {MANIFEST} says {entry['bytes']})")
-        if len(data) != entry["bytes"]:
-            raise _fail(origin, f"{fname} has {len(data)} bytes, {MANIFEST} says {entry['bytes']}: damaged or tampered")
-        if _sha256(data) != entry["sha256"]:
+        if _sha256(files[fname]) != entry["sha256"]:
             raise _fail(origin, f"{fname} does not match its sha256 in {MANIFEST}: damaged or tampered")
 
 
@@ -342,8 +222,9 @@ def _booster(files: dict[str, bytes], fname: str, origin: str) -> xgb.Booster:
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(files[fname]))
-    except xgb.core.XGBoostError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except (xgb.core.XGBoostError, UnicodeDecodeError) as exc:  # xgboost's message may quote the damaged bytes
+        text = str(exc).strip() if isinstance(exc, xgb.core.XGBoostError) else "not a readable model"
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise _fail(origin, f"{fname} could not be read by xgboost {xgb.__version__}: {first}") from None
     booster.set_param({"nthread": 1})
     if booster.num_features() != len(FEATURES):
@@ -497,25 +378,30 @@ def _created(manifest: dict[str, Any]) -> int:
 
 
 def unpack_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Check a surrogate archive like :func:`load_surrogate`, then write its folder under ``dest``.
+    """Load ``archive`` exactly as :func:`load_surrogate` does (every member, the manifest and the
+    models checked), then write its folder under ``dest``; a refused archive writes nothing.
 
     Members are written by this function, never by ``tarfile.extractall``; each lands at
     ``dest/<folder>/<plain name>``, which is checked to lie inside ``dest``.
     """
     archive, dest = Path(archive), Path(dest)
-    top, files = _read_archive(archive)
-    manifest = _parse_manifest(files, str(archive))
-    _check_listed(files, manifest, str(archive))
+    if not is_archive(archive) or not archive.is_file():
+        raise ValueError(f"unpack: {archive} is not a .tar.gz archive")
+    origin = str(archive)
+    top, files = read_archive(archive, lambda raw: _manifest_of(raw, origin))
+    manifest = _parse_manifest(files, origin)
+    _check_listed(files, manifest, origin)
+    _build(files, manifest, f"{origin}:{top}")  # what load_surrogate would refuse is not written
     root = dest.resolve()
     target = (root / top).resolve()
     if target.parent != root:
-        raise _fail(str(archive), f"folder {top!r} would land outside {dest}")
+        raise _fail(origin, f"folder {top!r} would land outside {dest}")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValueError(f"unpack: {target} exists and is not an empty folder")
     target.mkdir(parents=True, exist_ok=True)
     for fname, data in files.items():
         path = (target / fname).resolve()
         if path.parent != target:
-            raise _fail(str(archive), f"member {fname!r} would land outside {target}")
+            raise _fail(origin, f"member {fname!r} would land outside {target}")
         _write_atomic(path, data)
     return target

@@ -24,15 +24,23 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .._numbers import MAX_JOBS, as_int
 from .._paths import check_writable_dir
 from ..datasets import info as dataset_info
 from ..datasets import load as load_dataset
 from ..logs import iter_records
 from ..space import sample, validate_epoch
 
-__all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "CollectSummary", "LogWriter", "parse_shard"]
+__all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "CollectSummary", "LogWriter", "parse_shard", "PlanLock",
+           "MAX_N_CONFIGS", "MAX_REPLICATES", "MAX_SHARDS", "MAX_JOBS", "MAX_SEED"]
 
 logger = logging.getLogger(__name__)
+
+# Ceilings (documented in the README): a plan is drawn whole before the first run starts.
+MAX_N_CONFIGS = 100_000
+MAX_REPLICATES = 100
+MAX_SHARDS = 10_000
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -106,10 +114,9 @@ def plan_items(
         raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
     if not 0.0 <= retime_fraction <= 1.0:
         raise ValueError(f"retime_fraction: must lie in [0, 1], got {retime_fraction}")
-    if n_replicates < 1:
-        raise ValueError(f"n_replicates: must be at least 1, got {n_replicates}")
-    if n_configs < 0:
-        raise ValueError(f"n_configs: must be non-negative, got {n_configs}")
+    n_replicates = as_int(n_replicates, "n_replicates", low=1, high=MAX_REPLICATES)
+    n_configs = as_int(n_configs, "n_configs", low=0, high=MAX_N_CONFIGS)
+    plan_seed = as_int(plan_seed, "plan_seed", low=0, high=MAX_SEED)
     runs: list[PlanItem] = []
     alone: list[PlanItem] = []
     for k in range(i, n_configs, n):
@@ -127,8 +134,8 @@ def parse_shard(text: str) -> tuple[int, int]:
         i, n = (int(p) for p in text.split("/"))
     except ValueError:
         raise ValueError(f"shard: expected i/n such as 0/4, got {text!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"shard: must be i/n with 0 <= i < n, got {text!r}")
+    if not (1 <= n <= MAX_SHARDS and 0 <= i < n):
+        raise ValueError(f"shard: must be i/n with 0 <= i < n <= {MAX_SHARDS}, got {text!r}")
     return i, n
 
 
@@ -239,12 +246,9 @@ def collect(
     of one plan kind and seed, of which ``shard`` takes those with ``index % n == i``;
     ``plan_seed``, ``n_configs`` and the fractions are then ignored.
     """
-    from joblib import Parallel, delayed
-
     dataset_info(dataset)
     epochs = validate_epoch(epochs, name="epochs")
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs: must be at least 1, got {n_jobs}")
+    n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
     if time_limit is not None and time_limit <= 0:
         raise ValueError(f"time_limit: must be positive, got {time_limit}")
     n_gpus = _cuda_count() if device in (None, "cuda") else 0
@@ -261,9 +265,10 @@ def collect(
             n_replicates=n_replicates,
             retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
         )
-        stem = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}"
+        stem, kind, items_seed = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}", None, None
     else:
         stems = {it.stem for it in items}
+        kind, items_seed = (items[0].kind, items[0].plan_seed) if items else ("empty", 0)
         if len(stems) > 1:
             raise ValueError(f"items: runs of one plan only, got {sorted(stems)}")
         if not (0 <= shard[0] < shard[1]):
@@ -273,12 +278,24 @@ def collect(
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
     directory = check_writable_dir(Path(out_dir) / dataset, "out")
-    done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
-    todo = [it for it in items if it.key(dataset, epochs) not in done]
-    summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
-    if on_plan is not None:
-        on_plan(len(todo))
-    writer = LogWriter(directory, stem)
+    what = f"plan {plan_seed}" if kind is None else f"{kind} plan {items_seed}"
+    with PlanLock(directory, stem, f"{what} shard {shard[0]}/{shard[1]} of {dataset}"):
+        done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
+        todo = [it for it in items if it.key(dataset, epochs) not in done]
+        summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
+        if on_plan is not None:
+            on_plan(len(todo))
+        _run_plan(todo, LogWriter(directory, stem), summary, dataset=dataset, epochs=epochs, data_dir=data_dir,
+                  devices=devices, threads=threads, n_jobs=n_jobs, jobs_per_device=jobs_per_device, backend=backend,
+                  time_limit=time_limit, stop=stop, on_record=on_record)
+    return summary
+
+
+def _run_plan(todo: list[PlanItem], writer: LogWriter, summary: CollectSummary, *, dataset, epochs, data_dir,
+              devices, threads, n_jobs, jobs_per_device, backend, time_limit, stop, on_record) -> None:
+    """Train ``todo`` (lone re-timing runs first) and append each record as it arrives."""
+    from joblib import Parallel, delayed
+
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + float(time_limit)
     stop = stop or threading.Event()
@@ -308,6 +325,7 @@ def collect(
         for batch, jobs, workers in ((alone, 1, len(devices)), (packed, jobs_per_device, n_jobs)):
             if not batch:
                 continue
+            workers = min(workers, len(batch))  # never more workers than runs
             parallel = Parallel(n_jobs=workers, backend=backend, return_as="generator_unordered", pre_dispatch="n_jobs")
             for record in parallel(tasks(batch, jobs)):
                 writer.write(record)
@@ -319,4 +337,55 @@ def collect(
     finally:
         writer.close()
         summary.seconds = time.monotonic() - t0
-    return summary
+
+
+class PlanLock:
+    """An exclusive lock on one (plan, shard) in a logs folder, held while it is collected:
+    ``.<stem>.lock``, locked with ``flock`` (so the lock of a killed collector goes with it) and
+    holding the holder's pid and host. A second collector of the same (plan, shard) is refused
+    with a message naming the holder, instead of training the same runs twice."""
+
+    def __init__(self, directory: Path, stem: str, what: str):
+        self.path = directory / f".{stem}.lock"
+        self.what = what
+        self._fd: int | None = None
+
+    def __enter__(self) -> "PlanLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise ValueError(
+                    f"out: {self.what} is being collected into {self.path.parent} by {holder} "
+                    f"(lock {self.path}); not training its runs a second time"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file that its last holder removed while we waited
+                break
+            os.close(fd)
+        earlier = os.read(fd, 200).decode("utf-8", "replace").strip()
+        if earlier:  # a holder that ended without removing the file (killed): its flock went with it
+            logger.warning("%s: taking over the stale lock of %s (no longer running)", self.path, earlier)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)  # releases the lock
+            self._fd = None
