@@ -20,8 +20,9 @@ stable between calls of :meth:`GP.fit` so that its Cholesky factor is extended, 
 
 So a decision costs O(max_points^2) plus one rebuild every ``slack`` observations, and the scaled
 subset rows (inputs divided by the length scales) are cached for the kernel rows of candidates.
-The targets' normalisation (mean and standard deviation of the subset) and the weights
-``alpha = K^-1 y`` are recomputed on every fit (O(max_points^2)). A hyperparameter fit costs
+The targets' normalisation (mean and standard deviation of the subset) is recomputed on every
+fit; the posterior mean needs only ``L^-1 y`` and ``L^-1 1``, extended like the factor, so a fit
+between rebuilds costs O(max_points^2) for the appended rows and nothing more. A hyperparameter fit costs
 O(max_fit_points^3) per likelihood evaluation, on a schedule that fits O(log n) times.
 
 Pending points (jobs still running) are handled by the kriging believer: each is conditioned
@@ -42,7 +43,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg import cholesky, solve_triangular
 from scipy.spatial.distance import cdist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -123,6 +124,8 @@ class GP:
         self.X = np.empty((0, n_dims))
         self.subset = np.empty(0, dtype=int)
         self._ys = np.empty(0)
+        self._zy = np.empty(0)  # L^-1 y over the subset
+        self._z1 = np.empty(0)  # L^-1 1
         self._L = np.empty((0, 0))
         self._set_kernel_constants()
 
@@ -158,10 +161,19 @@ class GP:
             self._append(X, new)
         self._seen = n
         ys = y[self.subset]
+        held = len(self._zy)
+        if held and np.array_equal(ys[:held], self._ys[:held]):  # the targets held so far did not change
+            if held < len(ys):
+                self._zy = np.concatenate([self._zy, solve_triangular(
+                    self._L[held:, held:], ys[held:] - self._L[held:, :held] @ self._zy, lower=True, check_finite=False)])
+        else:
+            self._zy = solve_triangular(self._L, ys, lower=True, check_finite=False)
+        self._ys = ys
         self._y_mean = float(ys.mean())
         std = float(ys.std())
         self._y_std = std if std > 1e-12 else 1.0
-        self._alpha = cho_solve((self._L, True), (ys - self._y_mean) / self._y_std, check_finite=False)
+        # the posterior mean is V^T L^-1 (y - mean) + mean with V = L^-1 K_s (see predict)
+        self._w = self._zy - self._y_mean * self._z1
         return self
 
     def _rebuild(self, X: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> None:
@@ -173,6 +185,8 @@ class GP:
         K = _matern52(self._Xs, self._Xs, self._amplitude)
         K[np.diag_indices_from(K)] += self._noise + _JITTER
         self._L = cholesky(K, lower=True, check_finite=False)
+        self._z1 = solve_triangular(self._L, np.ones(len(K)), lower=True, check_finite=False)
+        self._zy = np.empty(0)
         self.n_rebuilds += 1
 
     def _append(self, X: np.ndarray, new: np.ndarray) -> None:
@@ -180,7 +194,10 @@ class GP:
         Xns = Xn / self._length
         K_nn = _matern52(Xns, Xns, self._amplitude)
         K_nn[np.diag_indices_from(K_nn)] += self._noise + _JITTER
+        held = len(self._L)
         self._L = append_cholesky(self._L, _matern52(self._Xs, Xns, self._amplitude), K_nn)
+        self._z1 = np.concatenate([self._z1, solve_triangular(
+            self._L[held:, held:], 1.0 - self._L[held:, :held] @ self._z1, lower=True, check_finite=False)])
         self.subset = np.concatenate([self.subset, new])
         self.X = np.vstack([self.X, Xn])
         self._Xs = np.vstack([self._Xs, Xns])
@@ -205,9 +222,8 @@ class GP:
         """Posterior mean and standard deviation of the latent function at the rows of ``Xc``,
         with the rows of ``pending`` believed observed at their posterior mean."""
         Xcs = np.asarray(Xc, dtype=float) / self._length
-        Ks = _matern52(Xcs, self._Xs, self._amplitude)
-        mean = Ks @ self._alpha
-        V = solve_triangular(self._L, Ks.T, lower=True, check_finite=False)
+        V = solve_triangular(self._L, _matern52(Xcs, self._Xs, self._amplitude).T, lower=True, check_finite=False)
+        mean = self._w @ V
         var = self._amplitude - np.einsum("ij,ij->j", V, V)
         if pending is not None and len(pending):
             Xps = np.asarray(pending, dtype=float) / self._length
@@ -220,4 +236,4 @@ class GP:
                                  check_finite=False)
             var = var - np.einsum("ij,ij->j", W, W)
         std = np.sqrt(np.clip(var, 0.0, None))
-        return mean * self._y_std + self._y_mean, std * self._y_std
+        return mean + self._y_mean, std * self._y_std
