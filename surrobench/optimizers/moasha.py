@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,6 +28,8 @@ from ..records import Job, Observation, Problem
 from ..space import as_rng, sample
 
 __all__ = ["MOASHA", "rung_epochs"]
+
+_BLOCK = 256  # new configs drawn at once (announced by upcoming)
 
 
 def rung_epochs(min_epoch: int, max_epoch: int, eta: float) -> list[int]:
@@ -141,7 +144,8 @@ class MOASHA:
     A promotion continues the trial: ``Job(config, next_rung, trial=obs.trial, from_epoch=rung)``,
     paying only the new epochs. ``ask`` never returns ``None``. Ties within a front (equal
     contributions, e.g. points outside the reference box) go to the lower error, then the earlier
-    result.
+    result. New configs are drawn 256 at a time and announced by :meth:`upcoming` (the same
+    configs in the same order as drawing them one at a time).
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class MOASHA:
         self._rng = as_rng(seed)
         self._rungs = [_Rung() for _ in self.rungs]
         self._next: list[int | None | bool] = [False for _ in self.rungs]  # cached candidate; False: stale
+        self._new: deque[Job] = deque()  # the next new configs, drawn a block at a time
 
     def order(self, k: int) -> np.ndarray:
         """Indices of rung ``k``'s results, best first: by front, then contribution (for inspection)."""
@@ -225,7 +230,15 @@ class MOASHA:
                 self._next[k] = False
                 return Job(best.config, self.rungs[k + 1], trial=best.trial, from_epoch=self.rungs[k],
                            tag=f"rung{k + 1}")
-        return Job(sample(self._rng), self.rungs[0], tag="rung0")
+        if not self._new:  # the generator draws only these: the same configs as one at a time
+            self._new.extend(Job(sample(self._rng), self.rungs[0], tag="rung0") for _ in range(_BLOCK))
+        return self._new.popleft()
+
+    def upcoming(self) -> tuple[Job, ...]:
+        """The next new configs' jobs, in the order the asks that start new trials will return
+        them (promotions come in between): the simulator lets the surrogate predict them in one
+        batch. No randomness is used."""
+        return tuple(self._new)
 
     def tell(self, observation: Observation) -> None:
         if observation.epoch not in self.rungs:
