@@ -227,3 +227,15 @@ def test_mobohb_choice_draws_exactly_as_generator_choice(n, size, seed, uniform)
     a, b = np.random.default_rng(seed), np.random.default_rng(seed)
     np.testing.assert_array_equal(_choice(a, _cdf(p), size), b.choice(n, size=size, p=p))
     assert a.random() == b.random()  # the generator advanced by the same amount
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=30))
+def test_moasha_front_contributions_equal_moocore_bit_for_bit(cells):
+    from surrobench.optimizers.moasha import _contributions, front_contributions
+
+    pts = np.array(cells, dtype=float) / np.array([10.0, 1.25])  # some outside ref, duplicates possible
+    front = pts[np.asarray(moocore.pareto_rank(pts)) == 0]
+    front = front[np.lexsort((front[:, 1], front[:, 0]))]
+    ref = np.array([1.0, 8.0])
+    np.testing.assert_array_equal(front_contributions(front, ref), _contributions(front, ref))

@@ -27,7 +27,7 @@ import numpy as np
 from ..records import Job, Observation, Problem
 from ..space import as_rng, sample
 
-__all__ = ["MOASHA", "rung_epochs"]
+__all__ = ["MOASHA", "rung_epochs", "front_contributions"]
 
 _BLOCK = 256  # new configs drawn at once (announced by upcoming)
 
@@ -51,6 +51,21 @@ def _contributions(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
     inside = (points < ref).all(axis=1)
     if inside.any():
         out[inside] = moocore.hv_contributions(points[inside], ref=ref)
+    return out
+
+
+def front_contributions(front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """:func:`_contributions` of one front sorted by the first objective (so the second falls), in
+    closed form: a point inside ``ref`` owns the box up to its right neighbour's first objective
+    and its left neighbour's second (``ref`` at the ends); equal points own nothing. The same
+    numbers as moocore's, bit for bit (tested), without a call per front."""
+    out = np.zeros(len(front))
+    inside = (front < ref).all(axis=1)
+    pts = front[inside]
+    if len(pts):
+        right = np.append(pts[1:, 0], ref[0])
+        up = np.concatenate([[ref[1]], pts[:-1, 1]])
+        out[inside] = (right - pts[:, 0]) * (up - pts[:, 1])
     return out
 
 
@@ -174,6 +189,7 @@ class MOASHA:
             raise ValueError(f"ref_point: expected two finite numbers, got {ref_point!r}")
         self.rungs = rung_epochs(self.min_epoch, problem.max_epoch, eta)
         self._rng = as_rng(seed)
+        self._ref = np.asarray(self.ref_point)
         self._rungs = [_Rung() for _ in self.rungs]
         self._next: list[int | None | bool] = [False for _ in self.rungs]  # cached candidate; False: stale
         self._new: deque[Job] = deque()  # the next new configs, drawn a block at a time
@@ -211,9 +227,9 @@ class MOASHA:
             if rung.n_open[r] == 0:
                 ahead += len(front)
                 continue
-            pts = np.array([m[:2] for m in front])
-            idx = np.array([m[2] for m in front])
-            hvc = _contributions(pts, np.asarray(self.ref_point))
+            arr = np.array(front)
+            pts, idx = arr[:, :2], arr[:, 2].astype(int)
+            hvc = front_contributions(pts, self._ref)
             for pos, j in enumerate(np.lexsort((idx, pts[:, 0], -hvc))):
                 if not rung.promoted[idx[j]]:
                     self._next[k] = int(idx[j]) if ahead + pos < n_top else None
