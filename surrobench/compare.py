@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import platform
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,10 @@ def _benchmark(spec):
     return spec
 
 
-def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead):
+def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, on_time=None):
+    """One run: its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
+    called as the run's clock advances (every 1 % of a time budget), when given."""
+    started = time.perf_counter()
     bench = _benchmark(bench_spec)
     problem = Problem(
         min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
@@ -97,8 +101,18 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead):
     seq = np.random.SeedSequence([int(seed), 0x5EED])
     opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
     optimizer = cls(problem, seed=opt_seed, **settings)
-    table = simulate(bench, optimizer, budget, n_workers=n_workers, seed=bench_seed, overhead=overhead)
-    return table.assign(optimizer=label, seed=seed, n_workers=n_workers)
+    watch = None
+    if on_time is not None and budget.seconds is not None:
+        step, next_at = budget.seconds / 100.0, [0.0]
+
+        def watch(obs):
+            if obs.end >= next_at[0]:
+                next_at[0] = obs.end + step
+                on_time(obs.end)
+
+    table = simulate(bench, optimizer, budget, n_workers=n_workers, seed=bench_seed, overhead=overhead,
+                     on_observation=watch)
+    return table.assign(optimizer=label, seed=seed, n_workers=n_workers), time.perf_counter() - started
 
 
 def _cell_key(describe, label, cls, settings, seed, n_workers, budget, overhead) -> str:
@@ -214,6 +228,8 @@ def compare(
     backend: str | None = None,
     n_grid: int = 200,
     on_cell: Callable[[], None] | None = None,
+    on_run: Callable[[str, int, int, float | None], None] | None = None,
+    on_time: Callable[[str, int, int, float], None] | None = None,
     cells_dir: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> Results:
@@ -225,7 +241,10 @@ def compare(
     :class:`~surrobench.simulator.Budget` or a number of simulated seconds; ``overhead`` an
     :class:`~surrobench.simulator.Overhead`, ``"none"``, ``"measured"`` or fixed seconds per
     decision. ``cells_dir`` stores every finished cell as it arrives and ``resume`` reuses the
-    stored ones (see the module docstring). ``on_cell`` is called once per cell, stored or run.
+    stored ones (see the module docstring). ``on_cell`` is called once per cell, stored or run;
+    ``on_run(label, seed, n_workers, seconds)`` too, with the run's wall seconds (``None`` for a
+    stored cell), for progress estimates. With ``n_jobs=1`` the runs are made in this process and
+    ``on_time(label, seed, n_workers, simulated_seconds)`` follows each run's clock.
     """
     from joblib import Parallel, delayed
 
@@ -263,14 +282,24 @@ def compare(
                 tables[cell] = table
                 if on_cell is not None:
                     on_cell()
+                if on_run is not None:
+                    on_run(*cell, None)
     todo = [cell for cell in cells if cell not in tables]
-    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead) for label, s, w in todo)
-    for cell, table in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
+    def clock(label, s, w):  # only in this process (a callback does not travel to parallel workers)
+        if on_time is None or n_jobs != 1:
+            return None
+        return lambda seconds: on_time(label, s, w, seconds)
+
+    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, clock(label, s, w))
+             for label, s, w in todo)
+    for cell, (table, seconds) in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
         tables[cell] = table
         if store is not None:
             _save_cell(paths[cell], table)
         if on_cell is not None:
             on_cell()
+        if on_run is not None:
+            on_run(*cell, seconds)
     runs = pd.concat([tables[cell] for cell in cells], ignore_index=True)
     horizon = budget.seconds if budget.seconds is not None else max(float(runs["end"].max()) if len(runs) else 1.0, 1.0)
     ref = np.asarray(bench.reference_point, dtype=float)
