@@ -20,7 +20,6 @@ from ._cli_args import (
     _fraction,
     _int_in,
     _int_list,
-    _nonneg_int,
     _overhead,
     _positive_int,
     _Parser,
@@ -339,14 +338,26 @@ def cmd_compare(args) -> int:
 
     from .compare import _benchmark, resolve_optimizers
 
-    n_cells = len(resolve_optimizers(names)) * args.seeds * len(args.workers)
+    labels = list(resolve_optimizers(names))
+    n_cells = len(labels) * args.seeds * len(args.workers)
     _benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
     cells_dir = os.path.join(args.out, "cells")
     try:
-        with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare") as bar:
+        with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare",
+                           bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]") as bar:
+            eta = RunCostEstimate(labels, args.seeds * len(args.workers), args.jobs)
+
+            def on_run(label, seed, n_workers, seconds):
+                eta.finished(label, seconds)
+                bar.set_postfix_str(eta.describe(), refresh=False)
+                bar.update(1)
+
+            def on_time(label, seed, n_workers, simulated):
+                bar.set_postfix_str(f"{eta.describe()}; {label} seed {seed}: {simulated / 3600:.1f} h simulated")
+
             results = compare(
                 args.benchmark, names, seeds=range(args.seeds), n_workers=args.workers, budget=budget,
-                overhead=args.overhead, n_jobs=args.jobs, backend=backend, on_cell=lambda: bar.update(1),
+                overhead=args.overhead, n_jobs=args.jobs, backend=backend, on_run=on_run, on_time=on_time,
                 cells_dir=cells_dir, resume=args.resume,
             )
     except KeyboardInterrupt:
@@ -361,6 +372,50 @@ def cmd_compare(args) -> int:
         draw_report(results, out, aggregate=args.aggregate)
     print(f"results and plots in {out}/")
     return 0
+
+
+# Relative wall time of one run per optimizer (one seed, 24 simulated hours, one worker), from
+# tools/bench_protocol.py: the first estimate of a comparison, until runs of that optimizer finish.
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 1.0, "shemoa": 2.0, "moasha": 40.0, "mobohb": 10.0,
+                  "mobananas": 15.0, "bulkcut": 30.0, "msehvi": 60.0, "ehvi": 100.0}
+
+
+class RunCostEstimate:
+    """Time left in a comparison, weighting the runs still to come by their expected cost.
+
+    An optimizer's expected run is the mean of its finished runs; before one has finished, its
+    :data:`PRIOR_RUN_COST` (the median prior for an unknown name) times the median ratio of
+    measured to prior cost over the optimizers measured so far. The sum over the runs left is
+    divided by the parallel jobs. Nothing is estimated before the first run finishes.
+    """
+
+    def __init__(self, labels, runs_each: int, n_jobs: int):
+        self.left = {label: runs_each for label in labels}
+        self.seconds: dict[str, list[float]] = {label: [] for label in labels}
+        self.n_jobs = max(1, int(n_jobs))
+        default = sorted(PRIOR_RUN_COST.values())[len(PRIOR_RUN_COST) // 2]
+        self.prior = {label: PRIOR_RUN_COST.get(label, default) for label in labels}
+
+    def finished(self, label: str, seconds: float | None) -> None:
+        self.left[label] = max(0, self.left.get(label, 0) - 1)
+        if seconds is not None:
+            self.seconds.setdefault(label, []).append(float(seconds))
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None before any run was measured."""
+        ratios = sorted(sum(v) / len(v) / self.prior[k] for k, v in self.seconds.items() if v)
+        if not ratios:
+            return None
+        scale = ratios[len(ratios) // 2]
+        total = sum(n * (sum(self.seconds[k]) / len(self.seconds[k]) if self.seconds.get(k) else self.prior[k] * scale)
+                    for k, n in self.left.items())
+        return total / self.n_jobs
+
+    def describe(self) -> str:
+        left = self.remaining()
+        if left is None:
+            return "time left: after the first run"
+        return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
 
 
 def cmd_report(args) -> int:

@@ -143,9 +143,13 @@ def _die_with(parent_pid: int) -> None:
 _WATCHING = False
 
 
-def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, parent_pid=None):
+def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, on_time=None, parent_pid=None):
+    """One run: its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
+    called as the run's clock advances (every 1 % of a time budget), when given; ``parent_pid``
+    makes a worker process exit when the process that started it is gone."""
     if parent_pid is not None:
         _die_with(parent_pid)
+    started = time.perf_counter()
     bench = _benchmark(bench_spec)
     problem = Problem(
         min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
@@ -154,8 +158,18 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, p
     seq = np.random.SeedSequence([int(seed), 0x5EED])
     opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
     optimizer = cls(problem, seed=opt_seed, **settings)
-    table = simulate(bench, optimizer, budget, n_workers=n_workers, seed=bench_seed, overhead=overhead)
-    return table.assign(optimizer=label, seed=seed, n_workers=n_workers)
+    watch = None
+    if on_time is not None and budget.seconds is not None:
+        step, next_at = budget.seconds / 100.0, [0.0]
+
+        def watch(obs):
+            if obs.end >= next_at[0]:
+                next_at[0] = obs.end + step
+                on_time(obs.end)
+
+    table = simulate(bench, optimizer, budget, n_workers=n_workers, seed=bench_seed, overhead=overhead,
+                     on_observation=watch)
+    return table.assign(optimizer=label, seed=seed, n_workers=n_workers), time.perf_counter() - started
 
 
 def _cell_key(describe, label, cls, settings, seed, n_workers, budget, overhead) -> str:
@@ -280,6 +294,8 @@ def compare(
     backend: str | None = None,
     n_grid: int = 200,
     on_cell: Callable[[], None] | None = None,
+    on_run: Callable[[str, int, int, float | None], None] | None = None,
+    on_time: Callable[[str, int, int, float], None] | None = None,
     cells_dir: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> Results:
@@ -291,7 +307,10 @@ def compare(
     :class:`~surrobench.simulator.Budget` or a number of simulated seconds; ``overhead`` an
     :class:`~surrobench.simulator.Overhead`, ``"none"``, ``"measured"`` or fixed seconds per
     decision. ``cells_dir`` stores every finished cell as it arrives and ``resume`` reuses the
-    stored ones (see the module docstring). ``on_cell`` is called once per cell, stored or run.
+    stored ones (see the module docstring). ``on_cell`` is called once per cell, stored or run;
+    ``on_run(label, seed, n_workers, seconds)`` too, with the run's wall seconds (``None`` for a
+    stored cell), for progress estimates. With ``n_jobs=1`` the runs are made in this process and
+    ``on_time(label, seed, n_workers, simulated_seconds)`` follows each run's clock.
     """
     from joblib import Parallel, delayed
 
@@ -327,16 +346,27 @@ def compare(
                 tables[cell] = table
                 if on_cell is not None:
                     on_cell()
+                if on_run is not None:
+                    on_run(*cell, None)
     todo = [cell for cell in cells if cell not in tables]
     n_jobs = _parallelism(n_jobs, len(todo), backend)
-    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, os.getpid())
+
+    def clock(label, s, w):  # only in this process (a callback does not travel to parallel workers)
+        if on_time is None or n_jobs != 1:
+            return None
+        return lambda seconds: on_time(label, s, w, seconds)
+
+    tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, clock(label, s, w),
+                            os.getpid())
              for label, s, w in todo)
-    for cell, table in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
+    for cell, (table, seconds) in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
         tables[cell] = table
         if store is not None:
             _save_cell(paths[cell], table)
         if on_cell is not None:
             on_cell()
+        if on_run is not None:
+            on_run(*cell, seconds)
     runs = pd.concat([tables[cell] for cell in cells], ignore_index=True)
     horizon = budget.seconds if budget.seconds is not None else max(float(runs["end"].max()) if len(runs) else 1.0, 1.0)
     ref = np.asarray(bench.reference_point, dtype=float)

@@ -138,3 +138,20 @@ def test_a_system_error_is_one_line_and_exit_1(monkeypatch, tmp_path, capsys):
     assert main(["logs", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err == f"surrobench logs: error: No space left on device: {tmp_path / 'runs.csv'}\n"
+
+
+def test_run_cost_estimate_weights_the_runs_left_by_their_expected_cost():
+    from surrobench.cli import RunCostEstimate
+
+    eta = RunCostEstimate(["random", "msehvi", "custom"], runs_each=10, n_jobs=2)
+    assert eta.remaining() is None and "first run" in eta.describe()
+    eta.finished("random", 2.0)  # priors: random 1, msehvi 60, custom the median prior
+    prior_custom = eta.prior["custom"]
+    expected = (9 * 2.0 + 10 * 60 * 2.0 + 10 * prior_custom * 2.0) / 2
+    assert eta.remaining() == pytest.approx(expected)
+    for _ in range(10):
+        eta.finished("msehvi", 30.0)  # measured: half the prior's guess
+    # msehvi is done; custom, never measured, takes the upper median of the ratios (0.5, 2) -> 2
+    assert eta.remaining() == pytest.approx((9 * 2.0 + 10 * prior_custom * 2.0) / 2)
+    eta.finished("custom", None)  # a stored cell: counted, not measured
+    assert eta.left["custom"] == 9

@@ -190,3 +190,14 @@ def test_resume_needs_a_cells_dir_and_a_describable_benchmark(tmp_path):
 
     with pytest.raises(ValueError, match="cells_dir: the surrogate was never saved"):
         compare(Unsaved(), ["random"], seeds=[0], budget=600, cells_dir=tmp_path)
+
+
+def test_compare_reports_each_runs_seconds_and_the_simulated_clock_in_process():
+    runs, clock = [], []
+    compare(ToyBenchmark(), ["random"], seeds=range(2), n_workers=[1], budget=3600, n_grid=10,
+            on_run=lambda *a: runs.append(a), on_time=lambda *a: clock.append(a))
+    assert [(label, seed, w) for label, seed, w, _ in runs] == [("random", 0, 1), ("random", 1, 1)]
+    assert all(s is not None and s > 0 for *_, s in runs)
+    for seed in (0, 1):
+        times = [t for label, s, w, t in clock if s == seed]
+        assert len(times) >= 3 and times == sorted(times) and 0 < times[-1] <= 3600

@@ -215,3 +215,27 @@ def test_tpe_without_good_values_falls_back_to_the_prior():
     values = [tpe_sample(_HP["n_conv_2"], [], [16, 17, 18], rng) for _ in range(30)]
     assert all(16 <= v <= 1024 for v in values) and len(set(values)) > 5
 
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 40), st.integers(0, 2**31 - 1), st.booleans())
+def test_mobohb_choice_draws_exactly_as_generator_choice(n, size, seed, uniform):
+    from surrobench.optimizers.mobohb import _cdf, _choice
+
+    p = np.full(n, 1.0 / n) if uniform else np.random.default_rng(seed + 1).random(n) + 1e-3
+    p = p / p.sum()
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    np.testing.assert_array_equal(_choice(a, _cdf(p), size), b.choice(n, size=size, p=p))
+    assert a.random() == b.random()  # the generator advanced by the same amount
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=30))
+def test_moasha_front_contributions_equal_moocore_bit_for_bit(cells):
+    from surrobench.optimizers.moasha import _contributions, front_contributions
+
+    pts = np.array(cells, dtype=float) / np.array([10.0, 1.25])  # some outside ref, duplicates possible
+    front = pts[np.asarray(moocore.pareto_rank(pts)) == 0]
+    front = front[np.lexsort((front[:, 1], front[:, 0]))]
+    ref = np.array([1.0, 8.0])
+    np.testing.assert_array_equal(front_contributions(front, ref), _contributions(front, ref))

@@ -14,7 +14,7 @@ from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
 from surrobench.optimizers._ehvi import ehvi, hvi
-from surrobench.optimizers._gp import GP, select_subset
+from surrobench.optimizers._gp import GP, append_cholesky, select_subset
 from surrobench.optimizers.bulkcut import cut, grow
 from surrobench.optimizers.moasha import rung_epochs
 from surrobench.records import Observation, Problem
@@ -138,16 +138,50 @@ def test_gp_subset_bound_and_refit_schedule():
     fits = []
     for n in range(20, 301, 20):
         gp.fit(X[:n], y[:n], np.argsort(y[:n]), np.random.default_rng(n))
-        assert len(gp.subset) == min(n, 60) and len(gp.X) <= 60
+        # all rows up to the cap; past it, between the rebuild size (60 - slack) and the cap
+        assert (len(gp.subset) == n) if n <= 60 else (60 - gp.slack <= len(gp.subset) <= 60)
+        assert len(set(gp.subset)) == len(gp.subset) and len(gp.X) == len(gp.subset)
         fits.append(gp.n_hyperparameter_fits)
     assert fits[-1] <= 1 + math.ceil(math.log(300 / 20, 1.5))  # O(log n) hyperparameter fits
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 12), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_append_cholesky_equals_a_full_refactor(n, k, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n + k, n + k + 3))
+    K = A @ A.T + 0.1 * np.eye(n + k)  # symmetric positive definite
+    L = np.linalg.cholesky(K[:n, :n]) if n else np.empty((0, 0))
+    np.testing.assert_allclose(append_cholesky(L, K[:n, n:], K[n:, n:]), np.linalg.cholesky(K), rtol=1e-8, atol=1e-10)
+
+
+def test_gp_extended_subset_predicts_as_a_fresh_factor_of_the_same_subset():
+    _, X, y = _toy_data(140)
+    gp = GP(X.shape[1], max_points=100, max_fit_points=30, refit_growth=10.0)  # one hyperparameter fit
+    gp.fit(X[:40], y[:40], np.argsort(y[:40]), np.random.default_rng(0))
+    for n in (41, 45, 70, 100):  # appended one by one or in blocks, never refactored
+        gp.fit(X[:n], y[:n], np.argsort(y[:n]), np.random.default_rng(n))
+    assert gp.n_rebuilds == 1 and len(gp.subset) == 100
+    Xc = encode(sample(5, 25))
+    mean, std = gp.predict(Xc, pending=X[100:103])
+    ref_model = GaussianProcessRegressor(gp.kernel, normalize_y=True, optimizer=None).fit(X[:100], y[:100])
+    np.testing.assert_allclose(mean, ref_model.predict(Xc), rtol=1e-5, atol=1e-7)  # its jitter is 1e-10
+    np.testing.assert_array_equal(gp.subset, np.arange(100))  # all rows, in the order they came
+    fresh = GP(X.shape[1], max_points=100)
+    fresh.kernel = gp.kernel
+    fresh._set_kernel_constants()
+    fresh._rebuild(X[:100], np.arange(100), np.random.default_rng(0))
+    np.testing.assert_allclose(gp._L, fresh._L, rtol=1e-7, atol=1e-9)
+    # past the cap a rebuild picks a new subset of the rebuild size
+    gp.fit(X[:101], y[:101], np.argsort(y[:101]), np.random.default_rng(1))
+    assert gp.n_rebuilds == 2 and len(gp.subset) == 100 - gp.slack
 
 
 def test_msehvi_respects_max_gp_points_with_many_observations():
     opt = MSEHVI(Problem(n_workers=4), seed=0, n_init=5, max_gp_points=40, max_fit_points=20,
                  n_candidates=16, n_local=16, n_refine=2)
     _feed(opt, 120)
-    assert len(opt.model.subset) == 40 and len(opt.model.X) == 40
+    assert 40 - opt.model.slack <= len(opt.model.subset) <= 40 and len(opt.model.X) == len(opt.model.subset)
     # the last fit saw the first 119 observations; their front is always modelled
     points = np.column_stack([opt._search._error, opt._search._size])[:-1]
     front = np.flatnonzero(moocore.pareto_rank(points) == 0)

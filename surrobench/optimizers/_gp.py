@@ -1,13 +1,28 @@
-"""A Gaussian process whose cost stays bounded at thousands of observations.
+"""A Gaussian process whose cost per decision stays bounded at thousands of observations.
 
 Hyperparameters (a constant times an ARD Matern-5/2 kernel, plus white noise, on the space's
 fixed-column encoding with inactive columns at -1) are fitted by scikit-learn's
 ``GaussianProcessRegressor`` (normalised targets, L-BFGS on the log marginal likelihood) on at
 most ``max_fit_points`` observations, and only when the number of observations has grown by
 the factor ``refit_growth`` since the last fit; each fit starts from the previous optimum.
-The posterior is exact on at most ``max_points`` observations: the best ``max_points // 2`` by the
-caller's order (non-dominated rank first) plus a uniformly random sample of the rest. So a
-decision costs O(max_points^3) however long the run, and a hyperparameter fit
+
+The posterior is exact on a *conditioning subset* of at most ``max_points`` observations, kept
+stable between calls of :meth:`GP.fit` so that its Cholesky factor is extended, not refactored:
+
+* a *rebuild* (the first fit, after every hyperparameter fit, when the subset is full, or when
+  rows it holds changed) picks the subset afresh: every observation while there are at most
+  ``max_points``, otherwise the best ``max_points // 2`` by the caller's order (non-dominated rank
+  first) plus a uniformly random sample of the rest, ``max_points - slack`` rows in all
+  (``slack = max(1, max_points // 10)``), and factors it (O(max_points^3));
+* every later fit appends the new observations to the subset with a block update of the factor,
+  ``L' = [[L, 0], [B^T, chol(K_nn - B^T B)]]`` with ``B = L^-1 K_on``, O(max_points^2) per row,
+  until the subset is full again.
+
+So a decision costs O(max_points^2) plus one rebuild every ``slack`` observations, and the scaled
+subset rows (inputs divided by the length scales) are cached for the kernel rows of candidates.
+The targets' normalisation (mean and standard deviation of the subset) is recomputed on every
+fit; the posterior mean needs only ``L^-1 y`` and ``L^-1 1``, extended like the factor, so a fit
+between rebuilds costs O(max_points^2) for the appended rows and nothing more. A hyperparameter fit costs
 O(max_fit_points^3) per likelihood evaluation, on a schedule that fits O(log n) times.
 
 Pending points (jobs still running) are handled by the kriging believer: each is conditioned
@@ -28,15 +43,17 @@ import math
 import warnings
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg import cholesky, solve_triangular
+from scipy.spatial.distance import cdist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["GP", "select_subset"]
+__all__ = ["GP", "select_subset", "append_cholesky"]
 
 _JITTER = 1e-8
+_SQRT5 = math.sqrt(5.0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,8 +81,29 @@ def select_subset(order: np.ndarray, max_points: int, rng: np.random.Generator) 
     return np.sort(np.concatenate([order[:n_best], rest]))
 
 
+def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of ``[[A, K_on], [K_on^T, K_nn]]`` given ``L``, that of ``A``.
+
+    ``K_on`` is (n, k), ``K_nn`` (k, k); costs O(n^2 k + k^3) instead of O((n + k)^3).
+    """
+    n, k = K_on.shape
+    B = solve_triangular(L, K_on, lower=True, check_finite=False) if n else np.empty((0, k))
+    C = cholesky(K_nn - B.T @ B, lower=True, check_finite=False)
+    out = np.zeros((n + k, n + k))
+    out[:n, :n] = L
+    out[n:, :n] = B.T
+    out[n:, n:] = C
+    return out
+
+
+def _matern52(A: np.ndarray, B: np.ndarray, amplitude: float) -> np.ndarray:
+    """``amplitude`` times the Matern-5/2 kernel between rows already divided by the length scales."""
+    d = cdist(A, B) * _SQRT5
+    return amplitude * (1.0 + d + d * d / 3.0) * np.exp(-d)
+
+
 class GP:
-    """Exact GP regression on a bounded subset; see the module docstring for the bounds."""
+    """Exact GP regression on a bounded, stable subset; see the module docstring for the bounds."""
 
     def __init__(self, n_dims: int, *, max_points: int = 500, max_fit_points: int = 200, refit_growth: float = 1.25):
         if max_points < 2 or max_fit_points < 2:
@@ -75,36 +113,94 @@ class GP:
         self.max_points = int(max_points)
         self.max_fit_points = int(max_fit_points)
         self.refit_growth = float(refit_growth)
+        self.slack = max(1, self.max_points // 10)
         self.kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             np.ones(n_dims), (1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-2, (1e-6, 1.0))
         self.n_hyperparameter_fits = 0
+        self.n_rebuilds = 0
         self._fitted_at = 0  # observations at the last hyperparameter fit
+        self._seen = 0  # observations the subset was chosen from (rows past it are new)
         self.X = np.empty((0, n_dims))
         self.subset = np.empty(0, dtype=int)
+        self._ys = np.empty(0)
+        self._zy = np.empty(0)  # L^-1 y over the subset
+        self._z1 = np.empty(0)  # L^-1 1
+        self._L = np.empty((0, 0))
+        self._set_kernel_constants()
+
+    def _set_kernel_constants(self) -> None:
+        signal = self.kernel.k1
+        self._amplitude = float(signal.k1.constant_value)
+        self._length = np.asarray(signal.k2.length_scale, dtype=float)
+        self._noise = float(self.kernel.k2.noise_level)
 
     @_one_blas_thread
     def fit(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> "GP":
-        """Condition on ``(X, y)``; ``order`` ranks the rows best first (for the subset)."""
+        """Condition on ``(X, y)``; ``order`` ranks the rows best first (for the subset).
+
+        Rows seen by an earlier call are expected to keep their index (observations appended);
+        if a row in the subset changed, the subset is rebuilt.
+        """
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         n = len(y)
         if n < 2:
             raise ValueError(f"GP: needs at least two observations, got {n}")
+        rebuild = False
         if self.n_hyperparameter_fits == 0 or n >= math.ceil(self._fitted_at * self.refit_growth):
             fit_idx = select_subset(order, self.max_fit_points, rng)
             self._fit_hyperparameters(X[fit_idx], y[fit_idx], rng)
             self._fitted_at = n
-        self.subset = select_subset(order, self.max_points, rng)
-        self.X, ys = X[self.subset], y[self.subset]
+            rebuild = True
+        new = np.arange(self._seen, n) if n >= self._seen else np.empty(0, dtype=int)
+        if (rebuild or n < self._seen or len(self.subset) + len(new) > self.max_points
+                or not np.array_equal(X[self.subset], self.X)):
+            self._rebuild(X, order, rng)
+        elif len(new):
+            self._append(X, new)
+        self._seen = n
+        ys = y[self.subset]
+        held = len(self._zy)
+        if held and np.array_equal(ys[:held], self._ys[:held]):  # the targets held so far did not change
+            if held < len(ys):
+                self._zy = np.concatenate([self._zy, solve_triangular(
+                    self._L[held:, held:], ys[held:] - self._L[held:, :held] @ self._zy, lower=True, check_finite=False)])
+        else:
+            self._zy = solve_triangular(self._L, ys, lower=True, check_finite=False)
+        self._ys = ys
         self._y_mean = float(ys.mean())
         std = float(ys.std())
         self._y_std = std if std > 1e-12 else 1.0
-        K = self.kernel(self.X)
-        K[np.diag_indices_from(K)] += _JITTER
-        self._L = cholesky(K, lower=True)
-        self._alpha = cho_solve((self._L, True), (ys - self._y_mean) / self._y_std)
+        # the posterior mean is V^T L^-1 (y - mean) + mean with V = L^-1 K_s (see predict)
+        self._w = self._zy - self._y_mean * self._z1
         return self
+
+    def _rebuild(self, X: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> None:
+        n = len(X)
+        size = n if n <= self.max_points else self.max_points - self.slack
+        self.subset = select_subset(order, size, rng)
+        self.X = X[self.subset]
+        self._Xs = self.X / self._length
+        K = _matern52(self._Xs, self._Xs, self._amplitude)
+        K[np.diag_indices_from(K)] += self._noise + _JITTER
+        self._L = cholesky(K, lower=True, check_finite=False)
+        self._z1 = solve_triangular(self._L, np.ones(len(K)), lower=True, check_finite=False)
+        self._zy = np.empty(0)
+        self.n_rebuilds += 1
+
+    def _append(self, X: np.ndarray, new: np.ndarray) -> None:
+        Xn = X[new]
+        Xns = Xn / self._length
+        K_nn = _matern52(Xns, Xns, self._amplitude)
+        K_nn[np.diag_indices_from(K_nn)] += self._noise + _JITTER
+        held = len(self._L)
+        self._L = append_cholesky(self._L, _matern52(self._Xs, Xns, self._amplitude), K_nn)
+        self._z1 = np.concatenate([self._z1, solve_triangular(
+            self._L[held:, held:], 1.0 - self._L[held:, :held] @ self._z1, lower=True, check_finite=False)])
+        self.subset = np.concatenate([self.subset, new])
+        self.X = np.vstack([self.X, Xn])
+        self._Xs = np.vstack([self._Xs, Xns])
 
     def _fit_hyperparameters(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
         model = GaussianProcessRegressor(
@@ -114,29 +210,30 @@ class GP:
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
         self.kernel = model.kernel_
+        self._set_kernel_constants()
         self.n_hyperparameter_fits += 1
 
     @property
     def noise(self) -> float:
-        return float(self.kernel.k2.noise_level)
+        return self._noise
 
     @_one_blas_thread
     def predict(self, Xc: np.ndarray, pending: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at the rows of ``Xc``,
         with the rows of ``pending`` believed observed at their posterior mean."""
-        Xc = np.asarray(Xc, dtype=float)
-        signal = self.kernel.k1
-        Ks = signal(Xc, self.X)
-        mean = Ks @ self._alpha
-        V = solve_triangular(self._L, Ks.T, lower=True)
-        var = signal.diag(Xc) - np.einsum("ij,ij->j", V, V)
+        Xcs = np.asarray(Xc, dtype=float) / self._length
+        V = solve_triangular(self._L, _matern52(Xcs, self._Xs, self._amplitude).T, lower=True, check_finite=False)
+        mean = self._w @ V
+        var = self._amplitude - np.einsum("ij,ij->j", V, V)
         if pending is not None and len(pending):
-            Xp = np.asarray(pending, dtype=float)
-            Vp = solve_triangular(self._L, signal(Xp, self.X).T, lower=True)
-            Cpp = signal(Xp) - Vp.T @ Vp
-            Cpp[np.diag_indices_from(Cpp)] += self.noise + _JITTER
-            Ccp = signal(Xc, Xp) - V.T @ Vp
-            W = solve_triangular(cholesky(Cpp, lower=True), Ccp.T, lower=True)
+            Xps = np.asarray(pending, dtype=float) / self._length
+            Vp = solve_triangular(self._L, _matern52(Xps, self._Xs, self._amplitude).T, lower=True,
+                                  check_finite=False)
+            Cpp = _matern52(Xps, Xps, self._amplitude) - Vp.T @ Vp
+            Cpp[np.diag_indices_from(Cpp)] += self._noise + _JITTER
+            Ccp = _matern52(Xcs, Xps, self._amplitude) - V.T @ Vp
+            W = solve_triangular(cholesky(Cpp, lower=True, check_finite=False), Ccp.T, lower=True,
+                                 check_finite=False)
             var = var - np.einsum("ij,ij->j", W, W)
         std = np.sqrt(np.clip(var, 0.0, None))
-        return mean * self._y_std + self._y_mean, std * self._y_std
+        return mean + self._y_mean, std * self._y_std

@@ -17,7 +17,9 @@ learning rate (the initial ones too) comes from a small contextual Bayesian opti
 (log10 lr, depth, log10 params) minimising a lower confidence bound (2.5 standard deviations) over
 log10 lr in [-5, 0] (phases 1-2) or [-5, -2] (phase 3), each range with its own GP. The original's
 targets are the validation loss (phases 1-2) and the training loss (phase 3); only errors are
-observed here, so both use the validation error.
+observed here, so both use the validation error. Since issue 16 the GP keeps its conditioning
+subset between suggestions and extends its Cholesky factor (:mod:`surrobench.optimizers._gp`), so
+past 200 results the learning rates suggested differ from earlier versions'.
 
 A child continues from its parent's checkpoint (``Job(child, parent=trial, from_epoch=...)``): a new
 training run of the child's config that inherits the parent's training and pays only the epochs the

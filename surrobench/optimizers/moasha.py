@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,7 +27,9 @@ import numpy as np
 from ..records import Job, Observation, Problem
 from ..space import as_rng, sample
 
-__all__ = ["MOASHA", "rung_epochs"]
+__all__ = ["MOASHA", "rung_epochs", "front_contributions"]
+
+_BLOCK = 256  # new configs drawn at once (announced by upcoming)
 
 
 def rung_epochs(min_epoch: int, max_epoch: int, eta: float) -> list[int]:
@@ -48,6 +51,21 @@ def _contributions(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
     inside = (points < ref).all(axis=1)
     if inside.any():
         out[inside] = moocore.hv_contributions(points[inside], ref=ref)
+    return out
+
+
+def front_contributions(front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """:func:`_contributions` of one front sorted by the first objective (so the second falls), in
+    closed form: a point inside ``ref`` owns the box up to its right neighbour's first objective
+    and its left neighbour's second (``ref`` at the ends); equal points own nothing. The same
+    numbers as moocore's, bit for bit (tested), without a call per front."""
+    out = np.zeros(len(front))
+    inside = (front < ref).all(axis=1)
+    pts = front[inside]
+    if len(pts):
+        right = np.append(pts[1:, 0], ref[0])
+        up = np.concatenate([[ref[1]], pts[:-1, 1]])
+        out[inside] = (right - pts[:, 0]) * (up - pts[:, 1])
     return out
 
 
@@ -141,7 +159,8 @@ class MOASHA:
     A promotion continues the trial: ``Job(config, next_rung, trial=obs.trial, from_epoch=rung)``,
     paying only the new epochs. ``ask`` never returns ``None``. Ties within a front (equal
     contributions, e.g. points outside the reference box) go to the lower error, then the earlier
-    result.
+    result. New configs are drawn 256 at a time and announced by :meth:`upcoming` (the same
+    configs in the same order as drawing them one at a time).
     """
 
     def __init__(
@@ -170,8 +189,10 @@ class MOASHA:
             raise ValueError(f"ref_point: expected two finite numbers, got {ref_point!r}")
         self.rungs = rung_epochs(self.min_epoch, problem.max_epoch, eta)
         self._rng = as_rng(seed)
+        self._ref = np.asarray(self.ref_point)
         self._rungs = [_Rung() for _ in self.rungs]
         self._next: list[int | None | bool] = [False for _ in self.rungs]  # cached candidate; False: stale
+        self._new: deque[Job] = deque()  # the next new configs, drawn a block at a time
 
     def order(self, k: int) -> np.ndarray:
         """Indices of rung ``k``'s results, best first: by front, then contribution (for inspection)."""
@@ -206,9 +227,9 @@ class MOASHA:
             if rung.n_open[r] == 0:
                 ahead += len(front)
                 continue
-            pts = np.array([m[:2] for m in front])
-            idx = np.array([m[2] for m in front])
-            hvc = _contributions(pts, np.asarray(self.ref_point))
+            arr = np.array(front)
+            pts, idx = arr[:, :2], arr[:, 2].astype(int)
+            hvc = front_contributions(pts, self._ref)
             for pos, j in enumerate(np.lexsort((idx, pts[:, 0], -hvc))):
                 if not rung.promoted[idx[j]]:
                     self._next[k] = int(idx[j]) if ahead + pos < n_top else None
@@ -225,7 +246,15 @@ class MOASHA:
                 self._next[k] = False
                 return Job(best.config, self.rungs[k + 1], trial=best.trial, from_epoch=self.rungs[k],
                            tag=f"rung{k + 1}")
-        return Job(sample(self._rng), self.rungs[0], tag="rung0")
+        if not self._new:  # the generator draws only these: the same configs as one at a time
+            self._new.extend(Job(sample(self._rng), self.rungs[0], tag="rung0") for _ in range(_BLOCK))
+        return self._new.popleft()
+
+    def upcoming(self) -> tuple[Job, ...]:
+        """The next new configs' jobs, in the order the asks that start new trials will return
+        them (promotions come in between): the simulator lets the surrogate predict them in one
+        batch. No randomness is used."""
+        return tuple(self._new)
 
     def tell(self, observation: Observation) -> None:
         if observation.epoch not in self.rungs:

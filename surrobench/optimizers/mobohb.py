@@ -68,6 +68,19 @@ def _transform(hp: Hyperparameter):
     return fwd, inv
 
 
+def _cdf(p: np.ndarray) -> np.ndarray:
+    """The table that :func:`_choice` draws from, computed once per estimator."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def _choice(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarray:
+    """``rng.choice(len(p), size=n, p=p)`` without its checks of ``p``, which cost more than the draw
+    here: numpy draws it exactly so (the same uniform numbers, the same indices; tested)."""
+    return cdf.searchsorted(rng.random(n), side="right")
+
+
 class ParzenEstimator:
     """Mixture of Gaussians truncated to [0, 1]: one per observation plus a prior N(0.5, 1), all
     weighted equally; bandwidth of each = the larger gap to its neighbours, clipped to
@@ -90,11 +103,12 @@ class ParzenEstimator:
         sigmas[-1] = 1.0  # the prior component
         self.mus, self.sigmas = mus, sigmas
         self.weights = np.full(n, 1.0 / n)
+        self._cdf = _cdf(self.weights)
         self._lo = ndtr((0.0 - mus) / sigmas)
         self._z = np.maximum(ndtr((1.0 - mus) / sigmas) - self._lo, _EPS)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        comp = rng.choice(self.mus.size, size=n, p=self.weights)
+        comp = _choice(rng, self._cdf, n)
         u = self._lo[comp] + rng.random(n) * self._z[comp]
         x = self.mus[comp] + self.sigmas[comp] * ndtri(np.clip(u, _EPS, 1 - _EPS))
         return np.clip(x, 0.0, 1.0)
@@ -123,9 +137,10 @@ class CategoricalEstimator:
         probs[np.arange(idx.size), idx] = top
         probs[-1] = 1.0 / k
         self.probs = probs.mean(axis=0)
+        self._cdf = _cdf(self.probs)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.choice(self.probs.size, size=n, p=self.probs)
+        return _choice(rng, self._cdf, n)
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
         return np.log(self.probs[np.asarray(idx, dtype=int)])

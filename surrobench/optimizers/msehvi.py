@@ -31,10 +31,12 @@ class MSEHVI:
       counts match every observation so far, and raises ``ValueError`` if none does.
     * ``max_gp_points=500``, ``max_fit_points=200``, ``refit_growth=1.25``: the GP's cost bound.
       The posterior uses at most ``max_gp_points`` observations (the best half by non-dominated
-      rank, the rest a random sample); kernel hyperparameters are refitted on at most
+      rank, the rest a random sample, chosen again only after a hyperparameter fit or when full;
+      new observations are appended in between); kernel hyperparameters are refitted on at most
       ``max_fit_points`` of them, each time the number of observations has grown by 25 %.
-    * ``n_candidates=256``, ``n_local=128``, ``n_refine=8``: how EHVI is maximised (random configs,
-      local moves around front members, then 16 local moves around each of the best 8).
+    * ``n_candidates=64``, ``n_local=128``, ``n_refine=4``: how EHVI is maximised (random configs,
+      local moves around front members, then 16 local moves around each of the best 4; before
+      issue 16: 256, 128, 8, see :mod:`surrobench.optimizers._bo` for what changed).
     * ``epoch=None``: the fidelity of every job (default: the maximum).
 
     With several workers it proposes while others run by the kriging believer: running jobs

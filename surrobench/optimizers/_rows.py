@@ -1,0 +1,186 @@
+"""Configs as rows of values, for optimizers that score hundreds of candidates per decision.
+
+A *row* holds one float per hyperparameter in the order of :data:`~surrobench.space.NAMES`: the
+value itself (integers and ``kernel_size`` as floats, booleans as 0/1), NaN where inactive. Rows
+are exact (every value of the space is a float exactly), so a row's bytes identify its config.
+Sampling, encoding, the exact model size and local moves work on whole blocks of rows with
+numpy; only the chosen candidate becomes a config again (:func:`to_config`, validated).
+
+>>> from surrobench.space import encode, sample
+>>> cfgs = sample(0, 3)
+>>> bool(np.allclose(encode_rows(rows_of(cfgs)), encode(cfgs)))
+True
+>>> [to_config(r) for r in rows_of(cfgs)] == cfgs
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..space import HYPERPARAMETERS, INACTIVE, NAMES, validate
+
+__all__ = ["rows_of", "to_config", "sample_rows", "encode_rows", "log10_size_rows", "mutate_rows", "row_key"]
+
+_N = len(HYPERPARAMETERS)
+_COL = {name: j for j, name in enumerate(NAMES)}
+_CONV, _FC = [_COL[f"n_conv_{i}"] for i in range(3)], [_COL[f"n_fc_{i}"] for i in range(3)]
+_DEPTH_OF = {_COL["n_conv_l"]: _CONV, _COL["n_fc_l"]: _FC}  # a depth column -> its width columns
+_KIND = [h.kind for h in HYPERPARAMETERS]
+_BOOL = [h.kind == "cat" and h.choices == (False, True) for h in HYPERPARAMETERS]
+_CHOICES = [tuple(float(c) for c in h.choices) for h in HYPERPARAMETERS]
+_NUMERIC = np.array([h.kind != "cat" for h in HYPERPARAMETERS])
+_LOG = np.array([h.log for h in HYPERPARAMETERS])
+_LO_A = np.array([float(h.lower) if h.lower is not None else 0.0 for h in HYPERPARAMETERS])
+_HI_A = np.array([float(h.upper) if h.upper is not None else 1.0 for h in HYPERPARAMETERS])
+_LO, _HI = _LO_A.tolist(), _HI_A.tolist()
+_TLO = np.where(_LOG, np.log(_LO_A, where=_LOG, out=np.zeros(_N)), _LO_A)
+_THI = np.where(_LOG, np.log(_HI_A, where=_LOG, out=np.ones(_N)), _HI_A)
+_INT = np.array([h.kind == "int" for h in HYPERPARAMETERS])
+_CATS = [j for j, h in enumerate(HYPERPARAMETERS) if h.kind == "cat"]
+_IS_DEPTH = np.array([j in _DEPTH_OF for j in range(_N)])
+_CONDITIONAL = [(j, _COL[h.depth_key], h.depth_index) for j, h in enumerate(HYPERPARAMETERS) if h.depth_key is not None]
+
+
+def rows_of(configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Rows (m, 13) of valid configs."""
+    nan = math.nan
+    return np.array([[float(c.get(n, nan)) for n in NAMES] for c in configs], dtype=float).reshape(len(configs), _N)
+
+
+def row_key(row: np.ndarray) -> bytes:
+    """A hashable identity of a row (its bytes: NaN is always the same NaN here)."""
+    return row.tobytes()
+
+
+def to_config(row: np.ndarray) -> dict[str, Any]:
+    """The validated config of a row."""
+    out: dict[str, Any] = {}
+    for j, name in enumerate(NAMES):
+        v = float(row[j])
+        if v != v:
+            continue
+        out[name] = bool(v) if _BOOL[j] else float(v) if _KIND[j] == "float" else int(v)
+    return validate(out)
+
+
+def sample_rows(rng: np.random.Generator, m: int, *, drop_inactive: bool = True) -> np.ndarray:
+    """``m`` rows drawn from the priors (those of :func:`surrobench.space.sample`, vectorised:
+    the same distributions, another use of the generator); every column is drawn, and the
+    inactive ones are set to NaN unless ``drop_inactive`` is false."""
+    out = np.empty((m, _N))
+    for j, h in enumerate(HYPERPARAMETERS):
+        if h.kind == "cat":
+            out[:, j] = np.asarray(_CHOICES[j])[rng.integers(len(h.choices), size=m)]
+            continue
+        lo, hi = float(h.lower), float(h.upper)
+        if h.kind == "int":
+            lo, hi = lo - 0.5, hi + 0.5
+        v = np.exp(rng.uniform(math.log(lo), math.log(hi), m)) if h.log else rng.uniform(lo, hi, m)
+        if h.kind == "int":
+            v = np.rint(v)
+        out[:, j] = np.clip(v, float(h.lower), float(h.upper))
+    if drop_inactive:
+        for j, depth, index in _CONDITIONAL:
+            out[out[:, depth] <= index, j] = np.nan
+    return out
+
+
+def encode_rows(rows: np.ndarray) -> np.ndarray:
+    """:func:`surrobench.space.encode` of rows: numbers to [0, 1] (log scale where log), categories
+    to their index, inactive to -1."""
+    rows = np.asarray(rows, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(_LOG, np.log(np.where(_LOG, rows, 1.0)), rows)
+    unit = (t - _TLO) / (_THI - _TLO)
+    out = np.where(_NUMERIC, unit, rows)
+    ks = _COL["kernel_size"]
+    out[:, ks] = (rows[:, ks] - 3.0) / 2.0  # 3, 5, 7 -> 0, 1, 2
+    return np.where(np.isnan(rows), INACTIVE, out)
+
+
+def log10_size_rows(rows: np.ndarray, input_shape: Sequence[int], n_classes: int) -> np.ndarray:
+    """:func:`surrobench.model_size.log10_params` of rows, vectorised (exact integer counts)."""
+    rows = np.asarray(rows, dtype=float)
+    m = len(rows)
+    c = np.full(m, float(input_shape[0]))
+    h = np.full(m, float(input_shape[1]))
+    w = np.full(m, float(input_shape[2]))
+    k2 = rows[:, _COL["kernel_size"]] ** 2
+    bn = rows[:, _COL["batch_norm"]]
+    total = np.zeros(m)
+    for i, col in enumerate(_CONV):
+        on = rows[:, _COL["n_conv_l"]] > i
+        width = np.where(on, rows[:, col], 0.0)
+        total += np.where(on, c * width * k2 + width + 2.0 * bn * width, 0.0)
+        c = np.where(on, width, c)
+        h, w = np.where(on, h // 2, h), np.where(on, w // 2, w)
+    flat = np.where(rows[:, _COL["global_avg_pooling"]] > 0, c, c * h * w)
+    for i, col in enumerate(_FC):
+        on = rows[:, _COL["n_fc_l"]] > i
+        width = np.where(on, rows[:, col], 0.0)
+        total += np.where(on, flat * width + width, 0.0)
+        flat = np.where(on, width, flat)
+    total += flat * n_classes + n_classes
+    return np.log10(total)
+
+
+def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 0.15) -> np.ndarray:
+    """One local move per parent row: one or two active hyperparameters changed.
+
+    A number moves by ``N(0, step)`` in its [0, 1] encoding (an integer that rounds back to its
+    value moves by one instead), a category takes another value, a depth moves by one layer (a
+    new layer's width is drawn from its prior, a removed layer's width is dropped). The random
+    numbers are drawn for the whole block at once; the result rows are always valid.
+    """
+    parents = np.asarray(parents, dtype=float)
+    m = len(parents)
+    if not m:
+        return parents.copy()
+    n_changed = 1 + rng.integers(2, size=m)
+    keys = rng.random((m, _N))  # the changed columns: the one or two active ones with the smallest keys
+    steps = rng.normal(0.0, step, size=(m, _N))
+    signs = np.where(rng.random((m, _N)) < 0.5, -1.0, 1.0)
+    other = rng.random((m, _N))
+    fresh = sample_rows(rng, m, drop_inactive=False)  # widths for new layers
+    r = np.arange(m)
+    picks = np.argsort(np.where(np.isnan(parents), np.inf, keys), axis=1)[:, :2]
+    chosen = np.zeros((m, _N), dtype=bool)
+    chosen[r, picks[:, 0]] = True
+    chosen[r[n_changed == 2], picks[n_changed == 2, 1]] = True
+
+    # numbers: a Gaussian step in the encoding; an integer that rounds back moves by one
+    moved = _from_unit(encode_rows(parents) + steps)
+    same = _INT & (moved == parents)
+    bumped = np.clip(parents + signs, _LO_A, _HI_A)
+    bumped = np.where(bumped == parents, np.where(parents == _LO_A, parents + 1, parents - 1), bumped)
+    moved = np.where(same, bumped, moved)
+    # categories: another value, uniformly
+    for j in _CATS:
+        choices = np.asarray(_CHOICES[j])
+        at = np.searchsorted(choices, parents[:, j])  # the old value's index (choices are sorted)
+        pick = np.minimum((other[:, j] * (len(choices) - 1)).astype(int), len(choices) - 2)
+        moved[:, j] = choices[np.where(pick < at, pick, pick + 1)]
+    out = np.where(chosen & ~_IS_DEPTH, moved, parents)
+    # depths last: one layer more (its width from the prior) or less (its width dropped)
+    for d, widths in _DEPTH_OF.items():
+        rows = np.flatnonzero(chosen[:, d])
+        old = out[rows, d]
+        new = np.where(old == _LO_A[d], old + 1, np.where(old == _HI_A[d], old - 1, old + signs[rows, d]))
+        cols = np.asarray(widths)[np.minimum(old, new).astype(int)]  # the layer added or removed
+        out[rows, cols] = np.where(new > old, fresh[rows, cols], np.nan)
+        out[rows, d] = new
+    return out
+
+
+def _from_unit(units: np.ndarray) -> np.ndarray:
+    """Values of the numeric columns of encoded rows (clipped to [0, 1], integers rounded);
+    :meth:`~surrobench.space.Hyperparameter.from_unit`, vectorised."""
+    u = np.clip(units, 0.0, 1.0)
+    t = _TLO + u * (_THI - _TLO)
+    v = np.where(_LOG, np.exp(np.where(_LOG, t, 0.0)), t)
+    v = np.where(_INT, np.rint(v), v)
+    return np.clip(v, _LO_A, _HI_A)

@@ -1,0 +1,61 @@
+"""Configs as rows (surrobench.optimizers._rows): each vectorised step equals the per-config one."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surrobench.model_size import log10_params
+from surrobench.optimizers._bo import mutate
+from surrobench.optimizers._rows import (
+    encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, sample_rows, to_config,
+)
+from surrobench.space import NAMES, encode, sample, validate
+
+SHAPES = [((3, 16, 16), 17), ((1, 8, 8), 10), ((3, 32, 32), 100)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_sampled_rows_are_valid_configs_and_encode_size_and_key_like_the_configs(seed):
+    rows = sample_rows(np.random.default_rng(seed), 64)
+    cfgs = [to_config(r) for r in rows]  # to_config validates
+    np.testing.assert_array_equal(rows_of(cfgs), rows)
+    np.testing.assert_allclose(encode_rows(rows), encode(cfgs), rtol=0, atol=1e-12)
+    for shape, classes in SHAPES:
+        np.testing.assert_allclose(log10_size_rows(rows, shape, classes),
+                                   [log10_params(c, shape, classes) for c in cfgs], rtol=0, atol=1e-12)
+    assert len({row_key(r) for r in rows}) == len({tuple(sorted(c.items())) for c in cfgs})
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_mutated_rows_are_valid_and_change_one_or_two_hyperparameters(seed):
+    rng = np.random.default_rng(seed)
+    parents = rows_of(sample(rng, 200))
+    children = mutate_rows(parents, rng)
+    assert children.shape == parents.shape and not np.shares_memory(children, parents)
+    for p, c in zip(parents, children):
+        child = to_config(c)  # raises if invalid
+        changed = {n for n, a, b in zip(NAMES, p, c) if not (a == b or (np.isnan(a) and np.isnan(b)))}
+        depths = changed & {"n_conv_l", "n_fc_l"}
+        assert 1 <= len(changed) <= 2 + len(depths)  # a depth change adds or drops one width as well
+        assert child != to_config(p)
+
+
+def test_mutate_of_a_config_is_one_row_of_mutate_rows():
+    cfg = sample(3)
+    assert mutate(cfg, np.random.default_rng(7)) == to_config(mutate_rows(rows_of([cfg]), np.random.default_rng(7))[0])
+    assert validate(mutate(cfg, np.random.default_rng(8)))
+
+
+def test_prior_rows_follow_the_priors_of_the_space():
+    """The vectorised draw and space.sample draw from the same distributions (2,000 each)."""
+    rows = sample_rows(np.random.default_rng(0), 2000)
+    ref = rows_of(sample(1, 2000))
+    for j, name in enumerate(NAMES):
+        a, b = rows[:, j], ref[:, j]
+        assert abs(np.isnan(a).mean() - np.isnan(b).mean()) < 0.05, name
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        assert abs(a.mean() - b.mean()) <= 0.12 * b.std() + 1e-9, name

@@ -1,0 +1,269 @@
+"""The paper's protocol, costed: one seed of each optimizer over 24 simulated hours (issue 16).
+
+For each optimizer it runs one seed with one worker on the shipped surrogate and prints the jobs,
+the decisions (asks), the CPU milliseconds per decision (median of the asks; mean of asks and tells
+per ask), the run's CPU seconds and how they split between the optimizer (ask, tell, upcoming),
+the benchmark (answer, prefetch, query, cost) and the simulator (the rest). CPU time
+(``time.process_time``) is used throughout: the machine is shared, and wall time would count the
+other processes. From the per-optimizer CPU seconds it estimates the full protocol
+(``surrobench compare``'s defaults: every optimizer, 10 seeds, one worker) on ``--cores`` cores.
+
+Side by side in the same run:
+
+* ``--before REV``: the same measurements for another git revision (unpacked with ``git archive``
+  and run in a subprocess that imports it), printed as before / after columns and their ratio;
+* Optuna's NSGA-II and TPE samplers (``surrobench.bridges.optuna``) on the same benchmark, CPU ms
+  per trial (ask and tell) over ``--optuna-trials`` trials, as a ratio to surrobench's NSGA-II;
+  skipped with one line when Optuna is not installed;
+* the simulator and benchmark alone (random search, look-ahead on): microseconds per job for
+  1, 16 and 256 workers, in each quarter of a run of ``--scan-jobs`` jobs, so a cost that grows
+  with the finished jobs shows as a rising row.
+
+    python tools/bench_protocol.py [--hours 24] [--seed 0] [--optimizers all] [--before REV]
+        [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300]
+
+Numbers on a busy machine vary run to run; read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ORDER = ["random", "nsga2", "shemoa", "moasha", "mobohb", "mobananas", "bulkcut", "msehvi", "ehvi"]
+
+
+def _import_tree(tree: str | None):
+    sys.path.insert(0, str(tree) if tree else str(ROOT))
+
+
+class CpuLedger:
+    """CPU seconds spent in wrapped calls, by part."""
+
+    def __init__(self):
+        self.seconds = {"optimizer": 0.0, "benchmark": 0.0}
+        self.asks: list[float] = []
+        self.tells = 0
+
+    def timed(self, part: str, fn, record_ask: bool = False):
+        clock = time.process_time
+
+        def wrapper(*args, **kwargs):
+            t0 = clock()
+            out = fn(*args, **kwargs)
+            spent = clock() - t0
+            self.seconds[part] += spent
+            if record_ask:
+                self.asks.append(spent)
+            return out
+
+        return wrapper
+
+
+class TimedOptimizer:
+    def __init__(self, optimizer, ledger: CpuLedger):
+        self._opt = optimizer
+        self.problem = getattr(optimizer, "problem", None)
+        self.ask = ledger.timed("optimizer", optimizer.ask, record_ask=True)
+        self.tell = ledger.timed("optimizer", optimizer.tell)
+        if getattr(optimizer, "upcoming", None) is not None:
+            self.upcoming = ledger.timed("optimizer", optimizer.upcoming)
+
+
+class TimedBenchmark:
+    def __init__(self, bench, ledger: CpuLedger):
+        self._bench = bench
+        for name in ("answer", "prefetch", "query", "cost", "job"):
+            fn = getattr(bench, name, None)
+            if fn is not None:
+                setattr(self, name, ledger.timed("benchmark", fn))
+
+    def __getattr__(self, name):
+        return getattr(self._bench, name)
+
+
+def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
+    from surrobench.optimizers import OPTIMIZERS
+    from surrobench.records import Problem
+    from surrobench.simulator import Budget, simulate
+
+    ledger = CpuLedger()
+    opt = TimedOptimizer(OPTIMIZERS[name](Problem(n_workers=1), seed=seed), ledger)
+    bench = TimedBenchmark(bench_factory(), ledger)
+    t0, c0 = time.perf_counter(), time.process_time()
+    table = simulate(bench, opt, Budget(seconds=hours * 3600.0), n_workers=1, seed=seed)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    asks = ledger.asks
+    return {
+        "optimizer": name, "jobs": len(table), "decisions": len(asks), "wall_s": wall, "cpu_s": cpu,
+        "ms_median": 1e3 * statistics.median(asks) if asks else float("nan"),
+        "ms_mean": 1e3 * ledger.seconds["optimizer"] / max(1, len(asks)),
+        "optimizer_s": ledger.seconds["optimizer"], "benchmark_s": ledger.seconds["benchmark"],
+    }
+
+
+def scan_workers(bench_factory, workers: list[int], jobs: int, seed: int) -> list[dict]:
+    """Random search with the look-ahead: CPU microseconds per job in each quarter of the run."""
+    from surrobench.optimizers import RandomSearch
+    from surrobench.records import Problem
+    from surrobench.simulator import Budget, simulate
+
+    out = []
+    for n in workers:
+        stamps: list[float] = []
+        clock = time.process_time
+        t0 = clock()
+        simulate(bench_factory(), RandomSearch(Problem(n_workers=n), seed=seed), Budget(evaluations=jobs),
+                 n_workers=n, seed=seed, on_observation=lambda obs: stamps.append(clock()))
+        quarter = len(stamps) // 4
+        edges = [t0] + [stamps[(k + 1) * quarter - 1] for k in range(4)]
+        out.append({"workers": n, "jobs": len(stamps),
+                    "us_per_job": [1e6 * (edges[k + 1] - edges[k]) / quarter for k in range(4)]})
+    return out
+
+
+def optuna_trials(bench_factory, samplers: list[str], trials: int, seed: int) -> dict[str, float] | None:
+    """CPU ms per trial (ask + tell) of Optuna's samplers on the same benchmark, or None without Optuna."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        return None
+    from surrobench.bridges.optuna import resolve
+    from surrobench.records import Problem
+    from surrobench.simulator import Budget, simulate
+
+    out = {}
+    for s in samplers:
+        cls, settings = resolve(f"optuna-{s}")
+        ledger = CpuLedger()
+        opt = TimedOptimizer(cls(Problem(n_workers=1), seed=seed, **settings), ledger)
+        simulate(bench_factory(), opt, Budget(evaluations=trials), n_workers=1, seed=seed)
+        out[s] = 1e3 * ledger.seconds["optimizer"] / max(1, len(ledger.asks))
+    return out
+
+
+def measure(args) -> dict:
+    import surrobench
+    from surrobench.benchmark import SurrogateBenchmark
+
+    loaded = surrobench.load(args.benchmark)
+
+    def bench_factory():  # an empty answer cache for every run, the surrogate loaded once
+        return SurrogateBenchmark(loaded.surrogate)
+
+    names = DEFAULT_ORDER if args.optimizers == "all" else args.optimizers.split(",")
+    runs = []
+    for name in names:
+        runs.append(run_one(bench_factory, name, args.hours, args.seed))
+        print(f"  measured {name} ({runs[-1]['cpu_s']:.1f} cpu s)", file=sys.stderr, flush=True)
+    result = {"surrobench": surrobench.__file__, "runs": runs}
+    if args.scan_jobs:
+        result["scan"] = scan_workers(bench_factory, [int(w) for w in args.scan_workers.split(",")], args.scan_jobs,
+                                      args.seed)
+    if args.optuna_trials:
+        result["optuna"] = optuna_trials(bench_factory, ["nsga2", "tpe"], args.optuna_trials, args.seed)
+    return result
+
+
+def unpack(revision: str, into: Path) -> Path:
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "surrobench"], check=True,
+                          capture_output=True).stdout
+    dest = into / "tree"
+    dest.mkdir()
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.seek(0)
+        with tarfile.open(fileobj=f) as tar:
+            tar.extractall(dest)
+    return dest
+
+
+def report(after: dict, before: dict | None, args) -> None:
+    hours = f"{args.hours:g}"
+    print(f"one seed ({args.seed}) per optimizer, {hours} simulated hours, 1 worker, shipped surrogate; CPU time")
+    cols = (f"{'optimizer':10} {'jobs':>7} {'decisions':>9} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7} "
+            f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6}")
+    if before:
+        cols += f" | {'before: jobs':>12} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7}  {'mean ratio':>10}"
+    print(cols)
+    prior = {r["optimizer"]: r for r in before["runs"]} if before else {}
+    total = 0.0
+    for r in after["runs"]:
+        sim = max(0.0, r["cpu_s"] - r["optimizer_s"] - r["benchmark_s"])
+        pct = lambda v: 100.0 * v / r["cpu_s"] if r["cpu_s"] > 0 else 0.0  # noqa: E731
+        line = (f"{r['optimizer']:10} {r['jobs']:7d} {r['decisions']:9d} {r['ms_median']:10.3f} {r['ms_mean']:11.3f} "
+                f"{r['cpu_s']:7.1f} {r['wall_s']:7.1f} {pct(r['optimizer_s']):6.1f} {pct(r['benchmark_s']):7.1f} "
+                f"{pct(sim):6.1f}")
+        b = prior.get(r["optimizer"])
+        if b:
+            line += (f" | {b['jobs']:12d} {b['ms_median']:10.3f} {b['ms_mean']:11.3f} {b['cpu_s']:7.1f}  "
+                     f"{b['ms_mean'] / r['ms_mean'] if r['ms_mean'] > 0 else float('nan'):9.1f}x")
+        print(line)
+        total += r["cpu_s"]
+    print(f"sum over optimizers: {total:.1f} cpu s per seed; protocol estimate ({args.seeds} seeds on {args.cores} "
+          f"cores, perfect packing): {total * args.seeds / args.cores / 60:.1f} min")
+    if "optuna" in after:
+        opt = after["optuna"]
+        if opt is None:
+            print("optuna: not installed, skipped (pip install optuna to compare its samplers)")
+        else:
+            ours = {r["optimizer"]: r["ms_mean"] for r in after["runs"]}
+            ref = ours.get("nsga2")
+            for s, ms in opt.items():
+                ratio = f"{ms / ref:.1f}x surrobench nsga2" if ref else ""
+                print(f"optuna-{s}: {ms:.3f} cpu ms per trial ({args.optuna_trials} trials)  {ratio}")
+    if "scan" in after:
+        print(f"simulator + benchmark, random search: cpu us per job by quarter of a {args.scan_jobs}-job run")
+        print(f"{'workers':>7} {'jobs':>7} {'q1':>8} {'q2':>8} {'q3':>8} {'q4':>8} {'q4/q1':>6}")
+        for s in after["scan"]:
+            q = s["us_per_job"]
+            print(f"{s['workers']:7d} {s['jobs']:7d} {q[0]:8.1f} {q[1]:8.1f} {q[2]:8.1f} {q[3]:8.1f} {q[3] / q[0]:6.2f}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hours", type=float, default=24.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--optimizers", default="all")
+    p.add_argument("--benchmark", default=None, help="surrogate folder (default: the shipped one)")
+    p.add_argument("--before", default=None, help="git revision to measure side by side")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--scan-workers", default="1,16,256")
+    p.add_argument("--scan-jobs", type=int, default=40000)
+    p.add_argument("--optuna-trials", type=int, default=300)
+    p.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # internal: measure this tree, print JSON
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    _import_tree(args.tree)
+    if args.json:
+        print(json.dumps(measure(args)))
+        return 0
+    before = None
+    if args.before:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = unpack(args.before, Path(tmp))
+            cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--hours", str(args.hours), "--seed",
+                   str(args.seed), "--optimizers", args.optimizers, "--scan-jobs", "0", "--optuna-trials", "0"]
+            # the shipped surrogates are not in git: the other tree reads this one's
+            cmd += ["--benchmark", args.benchmark or str(ROOT / "surrobench" / "_data" / "flowers17-surrogate.tar.gz")]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tree)))
+            if out.returncode:
+                sys.exit(f"the run of {args.before} failed:\n{out.stderr}")
+            before = json.loads(out.stdout.strip().splitlines()[-1])
+    after = measure(args)
+    report(after, before, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
