@@ -31,7 +31,7 @@ from .model import Surrogate
 from .noise import calibrate, learns
 from .quality import build_card, parity_png
 
-__all__ = ["fit_surrogate", "SCHEMA_VERSION", "REFERENCE_POINT", "space_description", "objectives_description"]
+__all__ = ["fit_surrogate", "fit_models", "SCHEMA_VERSION", "REFERENCE_POINT", "space_description", "objectives_description"]
 
 logger = logging.getLogger(__name__)
 
@@ -337,3 +337,63 @@ def _manifest(*, name, data, cur, info, rt_device, rt_rows, noise, curve, curve_
         },
         "noise": noise.to_dict(),
     }
+
+
+def fit_models(
+    data: RunData,
+    *,
+    device: str | None = None,
+    seed: int = 0,
+    grid: str | dict = "default",
+    name: str | None = None,
+) -> Surrogate:
+    """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.
+
+    The step :func:`fit_surrogate` ships (grouped-CV tuning of the curve and runtime models, the
+    noise calibration, the refit on everything), for callers that judge the surrogate themselves,
+    e.g. on configs held out of ``data`` (:mod:`surrobench.validate`). Its quality card says only
+    that it was not judged; it is fitted on the runs of ``data`` (a subset of a logs directory's
+    :class:`~.data.RunData`), with the runtime clock of ``device`` (default: most lone runs).
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        threadpool_limits = None
+    if isinstance(grid, str):
+        if grid not in GRIDS:
+            raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
+        grid_name, grid = grid, GRIDS[grid]
+    else:
+        grid_name = "custom"
+    info = dataset_info(data.dataset)
+    shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
+    cur = data.subset(data.curve_run)
+    n_configs = len(np.unique(cur.config_ids))
+    if n_configs < FINAL_FOLDS:
+        raise ValueError(f"data: {n_configs} configs with complete curves are too few to tune a surrogate "
+                         f"({FINAL_FOLDS}-fold grouped CV)")
+    with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
+        x = features(cur.configs, shape, n_classes, n_train)
+        cargs = _curve_args(info)
+        noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+        rt_device = pick_device(data, device)
+        rt_rows, per_epoch, per_eval, _ = _runtime_rows(data, rt_device)
+        rt_x = features([data.configs[i] for i in rt_rows], shape, n_classes, n_train)
+        rt_groups = data.config_ids[rt_rows]
+        n_rt_configs = len(np.unique(rt_groups))
+        curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
+                                         seed=seed, n_folds=FINAL_FOLDS, **cargs)
+        curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
+        rt_params, rt_score = _tune_runtime(rt_x, per_epoch, per_eval, rt_groups, grid, device=rt_device, seed=seed,
+                                            n_folds=min(FINAL_FOLDS, max(2, n_rt_configs)))
+        runtime = fit_runtime_model(rt_x, per_epoch, per_eval, rt_params, device=rt_device, seed=seed)
+    manifest = _manifest(
+        name=name or f"{data.dataset}-surrogate", data=data, cur=cur, info=info, rt_device=rt_device,
+        rt_rows=rt_rows, noise=noise, curve=curve, curve_params=curve_params, curve_score=curve_score,
+        rt_params=rt_params, rt_score=rt_score, grid=grid, grid_name=grid_name, seed=seed, n_outer=0,
+    )
+    manifest["quality"] = {
+        "noise_ceiling": {"verdict": "not judged"},
+        "protocol": f"fitted by fit_models on {len(cur)} curve runs of {n_configs} configs; not judged here",
+    }
+    return Surrogate(manifest=manifest, curve=curve, runtime=runtime, noise=noise)
