@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from toybench import ToyBenchmark
 
-from surrobench.logged import SetBenchmark
+from surrobench.logged import SetBenchmark, logged_set
 from surrobench.model_size import log10_params
 from surrobench.optimizers import OPTIMIZERS
 from surrobench.records import Job, Problem
@@ -214,3 +214,71 @@ def test_noise_ceiling_is_low_when_seeds_do_not_separate_the_optimizers():
     rng = np.random.default_rng(1)
     assert abs(noise_ceiling(rng.normal(size=(6, 40)))) < 0.3
     assert noise_ceiling(np.arange(6)[:, None] + rng.normal(scale=0.01, size=(6, 40))) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def _exit_code(argv):
+    from surrobench.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+def _few_configs(tmp_path, n=6):
+    from conftest import make_record, write_records
+
+    records = [make_record(c, dataset="flowers17", epochs=25) for c in sample(seed=11, n=n)]
+    return write_records(tmp_path / "logs" / "runs.jsonl", records).parent
+
+
+FLOWERS_LOGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "training_logs" / "flowers17"
+
+BAD_VALIDATE = {
+    "unknown-optimizer": lambda t: ([str(FLOWERS_LOGS), "--optimizers", "random,nosuch"], "nosuch"),
+    "dataset-mismatch": lambda t: ([str(FLOWERS_LOGS), "--dataset", "digits"], "digits"),
+    "too-few-configs": lambda t: ([str(_few_configs(t))], "too few for 5 folds"),
+    "too-few-folds": lambda t: ([str(FLOWERS_LOGS), "--folds", "4"], "K >= 5"),
+    "bad-budget": lambda t: ([str(FLOWERS_LOGS), "--budget", "0.05,1.5"], "shares"),
+    "missing-logs": lambda t: ([str(t / "nope")], "nope"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALIDATE))
+def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsys, monkeypatch, case):
+    import surrobench.surrogate as surrogate_pkg
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("a surrogate was fitted before the input was checked")
+
+    monkeypatch.setattr(surrogate_pkg, "fit_models", no_fitting)
+    args, needle = BAD_VALIDATE[case](tmp_path)
+    capsys.readouterr()
+    code = _exit_code(["validate", *args, "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_validate_on_the_shipped_logs_end_to_end(tmp_path):
+    """About a minute: two optimizers, two seeds, one budget, the quick tuning grid."""
+    from surrobench.validate import validate, write_validation
+
+    res = validate(FLOWERS_LOGS, optimizers=["random", "nsga2"], seeds=range(2), budgets=[0.02], grid="quick")
+    assert set(res.final["side"]) == {"real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b"}
+    real = res.runs[res.runs["side"] == "real"]
+    logged = set(logged_set(FLOWERS_LOGS).ids)
+    assert set(real["config_id"]) <= logged and (real["asked_config_id"] != real["config_id"]).mean() > 0.9
+    half = res.runs[res.runs["side"] == "half_a"]
+    assert (half["snap_distance"] == 0).all() and not set(half["config_id"]) <= logged  # the full space
+    # the same seed and optimizer ask the same first config on every snapped side
+    first = res.runs[(res.runs["job_id"] == 0) & res.runs["side"].isin(["real", "oof", "insample"])]
+    assert first.groupby(["optimizer", "seed"])["asked_config_id"].nunique().max() == 1
+    assert len(res.summary) == 4 and res.summary["seeds"].eq(2).all()
+    written = write_validation(res, tmp_path / "out")
+    assert (tmp_path / "out" / "summary.csv").is_file() and any(p.suffix == ".png" for p in written)
