@@ -233,7 +233,7 @@ def plot_hv_side_by_side(hv: pd.DataFrame, path: str | os.PathLike, *, panels: l
         ax.set_title(panel)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("hypervolume (val. error × decades)")
-    axes[0][-1].legend(loc="lower right", fontsize="small")
+    axes[0][0].legend(loc="upper left", fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -75,8 +75,7 @@ def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: f
         optimizer = SnappedOptimizer(optimizer, side.snapper)
     table = simulate(bench, optimizer, Budget(seconds=seconds), n_workers=1, seed=bench_seed)
     if side.snapper is not None:
-        ledger = optimizer.ledger[: len(table)]
-        by_job = {i: row for i, row in enumerate(ledger)}
+        by_job = dict(enumerate(optimizer.ledger))  # job ids count the jobs handed out, in order
         table["asked_config_id"] = [by_job[j][0] for j in table["job_id"]]
         table["snap_distance"] = [by_job[j][2] for j in table["job_id"]]
     else:
