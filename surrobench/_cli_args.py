@@ -48,13 +48,13 @@ def _int_in(lowest: int, ceiling: str | None = None):
 
     def parse(text: str) -> int:
         highest = _ceiling(ceiling) if ceiling else None
-        span = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
+        span = f"in {lowest}..{highest}" if highest is not None else f">= {lowest}"
         try:
             value = int(text.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer in {span}, got {text[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {text[:40]!r}") from None
         if value < lowest or (highest is not None and value > highest):
-            raise argparse.ArgumentTypeError(f"expected an integer in {span}, got {text[:40]!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {text[:40]!r}")
         return value
 
     return parse
@@ -120,6 +120,17 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(what) from None
     if not values or min(values) < 1 or max(values) > highest:
         raise argparse.ArgumentTypeError(what)
+    return sorted(set(values))
+
+
+def _share_list(text: str) -> list[float]:
+    """Comma-separated shares in (0, 1] (at most 64)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or len(values) > 64 or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated shares in (0, 1], got {text[:40]!r}")
     return sorted(set(values))
 
 

@@ -26,6 +26,7 @@ from ._cli_args import (
     _seed,
     _seed_list,
     _shard,
+    _share_list,
 )
 from ._paths import check_writable_dir
 
@@ -102,6 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--no-plots", action="store_true")
     cp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
     cp.add_argument("--no-progress", action="store_true")
+
+    va = sub.add_parser("validate", help="does the surrogate rank optimizers as the logged runs do? (real vs surrogate)")
+    va.add_argument("logs", nargs="?", default="training_logs/flowers17",
+                    help="logs file or directory (default: %(default)s, the shipped runs)")
+    va.add_argument("--dataset", help="dataset of the runs to use (default: the one the logs hold)")
+    va.add_argument("--optimizers", help="comma-separated names (default: all nine)")
+    va.add_argument("--seeds", type=_int_in(1, "seeds"), default=None,
+                    help="number of seeds, 0..N-1 (default: 20; --quick: 8)")
+    va.add_argument("--budget", type=_share_list, default=None,
+                    help="budgets as shares of the logged configs, e.g. 0.02,0.05,0.1,0.2 (the default; --quick: 0.05)")
+    va.add_argument("--folds", type=_int_in(5), default=5, help="K of the grouped K-fold, at least 5 (default: 5)")
+    va.add_argument("--grid", choices=["default", "quick"], default=None,
+                    help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
+    va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
+    va.add_argument("--jobs", type=_int_in(1, "jobs"), default=1, help="runs in parallel (joblib)")
+    va.add_argument("--out", default="validation", help="results directory (default: %(default)s)")
+    va.add_argument("--no-plots", action="store_true")
+    va.add_argument("--no-progress", action="store_true")
 
     rp = sub.add_parser("report", help="print the table and redraw the plots of stored comparison results")
     rp.add_argument("path", help="a results directory written by surrobench compare")
@@ -418,6 +437,35 @@ class RunCostEstimate:
         return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
 
 
+def cmd_validate(args) -> int:
+    from .compare import resolve_optimizers
+    from .validate import DEFAULT_BUDGETS, headline, validate, write_validation
+
+    names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    n_opts = len(resolve_optimizers(names))  # unknown names fail here, before anything is read or fitted
+    seeds = args.seeds or (8 if args.quick else 20)
+    budgets = args.budget or ([0.05] if args.quick else list(DEFAULT_BUDGETS))
+    grid = args.grid or ("quick" if args.quick else "default")
+    check_writable_dir(args.out, "out")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=7 * n_opts, unit="task", disable=args.no_progress, desc="validate")
+    with bar:
+        results = validate(
+            args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets, folds=args.folds,
+            grid=grid, n_jobs=args.jobs, on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
+            else logger.info("%s", text), on_task=lambda: bar.update(1),
+        )
+    write_validation(results, args.out, plots=not args.no_plots)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(results.ranking[results.ranking["side"].isin(["real", "oof"])].to_string(index=False))
+    print(headline(results))
+    print(f"tables and plots in {args.out}/")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .compare import read_results
 
@@ -576,7 +624,7 @@ def cmd_publish(args) -> int:
 
 
 COMMANDS = {
-    "collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report,
+    "collect": cmd_collect, "logs": cmd_logs, "compare": cmd_compare, "report": cmd_report, "validate": cmd_validate,
     "fit": cmd_fit, "calibrate": cmd_calibrate, "quality": cmd_quality, "publish": cmd_publish,
 }
 

@@ -19,6 +19,7 @@ __all__ = [
     "plot_timeline",
     "draw_report",
     "plot_learning_curves",
+    "plot_hv_side_by_side",
 ]
 
 
@@ -210,3 +211,32 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, *, color
     finally:
         plt.close(fig)
     return path
+
+
+def plot_hv_side_by_side(hv: pd.DataFrame, path: str | os.PathLike, *, panels: list[str], column: str = "hv",
+                         title: str = "") -> Path:
+    """Median hypervolume over time (25-75 % band), one panel per value of ``hv["side"]`` in ``panels``,
+    shared axes, the same colour per optimizer on every panel (the validation study's figures)."""
+    frame = hv.assign(n_workers=hv["side"].map({p: i for i, p in enumerate(panels)}))
+    data = hv_band_data(frame[frame["n_workers"].notna()], column)
+    plt = _pyplot()
+    labels = sorted(data["optimizer"].unique())
+    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False, sharey=True, sharex=True)
+    for i, (ax, panel) in enumerate(zip(axes[0], panels)):
+        for label, g in data[data["n_workers"] == i].groupby("optimizer", sort=True):
+            t = g["time"].to_numpy() / 3600
+            ax.plot(t, g["center"], label=label, color=colors[label])
+            ax.fill_between(t, g["low"], g["high"], color=colors[label], alpha=0.15, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("simulated wall-clock time [h]")
+        ax.set_title(panel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("hypervolume (val. error × decades)")
+    axes[0][0].legend(loc="upper left", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

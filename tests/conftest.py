@@ -74,9 +74,9 @@ def make_record(
     n = epochs if n_recorded is None else n_recorded
     curve = {
         "train_loss": [round(2.0 / (e + 1), 7) for e in range(n)],
-        "train_acc": [round(0.5 + 0.1 * e, 7) for e in range(n)],
-        "val_error": [round(0.6 - 0.1 * e, 7) for e in range(n)],
-        "test_error": [round(0.65 - 0.1 * e, 7) for e in range(n)],
+        "train_acc": [round(min(0.5 + 0.1 * e, 0.99), 7) for e in range(n)],
+        "val_error": [round(max(0.6 - 0.1 * e, 0.05), 7) for e in range(n)],
+        "test_error": [round(max(0.65 - 0.1 * e, 0.05), 7) for e in range(n)],
         "train_time": [0.25 + 0.01 * e for e in range(n)],
         "eval_time": [0.05] * n,
     }

@@ -12,7 +12,7 @@ The command line does the same in one step (how the shipped defaults are refitte
 Torch is never imported here.
 """
 
-from .build import REFERENCE_POINT, SCHEMA_VERSION, fit_surrogate
+from .build import REFERENCE_POINT, SCHEMA_VERSION, fit_models, fit_surrogate
 from .files import SurrogateFileError, load_surrogate, publish, save_surrogate, unpack_archive
 from .fit import GRIDS
 from .model import Surrogate
@@ -21,6 +21,7 @@ from .quality import format_card
 
 __all__ = [
     "fit_surrogate",
+    "fit_models",
     "save_surrogate",
     "load_surrogate",
     "publish",

@@ -38,6 +38,7 @@ from .quality import build_card, draw_card, parity_png
 
 __all__ = [
     "fit_surrogate",
+    "fit_models",
     "fit_runtime",
     "runtime_oof",
     "runtime_rows",
@@ -226,9 +227,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
     oof_z = logit(oof_learner)
     # Calibration (P(learns), tail map) for the shipped model: fitted on every out-of-fold
     # prediction. For the card, each fold's calibration is fitted on the other folds only.
-    calibration = fit_calibration(oof_margin, learn)
-    tail = fit_tail_map(oof_z[learn], y_logit[learn], noise_sd)
-    bank = chance_bank(np.hstack([cur.val, cur.test])[~learn], seed) if (~learn).any() else None
+    calibration, tail, bank, learn_corr = _draw_parts(cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed)
     oof_p = np.zeros(len(cur))
     oof_mapped = np.zeros(len(cur))  # final-epoch validation error of the mapped learner
     for f, model in enumerate(fold_models):
@@ -237,8 +236,6 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
         model.tail = fit_tail_map(oof_z[other & learn], y_logit[other & learn], noise_sd)
         oof_p[te], _ = model.finish(oof_margin[te], oof_learner[te])
         oof_mapped[te] = sigmoid(model.tail(oof_z[te])[:, MAX_EPOCH - 1])
-    rep_p, rep_n, n_flips = replicated_learning(cur.config_ids, oof_p, learn)
-    learn_corr = fit_learn_corr(rep_p, rep_n, n_flips)
     oof = combine(oof_p, oof_learner, fold_models[0].chance_curve)
     # DRAWS_PER_RUN out-of-fold draws per logged run: its own seed, then others.
     oof_draw = np.zeros((DRAWS_PER_RUN, len(cur), MAX_EPOCH))
@@ -295,6 +292,90 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
             title=f"{name}: held-out configs ({n_outer}-fold CV), tau {_fmt_tau(card['final_val_error']['kendall_tau'])}",
         )
     return surrogate
+
+
+def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed):
+    """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
+    calibration, the tail map, the chance-level curves, and the seed correlation of learning
+    (fitted so that the replicated configs flip as often as measured)."""
+    calibration = fit_calibration(oof_margin, learn)
+    tail = fit_tail_map(logit(oof_learner)[learn], y_logit[learn], noise_sd)
+    bank = chance_bank(np.hstack([cur.val, cur.test])[~learn], seed) if (~learn).any() else None
+    a, b = calibration
+    rep_p, rep_n, n_flips = replicated_learning(cur.config_ids, sigmoid(a * oof_margin + b), learn)
+    return calibration, tail, bank, fit_learn_corr(rep_p, rep_n, n_flips)
+
+
+def fit_models(
+    data: RunData,
+    *,
+    device: str | None = None,
+    seed: int = 0,
+    grid: str | dict = "default",
+    name: str | None = None,
+) -> Surrogate:
+    """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.
+
+    The step :func:`fit_surrogate` ships (grouped-CV tuning of the curve models, the noise
+    calibration, the refit on everything, the device's clock), for callers that judge the
+    surrogate themselves, e.g. on configs held out of ``data`` (:mod:`surrobench.validate`).
+    What the seeded draws need (learn calibration, tail map, seed correlation) comes from
+    out-of-fold predictions of a grouped CV with the tuned hyperparameters (not re-tuned per
+    fold, unlike :func:`fit_surrogate`'s judging folds). The quality card says only that it was
+    not judged; the clock is ``device``'s (default: most lone runs).
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        threadpool_limits = None
+    if isinstance(grid, str):
+        if grid not in GRIDS:
+            raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
+        grid_name, grid = grid, GRIDS[grid]
+    else:
+        grid_name = "custom"
+    info = dataset_info(data.dataset)
+    shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
+    cur = data.subset(data.curve_run)
+    n_configs = len(np.unique(cur.config_ids))
+    if n_configs < FINAL_FOLDS:
+        raise ValueError(f"data: {n_configs} configs with complete curves are too few to tune a surrogate "
+                         f"({FINAL_FOLDS}-fold grouped CV)")
+    with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
+        x = features(cur.configs, shape, n_classes, n_train)
+        cargs = curve_args(info)
+        noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+        noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
+        learn = learns(cur.val, info.chance_error)
+        y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
+        curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
+                                         seed=seed, n_folds=FINAL_FOLDS, **cargs)
+        folds = group_folds(cur.config_ids, FINAL_FOLDS, seed)
+        oof_margin, oof_learner = np.zeros(len(cur)), np.zeros((len(cur), 2 * MAX_EPOCH))
+        for f in range(FINAL_FOLDS):
+            tr, te = folds != f, folds == f
+            model = fit_curve_model(x[tr], cur.val[tr], cur.test[tr], curve_params, seed=seed, **cargs)
+            oof_margin[te], oof_learner[te] = model.raw(x[te])
+        curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
+        curve.calibration, curve.tail, curve.chance_bank, curve.learn_corr = _draw_parts(
+            cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed)
+        rt_device = pick_device(data, device)
+        rt_rows, per_epoch, per_eval, _ = runtime_rows(data, rt_device)
+        rt_x = features([data.configs[i] for i in rt_rows], shape, n_classes, n_train)
+        runtime, rt_params, rt_score = fit_runtime(rt_x, per_epoch, per_eval, data.config_ids[rt_rows],
+                                                   device=rt_device, n_train=n_train, n_eval=eval_examples(info),
+                                                   seed=seed)
+    manifest = _manifest(
+        name=name or f"{data.dataset}-surrogate", data=data, cur=cur, info=info, rt_device=rt_device,
+        rt_rows=rt_rows, noise=noise, curve=curve, runtime=runtime, curve_params=curve_params,
+        curve_score=curve_score, rt_params=rt_params, rt_score=rt_score, grid=grid, grid_name=grid_name, seed=seed,
+        n_outer=0, clock_plans=None,
+    )
+    manifest["quality"] = {
+        "noise_ceiling": {"verdict": "not judged"},
+        "protocol": f"fitted by fit_models on {len(cur)} curve runs of {n_configs} configs; not judged here",
+    }
+    return Surrogate(manifest=manifest, curve=curve, runtime=runtime, noise=noise)
 
 
 def runtime_card(device: str, rows: np.ndarray, n_configs: int, oof: np.ndarray, cost25: np.ndarray,

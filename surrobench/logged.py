@@ -1,0 +1,151 @@
+"""Benchmarks over the logged configs only: real replays or held-out surrogates, on one clock (issue 15).
+
+:func:`logged_set` reads a logs directory into the configs that have complete logged runs and
+the :class:`~surrobench.benchmark.TabularBenchmark` that replays them. :class:`SetBenchmark`
+answers only those configs, each from a benchmark of its own choosing (the replay, or the
+surrogate whose fold never saw it), with its seconds taken either from the answering
+benchmark or from one ``clock`` benchmark for every side (so that two sides differ only in
+their learning curves). :func:`fold_surrogates` fits one surrogate per fold of configs with the
+project's own fitting and tuning (:func:`~surrobench.surrogate.fit_models`).
+Optimizers reach these configs through :class:`~surrobench.snap.SnappedOptimizer`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .benchmark import SurrogateBenchmark, TabularBenchmark
+from .records import Job
+from .space import MAX_EPOCH, config_id, validate
+from .surrogate.data import RunData, load_run_data, pick_device
+
+__all__ = ["LoggedSet", "logged_set", "SetBenchmark", "fold_surrogates", "half_surrogates", "routed_surrogates", "full_cost"]
+
+
+@dataclass
+class LoggedSet:
+    """The configs with complete logged runs (sorted by config id), their runs and their replay."""
+
+    dataset: str
+    logs: str
+    configs: list[dict[str, Any]]
+    ids: list[str]
+    data: RunData
+    tabular: TabularBenchmark
+    device: str  # whose clock the runtime models learn
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def logged_set(logs: str | os.PathLike, dataset: str | None = None) -> LoggedSet:
+    """The logged set of ``logs`` (a directory or file of training logs) for ``dataset``."""
+    data = load_run_data(logs, dataset)
+    tabular = TabularBenchmark(logs, data.dataset)
+    by_id = {cid: cfg for cid, cfg in zip(data.config_ids.tolist(), data.configs)}
+    ids = tabular.config_ids
+    return LoggedSet(dataset=data.dataset, logs=str(logs), configs=[by_id[c] for c in ids], ids=ids, data=data,
+                     tabular=tabular, device=pick_device(data))
+
+
+class SetBenchmark:
+    """Answers the configs of a set, each from its own benchmark; a config outside it is a ``ValueError``.
+
+    ``answers`` is one benchmark for every config or ``{config_id: benchmark}``; each answers
+    ``query`` and ``cost`` (and ``job``, used when there). With ``clock`` (a benchmark), every
+    job costs what ``clock.cost`` says (seed 0: no seed noise), whatever answered it.
+    """
+
+    def __init__(self, answers: Any, ids: Sequence[str], *, clock: Any = None, name: str = "set"):
+        self._ids = frozenset(ids)
+        if not self._ids:
+            raise ValueError("ids: the set is empty")
+        if isinstance(answers, Mapping):
+            missing = sorted(self._ids - set(answers))
+            if missing:
+                raise ValueError(f"answers: no benchmark for {len(missing)} configs of the set, e.g. {missing[0]}")
+            self._route, self._all = dict(answers), None
+            first = next(iter(self._route.values()))
+        else:
+            self._route, self._all = None, answers
+            first = answers
+        self.clock = clock
+        self.name = name
+        self.dataset = getattr(first, "dataset", None)
+        self.min_epoch = int(getattr(first, "min_epoch", 1))
+        self.max_epoch = int(getattr(first, "max_epoch", MAX_EPOCH))
+        self.reference_point = np.asarray(first.reference_point, dtype=float)
+
+    def _bench(self, cid: str):
+        if cid not in self._ids:
+            raise ValueError(f"config: {cid} is not one of the {len(self._ids)} configs of {self.name}; snap it first")
+        return self._route[cid] if self._route is not None else self._all
+
+    def answer(self, job: Job, *, seed: int = 0):
+        bench = self._bench(job.config_id)
+        both = getattr(bench, "answer", None)
+        if both is not None:
+            cost, res = both(job, seed=seed)
+        else:
+            cost = bench.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)
+            res = bench.query(job.config, job.epoch, seed=seed)
+        if self.clock is not None:
+            cost = self.clock.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=0)
+        return float(cost), res
+
+    def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0):
+        cfg = validate(config)
+        return self._bench(config_id(cfg)).query(cfg, epoch, seed=seed)
+
+    def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
+        cfg = validate(config)
+        bench = self._bench(config_id(cfg))
+        if self.clock is not None:
+            return float(self.clock.cost(cfg, epoch, from_epoch=from_epoch, seed=0))
+        return float(bench.cost(cfg, epoch, from_epoch=from_epoch, seed=seed))
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "set", "name": self.name, "n_configs": len(self._ids),
+                "clock": None if self.clock is None else getattr(self.clock, "describe", dict)()}
+
+
+def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Seconds of a 25-epoch run from scratch of each config on ``bench``'s clock (seed 0)."""
+    return np.array([float(bench.cost(c, MAX_EPOCH, seed=0)) for c in configs])
+
+
+def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default"):
+    """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
+    from .surrogate import fit_models
+    from .surrogate.fit import group_folds
+
+    ids = np.asarray(logged.ids)
+    fold_of_id = dict(zip(logged.ids, group_folds(ids, folds, seed).tolist()))
+    run_fold = np.array([fold_of_id.get(c, -1) for c in logged.data.config_ids.tolist()])
+    surrogates = [
+        fit_models(logged.data.subset((run_fold != k) & (run_fold != -1)), device=logged.device, seed=seed, grid=grid,
+                   name=f"{logged.dataset}-fold{k}")
+        for k in range(folds)
+    ]
+    return fold_of_id, surrogates
+
+
+def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default"):
+    """Two surrogates fitted on disjoint halves of the configs (the data-robustness check)."""
+    from .surrogate import fit_models
+    from .surrogate.fit import group_folds
+
+    half = dict(zip(logged.ids, group_folds(np.asarray(logged.ids), 2, seed + 1).tolist()))
+    run_half = np.array([half.get(c, -1) for c in logged.data.config_ids.tolist()])
+    return [fit_models(logged.data.subset(run_half == h), device=logged.device, seed=seed, grid=grid,
+                       name=f"{logged.dataset}-half{'ab'[h]}") for h in (0, 1)]
+
+
+def routed_surrogates(fold_of_id: Mapping[str, int], surrogates: Sequence[Any]) -> dict[str, SurrogateBenchmark]:
+    """``{config_id: SurrogateBenchmark of the fold that never saw it}`` (seeded draws)."""
+    benches = [SurrogateBenchmark(s, noise=True) for s in surrogates]
+    return {cid: benches[k] for cid, k in fold_of_id.items()}

@@ -1,0 +1,419 @@
+"""Does the surrogate rank optimizers the way real training does? (issue 15)
+
+Every optimizer runs, with the same seeds, on several *sides* of one problem: the configs that
+have complete logged runs, reached by nearest-config snapping (:mod:`surrobench.snap`):
+
+* ``real``: the logged runs replayed (a replicated config answers with the run the trial's seed
+  picks, cycling through its logged seeds), on one clock (the in-sample runtime model);
+* ``oof``: surrogates that never saw the config they answer (grouped K-fold by config), same clock;
+* ``insample``: the surrogate fitted on every config, same clock;
+* ``real_times`` / ``oof_times``: the same answers with the logged seconds on the real side and
+  each fold's own runtime model on the surrogate side;
+* ``half_a`` / ``half_b``: surrogates fitted on disjoint halves of the configs, on the full space
+  (not snapped): the data-robustness check.
+
+Budgets are simulated seconds worth a share of the logged configs: ``fraction * n_configs``
+25-epoch runs at the mean cost of the logged configs on the clock. Optimizers are ranked by
+median hypervolume at the budget over the seeds (all evaluated points; ties by mean rank).
+:func:`agreement` compares two sides: Kendall tau-b between their median hypervolumes, the share
+of optimizer pairs both sides order the same way (with a bootstrap over seeds for each pair),
+and the *ranking noise ceiling*: tau between rankings from disjoint halves of the seeds on the
+first side (mean over random splits).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+
+from .metrics import hv_over_time, time_grid
+from .records import Problem
+from .simulator import Budget, simulate
+from .snap import SnappedOptimizer, Snapper
+
+__all__ = ["Side", "run_sides", "agreement", "noise_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
+           "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
+           "SIDES"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGETS = (0.02, 0.05, 0.10, 0.20)
+"""Budgets as shares of the logged configs (evaluations worth 2, 5, 10 and 20 %)."""
+
+COMPARISONS = (("real", "oof"), ("real", "insample"), ("real_times", "oof_times"), ("half_a", "half_b"))
+"""(reference side, compared side) pairs that :func:`validate` reports."""
+
+
+@dataclass
+class Side:
+    """A benchmark and, when the optimizers reach it through snapping, the set they snap to."""
+
+    benchmark: Any
+    snapper: Snapper | None = None
+
+
+def _seeds_of(seed: int) -> tuple[int, int]:
+    """The optimizer's and the benchmark's seeds of a run seed (the derivation :mod:`~surrobench.compare` uses)."""
+    seq = np.random.SeedSequence([int(seed), 0x5EED])
+    opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
+    return opt_seed, bench_seed
+
+
+def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: float) -> pd.DataFrame:
+    """One simulated run: the result table plus the asked config id and snap distance of each job."""
+    bench = side.benchmark
+    problem = Problem(min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=1, time_budget=seconds)
+    opt_seed, bench_seed = _seeds_of(seed)
+    optimizer = cls(problem, seed=opt_seed, **settings)
+    if side.snapper is not None:
+        optimizer = SnappedOptimizer(optimizer, side.snapper)
+    table = simulate(bench, optimizer, Budget(seconds=seconds), n_workers=1, seed=bench_seed)
+    if side.snapper is not None:
+        by_job = dict(enumerate(optimizer.ledger))  # job ids count the jobs handed out, in order
+        table["asked_config_id"] = [by_job[j][0] for j in table["job_id"]]
+        table["snap_distance"] = [by_job[j][2] for j in table["job_id"]]
+    else:
+        table["asked_config_id"] = table["config_id"]
+        table["snap_distance"] = 0.0
+    return table
+
+
+def _task(side_name, side, label, cls, settings, seeds, budgets):
+    out = []
+    for budget_name, seconds in budgets.items():
+        for seed in seeds:
+            table = run_cell(side, cls, settings, seed, seconds)
+            out.append(((side_name, budget_name, label, seed), table))
+    return out
+
+
+def run_sides(
+    sides: Mapping[str, Side],
+    optimizers: Mapping[str, tuple[type, dict]],
+    seeds: Sequence[int],
+    budgets: Mapping[str, float],
+    *,
+    n_jobs: int = 1,
+    n_grid: int = 60,
+    on_task: Callable[[], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every optimizer x seed x budget on every side: ``(runs, final, hv)`` tidy tables.
+
+    ``optimizers`` is what :func:`~surrobench.compare.resolve_optimizers` returns; ``budgets``
+    maps a budget's name to simulated seconds. ``final`` has one row per run (hypervolume at the
+    budget, jobs, distinct configs answered, mean snap distance, rank among the optimizers of
+    its side, budget and seed); ``hv`` the hypervolume on a log time grid per run.
+    """
+    from joblib import Parallel, delayed
+
+    seeds = [int(s) for s in seeds]
+    tasks = [(name, side, label, cls, settings) for name, side in sides.items()
+             for label, (cls, settings) in optimizers.items()]
+    calls = (delayed(_task)(*t, seeds, dict(budgets)) for t in tasks)
+    tables: dict[tuple, pd.DataFrame] = {}
+    for chunk in Parallel(n_jobs=n_jobs, return_as="generator")(calls):
+        tables.update(chunk)
+        if on_task is not None:
+            on_task()
+    runs, finals, hvs = [], [], []
+    for (side_name, budget_name, label, seed), table in tables.items():
+        ref = np.asarray(sides[side_name].benchmark.reference_point, dtype=float)
+        seconds = float(budgets[budget_name])
+        grid = time_grid(seconds / 1e3, seconds, n_grid)
+        curve = hv_over_time(table, grid, ref=ref)
+        keys = {"side": side_name, "budget": budget_name, "optimizer": label, "seed": seed}
+        runs.append(table.assign(**keys))
+        hvs.append(pd.DataFrame({**keys, "time": grid, "hv": curve}))
+        finals.append({**keys, "seconds": seconds, "hv": float(curve[-1]), "jobs": len(table),
+                       "configs": int(table["config_id"].nunique()),
+                       "mean_snap_distance": float(table["snap_distance"].mean()) if len(table) else 0.0})
+    final = pd.DataFrame(finals)
+    final["rank"] = final.groupby(["side", "budget", "seed"])["hv"].rank(ascending=False, method="average")
+    return pd.concat(runs, ignore_index=True), final, pd.concat(hvs, ignore_index=True)
+
+
+def rankings(final: pd.DataFrame) -> pd.DataFrame:
+    """Per side, budget and optimizer: median hypervolume over the seeds, its quartiles, mean rank."""
+    g = final.groupby(["side", "budget", "optimizer"])
+    table = g.agg(hv_median=("hv", "median"), hv_q25=("hv", lambda s: s.quantile(0.25)),
+                  hv_q75=("hv", lambda s: s.quantile(0.75)), mean_rank=("rank", "mean"),
+                  configs=("configs", "median"), seeds=("seed", "nunique")).reset_index()
+    return table.sort_values(["side", "budget", "hv_median"], ascending=[True, True, False], ignore_index=True)
+
+
+def _matrix(final: pd.DataFrame, side: str, budget: str, labels: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+    sub = final[(final["side"] == side) & (final["budget"] == budget)]
+    table = sub.pivot(index="optimizer", columns="seed", values="hv")
+    return table.loc[list(labels), list(seeds)].to_numpy(dtype=float)
+
+
+def _tau(a: np.ndarray, b: np.ndarray) -> float:
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(kendalltau(a, b).statistic)
+
+
+def _half_splits(n: int, n_splits: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n_splits):
+        perm = rng.permutation(n)
+        yield perm[: n // 2], perm[n // 2: 2 * (n // 2)]
+
+
+def noise_ceiling(hv: np.ndarray, *, n_splits: int = 200, seed: int = 0) -> float:
+    """Mean Kendall tau between the median-hypervolume rankings of two disjoint random halves of
+    the seeds (``hv``: optimizers x seeds); NaN with fewer than 2 seeds.
+
+    >>> round(noise_ceiling(np.array([[1.0, 1.1, 1.2, 1.3], [2.0, 2.1, 2.2, 2.3], [3.0, 3.1, 3.2, 3.3]])), 3)
+    1.0
+    """
+    return cross_half_tau(hv, hv, n_splits=n_splits, seed=seed)
+
+
+def cross_half_tau(reference: np.ndarray, compared: np.ndarray, *, n_splits: int = 200, seed: int = 0) -> float:
+    """Mean Kendall tau between the ranking of ``reference`` on one random half of the seeds and that
+    of ``compared`` on the other half (both optimizers x seeds, the same seeds): the number to read
+    beside :func:`noise_ceiling`, which is this with ``compared = reference``."""
+    n = reference.shape[1]
+    if n < 2:
+        return float("nan")
+    taus = [_tau(np.median(reference[:, a], axis=1), np.median(compared[:, b], axis=1))
+            for a, b in _half_splits(n, n_splits, seed)]
+    return float(np.nanmean(taus)) if np.isfinite(taus).any() else float("nan")
+
+
+def agreement(final: pd.DataFrame, reference: str, compared: str, *, n_boot: int = 1000,
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How far side ``compared`` ranks the optimizers as side ``reference`` does, per budget.
+
+    Returns ``(summary, pairs)``. ``summary``: one row per budget with ``tau`` (Kendall tau-b
+    between the two sides' median hypervolumes over all seeds), ``tau_halves`` (the same on disjoint
+    halves of the seeds, :func:`cross_half_tau`), ``noise_ceiling`` (of the reference side, see
+    :func:`noise_ceiling`: read ``tau_halves`` against it), ``pairwise_agreement`` (share of the
+    ``pairs`` of optimizers ordered alike; ``identical_pairs``, two optimizers with the same runs
+    on both sides, e.g. methods that start with the same random configs, are left out) and
+    ``flipped`` (the pairs ordered differently). ``pairs``: per pair, each side's order, whether
+    they agree and ``p_agree``, the share of bootstrap resamples of the seeds (the same seeds on
+    both sides) in which they agree; ``p_reference`` the share in which the reference side keeps
+    its own order.
+    """
+    rows, pair_rows = [], []
+    both = final[final["side"].isin([reference, compared])]
+    rng = np.random.default_rng(seed)
+    for budget in sorted(both["budget"].unique(), key=lambda b: float(both.loc[both["budget"] == b, "seconds"].iloc[0])):
+        ref_sub = both[(both["side"] == reference) & (both["budget"] == budget)]
+        cmp_sub = both[(both["side"] == compared) & (both["budget"] == budget)]
+        labels = sorted(set(ref_sub["optimizer"]) & set(cmp_sub["optimizer"]))
+        seeds = sorted(set(ref_sub["seed"]) & set(cmp_sub["seed"]))
+        if len(labels) < 2 or not seeds:
+            continue
+        h_ref = _matrix(final, reference, budget, labels, seeds)
+        h_cmp = _matrix(final, compared, budget, labels, seeds)
+        m_ref, m_cmp = np.median(h_ref, axis=1), np.median(h_cmp, axis=1)
+        idx = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+        b_ref = np.median(h_ref[:, idx], axis=2)  # optimizers x resamples
+        b_cmp = np.median(h_cmp[:, idx], axis=2)
+        agree, flipped, twins = [], [], 0
+        for i, j in itertools.combinations(range(len(labels)), 2):
+            s_ref, s_cmp = np.sign(m_ref[i] - m_ref[j]), np.sign(m_cmp[i] - m_cmp[j])
+            same = bool(s_ref == s_cmp)
+            if np.array_equal(h_ref[i], h_ref[j]) and np.array_equal(h_cmp[i], h_cmp[j]):
+                twins += 1  # the same runs on both sides (e.g. two methods that start with the same random configs)
+                continue
+            agree.append(same)
+            if not same:
+                flipped.append(f"{labels[i]}/{labels[j]}")
+            bs_ref, bs_cmp = np.sign(b_ref[i] - b_ref[j]), np.sign(b_cmp[i] - b_cmp[j])
+            pair_rows.append({
+                "reference": reference, "compared": compared, "budget": budget, "a": labels[i], "b": labels[j],
+                "reference_order": int(s_ref), "compared_order": int(s_cmp), "agree": same,
+                "p_agree": float(np.mean(bs_ref == bs_cmp)), "p_reference": float(np.mean(bs_ref == s_ref)),
+            })
+        rows.append({
+            "reference": reference, "compared": compared, "budget": budget,
+            "seconds": float(ref_sub["seconds"].iloc[0]), "optimizers": len(labels), "seeds": len(seeds),
+            "tau": _tau(m_ref, m_cmp), "tau_halves": cross_half_tau(h_ref, h_cmp, seed=seed),
+            "noise_ceiling": noise_ceiling(h_ref, seed=seed),
+            "pairwise_agreement": float(np.mean(agree)) if agree else float("nan"), "pairs": len(agree),
+            "identical_pairs": twins, "flipped": ", ".join(flipped),
+        })
+    return pd.DataFrame(rows), pd.DataFrame(pair_rows)
+
+
+@dataclass
+class ValidationResults:
+    """Tidy tables of a validation study and its metadata."""
+
+    runs: pd.DataFrame
+    final: pd.DataFrame
+    hv: pd.DataFrame
+    ranking: pd.DataFrame
+    summary: pd.DataFrame
+    pairs: pd.DataFrame
+    metadata: dict = field(default_factory=dict)
+
+    TABLES = ("runs", "final", "hv", "ranking", "summary", "pairs")
+
+
+def compare_sides(final: pd.DataFrame, comparisons: Iterable[tuple[str, str]], *, n_boot: int = 1000,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`agreement` for every (reference, compared) pair whose two sides were run."""
+    present = set(final["side"])
+    out = [agreement(final, a, b, n_boot=n_boot, seed=seed) for a, b in comparisons if a in present and b in present]
+    if not out:
+        return pd.DataFrame(), pd.DataFrame()
+    return pd.concat([o[0] for o in out], ignore_index=True), pd.concat([o[1] for o in out], ignore_index=True)
+
+
+SIDES = ("real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b")
+"""Every side :func:`validate` can run (see the module docstring)."""
+
+MIN_CONFIGS_PER_FOLD = 2
+
+
+def budget_seconds(fractions: Sequence[float], n_configs: int, mean_cost: float) -> dict[str, float]:
+    """``{"10%": seconds}``: ``fraction * n_configs`` 25-epoch runs at ``mean_cost`` seconds each."""
+    out = {}
+    for f in fractions:
+        if not 0 < float(f) <= 1:
+            raise ValueError(f"budget: a share of the logged configs in (0, 1], got {f!r}")
+        out[f"{100 * float(f):g}%"] = float(f) * n_configs * mean_cost
+    return out
+
+
+def validate(
+    logs=None,
+    *,
+    dataset: str | None = None,
+    optimizers=None,
+    seeds: Iterable[int] = range(20),
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+    folds: int = 5,
+    grid: str = "default",
+    sides: Sequence[str] = SIDES,
+    n_jobs: int = 1,
+    seed: int = 0,
+    n_boot: int = 1000,
+    on_stage: Callable[[str], None] | None = None,
+    on_task: Callable[[], None] | None = None,
+) -> ValidationResults:
+    """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
+
+    ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
+    (:data:`~surrobench.surrogate.GRIDS`); ``seed`` the seed of the folds, the fits and the bootstrap.
+    Everything that can be refused is refused before anything is fitted or run.
+    """
+    from .compare import resolve_optimizers
+    from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
+    from .surrogate import GRIDS, fit_models
+
+    stage = on_stage or (lambda text: logger.info("%s", text))
+    opts = resolve_optimizers(optimizers)
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 5:
+        raise ValueError(f"folds: grouped K-fold needs K >= 5, got {folds!r}")
+    if grid not in GRIDS:
+        raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
+    unknown = [s for s in sides if s not in SIDES]
+    if unknown or not sides:
+        raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
+    budgets = list(budgets)
+    budget_seconds(budgets, 1, 1.0)  # checks the shares
+    logs = "training_logs/flowers17" if logs is None else logs
+    logged = logged_set(logs, dataset)
+    if len(logged) < MIN_CONFIGS_PER_FOLD * folds:
+        raise ValueError(f"logs: {len(logged)} configs with complete runs in {logs} are too few for {folds} folds "
+                         f"(at least {MIN_CONFIGS_PER_FOLD * folds}: {MIN_CONFIGS_PER_FOLD} per fold)")
+
+    from .benchmark import SurrogateBenchmark
+
+    stage(f"fitting the in-sample surrogate on {len(logged)} configs ({grid} grid)")
+    clock = SurrogateBenchmark(fit_models(logged.data, device=logged.device, seed=seed, grid=grid), noise=False)
+    mean_cost = float(full_cost(clock, logged.configs).mean())
+    snapper = Snapper(logged.configs)
+    built: dict[str, Side] = {}
+    if {"real", "insample", "real_times"} & set(sides):
+        built["real"] = Side(SetBenchmark(logged.tabular, logged.ids, clock=clock, name="real"), snapper)
+        built["real_times"] = Side(SetBenchmark(logged.tabular, logged.ids, name="real_times"), snapper)
+        built["insample"] = Side(SetBenchmark(SurrogateBenchmark(clock.surrogate, noise=True), logged.ids, clock=clock,
+                                              name="insample"), snapper)
+    if {"oof", "oof_times"} & set(sides):
+        stage(f"fitting {folds} out-of-fold surrogates")
+        routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid))
+        built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof"), snapper)
+        built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times"), snapper)
+    if {"half_a", "half_b"} & set(sides):
+        stage("fitting two surrogates on disjoint halves of the configs")
+        for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid)):
+            built[name] = Side(SurrogateBenchmark(s, noise=True))
+    run = {name: built[name] for name in sides}
+    seconds = budget_seconds(budgets, len(logged), mean_cost)
+    stage(f"running {len(opts)} optimizers x {len(seeds)} seeds x {len(seconds)} budgets on {len(run)} sides")
+    runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task)
+    summary, pairs = compare_sides(final, COMPARISONS, n_boot=n_boot, seed=seed)
+    metadata = {
+        "logs": str(logs), "dataset": logged.dataset, "n_configs": len(logged), "n_runs": int(len(logged.data)),
+        "training_data": logged.data.data_hash, "clock_device": logged.device, "mean_full_cost": mean_cost,
+        "budgets": {k: {"share": f, "seconds": v} for f, (k, v) in zip(budgets, seconds.items())},
+        "optimizers": list(opts), "seeds": seeds, "folds": folds, "grid": grid, "seed": seed, "sides": list(run),
+        "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot,
+    }
+    return ValidationResults(runs=runs, final=final, hv=hv, ranking=rankings(final), summary=summary, pairs=pairs,
+                             metadata=metadata)
+
+
+def write_validation(results: ValidationResults, directory, *, plots: bool = True) -> list:
+    """Write the tables (CSV) and ``metadata.json`` into ``directory``, and the side-by-side plots."""
+    import json
+    import os
+    from pathlib import Path
+
+    from ._paths import check_writable_dir
+
+    d = check_writable_dir(directory, "out")
+    d.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ValidationResults.TABLES:
+        tmp = d / f".{name}.csv.tmp"
+        getattr(results, name).to_csv(tmp, index=False)
+        os.replace(tmp, d / f"{name}.csv")
+        written.append(d / f"{name}.csv")
+    tmp = d / ".metadata.json.tmp"
+    tmp.write_text(json.dumps(results.metadata, indent=2, default=str) + "\n")
+    os.replace(tmp, d / "metadata.json")
+    written.append(d / "metadata.json")
+    if plots:
+        from .plots import plot_hv_side_by_side
+
+        for budget in results.final.drop_duplicates("budget").sort_values("seconds")["budget"]:
+            for a, b in COMPARISONS:
+                sub = results.hv[(results.hv["budget"] == budget) & results.hv["side"].isin([a, b])]
+                if set(sub["side"]) == {a, b}:
+                    path = d / f"hv_{a}_vs_{b}_{budget.rstrip('%')}pct.png"
+                    written.append(plot_hv_side_by_side(sub, path, panels=[a, b],
+                                                        title=f"budget {budget} of the logged configs"))
+    return [Path(p) for p in written]
+
+
+def headline(results: ValidationResults) -> str:
+    """The lines ``surrobench validate`` prints: per comparison and budget, tau beside the noise ceiling."""
+    lines = []
+    names = {"oof": "out-of-fold surrogate", "insample": "in-sample surrogate",
+             "oof_times": "out-of-fold surrogate, own runtimes", "half_b": "surrogate fitted on the other half"}
+    for _, r in results.summary.iterrows():
+        lines.append(
+            f"{r['reference']} vs {r['compared']} ({names.get(r['compared'], r['compared'])}), budget {r['budget']}: "
+            f"tau {r['tau']:.2f} (on half the seeds {r['tau_halves']:.2f} vs ranking noise ceiling "
+            f"{r['noise_ceiling']:.2f}), pairwise agreement {r['pairwise_agreement']:.2f} of {r['pairs']} pairs "
+            f"({r['seeds']} seeds)"
+            + (f"; flipped: {r['flipped']}" if r["flipped"] else "")
+        )
+    return "\n".join(lines)

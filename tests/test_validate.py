@@ -1,0 +1,284 @@
+"""Issue 15: snapping, the benchmarks over a finite set, and the real-vs-surrogate statistics,
+on the toy benchmark where the truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from toybench import ToyBenchmark
+
+from surrobench.logged import SetBenchmark, logged_set
+from surrobench.model_size import log10_params
+from surrobench.optimizers import OPTIMIZERS
+from surrobench.records import Job, Problem
+from surrobench.simulator import Budget, simulate
+from surrobench.snap import SnappedOptimizer, Snapper, distances, unit_encode
+from surrobench.space import config_id, default_config, sample
+from surrobench.validate import Side, agreement, noise_ceiling, run_sides
+
+SET = sample(seed=7, n=90)
+IDS = [config_id(c) for c in SET]
+
+
+def _cfg(**changes):
+    cfg = {**default_config(), **changes}
+    for name in ("n_conv_1", "n_conv_2"):
+        if cfg["n_conv_l"] < int(name[-1]) + 1:
+            cfg.pop(name, None)
+    for name in ("n_fc_1", "n_fc_2"):
+        if cfg["n_fc_l"] < int(name[-1]) + 1:
+            cfg.pop(name, None)
+    return cfg
+
+
+# ------------------------------------------------------------------------------------ snapping
+
+
+def test_every_config_of_the_set_answers_itself():
+    snapper = Snapper(SET)
+    for cfg in SET:
+        i, d = snapper.nearest(cfg)
+        assert d == 0.0 and snapper.configs[i] == cfg and snapper.snap(cfg) == cfg
+
+
+def test_the_nearest_config_is_the_closest_by_brute_force():
+    snapper = Snapper(SET)
+    table = unit_encode(SET)
+    for query in sample(seed=8, n=30):
+        d = distances(unit_encode([query])[0], table)
+        i, dist = snapper.nearest(query)
+        assert dist == pytest.approx(d.min()) and config_id(snapper.configs[i]) in {IDS[k] for k in np.flatnonzero(
+            np.isclose(d, d.min()))}
+
+
+def test_ties_go_to_the_smallest_config_id_whatever_the_order_given():
+    query = _cfg(lr_init=1e-3)
+    a, b = _cfg(lr_init=1e-3, batch_size=64), _cfg(lr_init=1e-3, batch_size=256)  # 128 lies between, in log scale
+    first = min(config_id(a), config_id(b))
+    for order in ([a, b], [b, a], [b, a] + SET[:5], SET[:5] + [a, b]):
+        snapper = Snapper(order)
+        i, d = snapper.nearest(query)
+        assert snapper.ids[i] == first and d > 0
+
+
+def test_an_inactive_hyperparameter_never_decides_a_match():
+    query = _cfg(n_conv_l=1)  # n_conv_1 and n_conv_2 inactive
+    deep = [_cfg(n_conv_l=2, n_conv_1=w) for w in (16, 64, 1024)]  # differ only where the query has nothing
+    table = unit_encode(deep)
+    d = distances(unit_encode([query])[0], table)
+    assert np.ptp(d) == 0 and d[0] == pytest.approx(np.sqrt((0.5) ** 2 + 1.0))  # depth 1 -> 2, one extra layer
+    snapper = Snapper(deep)
+    assert snapper.ids[snapper.nearest(query)[0]] == min(config_id(c) for c in deep)
+    # ... and the other way round: the candidate's value of a layer the query lacks does not count either.
+    shallow = _cfg(n_conv_l=1, n_conv_0=16)
+    assert distances(unit_encode([_cfg(n_conv_l=3, n_conv_1=16)])[0], unit_encode([shallow]))[0] == pytest.approx(
+        distances(unit_encode([_cfg(n_conv_l=3, n_conv_1=1024)])[0], unit_encode([shallow]))[0])
+
+
+def test_snapper_refuses_an_empty_set_and_duplicates():
+    with pytest.raises(ValueError, match="empty"):
+        Snapper([])
+    with pytest.raises(ValueError, match="twice"):
+        Snapper([SET[0], dict(SET[0])])
+
+
+# --------------------------------------------------------------------- the optimizer is told the answer
+
+
+@pytest.mark.parametrize("name", ["random", "msehvi", "moasha", "bulkcut"])
+def test_the_optimizer_is_told_the_answered_config_and_its_exact_size(name):
+    bench = ToyBenchmark()
+    snapper = Snapper(SET)
+    problem = Problem(n_workers=1, max_evaluations=12)
+    told = []
+    opt = SnappedOptimizer(OPTIMIZERS[name](problem, seed=3), snapper)
+    inner_tell = opt.optimizer.tell
+    opt.optimizer.tell = lambda obs: (told.append(obs), inner_tell(obs))  # MS-EHVI checks the exact size itself
+    table = simulate(SetBenchmark(bench, IDS), opt, Budget(evaluations=12), seed=5)
+    assert len(table) == 12 and set(table["config_id"]) <= set(IDS)
+    for obs in told:
+        assert obs.job.config_id in snapper and obs.log10_params == pytest.approx(
+            log10_params(obs.config, (3, 16, 16), 17))
+    asked = [a for a, _, _ in opt.ledger]
+    assert len(opt.ledger) >= 12 and any(a not in snapper for a in asked)  # proposals off the set were moved
+    assert all((a == b) == (d == 0.0) for a, b, d in opt.ledger)
+
+
+def test_set_benchmark_refuses_configs_outside_the_set_and_uses_one_clock():
+    toy = ToyBenchmark()
+    outside = next(c for c in sample(seed=9, n=10) if config_id(c) not in IDS)
+    bench = SetBenchmark(toy, IDS)
+    with pytest.raises(ValueError, match="snap it first"):
+        bench.query(outside, 3)
+
+    class Flat:
+        def cost(self, config, epoch, *, from_epoch=0, seed=0):
+            return 10.0 * (epoch - from_epoch)
+
+    clocked = SetBenchmark(toy, IDS, clock=Flat())
+    cost, res = clocked.answer(Job(SET[0], 5))
+    assert cost == 50.0 and res.val_error == toy.query(SET[0], 5).val_error
+    assert clocked.cost(SET[0], 5, from_epoch=2) == 30.0
+
+
+# ------------------------------------------------------------------------ statistics on known truth
+
+
+class Band:
+    """A test optimizer that trains configs drawn from one quality band of the set, 25 epochs each."""
+
+    bands: list[list[dict]] = []
+
+    def __init__(self, problem, seed=None, band=0):
+        self.rng = np.random.default_rng(seed)
+        self.pool = self.bands[band]
+
+    def ask(self):
+        return Job(self.pool[int(self.rng.integers(len(self.pool)))], 25)
+
+    def tell(self, observation):
+        pass
+
+
+class Shuffled:
+    """Answers config c with everything the toy answers for config perm(c): errors, size and cost."""
+
+    def __init__(self, perm: dict[str, dict]):
+        self.toy, self.perm = ToyBenchmark(), perm
+        self.min_epoch, self.max_epoch, self.reference_point = 1, 25, self.toy.reference_point
+
+    def query(self, config, epoch, *, seed=0):
+        return self.toy.query(self.perm[config_id(config)], epoch, seed=seed)
+
+    def cost(self, config, epoch, *, from_epoch=0, seed=0):
+        return self.toy.cost(self.perm[config_id(config)], epoch, from_epoch=from_epoch, seed=seed)
+
+
+def _bands(n_bands=6):
+    toy = ToyBenchmark(noise=0.0)
+    ranked = sorted(SET, key=lambda c: toy.query(c, 25).val_error)
+    size = len(ranked) // n_bands
+    Band.bands = [ranked[k * size:(k + 1) * size] for k in range(n_bands)]
+    return {f"band{k}": (Band, {"band": k}) for k in range(n_bands)}
+
+
+def _study(sides, seeds=range(6)):
+    opts = _bands()
+    _, final, _ = run_sides(sides, opts, seeds, {"b": 2500.0}, n_grid=8)
+    return final
+
+
+def test_a_perfect_surrogate_gives_tau_1_and_full_pairwise_agreement():
+    snapper = Snapper(SET)
+    final = _study({"real": Side(SetBenchmark(ToyBenchmark(), IDS), snapper),
+                    "perfect": Side(SetBenchmark(ToyBenchmark(), IDS), snapper)})
+    summary, pairs = agreement(final, "real", "perfect", n_boot=200)
+    row = summary.iloc[0]
+    assert row["tau"] == pytest.approx(1.0) and row["pairwise_agreement"] == 1.0 and row["flipped"] == ""
+    assert len(pairs) == 15 and (pairs["p_agree"] == 1.0).all()
+    assert row["noise_ceiling"] > 0.6  # the bands really differ on the real side
+
+
+def test_a_surrogate_that_shuffles_answers_between_configs_agrees_near_chance():
+    snapper = Snapper(SET)
+    seeds = range(4)
+    real = _study({"real": Side(SetBenchmark(ToyBenchmark(), IDS), snapper)}, seeds)
+    rng = np.random.default_rng(0)
+    agreements, taus = [], []
+    for _ in range(6):
+        perm = dict(zip(IDS, [SET[i] for i in rng.permutation(len(SET))]))
+        shuffled = _study({"shuffled": Side(SetBenchmark(Shuffled(perm), IDS), snapper)}, seeds)
+        row = agreement(pd.concat([real, shuffled]), "real", "shuffled", n_boot=20)[0].iloc[0]
+        agreements.append(row["pairwise_agreement"])
+        taus.append(row["tau"])
+    assert row["noise_ceiling"] > 0.6  # the real side does separate the bands
+    assert 0.3 <= np.mean(agreements) <= 0.7 and abs(np.mean(taus)) <= 0.4
+
+
+def test_agreement_names_the_flipped_pair_and_counts_it():
+    rows = []
+    for side, hv in (("real", {"a": 3.0, "b": 2.0, "c": 1.0}), ("sur", {"a": 3.0, "b": 1.0, "c": 2.0})):
+        for seed in range(4):
+            for opt, v in hv.items():
+                rows.append({"side": side, "budget": "x", "seconds": 1.0, "optimizer": opt, "seed": seed,
+                             "hv": v + 0.01 * seed})
+    summary, pairs = agreement(pd.DataFrame(rows), "real", "sur", n_boot=100)
+    row = summary.iloc[0]
+    assert row["flipped"] == "b/c" and row["pairwise_agreement"] == pytest.approx(2 / 3)
+    assert row["tau"] == pytest.approx(1 / 3) and row["noise_ceiling"] == pytest.approx(1.0)
+    assert pairs.set_index(["a", "b"]).loc[("b", "c"), "p_agree"] == 0.0
+
+
+def test_noise_ceiling_is_low_when_seeds_do_not_separate_the_optimizers():
+    rng = np.random.default_rng(1)
+    assert abs(noise_ceiling(rng.normal(size=(6, 40)))) < 0.3
+    assert noise_ceiling(np.arange(6)[:, None] + rng.normal(scale=0.01, size=(6, 40))) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def _exit_code(argv):
+    from surrobench.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+def _few_configs(tmp_path, n=6):
+    from conftest import make_record, write_records
+
+    records = [make_record(c, dataset="flowers17", epochs=25) for c in sample(seed=11, n=n)]
+    return write_records(tmp_path / "logs" / "runs.jsonl", records).parent
+
+
+FLOWERS_LOGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "training_logs" / "flowers17"
+
+BAD_VALIDATE = {
+    "unknown-optimizer": lambda t: ([str(FLOWERS_LOGS), "--optimizers", "random,nosuch"], "nosuch"),
+    "dataset-mismatch": lambda t: ([str(FLOWERS_LOGS), "--dataset", "digits"], "digits"),
+    "too-few-configs": lambda t: ([str(_few_configs(t))], "too few for 5 folds"),
+    "too-few-folds": lambda t: ([str(FLOWERS_LOGS), "--folds", "4"], "--folds"),
+    "bad-budget": lambda t: ([str(FLOWERS_LOGS), "--budget", "0.05,1.5"], "shares"),
+    "missing-logs": lambda t: ([str(t / "nope")], "nope"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALIDATE))
+def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsys, monkeypatch, case):
+    import surrobench.surrogate as surrogate_pkg
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("a surrogate was fitted before the input was checked")
+
+    monkeypatch.setattr(surrogate_pkg, "fit_models", no_fitting)
+    args, needle = BAD_VALIDATE[case](tmp_path)
+    capsys.readouterr()
+    code = _exit_code(["validate", *args, "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_validate_on_the_shipped_logs_end_to_end(tmp_path):
+    """About a minute: two optimizers, two seeds, one budget, the quick tuning grid."""
+    from surrobench.validate import validate, write_validation
+
+    res = validate(FLOWERS_LOGS, optimizers=["random", "nsga2"], seeds=range(2), budgets=[0.02], grid="quick")
+    assert set(res.final["side"]) == {"real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b"}
+    real = res.runs[res.runs["side"] == "real"]
+    logged = set(logged_set(FLOWERS_LOGS).ids)
+    assert set(real["config_id"]) <= logged and (real["asked_config_id"] != real["config_id"]).mean() > 0.9
+    half = res.runs[res.runs["side"] == "half_a"]
+    assert (half["snap_distance"] == 0).all() and not set(half["config_id"]) <= logged  # the full space
+    # the same seed and optimizer ask the same first config on every snapped side
+    first = res.runs[(res.runs["job_id"] == 0) & res.runs["side"].isin(["real", "oof", "insample"])]
+    assert first.groupby(["optimizer", "seed"])["asked_config_id"].nunique().max() == 1
+    assert len(res.summary) == 4 and res.summary["seeds"].eq(2).all()
+    written = write_validation(res, tmp_path / "out")
+    assert (tmp_path / "out" / "summary.csv").is_file() and any(p.suffix == ".png" for p in written)
