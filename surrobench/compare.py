@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import platform
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import pandas as pd
 from . import __version__
 from ._numbers import MAX_JOBS, as_int, is_int
 from ._paths import check_writable_dir
+from ._workers import die_with
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .records import Problem
@@ -123,32 +123,12 @@ def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
     return n_jobs
 
 
-def _die_with(parent_pid: int) -> None:
-    """In a worker process started by ``parent_pid`` (loky, multiprocessing): exit as soon as that
-    parent is gone, instead of running on as an orphan. Nothing happens in the parent itself or
-    in a process it did not start (a dask or ray worker)."""
-    global _WATCHING
-    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
-        return
-    _WATCHING = True
-
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="surrobench-parent-watch", daemon=True).start()
-
-
-_WATCHING = False
-
-
 def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, on_time=None, parent_pid=None):
     """One run: its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
     called as the run's clock advances (every 1 % of a time budget), when given; ``parent_pid``
     makes a worker process exit when the process that started it is gone."""
     if parent_pid is not None:
-        _die_with(parent_pid)
+        die_with(parent_pid)
     started = time.perf_counter()
     bench = _benchmark(bench_spec)
     problem = Problem(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._numbers import as_int, is_int
-from .records import Job, Observation, Optimizer, Problem
+from .records import Job, Observation, Optimizer
 from .space import NAMES
 
 __all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "RESULT_COLUMNS",

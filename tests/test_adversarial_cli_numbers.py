@@ -258,8 +258,8 @@ def test_a_worker_exits_when_its_parent_is_killed(tmp_path):
         import multiprocessing as mp, os, sys, time
 
         def child(parent):
-            from surrobench.compare import _die_with
-            _die_with(parent)
+            from surrobench._workers import die_with
+            die_with(parent)
             print("ready", os.getpid(), flush=True)
             time.sleep(120)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._numbers import MAX_JOBS, as_int
 from .._paths import check_writable_dir
+from .._workers import die_with
 from ..datasets import info as dataset_info
 from ..datasets import load as load_dataset
 from ..logs import iter_records
@@ -186,9 +187,12 @@ class CollectSummary:
         )
 
 
-def _run_one(item: PlanItem, dataset: str, epochs: int, data_dir, device, threads, jobs_on_device: int, key: str):
+def _run_one(item: PlanItem, dataset: str, epochs: int, data_dir, device, threads, jobs_on_device: int, key: str,
+             parent_pid: int | None = None):
     from .trainer import train  # imported in the worker: torch loads there
 
+    if parent_pid is not None:
+        die_with(parent_pid)  # a killed collector's workers stop training too
     extra = {"key": key, "plan": item.record()}
     return train(
         item.config,
@@ -317,7 +321,8 @@ def _run_plan(todo: list[PlanItem], writer: LogWriter, summary: CollectSummary, 
             if not open_for_new(alone=it.retime):
                 return
             dev = devices[pos % len(devices)]
-            yield delayed(_run_one)(it, dataset, epochs, data_dir, dev, threads, jobs, it.key(dataset, epochs))
+            yield delayed(_run_one)(it, dataset, epochs, data_dir, dev, threads, jobs, it.key(dataset, epochs),
+                                    os.getpid())
 
     alone = [it for it in todo if it.retime]
     packed = [it for it in todo if not it.retime]
