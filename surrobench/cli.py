@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="print the table and redraw the plots of stored comparison results")
     rp.add_argument("path", help="a results directory written by surrobench compare")
     rp.add_argument("--no-plots", action="store_true")
+    rp.add_argument("--markdown", action="store_true",
+                    help="print the summary table as markdown and stop (reads metadata.json and final only)")
     rp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
 
     f = sub.add_parser(
@@ -467,8 +469,11 @@ def cmd_validate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .compare import read_results
+    from .compare import markdown_summary, read_results
 
+    if args.markdown:
+        print(markdown_summary(read_results(args.path, summary_only=True)), end="")
+        return 0
     results = read_results(args.path)
     _print_summary(results)
     if not args.no_plots:

@@ -40,7 +40,7 @@ from .optimizers import OPTIMIZERS
 from .records import Problem
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table",
+__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
 DAY = 24 * 3600.0
@@ -428,11 +428,14 @@ RESULT_TABLE_COLUMNS = {
 }
 
 
-def read_results(directory: str | os.PathLike) -> Results:
+def read_results(directory: str | os.PathLike, *, summary_only: bool = False) -> Results:
     """Read what :func:`write_results` wrote, checking each file: ``metadata.json`` a JSON object,
     each table readable with its columns (non-null), and the tables consistent with each other
     (every cell's jobs in ``runs``, the same time grid for every cell in ``hv``), so that a
-    damaged or truncated file is refused with a one-line ``ValueError`` naming it."""
+    damaged or truncated file is refused with a one-line ``ValueError`` naming it.
+    ``summary_only`` reads ``metadata.json`` and ``final`` alone (``runs`` and ``hv`` come back
+    empty): enough for :meth:`Results.summary`, e.g. of a comparison whose large tables were
+    not kept."""
     d = Path(directory)
     meta_path = d / "metadata.json"
     if not meta_path.is_file():
@@ -449,15 +452,47 @@ def read_results(directory: str | os.PathLike) -> Results:
     budget = meta.get("budget", {})
     if not isinstance(budget, dict) or not isinstance(meta.get("reference_point", []), list):
         raise ValueError(f"results: {meta_path} has a malformed budget or reference_point")
-    tables = {name: _read_table(d / f"{name}.{fmt}", fmt, columns) for name, columns in RESULT_TABLE_COLUMNS.items()}
+    names = ("final",) if summary_only else tuple(RESULT_TABLE_COLUMNS)
+    tables = {name: _read_table(d / f"{name}.{fmt}", fmt, RESULT_TABLE_COLUMNS[name]) for name in names}
     expected = [meta.get(k) for k in ("optimizers", "seeds", "n_workers")]
     if all(isinstance(v, (list, dict)) for v in expected):
         n_cells = len(expected[0]) * len(expected[1]) * len(expected[2])
         if len(tables["final"]) != n_cells:
             raise ValueError(f"results: {d / f'final.{fmt}'} holds {len(tables['final'])} cells, metadata.json "
                              f"lists {n_cells}: damaged or truncated")
+    if summary_only:
+        return Results(runs=pd.DataFrame(columns=RESULT_TABLE_COLUMNS["runs"]),
+                       hv=pd.DataFrame(columns=RESULT_TABLE_COLUMNS["hv"]), final=tables["final"], metadata=meta)
     _check_consistent(d, fmt, **tables)
     return Results(metadata=meta, **tables)
+
+
+def markdown_summary(results: Results) -> str:
+    """:meth:`Results.summary` as a markdown table, with what it was measured on above it."""
+    table = results.summary().reset_index()
+    meta = results.metadata
+    budget = meta.get("budget", {}) or {}
+    what = []
+    if budget.get("seconds"):
+        what.append(f"{budget['seconds'] / 3600:g} simulated hours")
+    if budget.get("evaluations"):
+        what.append(f"{budget['evaluations']} evaluations")
+    bench = meta.get("benchmark", {}) or {}
+    name = bench.get("surrogate") or bench.get("name") or "benchmark"
+    seeds = int(table["seeds"].max()) if len(table) else 0
+    several = table["n_workers"].nunique() > 1
+    head = (f"{name} ({bench.get('runtime_device', 'its clock')}), {' / '.join(what)}, "
+            f"{seeds} seeds, reference point {meta.get('reference_point')}; median over seeds")
+    cols = ["workers"] if several else []
+    lines = [head, "", "| " + " | ".join(cols + ["optimizer", "median HV", "q25", "q75", "max-fidelity HV", "test HV",
+                                                  "mean rank", "jobs (median)"]) + " |",
+             "|" + "---|" * (len(cols) + 8)]
+    for row in table.itertuples(index=False):
+        cells = [str(row.n_workers)] if several else []
+        cells += [row.optimizer, f"{row.hv_median:.3f}", f"{row.hv_q25:.3f}", f"{row.hv_q75:.3f}",
+                  f"{row.hv_max_fidelity:.3f}", f"{row.test_hv:.3f}", f"{row.mean_rank:.1f}", f"{row.jobs:,.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _read_table(path: Path, fmt: str, columns: list[str]) -> pd.DataFrame:

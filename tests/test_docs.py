@@ -45,3 +45,25 @@ def test_a_failing_command_is_an_error(tmp_path):
 def test_every_generated_block_is_closed(path):
     text = path.read_text()
     assert text.count("<!-- generated") == text.count("<!-- end generated")
+
+
+def test_report_markdown_needs_only_the_summary(tmp_path, capsys):
+    """Stored comparisons keep metadata.json and final alone; report --markdown prints their table."""
+    from surrobench.cli import main
+    from surrobench.compare import compare, markdown_summary, read_results, write_results
+    from surrobench.simulator import Budget
+
+    from toybench import ToyBenchmark
+
+    results = compare(ToyBenchmark(), ["random", "nsga2"], seeds=range(3), budget=Budget(evaluations=20))
+    out = write_results(results, tmp_path / "r")
+    for name in ("runs", "hv"):
+        next(out.glob(f"{name}.*")).unlink()
+    with pytest.raises(ValueError, match="runs"):
+        read_results(out)
+    summary = read_results(out, summary_only=True)
+    assert summary.summary().equals(results.summary())
+    assert main(["report", str(out), "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert text == markdown_summary(results)
+    assert "| nsga2 |" in text and "3 seeds" in text and text.count("\n|") == 4
