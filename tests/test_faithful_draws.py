@@ -293,3 +293,40 @@ def test_calibrate_cli(tmp_path, capsys):
     assert main([*common[:-4], "--logs", str(logs), "--n-configs", "3", "--out", str(tmp_path / "x4")]) == 2
     assert "5 to 1000" in capsys.readouterr().err
     assert not any((tmp_path / f"x{i}").exists() for i in range(1, 5))
+
+
+# ------------------------------------------------------------------------ shipped surrogates
+
+
+def test_shipped_default_meets_the_draw_goals():
+    """The shipped flowers17 card (out of fold): near-chance share within 0.03 of the logs, every
+    distribution row within 0.02, the drawn flips' expectation equal to the measured flips."""
+    import surrobench
+
+    card = surrobench.load().surrogate.quality
+    draws = card["draws"]
+    assert abs(draws["logged"]["near_chance"] - draws["drawn"]["near_chance"]) <= 0.03
+    assert draws["max_gap"] <= 0.02
+    assert draws["flips"]["expected"] == pytest.approx(draws["flips"]["measured"], abs=0.5)
+
+
+def test_shipped_cpu_clock_keeps_the_default_curves():
+    import surrobench
+
+    gpu, cpu = surrobench.load(), surrobench.load("flowers17-cpu")
+    assert cpu.describe()["runtime_device"].startswith("cpu:")
+    assert gpu.describe()["runtime_device"].startswith("cuda:")
+    for cfg in sample(seed=12, n=5):
+        a, b = gpu.trajectory(cfg, seed=3), cpu.trajectory(cfg, seed=3)
+        assert [r.val_error for r in a] == [r.val_error for r in b]
+        assert b[-1].cost > a[-1].cost  # a 2-core CPU is slower than an H200 for every config
+
+
+def test_quality_without_a_path_prints_the_default_card(capsys):
+    from surrobench.cli import main
+
+    assert main(["quality"]) == 0
+    out = capsys.readouterr().out
+    assert "quality card of surrogate 'flowers17-surrogate'" in out and "seeded draws" in out
+    assert main(["quality", "flowers17-cpu"]) == 0
+    assert "cpu:AMD EPYC" in capsys.readouterr().out
