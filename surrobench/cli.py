@@ -395,10 +395,11 @@ def cmd_compare(args) -> int:
     return 0
 
 
-# Relative wall time of one run per optimizer (one seed, 24 simulated hours, one worker), from
-# tools/bench_protocol.py: the first estimate of a comparison, until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 1.0, "shemoa": 2.0, "moasha": 40.0, "mobohb": 10.0,
-                  "mobananas": 15.0, "bulkcut": 30.0, "msehvi": 60.0, "ehvi": 100.0}
+# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds from
+# tools/bench_protocol.py, README Performance, random = 1): the first estimate of a comparison,
+# until runs of that optimizer finish.
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 28.0, "shemoa": 28.0, "moasha": 60.0, "mobohb": 120.0,
+                  "mobananas": 100.0, "bulkcut": 17.0, "msehvi": 130.0, "ehvi": 290.0}
 
 
 class RunCostEstimate:

@@ -145,12 +145,13 @@ def test_run_cost_estimate_weights_the_runs_left_by_their_expected_cost():
 
     eta = RunCostEstimate(["random", "msehvi", "custom"], runs_each=10, n_jobs=2)
     assert eta.remaining() is None and "first run" in eta.describe()
-    eta.finished("random", 2.0)  # priors: random 1, msehvi 60, custom the median prior
-    prior_custom = eta.prior["custom"]
-    expected = (9 * 2.0 + 10 * 60 * 2.0 + 10 * prior_custom * 2.0) / 2
+    assert eta.prior["random"] == 1.0 and eta.prior["msehvi"] > 1.0
+    eta.finished("random", 2.0)  # twice its prior: every prior is scaled by 2
+    prior_ms, prior_custom = eta.prior["msehvi"], eta.prior["custom"]  # custom: the median prior
+    expected = (9 * 2.0 + 10 * prior_ms * 2.0 + 10 * prior_custom * 2.0) / 2
     assert eta.remaining() == pytest.approx(expected)
     for _ in range(10):
-        eta.finished("msehvi", 30.0)  # measured: half the prior's guess
+        eta.finished("msehvi", prior_ms / 2)  # measured: half its prior
     # msehvi is done; custom, never measured, takes the upper median of the ratios (0.5, 2) -> 2
     assert eta.remaining() == pytest.approx((9 * 2.0 + 10 * prior_custom * 2.0) / 2)
     eta.finished("custom", None)  # a stored cell: counted, not measured
