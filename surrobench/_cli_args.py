@@ -9,6 +9,7 @@ import re
 
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # "--seed 3" is an error, not "--seeds 3"
         super().__init__(*args, **kwargs)
         # "-1h", "-5", "-1e99" are values (to be refused by their type with a message), not options:
         # no option of this parser starts with a digit or a dot.

@@ -1,4 +1,4 @@
-"""The benchmark (SPEC section 5): one interface, three back-ends.
+"""The benchmark (docs/problem.md §5): one interface, three back-ends.
 
 * :class:`SurrogateBenchmark` answers from fitted XGBoost models (cheap; seeded noise);
 * :class:`TabularBenchmark` replays logged runs exactly (a config never logged is an error);
@@ -483,7 +483,7 @@ class TabularBenchmark(Benchmark):
 
 
 class LiveBenchmark(Benchmark):
-    """Trains for real with the SPEC section 2 protocol; trajectories cached per (config_id, seed).
+    """Trains for real with the docs/problem.md §2 protocol; trajectories cached per (config_id, seed).
 
     With a constant learning rate the first e epochs of a longer run are the same as an
     e-epoch run of the same seed, so ``query`` trains only to the epoch asked for (or reuses

@@ -324,17 +324,23 @@ def cmd_logs(args) -> int:
 def _print_summary(results) -> None:
     import pandas as pd
 
+    from .compare import simulated
+
     table = results.summary()
     budget = results.metadata.get("budget", {})
     what = []
     if budget.get("seconds"):
-        what.append(f"{budget['seconds'] / 3600:g} simulated hours")
+        what.append(simulated(float(budget["seconds"])))
     if budget.get("evaluations"):
         what.append(f"{budget['evaluations']} evaluations")
+    seeds = int(table["seeds"].max())
     print(f"hypervolume at the budget ({' / '.join(what)}; reference point {results.metadata.get('reference_point')}; "
-          f"median over {int(table['seeds'].max())} seeds):")
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
-        print(table.drop(columns="seeds").to_string())
+          f"median over {seeds} seed{'' if seeds == 1 else 's'}):")
+    shown = table.drop(columns="seeds")
+    formats = {c: "{:.4f}".format for c in shown.columns if c not in ("mean_rank", "jobs")}
+    formats.update(mean_rank="{:.2f}".format, jobs="{:,.0f}".format)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(shown.to_string(formatters=formats))
 
 
 def cmd_compare(args) -> int:
@@ -488,7 +494,7 @@ def cmd_report(args) -> int:
 def cmd_fit(args) -> int:
     from pathlib import Path
 
-    from .surrogate import fit_surrogate, format_card, publish, save_surrogate
+    from .surrogate import fit_surrogate
     from .surrogate.files import check_name, check_surrogate_out
 
     if args.name is not None:
@@ -507,10 +513,16 @@ def cmd_fit(args) -> int:
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
         grid=args.grid, name=args.name, clock_plans=args.clock_plans,
     )
-    out = out or Path("build") / "surrogates" / surrogate.name
+    return _write_surrogate(surrogate, out or Path("build") / "surrogates" / surrogate.name, args)
+
+
+def _write_surrogate(surrogate, out, args) -> int:
+    """Save, print the card, publish where asked (fit and calibrate end alike)."""
+    from .surrogate import format_card, publish, save_surrogate
+
     save_surrogate(surrogate, out, overwrite=args.force)
     print(format_card(surrogate.manifest))
-    print(f"surrogate written to {out}")
+    print(f"surrogate written to {out} (clock: {surrogate.manifest['devices']['runtime_clock']})")
     if args.publish:
         archive, sha = publish(out, args.publish)
         print(f"published {archive} (sha256 {sha.read_text().split()[0]})")
@@ -568,7 +580,7 @@ def cmd_calibrate(args) -> int:
     from pathlib import Path
 
     from .benchmark import resolve_surrogate
-    from .surrogate import format_card, load_surrogate, publish, save_surrogate
+    from .surrogate import load_surrogate
     from .surrogate.calibrate import with_clock
     from .surrogate.files import check_name, check_surrogate_out
 
@@ -612,13 +624,7 @@ def cmd_calibrate(args) -> int:
     surrogate = with_clock(base, logs, keys=keys, plans=args.plans, name=args.name)
     out = Path(args.out) if args.out else Path("build") / "surrogates" / surrogate.name
     check_surrogate_out(out, overwrite=args.force)
-    save_surrogate(surrogate, out, overwrite=args.force)
-    print(format_card(surrogate.manifest))
-    print(f"surrogate written to {out} (clock: {surrogate.manifest['devices']['runtime_clock']})")
-    if args.publish:
-        archive, sha = publish(out, args.publish)
-        print(f"published {archive} (sha256 {sha.read_text().split()[0]})")
-    return 0
+    return _write_surrogate(surrogate, out, args)
 
 
 def cmd_publish(args) -> int:

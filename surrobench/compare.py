@@ -41,6 +41,7 @@ from .records import Problem
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
 __all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary",
+           "simulated",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
 DAY = 24 * 3600.0
@@ -50,6 +51,18 @@ MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 
 logger = logging.getLogger(__name__)
+
+
+def _unknown_optimizer(name: str) -> str:
+    """One line: the unknown name, a close match if there is one, and every name there is."""
+    import difflib
+
+    from .bridges.optuna import SAMPLERS  # names only: optuna itself is not imported
+
+    known = [*OPTIMIZERS, *(f"optuna-{s}" for s in SAMPLERS)]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"optimizer: unknown name {name!r}{hint} (known: {', '.join(known)})"
 
 
 def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple[type, dict]]:
@@ -72,7 +85,7 @@ def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple
             settings = {**defaults, **settings}
         if isinstance(spec, str):
             if spec not in OPTIMIZERS:
-                raise ValueError(f"optimizer: unknown name {spec!r} (known: {', '.join(OPTIMIZERS)})")
+                raise ValueError(_unknown_optimizer(spec))
             spec = OPTIMIZERS[spec]
         if not callable(getattr(spec, "__call__", None)):
             raise ValueError(f"optimizer {label!r}: expected a name or a class, got {spec!r}")
@@ -467,6 +480,16 @@ def read_results(directory: str | os.PathLike, *, summary_only: bool = False) ->
     return Results(metadata=meta, **tables)
 
 
+def simulated(seconds: float) -> str:
+    """A simulated duration in words: "24 simulated hours", "10 simulated minutes", "1 simulated hour"."""
+    for unit, size in (("hour", 3600.0), ("minute", 60.0), ("second", 1.0)):
+        if seconds >= size or unit == "second":
+            value = seconds / size
+            text = f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.2f}".rstrip("0")
+            return f"{text} simulated {unit}{'' if text == '1' else 's'}"
+    raise AssertionError  # pragma: no cover
+
+
 def markdown_summary(results: Results) -> str:
     """:meth:`Results.summary` as a markdown table, with what it was measured on above it."""
     table = results.summary().reset_index()
@@ -474,7 +497,7 @@ def markdown_summary(results: Results) -> str:
     budget = meta.get("budget", {}) or {}
     what = []
     if budget.get("seconds"):
-        what.append(f"{budget['seconds'] / 3600:g} simulated hours")
+        what.append(simulated(float(budget["seconds"])))
     if budget.get("evaluations"):
         what.append(f"{budget['evaluations']} evaluations")
     bench = meta.get("benchmark", {}) or {}

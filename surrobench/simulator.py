@@ -1,4 +1,4 @@
-"""A discrete-event simulation of optimizers running on n workers against a benchmark (SPEC §6).
+"""A discrete-event simulation of optimizers running on n workers against a benchmark (docs/problem.md §6).
 
 Whenever a worker is free the optimizer is asked for a job; the clock jumps to the next
 completion; ties are broken by a sequence counter, so a run is a pure function of its seeds

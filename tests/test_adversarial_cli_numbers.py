@@ -128,8 +128,9 @@ def test_library_ceilings_are_one_line_value_errors(call, message):
     assert "\n" not in str(info.value)
 
 
-def test_ceilings_in_the_readme_are_the_enforced_ones():
-    text = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+def test_ceilings_in_the_docs_are_the_enforced_ones():
+    docs = os.path.join(os.path.dirname(__file__), "..", "docs")
+    text = "".join(open(os.path.join(docs, name), encoding="utf-8").read() for name in ("benchmarking.md", "collecting.md"))
     for number in ("1000", "1024", "100000", "256", "30 days", "2^32 - 1", "100 replicates", "365 days"):
         assert number in text.replace(",", "").replace("100 000", "100000"), number
     assert (compare_mod.MAX_SEEDS, simulator.MAX_WORKERS, simulator.MAX_EVALUATIONS, compare_mod.MAX_JOBS) == (

@@ -1,4 +1,4 @@
-"""The benchmark interface (SPEC section 5) over its back-ends: surrogate, tabular, live."""
+"""The benchmark interface (docs/problem.md §5) over its back-ends: surrogate, tabular, live."""
 
 from __future__ import annotations
 

@@ -156,3 +156,24 @@ def test_run_cost_estimate_weights_the_runs_left_by_their_expected_cost():
     assert eta.remaining() == pytest.approx((9 * 2.0 + 10 * prior_custom * 2.0) / 2)
     eta.finished("custom", None)  # a stored cell: counted, not measured
     assert eta.left["custom"] == 9
+
+
+def test_no_option_prefixes_and_clear_names(capsys):
+    """argparse's prefix matching is off: --seed is not --seeds; an unknown optimizer gets a close match."""
+    from surrobench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--seed", "3"])
+    assert exc.value.code == 2 and "unrecognized arguments: --seed 3" in capsys.readouterr().err
+    assert main(["compare", "--optimizers", "msehv", "--evaluations", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'msehvi'?" in err and "optuna-tpe" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("seconds, text", [(86400, "24 simulated hours"), (3600, "1 simulated hour"),
+                                           (600, "10 simulated minutes"), (90, "1.5 simulated minutes"),
+                                           (1, "1 simulated second"), (0.5, "0.5 simulated seconds")])
+def test_simulated_durations_read_as_words(seconds, text):
+    from surrobench.compare import simulated
+
+    assert simulated(seconds) == text

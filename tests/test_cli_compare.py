@@ -44,7 +44,7 @@ def test_fit_compare_report(fitted_dir, tmp_path, capsys):
     out = tmp_path / "results"
     assert _compare(fitted_dir, out) == 0
     printed = capsys.readouterr().out
-    assert "hypervolume at the budget (1 simulated hours" in printed
+    assert "hypervolume at the budget (1 simulated hour;" in printed and "median over 2 seeds" in printed
     summary = [line.split() for line in printed.splitlines()]
     assert any(row[:2] == ["1", "random"] for row in summary)  # n_workers, optimizer, then the numbers
 

@@ -1,4 +1,4 @@
-"""The torch network equals the closed-form count for every config and input shape (SPEC section 2)."""
+"""The torch network equals the closed-form count for every config and input shape (docs/problem.md §2)."""
 
 from __future__ import annotations
 

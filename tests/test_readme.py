@@ -1,4 +1,4 @@
-"""The README's Python examples run as written (with a shorter budget where they use the default 24 h)."""
+"""The README's and docs' Python examples run as written (with a shorter budget where they use the default 24 h)."""
 
 import re
 from pathlib import Path
@@ -10,13 +10,14 @@ from surrobench.simulator import Budget
 
 from toybench import ToyBenchmark
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _block(marker: str) -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = [b for page in PAGES for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
     found = [b for b in blocks if marker in b]
-    assert len(found) == 1, f"expected one README python block with {marker!r}, found {len(found)}"
+    assert len(found) == 1, f"expected one python block with {marker!r} in the README and docs, found {len(found)}"
     return found[0]
 
 

@@ -1,4 +1,4 @@
-"""The search space: sampling, validation, ids, encoding (SPEC section 1)."""
+"""The search space: sampling, validation, ids, encoding (docs/problem.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One training run with the paper's protocol, its record, and faults recorded as data (SPEC section 2)."""
+"""One training run with the paper's protocol, its record, and faults recorded as data (docs/problem.md §2)."""
 
 from __future__ import annotations
 

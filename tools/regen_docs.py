@@ -44,14 +44,14 @@ def _commit() -> str:
 
 
 def run(cmd: str) -> str:
-    """The block text for ``cmd``: its stdout in a text fence (a markdown table stays bare)."""
+    """The block text for ``cmd``: its stdout in a text fence, or bare where it holds a markdown table."""
     # The interpreter's own bin first: `surrobench` and `python` are this environment's.
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     proc = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd!r} exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}")
     out = proc.stdout.rstrip("\n") + "\n"
-    return out if out.lstrip().startswith("|") else f"```text\n{out}```\n"
+    return out if "\n|---" in "\n" + out else f"```text\n{out}```\n"
 
 
 def process(path: Path, *, check: bool, slow: bool) -> list[str]:

@@ -55,7 +55,7 @@ __all__ = [
 DEPTHS = ("n_conv_l", "n_fc_l")
 """The depth hyperparameters; SH-EMOA and MO-BANANAS keep them fixed under variation by default."""
 REFERENCE_POINT = (1.0, 8.0)
-"""The paper's reference point: 0 % accuracy, 10^8 parameters (SPEC §4)."""
+"""The paper's reference point: 0 % accuracy, 10^8 parameters (docs/problem.md §4)."""
 
 _HP = {hp.name: hp for hp in HYPERPARAMETERS}
 

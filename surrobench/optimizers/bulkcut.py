@@ -9,7 +9,7 @@ The original (automl/multi-obj-baselines, ``bulkandcut``) runs three phases of i
 3. 25 %, "cut": a front member loses about 10 % of its units and the child is trained 8 epochs by
    distillation from its parent.
 
-Weights cannot be inherited from a surrogate, so this is an approximation (SPEC §7), and its name
+Weights cannot be inherited from a surrogate, so this is an approximation (docs/problem.md §7), and its name
 says so. Grow adds one conv or fc layer (a depth below 3, chosen at random) whose width copies a
 neighbour's (the morphism's identity layer), cut multiplies every width by 0.9 (rounded, clipped to
 the domain); a child keeps its parent's other hyperparameters. As in the original, every network's

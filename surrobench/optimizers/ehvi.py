@@ -1,6 +1,6 @@
 """EHVI: Bayesian optimisation with both objectives modelled by Gaussian processes.
 
-The natural companion of MS-EHVI (SPEC §7): the same loop, but model size is learnt by a second
+The natural companion of MS-EHVI (docs/problem.md §7): the same loop, but model size is learnt by a second
 GP instead of being computed, so the expected hypervolume improvement of two independent
 Gaussians is used, in closed form (:mod:`surrobench.optimizers._ehvi`).
 """

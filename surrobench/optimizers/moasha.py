@@ -154,7 +154,7 @@ class MOASHA:
     * ``eta=3``: reduction factor; the top ``1/eta`` of a rung may be promoted.
     * ``min_epoch=None``: epochs of the lowest rung (default ``problem.min_epoch``); the rungs are
       ``min_epoch * eta^k`` below ``problem.max_epoch``, then ``problem.max_epoch`` (1, 3, 9, 25).
-    * ``ref_point=(1.0, 8.0)``: reference point of the hypervolume contributions (SPEC §4).
+    * ``ref_point=(1.0, 8.0)``: reference point of the hypervolume contributions (docs/problem.md §4).
 
     A promotion continues the trial: ``Job(config, next_rung, trial=obs.trial, from_epoch=rung)``,
     paying only the new epochs. ``ask`` never returns ``None``. Ties within a front (equal

@@ -1,4 +1,4 @@
-"""MO-BANANAS with successive halving: neural-predictor-guided evolution (SPEC §7).
+"""MO-BANANAS with successive halving: neural-predictor-guided evolution (docs/problem.md §7).
 
 As the original runs it (Bag of Baselines, Flowers settings): 10 random configs at the maximum
 budget form the training set. Each iteration trains an ensemble of 5 small MLPs (one hidden layer
@@ -15,7 +15,7 @@ Differences from the original, on purpose:
 
 * Encoding: :func:`surrobench.space.encode` (normalised, log scale where log, one fixed column per
   hyperparameter, -1 for inactive ones; categories scaled to [0, 1]). The original divides raw
-  values by their upper bounds (lr linear; depth 1 and 3 confusable) -- SPEC §7.
+  values by their upper bounds (lr linear; depth 1 and 3 confusable) -- docs/problem.md §7.
 * The mutation steps in the normalised scale (sd 1/3), not the raw one (sd a third of the range in
   linear units, integers truncated towards zero).
 * Model size: by default predicted by the ensemble, as in the original (the optimizer does not

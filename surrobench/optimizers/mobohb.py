@@ -1,4 +1,4 @@
-"""MO-BOHB: Hyperband brackets whose configs come from a multi-objective TPE (SPEC §7).
+"""MO-BOHB: Hyperband brackets whose configs come from a multi-objective TPE (docs/problem.md §7).
 
 As the original runs it (Bag of Baselines, Flowers settings): first 50 random configs at the
 maximum budget; then Hyperband with eta = 2 between a fifth of the maximum and the maximum

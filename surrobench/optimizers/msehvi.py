@@ -1,4 +1,4 @@
-"""MS-EHVI: Bayesian optimisation with a mixed surrogate (SPEC §7).
+"""MS-EHVI: Bayesian optimisation with a mixed surrogate (docs/problem.md §7).
 
 Validation error is a Gaussian process; model size, the second objective, is not modelled but
 computed exactly (log10 of the closed-form parameter count), so expected hypervolume improvement
@@ -24,10 +24,10 @@ class MSEHVI:
     Settings (keywords, defaults are the paper's Flowers settings where it has one):
 
     * ``n_init=50``: random configs (from the priors) before the model is used.
-    * ``ref_point=(1.0, 8.0)``: reference point of (val error, log10 params) (SPEC §4).
+    * ``ref_point=(1.0, 8.0)``: reference point of (val error, log10 params) (docs/problem.md §4).
     * ``input_shape=(3, 16, 16)``, ``n_classes=17``: the dataset the exact size is computed for,
       flowers17 by default. The optimizer never sees the benchmark, so it checks every observed
-      size against its own count: if they differ it switches to the known dataset (SPEC §3) whose
+      size against its own count: if they differ it switches to the known dataset (docs/problem.md §3) whose
       counts match every observation so far, and raises ``ValueError`` if none does.
     * ``max_gp_points=500``, ``max_fit_points=200``, ``refit_growth=1.25``: the GP's cost bound.
       The posterior uses at most ``max_gp_points`` observations (the best half by non-dominated

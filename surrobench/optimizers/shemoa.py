@@ -1,4 +1,4 @@
-"""SH-EMOA: steady-state SMS-EMOA whose evaluation budget grows in rungs (SPEC §7).
+"""SH-EMOA: steady-state SMS-EMOA whose evaluation budget grows in rungs (docs/problem.md §7).
 
 As the original runs it (Bag of Baselines, Flowers settings): a population of 100 random configs
 at the first rung; each step a tournament of 3 picks a parent, which is mutated (5 hyperparameters

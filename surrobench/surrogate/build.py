@@ -178,12 +178,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
-    if isinstance(grid, str):
-        if grid not in GRIDS:
-            raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
-        grid_name, grid = grid, GRIDS[grid]
-    else:
-        grid_name = "custom"
+    grid_name, grid = resolve_grid(grid)
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -294,6 +289,15 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
     return surrogate
 
 
+def resolve_grid(grid: str | dict) -> tuple[str, dict]:
+    """(name, grid) of a grid given by name (an entry of :data:`~.fit.GRIDS`) or as a dict."""
+    if isinstance(grid, str):
+        if grid not in GRIDS:
+            raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
+        return grid, GRIDS[grid]
+    return "custom", grid
+
+
 def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed):
     """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
     calibration, the tail map, the chance-level curves, and the seed correlation of learning
@@ -328,12 +332,7 @@ def fit_models(
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:  # pragma: no cover
         threadpool_limits = None
-    if isinstance(grid, str):
-        if grid not in GRIDS:
-            raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
-        grid_name, grid = grid, GRIDS[grid]
-    else:
-        grid_name = "custom"
+    grid_name, grid = resolve_grid(grid)
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)

@@ -1,4 +1,4 @@
-"""The search space's CNN as a torch module (SPEC section 2)."""
+"""The search space's CNN as a torch module (docs/problem.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train one configuration with the paper's protocol and record its learning curve (SPEC section 2).
+"""Train one configuration with the paper's protocol and record its learning curve (docs/problem.md §2).
 
 Faults are data: a non-finite loss ends the run as ``diverged`` (remaining epochs at
 chance-level error), an out-of-memory error is ``oom``, anything else is ``error``.
