@@ -330,3 +330,27 @@ def test_quality_without_a_path_prints_the_default_card(capsys):
     assert "quality card of surrogate 'flowers17-surrogate'" in out and "seeded draws" in out
     assert main(["quality", "flowers17-cpu"]) == 0
     assert "cpu:AMD EPYC" in capsys.readouterr().out
+
+
+def test_a_clock_on_a_schema_1_base_survives_saving(tmp_path):
+    """A calibration of a schema-1 surrogate writes schema 2, so the clock is loaded back with it."""
+    import copy
+
+    from surrobench.surrogate import load_surrogate, save_surrogate
+    from surrobench.surrogate.calibrate import with_clock
+    from surrobench.surrogate.model import Surrogate
+
+    _, base, _ = fitted()
+    old = copy.deepcopy(base.manifest)
+    old["schema_version"] = 1
+    for key in ("learns_calibration", "draws"):
+        old["models"].pop(key)
+    old["models"]["curves"].pop("tail_map")
+    v1 = Surrogate(manifest=old, curve=copy.copy(base.curve), runtime=base.runtime, noise=base.noise)
+    v1.curve.calibration, v1.curve.tail, v1.curve.chance_bank, v1.curve.learn_corr = (1.0, 0.0), None, None, 0.0
+    logs = _calibration_logs(tmp_path, n_logged=5)
+    s = with_clock(v1, logs / "flowers17")
+    loaded = load_surrogate(save_surrogate(s, tmp_path / "out"))
+    x = _x(20, 8)
+    np.testing.assert_allclose(loaded.runtime.predict(x)[0], s.runtime.predict(x)[0], rtol=1e-6)
+    assert loaded.manifest["schema_version"] == 2

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..datasets import info as dataset_info
 from ..space import sample
-from .build import eval_examples, fit_runtime, runtime_card, runtime_oof, runtime_rows
+from .build import SCHEMA_VERSION, eval_examples, fit_runtime, runtime_card, runtime_oof, runtime_rows
 from .clock import work_terms
 from .data import load_run_data, pick_device
 from .features import features
@@ -103,6 +103,12 @@ def with_clock(
     manifest = copy.deepcopy(base.manifest)
     manifest.pop("files", None)
     manifest.pop("manifest_sha256", None)
+    if int(manifest.get("schema_version", 1)) < SCHEMA_VERSION:  # the clock needs schema 2: say what the base lacks
+        a, b = base.curve.calibration
+        manifest["models"]["learns_calibration"] = {"a": a, "b": b}
+        manifest["models"]["draws"] = {"learn_corr": base.curve.learn_corr, "chance_bank": None}
+        manifest["models"]["curves"]["tail_map"] = None
+        manifest["schema_version"] = SCHEMA_VERSION
     manifest["name"] = name or f"{base.dataset}-{_slug(rt_device)}-surrogate"
     manifest["devices"]["runtime_clock"] = rt_device
     manifest["models"]["runtime"].update(
