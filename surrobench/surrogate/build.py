@@ -187,12 +187,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
     if len(np.unique(cur.config_ids)) < max(n_outer, FINAL_FOLDS):
         n = len(np.unique(cur.config_ids))
         raise ValueError(f"logs: {n} configs with complete curves are too few to fit and judge a surrogate")
-    x = features(cur.configs, shape, n_classes, n_train)
-    cargs = curve_args(info)
-    noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
-    noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
-    learn = learns(cur.val, info.chance_error)
-    y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
+    x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info)
     rt_device = pick_device(data, device)
     rt_rows, per_epoch, per_eval, cost25 = runtime_rows(data, rt_device)
     if clock_plans is not None:
@@ -298,6 +293,18 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
     return "custom", grid
 
 
+def _curve_inputs(cur: RunData, info):
+    """What fitting the curve models needs of the curve runs: features, the dataset's bounds, the
+    seed-noise model and its sd per output, which runs learn, and the measured curves' logits."""
+    x = features(cur.configs, info.input_shape, info.n_classes, info.sizes[0])
+    cargs = curve_args(info)
+    noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
+    learn = learns(cur.val, info.chance_error)
+    y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
+    return x, cargs, noise, noise_sd, learn, y_logit
+
+
 def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed):
     """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
     calibration, the tail map, the chance-level curves, and the seed correlation of learning
@@ -341,12 +348,7 @@ def fit_models(
         raise ValueError(f"data: {n_configs} configs with complete curves are too few to tune a surrogate "
                          f"({FINAL_FOLDS}-fold grouped CV)")
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
-        x = features(cur.configs, shape, n_classes, n_train)
-        cargs = curve_args(info)
-        noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
-        noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
-        learn = learns(cur.val, info.chance_error)
-        y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
+        x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info)
         curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
                                          seed=seed, n_folds=FINAL_FOLDS, **cargs)
         folds = group_folds(cur.config_ids, FINAL_FOLDS, seed)
