@@ -208,6 +208,13 @@ def _incomplete(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and any(len(curve.get(k, [])) != n for k in CURVE_KEYS)
 
 
+def _plan_name(plan: dict[str, Any]) -> str:
+    """A run's plan as ``"<kind> <seed>"`` ("random 5", "optimizers 6", "calibrate 0"), or "none"."""
+    if "seed" not in plan:
+        return "none"
+    return f"{plan.get('kind') or 'random'} {plan['seed']}"
+
+
 def read_runs(path: str | os.PathLike) -> pd.DataFrame:
     """One row per run: identity, status, device, timing, size and ``config_<name>`` columns
     (integer and boolean hyperparameters as pandas' nullable ``Int64`` and ``boolean``, NA
@@ -226,6 +233,7 @@ def read_runs(path: str | os.PathLike) -> pd.DataFrame:
             "device_type": rec.get("device_type"),
             "jobs_on_device": rec.get("jobs_on_device"),
             "retime": bool(plan.get("retime", False)),
+            "plan": _plan_name(plan),
             "n_params": rec.get("n_params"),
             "n_recorded": len(rec["curve"].get("val_error", [])),
             "incomplete": _incomplete(rec),
@@ -341,6 +349,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
     )
     out["configs"] = runs.groupby("dataset")["config_id"].nunique()
     out["retimed"] = runs[runs["retime"]].groupby("dataset").size()
+    out["plans"] = runs.groupby(["dataset", "plan"]).size()
     out["incomplete"] = runs.loc[runs["incomplete"], ["file", "key"]].values.tolist()
     out["status_counts"] = Counter(runs["status"])
     out["coverage"] = coverage(runs)
@@ -366,6 +375,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append("replicated configs (several seeds): none")
         if len(summary["retimed"]):
             lines.append("re-timed alone on their device: " + ", ".join(f"{d} {n}" for d, n in summary["retimed"].items()))
+        if "plans" in summary:
+            for dataset, per_plan in summary["plans"].groupby(level="dataset"):
+                lines.append(f"runs per plan, {dataset}: "
+                             + ", ".join(f"{plan} ({n})" for (_, plan), n in per_plan.items()))
         inc = summary["incomplete"]
         lines.append(f"incomplete records: {len(inc)}")
         lines += [f"  {f}: {k}" for f, k in inc[:20]]

@@ -346,3 +346,15 @@ def test_cli_logs_bad_arguments_exit_2_with_one_line(coverage_logs, tmp_path, ca
     captured = capsys.readouterr()
     assert rc == 2 and len(captured.err.strip().splitlines()) == 1 and re.search(match, captured.err), captured.err
     assert captured.out == "" and not (tmp_path / "c.png").exists()
+
+
+def test_logs_count_runs_per_plan_and_kind(tmp_path):
+    from conftest import make_record, write_records
+    from surrobench.logs import format_summary, summarize
+    from surrobench.space import sample
+
+    records = [make_record(c, seed=i, key=f"k{i}") for i, c in enumerate(sample(seed=3, n=5))]
+    records[3]["plan"] = {"seed": 7, "index": 0, "replicate": 0, "retime": False, "kind": "optimizers", "source": "r"}
+    records[4]["plan"] = {"seed": 7, "index": 1, "replicate": 0, "retime": False, "kind": "optimizers", "source": "r"}
+    text = format_summary(summarize(write_records(tmp_path / "runs.jsonl", records)))
+    assert "runs per plan, digits: optimizers 7 (2), random 0 (3)" in text
