@@ -14,6 +14,8 @@ from .space import HYPERPARAMETERS
 __all__ = [
     "AGGREGATES",
     "hv_band_data",
+    "first_progress",
+    "HV_LABELS",
     "plot_hv_over_time",
     "plot_pareto_fronts",
     "plot_timeline",
@@ -52,6 +54,19 @@ def hv_band_data(hv: pd.DataFrame, column: str = "hv", *, aggregate: str = "medi
     return pd.DataFrame({"center": center, "low": low, "high": high}).reset_index()
 
 
+HV_LABELS = {
+    "hv": "hypervolume (val. error × decades)",
+    "hv_max_fidelity": "hypervolume of full-fidelity points (val. error × decades)",
+}
+
+
+def first_progress(data: pd.DataFrame) -> float | None:
+    """The first time (seconds) any curve of :func:`hv_band_data` leaves zero: the plots start
+    there, not at the grid's first point, which precedes every finished job."""
+    moving = data.loc[data["center"] > 0, "time"]
+    return float(moving.min()) if len(moving) else None
+
+
 def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str = "hv", title: str = "",
                       aggregate: str = "median") -> Path:
     """Hypervolume over simulated time (log axis), one panel per worker count; see :func:`hv_band_data`."""
@@ -68,7 +83,11 @@ def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str 
         ax.set_xlabel("simulated wall-clock time [h]")
         ax.set_title(f"{w} worker{'s' if w > 1 else ''}")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("hypervolume (val. error × decades)" if column == "hv" else column)
+    for ax in axes[0]:
+        start = first_progress(data)
+        if start is not None:
+            ax.set_xlim(left=start / 3600)
+    axes[0][0].set_ylabel(HV_LABELS.get(column, column))
     axes[0][-1].legend(loc="lower right", fontsize="small")
     fig.suptitle(f"{title} ({AGGREGATES[aggregate]})" if title else AGGREGATES[aggregate])
     fig.tight_layout()
@@ -118,7 +137,9 @@ def plot_timeline(runs: pd.DataFrame, path: str | os.PathLike, *, optimizer: str
     optimizer = optimizer or sorted(df["optimizer"].unique())[0]
     df = df[df["optimizer"] == optimizer]
     seed = df["seed"].min() if seed is None else seed
-    df = df[df["seed"] == seed].sort_values("start").head(max_jobs)
+    df = df[df["seed"] == seed].sort_values("start")
+    n_all = len(df)
+    df = df.head(max_jobs)
     fig, ax = plt.subplots(figsize=(9, 0.35 * n_workers + 1.8))
     epochs = df["epoch"].to_numpy()
     cmap = plt.get_cmap("viridis")
@@ -126,7 +147,8 @@ def plot_timeline(runs: pd.DataFrame, path: str | os.PathLike, *, optimizer: str
     ax.barh(df["worker"], (df["end"] - df["start"]) / 3600, left=df["start"] / 3600, color=colors, edgecolor="white", linewidth=0.3)
     ax.set_xlabel("simulated time [h]")
     ax.set_ylabel("worker")
-    ax.set_title(f"{optimizer}, seed {seed}, {n_workers} workers (colour: epochs reached)")
+    shown = f"first {len(df)} of {n_all} jobs, " if n_all > len(df) else ""
+    ax.set_title(f"{optimizer}, seed {seed}, {n_workers} workers ({shown}colour: epochs reached)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

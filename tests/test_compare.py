@@ -201,3 +201,13 @@ def test_compare_reports_each_runs_seconds_and_the_simulated_clock_in_process():
     for seed in (0, 1):
         times = [t for label, s, w, t in clock if s == seed]
         assert len(times) >= 3 and times == sorted(times) and 0 < times[-1] <= 3600
+
+
+def test_hv_plots_start_where_the_first_curve_leaves_zero():
+    from surrobench.plots import HV_LABELS, first_progress
+
+    hv = pd.DataFrame({"n_workers": 1, "optimizer": ["a", "a", "a", "b", "b", "b"], "time": [1.0, 10.0, 100.0] * 2,
+                       "seed": 0, "hv": [0.0, 0.0, 2.0, 0.0, 1.0, 3.0]})
+    assert first_progress(hv_band_data(hv)) == 10.0
+    assert first_progress(hv_band_data(hv.assign(hv=0.0))) is None
+    assert "full-fidelity" in HV_LABELS["hv_max_fidelity"]
