@@ -315,3 +315,17 @@ def test_answer_cache_is_transparent():
 def test_batch_of_nothing(surrogate_bench):
     out = surrogate_bench.trajectories([])
     assert out["val_error"].shape == (0, 25) and out["log10_params"].shape == (0,)
+
+
+def test_job_cost_is_what_the_job_pays_and_result_cost_is_from_scratch():
+    """The two costs the docs explain: equal from scratch, the job's smaller when it continues."""
+    import surrobench
+    from surrobench.space import sample
+
+    bench = surrobench.load()
+    cfg = sample(seed=4)
+    cost0, r0 = bench.job(cfg, 25, seed=1)
+    cost12, r12 = bench.job(cfg, 25, from_epoch=12, seed=1)
+    assert cost0 == pytest.approx(r0.cost) and r12 == r0
+    assert cost12 < r12.cost
+    assert cost12 == pytest.approx(r0.train_time - bench.query(cfg, 12, seed=1).train_time + r0.eval_time)
