@@ -13,7 +13,8 @@ repository root and writes its output into the block, with the commit and date. 
 ``--check`` nothing is written: it exits 1 and names every block whose text differs from
 what its command prints now (a stale table is a bug). Blocks whose marker says
 ``generated (slow):`` run minutes and are skipped by ``--check`` unless ``--slow``; they are
-refreshed by a plain run. A command's own output must be deterministic for ``--check``.
+refreshed by a plain run (``--skip-slow`` leaves them as they are). A command's own output must be
+deterministic for ``--check``.
 """
 
 from __future__ import annotations
@@ -54,14 +55,14 @@ def run(cmd: str) -> str:
     return out if "\n|---" in "\n" + out else f"```text\n{out}```\n"
 
 
-def process(path: Path, *, check: bool, slow: bool) -> list[str]:
+def process(path: Path, *, check: bool, slow: bool, skip_slow: bool = False) -> list[str]:
     """Regenerate (or check) the blocks of one file; returns the stale ones' commands."""
     text = path.read_text()
     stale: list[str] = []
     stamp = f"<!-- end generated (commit {_commit()}, {_dt.date.today().isoformat()}) -->"
 
     def replace(m: re.Match) -> str:
-        if check and m.group("slow") and not slow:
+        if m.group("slow") and ((check and not slow) or skip_slow):
             return m.group(0)
         body = run(m.group("cmd"))
         if body != m.group("body"):
@@ -80,11 +81,12 @@ def main(argv=None) -> int:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block is stale")
     p.add_argument("--slow", action="store_true", help="with --check, also run the slow blocks")
+    p.add_argument("--skip-slow", action="store_true", help="regenerate only the blocks that are not slow")
     args = p.parse_args(argv)
     failed = False
     for path in args.files:
         try:
-            stale = process(path, check=args.check, slow=args.slow)
+            stale = process(path, check=args.check, slow=args.slow, skip_slow=args.skip_slow)
         except (OSError, RuntimeError) as exc:
             print(f"regen_docs: {path}: {exc}", file=sys.stderr)
             return 2
