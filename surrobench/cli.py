@@ -37,7 +37,8 @@ AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="surrobench", description=__doc__.splitlines()[0])
+    p = _Parser(prog="surrobench", description="Cheap, honest comparisons of multi-objective optimizers for joint NAS + HPO: "
+                                                       "collect ground truth, fit surrogates, compare optimizers on a simulated clock.")
     p.add_argument("--version", action="version", version=f"surrobench {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

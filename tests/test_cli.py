@@ -177,3 +177,15 @@ def test_simulated_durations_read_as_words(seconds, text):
     from surrobench.compare import simulated
 
     assert simulated(seconds) == text
+
+
+def test_help_texts_hold_no_markup(capsys):
+    """What argparse prints is plain text: no reStructuredText roles or double backticks."""
+    from surrobench.cli import build_parser
+
+    parser = build_parser()
+    texts = [parser.format_help()]
+    for action in parser._subparsers._group_actions:
+        texts += [sub.format_help() for sub in action.choices.values()]
+    for text in texts:
+        assert "``" not in text and ":func:" not in text and ":mod:" not in text, text[:200]
