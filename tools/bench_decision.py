@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +78,6 @@ def main(argv=None) -> int:
         print(f"{'optimizer':10} {'before med':>10} {'mean':>8} {'max':>8} {'after med':>10} {'mean':>8} {'max':>8} "
               f"{'ratio':>6}")
         for name in args.optimizers.split(","):
-            t0 = time.perf_counter()
             b = np.array(measure(before, name, args.observations, args.decisions))
             a = np.array(measure(ROOT, name, args.observations, args.decisions))
             print(f"{name:10} {np.median(b):10.2f} {b.mean():8.2f} {b.max():8.1f} {np.median(a):10.2f} {a.mean():8.2f} "
