@@ -364,11 +364,11 @@ def cmd_compare(args) -> int:
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
-    from .compare import _benchmark, resolve_optimizers
+    from .compare import load_benchmark, resolve_optimizers
 
     labels = list(resolve_optimizers(names))
     n_cells = len(labels) * args.seeds * len(args.workers)
-    _benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
+    load_benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
     cells_dir = os.path.join(args.out, "cells")
     try:
         with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare",

@@ -40,7 +40,7 @@ from .optimizers import OPTIMIZERS
 from .records import Problem
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary",
+__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "load_benchmark",
            "simulated",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
@@ -99,7 +99,10 @@ def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple
 _BENCH_CACHE: dict[str, Any] = {}
 
 
-def _benchmark(spec):
+def load_benchmark(spec):
+    """The benchmark ``compare`` runs against: ``spec`` itself, or the surrogate it names (None:
+    the shipped default; a path or a shipped name), loaded once per process and kept, so that
+    every run of a comparison in that process shares one benchmark and its answer cache."""
     if spec is None or isinstance(spec, (str, os.PathLike)):
         key = str(spec)
         if key not in _BENCH_CACHE:
@@ -143,7 +146,7 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
     if parent_pid is not None:
         die_with(parent_pid)
     started = time.perf_counter()
-    bench = _benchmark(bench_spec)
+    bench = load_benchmark(bench_spec)
     problem = Problem(
         min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
         time_budget=budget.seconds, max_evaluations=budget.evaluations,
@@ -317,7 +320,7 @@ def compare(
         raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
     opts = resolve_optimizers(optimizers)
     store = None if cells_dir is None else check_writable_dir(cells_dir, "cells_dir")
-    bench = _benchmark(benchmark)
+    bench = load_benchmark(benchmark)
     describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # the key of stored cells
     if store is not None and not describe:
         raise ValueError("cells_dir: the benchmark has no describe() to key its stored cells by")
