@@ -35,7 +35,7 @@ import numpy as np
 from .datasets import info as dataset_info
 from .model_size import log10_params
 from .records import Job
-from .space import MAX_EPOCH, MIN_EPOCH, config_id, validate, validate_epoch
+from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, config_id, validate, validate_epoch
 from .surrogate.features import FEATURES, feature_row, size_bounds, validated_id
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "REFERENCE_POINT",
 ]
 
-REFERENCE_POINT = (1.0, 8.0)
 """Hypervolume reference point (validation error, log10 parameters): the paper's thresholds."""
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "NAMES",
     "MIN_EPOCH",
     "MAX_EPOCH",
+    "REFERENCE_POINT",
     "INACTIVE",
     "sample",
     "validate",
@@ -43,6 +44,9 @@ __all__ = [
 
 MIN_EPOCH = 1
 MAX_EPOCH = 25
+REFERENCE_POINT = (1.0, 8.0)
+"""The hypervolume reference point of (validation error, log10 #params): 0 % accuracy and 10**8
+parameters, the original's thresholds (docs/problem.md §4). Every module takes it from here."""
 INACTIVE = -1.0
 """Value of an inactive hyperparameter's column in :func:`encode` (outside every active range)."""
 

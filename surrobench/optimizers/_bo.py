@@ -33,7 +33,7 @@ import numpy as np
 from ..datasets import DATASETS
 from ..model_size import log10_params
 from ..records import Job, Observation, Problem
-from ..space import HYPERPARAMETERS, as_rng, sample
+from ..space import HYPERPARAMETERS, REFERENCE_POINT, as_rng, sample
 from ._ehvi import ehvi
 from ._gp import GP
 from ._rows import encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, sample_rows, to_config
@@ -72,7 +72,7 @@ class GPEHVI:
         exact_size: bool,
         seed: int | np.random.Generator | None = None,
         n_init: int = 50,
-        ref_point: Sequence[float] = (1.0, 8.0),
+        ref_point: Sequence[float] = REFERENCE_POINT,
         input_shape: Sequence[int] = (3, 16, 16),
         n_classes: int = 17,
         max_gp_points: int = 500,

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..records import Job, Observation, Problem
-from ..space import HYPERPARAMETERS, NAMES, is_active, validate
+from ..space import HYPERPARAMETERS, NAMES, REFERENCE_POINT, is_active, validate
 
 __all__ = [
     "DEPTHS",
@@ -54,8 +54,6 @@ __all__ = [
 
 DEPTHS = ("n_conv_l", "n_fc_l")
 """The depth hyperparameters; SH-EMOA and MO-BANANAS keep them fixed under variation by default."""
-REFERENCE_POINT = (1.0, 8.0)
-"""The paper's reference point: 0 % accuracy, 10^8 parameters (docs/problem.md §4)."""
 
 _HP = {hp.name: hp for hp in HYPERPARAMETERS}
 

@@ -25,7 +25,7 @@ import moocore
 import numpy as np
 
 from ..records import Job, Observation, Problem
-from ..space import as_rng, sample
+from ..space import REFERENCE_POINT, as_rng, sample
 
 __all__ = ["MOASHA", "rung_epochs", "front_contributions"]
 
@@ -170,7 +170,7 @@ class MOASHA:
         seed: int | np.random.Generator | None = None,
         eta: float = 3,
         min_epoch: int | None = None,
-        ref_point: Sequence[float] = (1.0, 8.0),
+        ref_point: Sequence[float] = REFERENCE_POINT,
     ):
         self.problem = problem
         self.seed = seed

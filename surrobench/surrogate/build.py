@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..datasets import info as dataset_info
-from ..space import HYPERPARAMETERS, MAX_EPOCH, MIN_EPOCH
+from ..space import HYPERPARAMETERS, MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT
 from .data import RunData, load_run_data, pick_device
 from .features import FEATURES, features, size_bounds
 from .clock import fit_clock
@@ -55,7 +55,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-REFERENCE_POINT = (1.0, 8.0)
 INNER_FOLDS = 3
 FINAL_FOLDS = 5
 DRAWS_PER_RUN = 8
