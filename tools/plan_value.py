@@ -65,9 +65,10 @@ def judge(data, train, held, info, grid, seed):
     out = {"tau": stats(pred, truth)["kendall_tau"]}
     top = np.argsort(truth, kind="stable")[: max(3, int(round(0.2 * len(held))))]
     out["top20_tau"] = stats(pred[top], truth[top])["kendall_tau"]
-    p, z = model.finish(*model.raw(x[held]))
+    margin, learner = model.raw(x[held])
+    p = model.learn_probability(margin)
     keys = np.array([int(c[:16], 16) for c in data.config_ids[held]], dtype=np.uint64)
-    drawn = model.draw(p, z, keys, data.seeds[held].astype(np.uint64), noise.mixing_matrix(MAX_EPOCH))
+    drawn = model.draw(p, learner, keys, data.seeds[held].astype(np.uint64), noise.mixing_matrix(MAX_EPOCH))
     logged, draws = distribution(truth, info.chance_error), distribution(drawn[:, MAX_EPOCH - 1], info.chance_error)
     out["max_gap"] = max(abs(logged[k] - draws[k]) for k, _ in DIST_ROWS if logged[k] is not None and draws[k] is not None)
     out["n_train"] = int(len(train))

@@ -223,7 +223,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
         te, other = folds == f, (folds != f)
         model.calibration = fit_calibration(oof_margin[other], learn[other])
         model.tail = fit_tail_map(oof_z[other & learn], y_logit[other & learn], noise_sd)
-        oof_p[te], _ = model.finish(oof_margin[te], oof_learner[te])
+        oof_p[te] = model.learn_probability(oof_margin[te])
         oof_mapped[te] = sigmoid(model.tail(oof_z[te])[:, MAX_EPOCH - 1])
     oof = combine(oof_p, oof_learner, fold_models[0].chance_curve)
     # DRAWS_PER_RUN out-of-fold draws per logged run: its own seed, then others.
@@ -235,7 +235,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
         model.chance_bank, model.learn_corr = bank, learn_corr
         for k in range(DRAWS_PER_RUN):
             seeds = cur.seeds[te].astype(np.uint64) + np.uint64(k * 2**32)
-            oof_draw[k, te] = model.draw(oof_p[te], oof_z[te], keys[te], seeds, mix)[:, :MAX_EPOCH]
+            oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix)[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)

@@ -125,25 +125,27 @@ class CurveModel:
     def learner(self, scores: np.ndarray) -> np.ndarray:
         return np.clip(self.pca_mean + _rowwise(scores, self.components), self.lower, self.upper)
 
-    def finish(self, margin: np.ndarray, learner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated P(learns) and the learner curves' logits."""
+    def learn_probability(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated P(learns) from the classifier's margin."""
         a, b = self.calibration
-        return sigmoid(a * margin + b), logit(learner)
+        return sigmoid(a * margin + b)
 
     def parts(self, x: np.ndarray, rounds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """P(learns) of shape (n,) and the learner curves of shape (n, N_OUT)."""
-        p, z = self.finish(*self.raw(x, rounds))
-        return p, sigmoid(z)
+        margin, learner = self.raw(x, rounds)
+        return self.learn_probability(margin), learner
 
     def mean(self, x: np.ndarray, rounds: int | None = None) -> np.ndarray:
         p, learner = self.parts(x, rounds)
         return combine(p, learner, self.chance_curve)
 
-    def draw(self, p: np.ndarray, z: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray, mix: np.ndarray) -> np.ndarray:
-        """Seeded outcomes: a learner curve (logits ``z`` through the tail map, plus seed noise)
+    def draw(self, p: np.ndarray, learner: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray,
+             mix: np.ndarray) -> np.ndarray:
+        """Seeded outcomes: a learner curve (its logits through the tail map, plus seed noise)
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
         point prediction; the draws need the spread of real runs."""
         normals = standard_normals(config_keys, seeds, N_OUT + 2)
+        z = logit(learner)
         if self.tail is not None:
             z = self.tail(z)
         learner = sigmoid(z + _rowwise(normals[:, :N_OUT], mix))
@@ -247,10 +249,11 @@ class Surrogate:
         else:
             raw = self.fast.inplace_predict(x)
         out = np.asarray(raw, dtype=float).reshape(n, k + 3)
-        p, z = self.curve.finish(out[:, 0], self.curve.learner(out[:, 1 : k + 1]))
+        p = self.curve.learn_probability(out[:, 0])
+        learner = self.curve.learner(out[:, 1 : k + 1])
         seconds = np.exp(self.runtime.log_seconds(x, out[:, k + 1 :]))
         if config_keys is None:
-            curves = combine(p, sigmoid(z), self.curve.chance_curve)
+            curves = combine(p, learner, self.curve.chance_curve)
         else:
-            curves = self.curve.draw(p, z, config_keys, seeds, self._mix)
+            curves = self.curve.draw(p, learner, config_keys, seeds, self._mix)
         return curves, seconds[:, 0], seconds[:, 1]
