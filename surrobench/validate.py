@@ -37,7 +37,7 @@ from .records import Problem
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
 
-__all__ = ["Side", "run_sides", "agreement", "noise_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
+__all__ = ["Side", "run_sides", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
            "SIDES"]
 
@@ -176,6 +176,29 @@ def noise_ceiling(hv: np.ndarray, *, n_splits: int = 200, seed: int = 0) -> floa
     return cross_half_tau(hv, hv, n_splits=n_splits, seed=seed)
 
 
+def seeds_for_ceiling(ceiling: float, n_seeds: int, target: float = 0.8) -> float:
+    """Seeds at which the ranking noise ceiling would reach ``target``: a Spearman-Brown estimate.
+
+    The ceiling measured with halves of ``n_seeds // 2`` seeds is turned into a correlation
+    (``r = sin(pi tau / 2)``, exact for normal scores), stepped up to the half size ``k`` times as
+    large at which it reaches the target's correlation, and doubled (two halves). An estimate, as
+    good as the assumption that more seeds only average noise away; NaN where the ceiling is not
+    positive, ``n_seeds`` where it is already met.
+
+    >>> seeds_for_ceiling(0.8, 24)
+    24.0
+    >>> seeds_for_ceiling(0.5, 24)
+    194.0
+    """
+    if not np.isfinite(ceiling) or ceiling <= 0 or n_seeds < 2:
+        return float("nan")
+    if ceiling >= target:
+        return float(n_seeds)
+    r, r_t = np.sin(np.pi * ceiling / 2), np.sin(np.pi * target / 2)
+    k = r_t * (1 - r) / (r * (1 - r_t))
+    return float(2 * np.ceil(k * (n_seeds // 2)))
+
+
 def cross_half_tau(reference: np.ndarray, compared: np.ndarray, *, n_splits: int = 200, seed: int = 0) -> float:
     """Mean Kendall tau between the ranking of ``reference`` on one random half of the seeds and that
     of ``compared`` on the other half (both optimizers x seeds, the same seeds): the number to read
@@ -235,11 +258,13 @@ def agreement(final: pd.DataFrame, reference: str, compared: str, *, n_boot: int
                 "reference_order": int(s_ref), "compared_order": int(s_cmp), "agree": same,
                 "p_agree": float(np.mean(bs_ref == bs_cmp)), "p_reference": float(np.mean(bs_ref == s_ref)),
             })
+        ceiling = noise_ceiling(h_ref, seed=seed)
         rows.append({
             "reference": reference, "compared": compared, "budget": budget,
             "seconds": float(ref_sub["seconds"].iloc[0]), "optimizers": len(labels), "seeds": len(seeds),
             "tau": _tau(m_ref, m_cmp), "tau_halves": cross_half_tau(h_ref, h_cmp, seed=seed),
-            "noise_ceiling": noise_ceiling(h_ref, seed=seed),
+            "noise_ceiling": ceiling,
+            "seeds_for_ceiling_0.8": seeds_for_ceiling(ceiling, len(seeds)),
             "pairwise_agreement": float(np.mean(agree)) if agree else float("nan"), "pairs": len(agree),
             "identical_pairs": twins, "flipped": ", ".join(flipped),
         })
@@ -403,6 +428,13 @@ def write_validation(results: ValidationResults, directory, *, plots: bool = Tru
     return [Path(p) for p in written]
 
 
+def _more_seeds(row) -> str:
+    need = row.get("seeds_for_ceiling_0.8", float("nan"))
+    if not np.isfinite(need) or need <= row["seeds"]:
+        return ""
+    return f"; a noise ceiling of 0.8 needs about {int(need)} seeds"
+
+
 def headline(results: ValidationResults) -> str:
     """The lines ``surrobench validate`` prints: per comparison and budget, tau beside the noise ceiling."""
     lines = []
@@ -413,7 +445,7 @@ def headline(results: ValidationResults) -> str:
             f"{r['reference']} vs {r['compared']} ({names.get(r['compared'], r['compared'])}), budget {r['budget']}: "
             f"tau {r['tau']:.2f} (on half the seeds {r['tau_halves']:.2f} vs ranking noise ceiling "
             f"{r['noise_ceiling']:.2f}), pairwise agreement {r['pairwise_agreement']:.2f} of {r['pairs']} pairs "
-            f"({r['seeds']} seeds)"
+            f"({r['seeds']} seeds{_more_seeds(r)})"
             + (f"; flipped: {r['flipped']}" if r["flipped"] else "")
         )
     return "\n".join(lines)

@@ -141,4 +141,52 @@ def test_plan_value_tool_compares_arms_at_equal_cost(tmp_path, capsys):
     assert tool.main([str(out), "--heldout", "5", "--random", "6", "--targeted", "optimizers7"]) == 0
     text = capsys.readouterr().out
     assert "base + random arm" in text and "base + targeted arm" in text
+    assert "90 % paired bootstrap" in text
     assert tool.main([str(out), "--heldout", "5", "--random", "6", "--targeted", "uncertain9"]) == 2
+    assert "90 % paired bootstrap" in text
+
+
+def test_plan_value_bootstrap_interval_sees_a_better_arm():
+    """The paired interval is [0, 0] for identical predictions and above 0 where one arm is the truth."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("plan_value", Path(__file__).parent.parent / "tools" / "plan_value.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(0)
+    truth = rng.random(60)
+    noisy = truth + rng.normal(0, 0.3, 60)
+    same = tool.paired_bootstrap(noisy, noisy, truth, n_boot=50)
+    assert same["tau"] == (0.0, 0.0) and same["top20_tau"] == (0.0, 0.0)
+    better = tool.paired_bootstrap(noisy, truth, truth, n_boot=50)
+    assert better["tau"][0] > 0.2
+    worse = tool.paired_bootstrap(truth, noisy, truth, n_boot=50)
+    assert worse["tau"][1] < -0.2
+
+
+def test_plan_value_clock_costs_runs_alike(tmp_path):
+    """--clock costs every run by one device clock: a run's cost is its config's, not its logged time."""
+    import importlib.util
+    from pathlib import Path
+
+    from surrobench.benchmark import load
+    spec = importlib.util.spec_from_file_location("plan_value", Path(__file__).parent.parent / "tools" / "plan_value.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    class Data:
+        configs = sample(1, n=3)
+
+    got = tool.clock_seconds(Data, "flowers17-cpu")
+    bench = load("flowers17-cpu")
+    assert got.tolist() == [bench.cost(c, 25) for c in Data.configs] and (got > 0).all()
+
+
+def test_runs_per_plan_names_random_and_targeted_plans():
+    """The quality card says which plans a surrogate was fitted on, counted from the run keys."""
+    from surrobench.surrogate.build import runs_per_plan
+
+    keys = ["flowers17/e25/s5/c3/r0", "flowers17/e25/s5/c4/r1", "flowers17/e25/optimizers7/c3/r0",
+            "flowers17/e25/s1000/c1/r0-alone", "flowers17/e25/uncertain8/c0/r0", "odd"]
+    assert runs_per_plan(keys) == "optimizers 7 (1), other (1), random 5 (2), random 1000 (1), uncertain 8 (1)"

@@ -282,3 +282,19 @@ def test_validate_on_the_shipped_logs_end_to_end(tmp_path):
     assert len(res.summary) == 4 and res.summary["seeds"].eq(2).all()
     written = write_validation(res, tmp_path / "out")
     assert (tmp_path / "out" / "summary.csv").is_file() and any(p.suffix == ".png" for p in written)
+
+
+def test_seeds_for_ceiling_estimate_reaches_the_target_on_planted_noise():
+    """Optimizers with planted means and normal seed noise: the seeds the estimate asks for bring the
+    measured ranking noise ceiling to about 0.8 (it errs on the side of too many)."""
+    from surrobench.validate import noise_ceiling, seeds_for_ceiling
+
+    means = np.linspace(0.0, 1.0, 9)[:, None]
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        ceiling = noise_ceiling(means + rng.normal(0, 0.6, (9, 24)))
+        need = seeds_for_ceiling(ceiling, 24)
+        assert 24 < need < 400
+        again = noise_ceiling(means + rng.normal(0, 0.6, (9, int(need))), n_splits=50)
+        assert 0.7 <= again <= 0.95, (seed, ceiling, need, again)
+    assert seeds_for_ceiling(0.9, 24) == 24 and np.isnan(seeds_for_ceiling(-0.1, 24))

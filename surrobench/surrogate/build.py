@@ -7,6 +7,7 @@ import datetime as _dt
 import logging
 import os
 import platform
+import re
 from typing import Any
 
 import numpy as np
@@ -272,7 +273,8 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
     )
     card["shipped"] = (
         f"The shipped models were refitted on all {len(cur)} curve runs and {len(rt_rows)} lone runs "
-        f"(curves: {FINAL_FOLDS}-fold grouped CV criterion {curve_score:.3f} with {_params_text(curve_params)})."
+        f"(curves: {FINAL_FOLDS}-fold grouped CV criterion {curve_score:.3f} with {_params_text(curve_params)}). "
+        f"Curve runs per plan: {runs_per_plan(cur.keys)}."
     )
     manifest["quality"] = card
     if plot:
@@ -401,6 +403,21 @@ def runtime_card(device: str, rows: np.ndarray, n_configs: int, oof: np.ndarray,
 
 def _fmt_tau(tau: float | None) -> str:
     return "n/a" if tau is None else f"{tau:.2f}"
+
+
+def runs_per_plan(keys) -> str:
+    """``"random 5 (13), optimizers 6 (25)"``: runs counted by the plan part of their keys.
+
+    A key reads ``<dataset>/e<epochs>/<plan>/c<index>/r<replicate>``; random plans are ``s<seed>``,
+    targeted ones ``<kind><seed>`` (e.g. ``optimizers7``).
+    """
+    counts: dict[tuple[str, int], int] = {}
+    for key in keys:
+        parts = str(key).split("/")
+        m = re.fullmatch(r"([a-z_]*?)(\d+)", parts[2]) if len(parts) > 2 else None
+        name = ("random" if m.group(1) in ("", "s") else m.group(1), int(m.group(2))) if m else ("other", -1)
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{kind} {seed} ({n})" if seed >= 0 else f"{kind} ({n})" for (kind, seed), n in sorted(counts.items()))
 
 
 def _params_text(params: dict[str, Any]) -> str:
