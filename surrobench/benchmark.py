@@ -35,8 +35,8 @@ import numpy as np
 from .datasets import info as dataset_info
 from .model_size import log10_params
 from .records import Job
-from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, config_id, validate, validate_epoch
-from .surrogate.features import FEATURES, feature_row, size_bounds, validated_id
+from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, config_id, id_of_valid, validate, validate_epoch
+from .surrogate.features import FEATURES, feature_row, size_bounds
 
 __all__ = [
     "Objective",
@@ -253,7 +253,7 @@ class SurrogateBenchmark(Benchmark):
     def trajectory(self, config: Mapping[str, Any], *, seed: int = 0) -> list[Result]:
         cfg = validate(config)
         seed = check_seed(seed)
-        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        curves, per_epoch, per_eval, size = self._predict_one(cfg, id_of_valid(cfg), seed)
         val, test = curves[:MAX_EPOCH].tolist(), curves[MAX_EPOCH:].tolist()
         cum = (self._epochs * per_epoch).tolist()
         return [
@@ -264,7 +264,7 @@ class SurrogateBenchmark(Benchmark):
         cfg = validate(config)
         epoch = validate_epoch(epoch)
         seed = check_seed(seed)
-        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
+        curves, per_epoch, per_eval, size = self._predict_one(cfg, id_of_valid(cfg), seed)
         cum = float(self._epochs[epoch - 1] * per_epoch)
         return Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
                       per_eval, epoch)
@@ -272,14 +272,14 @@ class SurrogateBenchmark(Benchmark):
     def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
         """As :meth:`Benchmark.cost`; from scratch it equals ``query(config, epoch).cost`` exactly."""
         cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        _, per_epoch, per_eval, _ = self._predict_one(cfg, validated_id(cfg), seed)
+        _, per_epoch, per_eval, _ = self._predict_one(cfg, id_of_valid(cfg), seed)
         done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
         return float(self._epochs[epoch - 1] * per_epoch) - done + per_eval
 
     def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
         """As :meth:`Benchmark.job`, validating and predicting once."""
         cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        return self._cost_and_result(self._predict_one(cfg, validated_id(cfg), seed), epoch, from_epoch)
+        return self._cost_and_result(self._predict_one(cfg, id_of_valid(cfg), seed), epoch, from_epoch)
 
     def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
         """As :meth:`Benchmark.answer`: the record's config, id and epochs are used as they are."""
@@ -350,7 +350,7 @@ class SurrogateBenchmark(Benchmark):
             sizes.append(math.log10(count))
         x = np.asarray(rows, dtype=float).reshape(n, len(FEATURES))
         if self.noise:
-            keys = np.array([int(validated_id(c), 16) for c in cfgs], dtype=np.uint64)
+            keys = np.array([int(id_of_valid(c), 16) for c in cfgs], dtype=np.uint64)
             curves, per_epoch, per_eval = self.surrogate.predict(x, keys, np.array(seeds, dtype=np.uint64))
         else:
             curves, per_epoch, per_eval = self.surrogate.predict(x)
