@@ -14,6 +14,12 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
 
 
+def is_number(value: Any) -> bool:
+    """True for a Python or numpy int or float (not a bool)."""
+    return isinstance(value, (numbers.Integral, numbers.Real)) and not isinstance(value, bool) \
+        and type(value).__name__ != "bool_"
+
+
 def as_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """``value`` as a Python int in ``low..high``."""
     if not is_int(value):

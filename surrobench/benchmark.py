@@ -5,10 +5,17 @@
 * :class:`LiveBenchmark` trains for real with :func:`surrobench.training.train` (torch is
   imported only when it trains).
 
-Every back-end answers ``query(config, epoch, seed=...)`` and ``trajectory(config,
-seed=...)`` with :class:`Result` records, ``cost(config, epoch, from_epoch=...)`` in
-seconds, ``job(...)`` with both in one call (what a simulated job needs), and validates its
-input strictly (``ValueError`` naming what is wrong).
+A back-end provides one primitive, ``_curves(cfg, cid, seed, epochs)``: the :class:`Curves` of
+one training run. :class:`Benchmark` builds the rest on it, the same for every back-end:
+``answer(job, seed=)`` (what the simulator calls) and the thin wrappers ``query(config, epoch,
+seed=)``, ``trajectory(config, seed=)`` (:class:`Result` records), ``cost(config, epoch,
+from_epoch=, seed=)`` in seconds and ``job(...)`` with both in one call; each validates its input
+strictly (``ValueError`` naming what is wrong). A back-end that answers many configs faster in
+one batch also overrides :meth:`Benchmark.prefetch` (the surrogate does).
+
+Every benchmark states its :class:`~surrobench.records.Task` (``bench.task``: dataset facts,
+objectives, reference point, epochs) and makes problems of it (``bench.problem(n_workers=,
+budget=)``).
 
 Cost of a job that trains from ``from_epoch`` (a checkpoint; 0 = from scratch) to
 ``epoch``: the train seconds of epochs ``from_epoch + 1 .. epoch`` plus one evaluation.
@@ -19,6 +26,8 @@ Cumulative train time never decreases with epochs.
 >>> r = bench.query(default_config(), 10, seed=1)
 >>> 0.0 <= r.val_error <= 1.0 and r.epoch == 10 and r.cost > r.train_time > 0
 True
+>>> bench.task.dataset, bench.task.input_shape, bench.task.n_classes
+('flowers17', (3, 16, 16), 17)
 """
 
 from __future__ import annotations
@@ -34,34 +43,45 @@ import numpy as np
 
 from .datasets import info as dataset_info
 from .model_size import log10_params
-from .records import Job
-from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, config_id, validate, validate_epoch
-from .surrogate.features import FEATURES, feature_row, size_bounds, validated_id
+from .records import Budget, Job, Objective, Problem, Task
+from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, id_of_valid, validate, validate_epoch
+from .surrogate.features import FEATURES, feature_row, size_bounds
 
 __all__ = [
     "Objective",
+    "Task",
     "Result",
+    "Curves",
     "Benchmark",
     "SurrogateBenchmark",
     "TabularBenchmark",
     "LiveBenchmark",
+    "make_task",
     "load",
     "shipped_surrogates",
     "resolve_surrogate",
     "REFERENCE_POINT",
 ]
 
-"""Hypervolume reference point (validation error, log10 parameters): the paper's thresholds."""
 
+def make_task(dataset: str, input_shape: Sequence[int] | None = None, n_classes: int | None = None, *,
+              min_epoch: int = MIN_EPOCH, max_epoch: int = MAX_EPOCH) -> Task:
+    """The :class:`~surrobench.records.Task` of ``dataset``: its input shape and classes (a known
+    dataset's, :data:`surrobench.datasets.DATASETS`, where not given), validation error in [0, 1]
+    and log10 parameters within the exact bounds of the space, both minimised, the reference point
+    :data:`surrobench.space.REFERENCE_POINT`, and epochs ``min_epoch..max_epoch``.
 
-@dataclass(frozen=True)
-class Objective:
-    """An objective with its direction and the bounds of its values."""
-
-    name: str
-    direction: str = "min"
-    lower: float = -math.inf
-    upper: float = math.inf
+    >>> make_task("digits").input_shape, make_task("digits").n_classes
+    ((1, 8, 8), 10)
+    """
+    if input_shape is None or n_classes is None:
+        if input_shape is not None or n_classes is not None:
+            raise ValueError("make_task: give both input_shape and n_classes, or neither (a known dataset's)")
+        known = dataset_info(dataset)
+        input_shape, n_classes = known.input_shape, known.n_classes
+    lo, hi = size_bounds(input_shape, n_classes)
+    objectives = (Objective("val_error", "min", 0.0, 1.0), Objective("log10_params", "min", lo, hi))
+    return Task(dataset, tuple(input_shape), n_classes, objectives, REFERENCE_POINT, min_epoch, max_epoch)
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,30 @@ class Result:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Curves:
+    """One training run as a back-end knows it, per epoch 1..n (at least the epochs asked for):
+    errors, cumulative train seconds and the seconds of the evaluation after each epoch, and the
+    network's exact log10 parameter count."""
+
+    val_error: np.ndarray
+    test_error: np.ndarray
+    train_time: np.ndarray  # cumulative: epochs 1..e
+    eval_time: np.ndarray
+    log10_params: float
+
+    def result(self, epoch: int) -> Result:
+        i = epoch - 1
+        train, evals = float(self.train_time[i]), float(self.eval_time[i])
+        return Result(float(self.val_error[i]), float(self.test_error[i]), self.log10_params, train + evals, train,
+                      evals, epoch)
+
+    def cost(self, epoch: int, from_epoch: int = 0) -> float:
+        """Seconds of epochs ``from_epoch + 1 .. epoch`` plus one evaluation."""
+        done = float(self.train_time[from_epoch - 1]) if from_epoch else 0.0
+        return float(self.train_time[epoch - 1]) - done + float(self.eval_time[epoch - 1])
+
+
 def check_seed(seed: Any) -> int:
     """A seed is a non-negative int below 2**64."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
@@ -91,54 +135,77 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _check_job(job: Any) -> Job:
+    if not isinstance(job, Job):
+        raise ValueError(f"job: must be a surrobench.records.Job, got {type(job).__name__}")
+    return job
+
+
 class Benchmark(abc.ABC):
-    """The interface every back-end shares. Subclasses provide :meth:`_curves`."""
+    """The interface every back-end shares. Subclasses provide :meth:`_curves` (and may batch
+    :meth:`prefetch`); everything else is built on it here."""
 
     backend: str = "abstract"
-    min_epoch: int = MIN_EPOCH
-    max_epoch: int = MAX_EPOCH
 
-    def __init__(self, dataset: str, input_shape: Sequence[int], n_classes: int):
-        self.dataset = dataset
-        self._shape = tuple(int(v) for v in input_shape)
-        self._n_classes = int(n_classes)
-        lo, hi = size_bounds(self._shape, self._n_classes)
-        self.objectives: tuple[Objective, ...] = (
-            Objective("val_error", "min", 0.0, 1.0),
-            Objective("log10_params", "min", lo, hi),
-        )
+    def __init__(self, task: Task):
+        if not isinstance(task, Task):
+            raise ValueError(f"task: must be a surrobench.records.Task, got {type(task).__name__}")
+        self.task = task
+
+    @property
+    def dataset(self) -> str:
+        return self.task.dataset
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return self.task.objectives
+
+    @property
+    def min_epoch(self) -> int:
+        return self.task.min_epoch
+
+    @property
+    def max_epoch(self) -> int:
+        return self.task.max_epoch
 
     @property
     def reference_point(self) -> np.ndarray:
         """(1.0, 8.0): validation error 1, 10**8 parameters (a fresh array on every call)."""
-        return np.array(REFERENCE_POINT, dtype=float)
+        return np.array(self.task.reference_point, dtype=float)
+
+    def problem(self, n_workers: int = 1, budget: Budget | float | None = None) -> Problem:
+        """A :class:`~surrobench.records.Problem` on this benchmark's task: ``n_workers`` workers and
+        ``budget`` (a :class:`~surrobench.records.Budget` or simulated seconds)."""
+        return Problem(self.task, n_workers=n_workers, budget=budget)
 
     @abc.abstractmethod
-    def _curves(self, cfg: dict[str, Any], cid: str, seed: int, epochs: int):
-        """(val, test, train seconds per epoch, eval seconds per epoch), each of length >= ``epochs``."""
+    def _curves(self, cfg: dict[str, Any], cid: str, seed: int, epochs: int) -> Curves:
+        """The run of the validated config ``cfg`` (id ``cid``) with ``seed``, to at least ``epochs`` epochs."""
 
-    def _results(self, cfg, cid, seed, epochs: int, only: int | None = None) -> list[Result]:
-        val, test, train, evals = self._curves(cfg, cid, seed, epochs)
-        size = log10_params(cfg, self._shape, self._n_classes)
-        cum = np.cumsum(np.asarray(train[:epochs], dtype=float))
-        picks = range(epochs) if only is None else (only - 1,)
-        return [
-            Result(float(val[i]), float(test[i]), size, float(cum[i] + evals[i]), float(cum[i]), float(evals[i]), i + 1)
-            for i in picks
-        ]
+    def _log10_params(self, cfg: Mapping[str, Any]) -> float:
+        return log10_params(cfg, self.task.input_shape, self.task.n_classes)
+
+    def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
+        """``(cost, result)`` of a :class:`~surrobench.records.Job` record (what the simulator calls).
+
+        A record was validated when it was made, so it is not validated again; the answer is the
+        same as ``job(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)``.
+        """
+        job = _check_job(job)
+        curves = self._curves(job.config, job.config_id, check_seed(seed), job.epoch)
+        return curves.cost(job.epoch, job.from_epoch), curves.result(job.epoch)
 
     def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0) -> Result:
         """Objectives and cost of ``config`` trained ``epoch`` epochs with ``seed``."""
         cfg = validate(config)
         epoch = validate_epoch(epoch)
-        seed = check_seed(seed)
-        return self._results(cfg, config_id(cfg), seed, epoch, only=epoch)[0]
+        return self._curves(cfg, id_of_valid(cfg), check_seed(seed), epoch).result(epoch)
 
     def trajectory(self, config: Mapping[str, Any], *, seed: int = 0) -> list[Result]:
         """Results at every epoch 1..25 (the same numbers as 25 queries)."""
         cfg = validate(config)
-        seed = check_seed(seed)
-        return self._results(cfg, config_id(cfg), seed, self.max_epoch)
+        curves = self._curves(cfg, id_of_valid(cfg), check_seed(seed), self.max_epoch)
+        return [curves.result(e) for e in range(1, self.max_epoch + 1)]
 
     def _check_cost_args(self, config, epoch, from_epoch, seed) -> tuple[dict[str, Any], int, int, int]:
         cfg = validate(config)
@@ -150,25 +217,15 @@ class Benchmark(abc.ABC):
         return cfg, epoch, int(from_epoch), check_seed(seed)
 
     def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
-        """Seconds to train from a checkpoint at ``from_epoch`` (0: from scratch) to ``epoch``, plus one evaluation."""
-        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        _, _, train, evals = self._curves(cfg, config_id(cfg), seed, epoch)
-        cum = np.cumsum(np.asarray(train[:epoch], dtype=float))
-        return float(cum[epoch - 1] - (cum[from_epoch - 1] if from_epoch else 0.0) + evals[epoch - 1])
+        """Seconds to train from a checkpoint at ``from_epoch`` (0: from scratch) to ``epoch``, plus
+        one evaluation; from scratch it equals ``query(config, epoch).cost`` exactly."""
+        return self.job(config, epoch, from_epoch=from_epoch, seed=seed)[0]
 
     def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
         """``(cost(config, epoch, from_epoch=, seed=), query(config, epoch, seed=))`` in one call."""
-        return self.cost(config, epoch, from_epoch=from_epoch, seed=seed), self.query(config, epoch, seed=seed)
-
-    def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
-        """:meth:`job` for a :class:`~surrobench.records.Job` record (what the simulator calls).
-
-        A record was validated when it was made, so back-ends may skip validating it again;
-        the answer is the same as ``job(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)``.
-        """
-        if not isinstance(job, Job):
-            raise ValueError(f"job: must be a surrobench.records.Job, got {type(job).__name__}")
-        return self.job(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)
+        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
+        curves = self._curves(cfg, id_of_valid(cfg), seed, epoch)
+        return curves.cost(epoch, from_epoch), curves.result(epoch)
 
     def prefetch(self, jobs: Sequence[Job], seeds: Sequence[int]) -> None:
         """A hint that ``jobs`` (Job records, one seed each) will be asked for soon.
@@ -180,14 +237,15 @@ class Benchmark(abc.ABC):
         return None  # the tabular and live back-ends answer one job at a time
 
     def describe(self) -> dict[str, Any]:
+        task = self.task
         return {
             "backend": self.backend,
-            "dataset": self.dataset,
-            "input_shape": list(self._shape),
-            "n_classes": self._n_classes,
-            "objectives": [asdict(o) for o in self.objectives],
-            "reference_point": list(REFERENCE_POINT),
-            "fidelity": {"name": "epoch", "min": self.min_epoch, "max": self.max_epoch},
+            "dataset": task.dataset,
+            "input_shape": list(task.input_shape),
+            "n_classes": task.n_classes,
+            "objectives": [asdict(o) for o in task.objectives],
+            "reference_point": list(task.reference_point),
+            "fidelity": {"name": "epoch", "min": task.min_epoch, "max": task.max_epoch},
             "cost": "train seconds of epochs from_epoch+1..epoch plus one evaluation",
         }
 
@@ -201,7 +259,7 @@ class SurrogateBenchmark(Benchmark):
     With ``noise=True`` (default) every seed is a draw of the seed noise calibrated on
     replicated runs: the same (config, seed) always gives the same curve, different seeds
     differ. ``noise=False`` gives the mean curve for every seed. Runtime carries no seed
-    noise (no lone run was ever repeated). The answers of the last ``cache_size``
+    noise (no lone run was ever repeated). The curves of the last ``cache_size``
     (config, seed) pairs are kept, so that ``cost`` and ``query`` of one job predict once.
     """
 
@@ -219,82 +277,49 @@ class SurrogateBenchmark(Benchmark):
         self.surrogate = surrogate
         self.noise = noise
         self.cache_size = cache_size
-        self._cache: dict[tuple[str, int], tuple] = {}
-        super().__init__(surrogate.dataset, surrogate.input_shape, surrogate.n_classes)
+        self._cache: dict[tuple[str, int], Curves] = {}
+        super().__init__(make_task(surrogate.dataset, surrogate.input_shape, surrogate.n_classes))
         self._n_train = surrogate.n_train
         self._epochs = np.arange(1, MAX_EPOCH + 1, dtype=float)
 
-    def _predict_one(self, cfg, cid: str, seed: int):
-        key = (cid, seed if self.noise else 0)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        row, n = feature_row(cfg, self._shape, self._n_classes, self._n_train)
-        x = np.array([row])
+    def _predict(self, cfgs: Sequence[Mapping[str, Any]], ids: Sequence[str], seeds: Sequence[int]):
+        """One batched model call for validated configs: (curves (n, 50), seconds per epoch (n,),
+        seconds per evaluation (n,), log10 parameters (n,))."""
+        rows, sizes = [], []
+        for cfg in cfgs:
+            row, n = feature_row(cfg, self.task.input_shape, self.task.n_classes, self._n_train)
+            rows.append(row)
+            sizes.append(math.log10(n))
+        x = np.asarray(rows, dtype=float).reshape(len(rows), len(FEATURES))
         if self.noise:
-            curves, per_epoch, per_eval = self.surrogate.predict(
-                x, np.array([int(cid, 16)], dtype=np.uint64), np.array([seed], dtype=np.uint64)
-            )
+            keys = np.array([int(cid, 16) for cid in ids], dtype=np.uint64)
+            curves, per_epoch, per_eval = self.surrogate.predict(x, keys, np.array(seeds, dtype=np.uint64))
         else:
             curves, per_epoch, per_eval = self.surrogate.predict(x)
-        row_curves = curves[0]
-        row_curves.flags.writeable = False  # shared through the cache
-        out = (row_curves, float(per_epoch[0]), float(per_eval[0]), math.log10(n))
-        if self.cache_size:
-            if len(self._cache) >= self.cache_size:
-                self._cache.clear()
-            self._cache[key] = out
+        return curves, per_epoch, per_eval, sizes
+
+    def _remember(self, keys: Sequence[tuple[str, int]], predicted) -> list[Curves]:
+        """Curves of a batch, kept in the cache (rows are shared through it, so read-only)."""
+        curves, per_epoch, per_eval, sizes = predicted
+        curves.flags.writeable = False
+        out = []
+        for i, key in enumerate(keys):
+            evals = np.full(MAX_EPOCH, float(per_eval[i]))
+            one = Curves(curves[i, :MAX_EPOCH], curves[i, MAX_EPOCH:], self._epochs * float(per_epoch[i]), evals,
+                         sizes[i])
+            if self.cache_size:
+                if len(self._cache) >= self.cache_size:
+                    self._cache.clear()
+                self._cache[key] = one
+            out.append(one)
         return out
 
     def _curves(self, cfg, cid, seed, epochs):
-        curves, per_epoch, per_eval, _ = self._predict_one(cfg, cid, seed)
-        return curves[:MAX_EPOCH], curves[MAX_EPOCH:], np.full(MAX_EPOCH, per_epoch), np.full(MAX_EPOCH, per_eval)
-
-    def trajectory(self, config: Mapping[str, Any], *, seed: int = 0) -> list[Result]:
-        cfg = validate(config)
-        seed = check_seed(seed)
-        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
-        val, test = curves[:MAX_EPOCH].tolist(), curves[MAX_EPOCH:].tolist()
-        cum = (self._epochs * per_epoch).tolist()
-        return [
-            Result(val[i], test[i], size, cum[i] + per_eval, cum[i], per_eval, i + 1) for i in range(MAX_EPOCH)
-        ]
-
-    def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0) -> Result:
-        cfg = validate(config)
-        epoch = validate_epoch(epoch)
-        seed = check_seed(seed)
-        curves, per_epoch, per_eval, size = self._predict_one(cfg, validated_id(cfg), seed)
-        cum = float(self._epochs[epoch - 1] * per_epoch)
-        return Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
-                      per_eval, epoch)
-
-    def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
-        """As :meth:`Benchmark.cost`; from scratch it equals ``query(config, epoch).cost`` exactly."""
-        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        _, per_epoch, per_eval, _ = self._predict_one(cfg, validated_id(cfg), seed)
-        done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
-        return float(self._epochs[epoch - 1] * per_epoch) - done + per_eval
-
-    def job(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> tuple[float, Result]:
-        """As :meth:`Benchmark.job`, validating and predicting once."""
-        cfg, epoch, from_epoch, seed = self._check_cost_args(config, epoch, from_epoch, seed)
-        return self._cost_and_result(self._predict_one(cfg, validated_id(cfg), seed), epoch, from_epoch)
-
-    def answer(self, job: Job, *, seed: int = 0) -> tuple[float, Result]:
-        """As :meth:`Benchmark.answer`: the record's config, id and epochs are used as they are."""
-        if not isinstance(job, Job):
-            raise ValueError(f"job: must be a surrobench.records.Job, got {type(job).__name__}")
-        seed = check_seed(seed)
-        return self._cost_and_result(self._predict_one(job.config, job.config_id, seed), job.epoch, job.from_epoch)
-
-    def _cost_and_result(self, predicted, epoch: int, from_epoch: int) -> tuple[float, Result]:
-        curves, per_epoch, per_eval, size = predicted
-        cum = float(self._epochs[epoch - 1] * per_epoch)
-        done = float(self._epochs[from_epoch - 1] * per_epoch) if from_epoch else 0.0
-        result = Result(float(curves[epoch - 1]), float(curves[MAX_EPOCH + epoch - 1]), size, cum + per_eval, cum,
-                        per_eval, epoch)
-        return cum - done + per_eval, result
+        key = (cid, seed if self.noise else 0)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._remember([key], self._predict([cfg], [cid], [seed]))[0]
+        return hit
 
     def prefetch(self, jobs: Sequence[Job], seeds: Sequence[int]) -> None:
         """Predict the answers of ``jobs`` (one seed each) in one batch and keep them in the answer cache.
@@ -317,20 +342,9 @@ class SurrogateBenchmark(Benchmark):
             return
         if len(self._cache) + len(todo) > self.cache_size:
             self._cache.clear()
-        rows, sizes = [], []
-        for job in todo.values():
-            row, n = feature_row(job.config, self._shape, self._n_classes, self._n_train)
-            rows.append(row)
-            sizes.append(math.log10(n))
-        x = np.asarray(rows, dtype=float)
-        if self.noise:
-            ids = np.array([int(cid, 16) for cid, _ in todo], dtype=np.uint64)
-            curves, per_epoch, per_eval = self.surrogate.predict(x, ids, np.array([s for _, s in todo], dtype=np.uint64))
-        else:
-            curves, per_epoch, per_eval = self.surrogate.predict(x)
-        curves.flags.writeable = False  # rows are shared through the cache
-        for i, key in enumerate(todo):
-            self._cache[key] = (curves[i], float(per_epoch[i]), float(per_eval[i]), sizes[i])
+        keys = list(todo)
+        self._remember(keys, self._predict([j.config for j in todo.values()], [k[0] for k in keys],
+                                           [k[1] for k in keys]))
 
     def trajectories(self, configs: Sequence[Mapping[str, Any]], *, seed: int | Sequence[int] = 0) -> dict[str, np.ndarray]:
         """Many trajectories in one vectorised pass: arrays of shape (n, 25) (``log10_params``: (n,)).
@@ -343,17 +357,7 @@ class SurrogateBenchmark(Benchmark):
         seeds = [check_seed(seed)] * n if np.ndim(seed) == 0 else [check_seed(s) for s in seed]
         if len(seeds) != n:
             raise ValueError(f"seed: got {len(seeds)} seeds for {n} configs")
-        rows, sizes = [], []
-        for cfg in cfgs:
-            row, count = feature_row(cfg, self._shape, self._n_classes, self._n_train)
-            rows.append(row)
-            sizes.append(math.log10(count))
-        x = np.asarray(rows, dtype=float).reshape(n, len(FEATURES))
-        if self.noise:
-            keys = np.array([int(validated_id(c), 16) for c in cfgs], dtype=np.uint64)
-            curves, per_epoch, per_eval = self.surrogate.predict(x, keys, np.array(seeds, dtype=np.uint64))
-        else:
-            curves, per_epoch, per_eval = self.surrogate.predict(x)
+        curves, per_epoch, per_eval, sizes = self._predict(cfgs, [id_of_valid(c) for c in cfgs], seeds)
         train = per_epoch[:, None] * self._epochs[None, :]
         evals = np.repeat(per_eval[:, None], MAX_EPOCH, axis=1)
         return {
@@ -413,8 +417,7 @@ class TabularBenchmark(Benchmark):
     def __init__(self, logs_path: str | os.PathLike, dataset: str, *, device: str | None = None):
         from .surrogate.data import load_run_data
 
-        info = dataset_info(dataset)
-        super().__init__(dataset, info.input_shape, info.n_classes)
+        super().__init__(make_task(dataset))
         data = load_run_data(logs_path, dataset)
         full = np.isfinite(data.val).all(axis=1) & np.isfinite(data.test).all(axis=1)
         if device is not None:
@@ -431,8 +434,11 @@ class TabularBenchmark(Benchmark):
             if any(r["seed"] == int(data.seeds[i]) for r in runs):
                 continue  # a re-timed duplicate of a seed already replayed
             train, evals = _fill_times(data.train_time[i], data.eval_time[i], data.wall_time[i], MAX_EPOCH)
+            curves = Curves(data.val[i].copy(), data.test[i].copy(), np.cumsum(train), evals,
+                            self._log10_params(data.configs[i]))
             runs.append({"seed": int(data.seeds[i]), "key": str(data.keys[i]), "device": str(data.devices[i]),
-                         "val": data.val[i].copy(), "test": data.test[i].copy(), "train": train, "eval": evals})
+                         "val": curves.val_error, "test": curves.test_error, "train": train, "eval": evals,
+                         "curves": curves})
         for runs in self._runs.values():
             runs.sort(key=lambda r: r["key"])
         if not self._runs:
@@ -444,7 +450,7 @@ class TabularBenchmark(Benchmark):
 
     def seeds(self, config: Mapping[str, Any]) -> list[int]:
         """The logged seeds of ``config``, in replay order."""
-        return [r["seed"] for r in self._lookup(config_id(validate(config)))]
+        return [r["seed"] for r in self._lookup(id_of_valid(validate(config)))]
 
     def _lookup(self, cid: str) -> list[dict[str, Any]]:
         runs = self._runs.get(cid)
@@ -457,7 +463,7 @@ class TabularBenchmark(Benchmark):
 
     def run_for(self, config: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
         """The logged run replayed for (config, seed)."""
-        runs = self._lookup(config_id(validate(config)))
+        runs = self._lookup(id_of_valid(validate(config)))
         seed = check_seed(seed)
         for r in runs:
             if r["seed"] == seed:
@@ -467,7 +473,7 @@ class TabularBenchmark(Benchmark):
     def _curves(self, cfg, cid, seed, epochs):
         runs = self._lookup(cid)
         run = next((r for r in runs if r["seed"] == seed), None) or runs[seed % len(runs)]
-        return run["val"], run["test"], run["train"], run["eval"]
+        return run["curves"]
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -494,8 +500,7 @@ class LiveBenchmark(Benchmark):
 
     def __init__(self, dataset: str, data_dir: str | os.PathLike | None = None, device: str | None = None,
                  *, threads: int | None = None):
-        info = dataset_info(dataset)
-        super().__init__(dataset, info.input_shape, info.n_classes)
+        super().__init__(make_task(dataset))
         self.data_dir = data_dir
         self.device = device
         self.threads = threads
@@ -520,10 +525,11 @@ class LiveBenchmark(Benchmark):
                 [np.nan if v is None else v for v in c["eval_time"]],
                 float(record.get("wall_time") or 0.0), epochs,
             )
-            cached = {"epochs": epochs, "val": np.asarray(c["val_error"], float), "test": np.asarray(c["test_error"], float),
-                      "train": train_s, "eval": eval_s, "device": record["device"]}
+            curves = Curves(np.asarray(c["val_error"], float), np.asarray(c["test_error"], float), np.cumsum(train_s),
+                            eval_s, self._log10_params(cfg))
+            cached = {"epochs": epochs, "curves": curves, "device": record["device"]}
             self._cache[(cid, seed)] = cached
-        return cached["val"], cached["test"], cached["train"], cached["eval"]
+        return cached["curves"]
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -37,7 +37,6 @@ from ._paths import check_writable_dir
 from ._workers import die_with
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
-from .records import Problem
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
 
 __all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "load_benchmark",
@@ -147,10 +146,7 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
         die_with(parent_pid)
     started = time.perf_counter()
     bench = load_benchmark(bench_spec)
-    problem = Problem(
-        min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=n_workers,
-        time_budget=budget.seconds, max_evaluations=budget.evaluations,
-    )
+    problem = bench.problem(n_workers=n_workers, budget=budget)
     seq = np.random.SeedSequence([int(seed), 0x5EED])
     opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
     optimizer = cls(problem, seed=opt_seed, **settings)
@@ -163,8 +159,7 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
                 next_at[0] = obs.end + step
                 on_time(obs.end)
 
-    table = simulate(bench, optimizer, budget, n_workers=n_workers, seed=bench_seed, overhead=overhead,
-                     on_observation=watch)
+    table = simulate(bench, optimizer, problem, seed=bench_seed, overhead=overhead, on_observation=watch)
     return table.assign(optimizer=label, seed=seed, n_workers=n_workers), time.perf_counter() - started
 
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .benchmark import SurrogateBenchmark, TabularBenchmark
-from .records import Job
+from .records import Budget, Job, Problem, Task
 from .space import MAX_EPOCH, config_id, validate
 from .surrogate.data import RunData, load_run_data, pick_device
 
@@ -56,8 +56,8 @@ class SetBenchmark:
     """Answers the configs of a set, each from its own benchmark; a config outside it is a ``ValueError``.
 
     ``answers`` is one benchmark for every config or ``{config_id: benchmark}``; each answers
-    ``query`` and ``cost`` (and ``job``, used when there). With ``clock`` (a benchmark), every
-    job costs what ``clock.cost`` says (seed 0: no seed noise), whatever answered it.
+    ``answer``, ``query`` and ``cost``, and all share one task (the first's). With ``clock`` (a
+    benchmark), every job costs what ``clock.cost`` says (seed 0: no seed noise), whatever answered it.
     """
 
     def __init__(self, answers: Any, ids: Sequence[str], *, clock: Any = None, name: str = "set"):
@@ -75,10 +75,14 @@ class SetBenchmark:
             first = answers
         self.clock = clock
         self.name = name
-        self.dataset = getattr(first, "dataset", None)
-        self.min_epoch = int(getattr(first, "min_epoch", 1))
-        self.max_epoch = int(getattr(first, "max_epoch", MAX_EPOCH))
-        self.reference_point = np.asarray(first.reference_point, dtype=float)
+        self.task: Task = first.task
+        self.dataset = self.task.dataset
+        self.min_epoch, self.max_epoch = self.task.min_epoch, self.task.max_epoch
+        self.reference_point = np.asarray(self.task.reference_point, dtype=float)
+
+    def problem(self, n_workers: int = 1, budget: Budget | float | None = None) -> Problem:
+        """A problem on the set's task (as :meth:`surrobench.benchmark.Benchmark.problem`)."""
+        return Problem(self.task, n_workers=n_workers, budget=budget)
 
     def _bench(self, cid: str):
         if cid not in self._ids:
@@ -86,13 +90,7 @@ class SetBenchmark:
         return self._route[cid] if self._route is not None else self._all
 
     def answer(self, job: Job, *, seed: int = 0):
-        bench = self._bench(job.config_id)
-        both = getattr(bench, "answer", None)
-        if both is not None:
-            cost, res = both(job, seed=seed)
-        else:
-            cost = bench.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed)
-            res = bench.query(job.config, job.epoch, seed=seed)
+        cost, res = self._bench(job.config_id).answer(job, seed=seed)
         if self.clock is not None:
             cost = self.clock.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=0)
         return float(cost), res

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from .space import validate
 
-__all__ = ["n_params", "log10_params", "conv_widths", "fc_widths"]
+__all__ = ["n_params", "log10_params", "sizes_of_valid", "conv_widths", "fc_widths"]
 
 
 def conv_widths(config: Mapping[str, Any]) -> list[int]:
@@ -42,22 +42,32 @@ def n_params(config: Mapping[str, Any], input_shape: Sequence[int], n_classes: i
     (global average pooling) or width*H*W; Linear: in*out + out; then the classifier.
     """
     cfg = validate(config)
-    c, h, w = _check_shape(input_shape, n_classes)
+    _check_shape(input_shape, n_classes)
+    return sizes_of_valid(cfg, input_shape, n_classes)[0]
+
+
+def sizes_of_valid(cfg: Mapping[str, Any], input_shape: Sequence[int], n_classes: int) -> tuple[int, int]:
+    """(:func:`n_params`, multiply-accumulates per example) of a config that
+    :func:`~surrobench.space.validate` returned, without validating it again (the hot path of the
+    surrogate's features). Convolutions run at full resolution, then pooling."""
+    c, h, w = (int(d) for d in input_shape)
     k = int(cfg["kernel_size"])
-    total = 0
-    for width in conv_widths(cfg):
-        total += c * width * k * k + width
-        if cfg["batch_norm"]:
-            total += 2 * width
+    bn = bool(cfg["batch_norm"])
+    params = macs = 0
+    for i in range(int(cfg["n_conv_l"])):
+        width = int(cfg[f"n_conv_{i}"])
+        params += c * width * k * k + width + (2 * width if bn else 0)
+        macs += h * w * c * width * k * k
         c, h, w = width, h // 2, w // 2
         if h < 1 or w < 1:
             raise ValueError(f"input_shape {tuple(input_shape)} is too small for {cfg['n_conv_l']} pooling layers")
     flat = c if cfg["global_avg_pooling"] else c * h * w
-    for width in fc_widths(cfg):
-        total += flat * width + width
+    for j in range(int(cfg["n_fc_l"])):
+        width = int(cfg[f"n_fc_{j}"])
+        params += flat * width + width
+        macs += flat * width
         flat = width
-    total += flat * int(n_classes) + int(n_classes)
-    return total
+    return params + flat * int(n_classes) + int(n_classes), macs + flat * int(n_classes)
 
 
 def log10_params(config: Mapping[str, Any], input_shape: Sequence[int], n_classes: int) -> float:

@@ -1,39 +1,157 @@
-"""Immutable records exchanged between optimizers and the simulator.
+"""Immutable records exchanged between the benchmark, the simulator and the optimizers.
 
-An optimizer is asked for a :class:`Job` whenever a worker is free and is told an
-:class:`Observation` for every job that finished. It never sees the benchmark: it knows the
-:class:`Problem` (fidelity range, workers, budget) it was built for, and nothing else.
+The benchmark states its :class:`Task` (dataset facts, objectives, reference point, fidelity
+range) and makes a :class:`Problem` of it (``bench.problem(n_workers=, budget=)``): the task, the
+workers and the :class:`Budget`. An optimizer is built for a problem, asked for a :class:`Job`
+whenever a worker is free and told an :class:`Observation` for every job that finished. It never
+sees the benchmark: the problem is all it knows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from ._numbers import as_int, is_int
-from .space import MAX_EPOCH, MIN_EPOCH, id_of_valid, validate, validate_epoch
+from ._numbers import as_int, is_int, is_number
+from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, id_of_valid, validate, validate_epoch
 
-__all__ = ["Problem", "Job", "Observation", "Optimizer"]
+__all__ = ["Objective", "Task", "Budget", "as_budget", "Problem", "Job", "Observation", "Optimizer",
+           "MAX_WORKERS", "MAX_BUDGET_SECONDS", "MAX_EVALUATIONS"]
+
+# Ceilings: a run past them would not end in useful time or memory (documented in the README).
+MAX_WORKERS = 1024
+MAX_BUDGET_SECONDS = 30 * 24 * 3600.0
+MAX_EVALUATIONS = 100_000
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective with its direction and the bounds of its values."""
+
+    name: str
+    direction: str = "min"
+    lower: float = -math.inf
+    upper: float = math.inf
+
+
+@dataclass(frozen=True)
+class Task:
+    """What is optimised, as the benchmark states it (``bench.task``; made by
+    :func:`surrobench.benchmark.make_task`).
+
+    ``input_shape`` (C, H, W) and ``n_classes`` are the dataset's facts the optimizers may use
+    (the exact parameter count, the chance-level error); ``objectives`` are minimised, in the order
+    of :attr:`Observation.objectives`; ``reference_point`` is the hypervolume's (one per objective);
+    jobs train ``min_epoch..max_epoch`` epochs.
+    """
+
+    dataset: str
+    input_shape: tuple[int, int, int]
+    n_classes: int
+    objectives: tuple[Objective, ...]
+    reference_point: tuple[float, ...] = REFERENCE_POINT
+    min_epoch: int = MIN_EPOCH
+    max_epoch: int = MAX_EPOCH
+
+    def __post_init__(self):
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset: must be a non-empty str, got {self.dataset!r}")
+        shape = tuple(self.input_shape)
+        if len(shape) != 3 or not all(is_int(d) and d >= 1 for d in shape):
+            raise ValueError(f"input_shape: must be (channels, height, width), positive ints, got {self.input_shape!r}")
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in shape))
+        object.__setattr__(self, "n_classes", as_int(self.n_classes, "n_classes", low=2))
+        objectives = tuple(self.objectives)
+        if not objectives or not all(isinstance(o, Objective) for o in objectives):
+            raise ValueError(f"objectives: must be a non-empty sequence of Objective, got {self.objectives!r}")
+        object.__setattr__(self, "objectives", objectives)
+        ref = tuple(float(v) for v in self.reference_point)
+        if len(ref) != len(objectives) or not all(math.isfinite(v) for v in ref):
+            raise ValueError(f"reference_point: must be {len(objectives)} finite numbers, got {self.reference_point!r}")
+        object.__setattr__(self, "reference_point", ref)
+        object.__setattr__(self, "min_epoch", validate_epoch(self.min_epoch, name="min_epoch"))
+        object.__setattr__(self, "max_epoch", validate_epoch(self.max_epoch, name="max_epoch"))
+        if self.min_epoch > self.max_epoch:
+            raise ValueError(f"min_epoch {self.min_epoch} exceeds max_epoch {self.max_epoch}")
+
+    @property
+    def chance_error(self) -> float:
+        """The error of guessing: ``1 - 1/n_classes``."""
+        return 1.0 - 1.0 / self.n_classes
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Simulated seconds (``seconds``) and/or a number of jobs (``evaluations``); at least one.
+
+    With a time budget, only jobs that finish within it count (and are told); no job starts
+    after it. With an evaluation budget, exactly that many jobs are started and all finish.
+    """
+
+    seconds: float | None = None
+    evaluations: int | None = None
+
+    def __post_init__(self):
+        if self.seconds is None and self.evaluations is None:
+            raise ValueError("budget: give seconds, evaluations or both")
+        if self.seconds is not None and not (
+                is_number(self.seconds) and math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"budget: seconds must be positive and finite, got {self.seconds!r}")
+        if self.seconds is not None and self.seconds > MAX_BUDGET_SECONDS:
+            raise ValueError(f"budget: seconds must be at most {MAX_BUDGET_SECONDS:g} (30 simulated days), got {self.seconds!r}")
+        if self.evaluations is not None:
+            if not is_int(self.evaluations) or not 1 <= self.evaluations <= MAX_EVALUATIONS:
+                raise ValueError(f"budget: evaluations must be an int in 1..{MAX_EVALUATIONS}, got {self.evaluations!r}")
+            object.__setattr__(self, "evaluations", int(self.evaluations))
+
+
+def as_budget(budget: Budget | float) -> Budget:
+    """``budget`` itself, or a plain number of simulated seconds as a :class:`Budget`."""
+    if isinstance(budget, Budget):
+        return budget
+    if is_number(budget):
+        return Budget(seconds=float(budget))
+    raise ValueError(f"budget: expected a Budget or simulated seconds, got {budget!r}")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """What an optimizer may know about the run it takes part in."""
+    """What an optimizer may know about the run it takes part in: the task, the workers, the budget.
 
-    min_epoch: int = MIN_EPOCH
-    max_epoch: int = MAX_EPOCH
+    Made by the benchmark (``bench.problem(n_workers=8, budget=3600)``) or directly from a task.
+    ``budget`` is a :class:`Budget`, a number of simulated seconds, or ``None`` where it is not
+    known (an optimizer used on its own; :func:`~surrobench.simulator.simulate` needs one).
+    """
+
+    task: Task
     n_workers: int = 1
-    time_budget: float | None = None  # simulated seconds, if the budget is time
-    max_evaluations: int | None = None  # number of jobs, if the budget is evaluations
+    budget: Budget | None = None
 
     def __post_init__(self):
-        validate_epoch(self.min_epoch, name="min_epoch")
-        validate_epoch(self.max_epoch, name="max_epoch")
-        if self.min_epoch > self.max_epoch:
-            raise ValueError(f"min_epoch {self.min_epoch} exceeds max_epoch {self.max_epoch}")
-        object.__setattr__(self, "n_workers", as_int(self.n_workers, "n_workers", low=1))
-        if is_int(self.max_evaluations):
-            object.__setattr__(self, "max_evaluations", int(self.max_evaluations))
+        if not isinstance(self.task, Task):
+            raise ValueError(f"task: must be a surrobench.records.Task (bench.task), got {type(self.task).__name__}")
+        object.__setattr__(self, "n_workers", as_int(self.n_workers, "n_workers", low=1, high=MAX_WORKERS))
+        if self.budget is not None:
+            object.__setattr__(self, "budget", as_budget(self.budget))
+
+    @property
+    def min_epoch(self) -> int:
+        return self.task.min_epoch
+
+    @property
+    def max_epoch(self) -> int:
+        return self.task.max_epoch
+
+    @property
+    def time_budget(self) -> float | None:
+        """Simulated seconds, if the budget is time."""
+        return None if self.budget is None else self.budget.seconds
+
+    @property
+    def max_evaluations(self) -> int | None:
+        """Number of jobs, if the budget is evaluations."""
+        return None if self.budget is None else self.budget.evaluations
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,10 +234,12 @@ class Observation:
 class Optimizer(Protocol):
     """The ask/tell protocol (the README's "Bring your own optimizer" says the same).
 
-    * Built as ``cls(problem, seed=..., **settings)``: ``problem`` is a :class:`Problem` (fidelity
-      range, number of workers, budget); ``seed`` is an int, a ``numpy.random.Generator`` or None,
-      and all of the optimizer's randomness comes from it (same seed, same jobs). The benchmark's
-      own noise is seeded by the simulator, one seed per trial, kept when a trial is continued.
+    * Built as ``cls(problem, seed=..., **settings)``: ``problem`` is a :class:`Problem` (its
+      task: dataset facts, objectives, fidelity range; the number of workers; the budget); ``seed``
+      is an int, a ``numpy.random.Generator`` or None, and all of the optimizer's randomness comes
+      from it (same seed, same jobs). Dataset facts (``problem.task.input_shape``, ``n_classes``)
+      come from the task, never from a default. The benchmark's own noise is seeded by the
+      simulator, one seed per trial, kept when a trial is continued.
     * ``ask()`` is called whenever a worker is free. It returns a :class:`Job` — ``Job(config,
       epoch)`` trains a new run from scratch until it has seen ``epoch`` epochs
       (``problem.min_epoch..max_epoch``); ``Job(config, epoch, trial=t, from_epoch=e)`` continues

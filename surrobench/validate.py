@@ -33,7 +33,6 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from .metrics import hv_over_time, time_grid
-from .records import Problem
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
 
@@ -68,12 +67,12 @@ def _seeds_of(seed: int) -> tuple[int, int]:
 def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: float) -> pd.DataFrame:
     """One simulated run: the result table plus the asked config id and snap distance of each job."""
     bench = side.benchmark
-    problem = Problem(min_epoch=bench.min_epoch, max_epoch=bench.max_epoch, n_workers=1, time_budget=seconds)
+    problem = bench.problem(n_workers=1, budget=Budget(seconds=seconds))
     opt_seed, bench_seed = _seeds_of(seed)
     optimizer = cls(problem, seed=opt_seed, **settings)
     if side.snapper is not None:
         optimizer = SnappedOptimizer(optimizer, side.snapper)
-    table = simulate(bench, optimizer, Budget(seconds=seconds), n_workers=1, seed=bench_seed)
+    table = simulate(bench, optimizer, problem, seed=bench_seed)
     if side.snapper is not None:
         by_job = dict(enumerate(optimizer.ledger))  # job ids count the jobs handed out, in order
         table["asked_config_id"] = [by_job[j][0] for j in table["job_id"]]

@@ -147,8 +147,12 @@ def test_numpy_integers_work_wherever_ints_do():
     from surrobench.records import Job, Problem
 
     bench = ToyBenchmark()
-    run = lambda w: simulator.simulate(bench, OPTIMIZERS["random"](Problem(n_workers=w), seed=1),  # noqa: E731
-                                       simulator.Budget(evaluations=np.int64(12)), n_workers=w, seed=3)
+
+    def run(w):
+        problem = bench.problem(n_workers=w, budget=simulator.Budget(evaluations=np.int64(12)))
+        assert type(problem.n_workers) is int and type(problem.max_evaluations) is int
+        return simulator.simulate(bench, OPTIMIZERS["random"](problem, seed=1), problem, seed=3)
+
     np.testing.assert_equal(run(np.int64(4)).to_dict("list"), run(4).to_dict("list"))
     res = compare_mod.compare(bench, ["random"], seeds=np.arange(2), n_workers=np.int64(2), budget=3600.0,
                               n_jobs=np.int64(1), n_grid=10)
@@ -158,7 +162,7 @@ def test_numpy_integers_work_wherever_ints_do():
               from_epoch=np.int64(1))
     assert (type(job.epoch), type(job.trial), type(job.from_epoch)) == (int, int, int)
     with pytest.raises(ValueError, match="n_workers: must be an int"):
-        simulator.simulate(bench, OPTIMIZERS["random"](Problem(), seed=1), 60.0, n_workers=np.float64(2.0))
+        Problem(bench.task, n_workers=np.float64(2.0), budget=60.0)
 
 
 def test_a_config_rebuilt_from_read_runs_is_valid(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import surrobench
-from surrobench.benchmark import LiveBenchmark, Result, SurrogateBenchmark, TabularBenchmark, shipped_surrogates
+from surrobench.benchmark import (
+    LiveBenchmark,
+    Result,
+    SurrogateBenchmark,
+    TabularBenchmark,
+    make_task,
+    shipped_surrogates,
+)
 from surrobench.model_size import log10_params
-from surrobench.space import config_id, default_config, sample
+from surrobench.records import Budget, Problem, Task
+from surrobench.space import REFERENCE_POINT, config_id, default_config, sample
+from surrobench.surrogate.features import size_bounds
 from test_surrogate_synth import fitted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +56,7 @@ def check_contract(bench, config, seed=0) -> list[Result]:
     """What every back-end promises for one (config, seed)."""
     traj = bench.trajectory(config, seed=seed)
     assert [r.epoch for r in traj] == list(range(1, 26))
-    size = log10_params(config, bench._shape, bench._n_classes)
+    size = log10_params(config, bench.task.input_shape, bench.task.n_classes)
     prev = 0.0
     for r in traj:
         assert isinstance(r, Result)
@@ -246,7 +256,7 @@ def test_live_backend_on_digits_answers_the_same_interface(monkeypatch):
     monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(k["epochs"]) or real_train(*a, **k))
     early = bench.query(TINY, 2, seed=5)
     assert calls == [2] and early.epoch == 2 and early.val_error < 0.5
-    assert bench.query(TINY, 1, seed=5).val_error == bench._cache[(config_id(TINY), 5)]["val"][0]
+    assert bench.query(TINY, 1, seed=5).val_error == bench._cache[(config_id(TINY), 5)]["curves"].val_error[0]
     assert calls == [2]  # the cached run serves every epoch it reached
     traj = check_contract(bench, TINY, seed=5)
     assert calls == [2, 25]
@@ -329,3 +339,78 @@ def test_job_cost_is_what_the_job_pays_and_result_cost_is_from_scratch():
     assert cost0 == pytest.approx(r0.cost) and r12 == r0
     assert cost12 < r12.cost
     assert cost12 == pytest.approx(r0.train_time - bench.query(cfg, 12, seed=1).train_time + r0.eval_time)
+
+
+# ------------------------------------------------------------------------------- the task and the problem
+
+
+@pytest.mark.parametrize("name, shape, n_classes", [("flowers17", (3, 16, 16), 17), ("digits", (1, 8, 8), 10)])
+def test_each_shipped_surrogate_states_its_task(name, shape, n_classes):
+    task = surrobench.load(name).task
+    assert isinstance(task, Task)
+    assert (task.dataset, task.input_shape, task.n_classes) == (name, shape, n_classes)
+    assert [(o.name, o.direction) for o in task.objectives] == [("val_error", "min"), ("log10_params", "min")]
+    assert (task.objectives[0].lower, task.objectives[0].upper) == (0.0, 1.0)
+    assert (task.objectives[1].lower, task.objectives[1].upper) == size_bounds(shape, n_classes)
+    assert task.reference_point == REFERENCE_POINT and (task.min_epoch, task.max_epoch) == (1, 25)
+    assert task.chance_error == 1.0 - 1.0 / n_classes
+
+
+def test_tabular_and_synthetic_surrogate_tasks(tabular_bench, surrogate_bench):
+    assert tabular_bench.task == make_task("flowers17") == surrogate_bench.task
+    assert tabular_bench.task.input_shape == (3, 16, 16) and tabular_bench.task.n_classes == 17
+    assert LiveBenchmark("digits").task == make_task("digits")
+    assert tabular_bench.describe()["input_shape"] == [3, 16, 16]
+
+
+def test_the_problem_round_trip(surrogate_bench):
+    problem = surrogate_bench.problem(n_workers=8, budget=3600)
+    assert isinstance(problem, Problem) and problem.task is surrogate_bench.task
+    assert (problem.n_workers, problem.budget) == (8, Budget(seconds=3600.0))
+    assert (problem.time_budget, problem.max_evaluations, problem.min_epoch, problem.max_epoch) == (3600.0, None, 1, 25)
+    assert Problem(surrogate_bench.task, n_workers=8, budget=Budget(seconds=3600.0)) == problem
+    assert surrogate_bench.problem().budget is None and surrogate_bench.problem().n_workers == 1
+    evaluations = surrogate_bench.problem(budget=Budget(evaluations=40))
+    assert (evaluations.time_budget, evaluations.max_evaluations) == (None, 40)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(task=None), "task: must be a surrobench.records.Task"),
+    (dict(n_workers=0), "n_workers: must be an int in 1..1024"),
+    (dict(budget="1h"), "budget: expected a Budget or simulated seconds"),
+])
+def test_a_bad_problem_is_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        Problem(**{"task": make_task("digits"), **bad})
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(input_shape=(1, 8)), "input_shape"),
+    (dict(n_classes=1), "n_classes"),
+    (dict(reference_point=(1.0,)), "reference_point: must be 2 finite numbers"),
+    (dict(min_epoch=9, max_epoch=3), "min_epoch 9 exceeds max_epoch 3"),
+])
+def test_a_bad_task_is_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        replace(make_task("digits"), **bad)
+
+
+def test_make_task_needs_both_facts_or_a_known_dataset():
+    assert make_task("mine", (1, 8, 8), 10).objectives == make_task("digits").objectives
+    with pytest.raises(ValueError, match="unknown dataset"):
+        make_task("mine")
+    with pytest.raises(ValueError, match="give both input_shape and n_classes"):
+        make_task("digits", (1, 8, 8))
+
+
+def test_back_ends_implement_only_the_primitive():
+    """query, trajectory, cost, job and answer are the base class's alone: one cumulative-cost rule."""
+    for cls in (SurrogateBenchmark, TabularBenchmark, LiveBenchmark):
+        assert "_curves" in vars(cls)
+        assert not {"query", "trajectory", "cost", "job", "answer"} & set(vars(cls)), cls.__name__
+
+
+def test_the_reference_point_is_defined_once():
+    hits = [p for p in (ROOT / "surrobench").rglob("*.py") if "REFERENCE_POINT = " in p.read_text()]
+    assert [p.relative_to(ROOT).as_posix() for p in hits] == ["surrobench/space.py"]
+    assert surrobench.load().task.reference_point == REFERENCE_POINT == (1.0, 8.0)

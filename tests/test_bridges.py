@@ -9,7 +9,7 @@ from surrobench.compare import compare, resolve_optimizers
 from surrobench.records import Job, Optimizer, Problem
 from surrobench.simulator import Budget, simulate
 
-from toybench import ToyBenchmark
+from toybench import TASK, ToyBenchmark
 
 
 # ---- ConfigSpace -------------------------------------------------------------------------
@@ -78,17 +78,17 @@ def _build(name, problem, seed):
 
 
 def _run(name, *, seed=0, workers=1, lo=1, hi=25, budget=None, seen=None):
-    budget = budget or Budget(evaluations=40)
-    problem = Problem(min_epoch=lo, max_epoch=hi, n_workers=workers, time_budget=budget.seconds,
-                      max_evaluations=budget.evaluations)
-    return simulate(ToyBenchmark(), _build(name, problem, seed), budget, n_workers=workers, seed=seed,
+    bench = ToyBenchmark()
+    bench.min_epoch, bench.max_epoch = lo, hi
+    problem = bench.problem(n_workers=workers, budget=budget or Budget(evaluations=40))
+    return simulate(bench, _build(name, problem, seed), problem, seed=seed,
                     on_observation=None if seen is None else seen.append)
 
 
 @pytest.mark.parametrize("name", OPTUNA_NAMES)
 def test_optuna_asks_before_any_tell(name):
     pytest.importorskip("optuna")
-    opt = _build(name, Problem(n_workers=8), 0)
+    opt = _build(name, Problem(TASK, n_workers=8), 0)
     assert isinstance(opt, Optimizer)
     jobs = [opt.ask() for _ in range(8)]
     assert all(isinstance(j, Job) and j.epoch == 25 and j.trial is None for j in jobs)
@@ -113,8 +113,9 @@ def test_optuna_jobs_are_valid_full_fidelity_and_reproducible(name, workers):
 
 def test_optuna_study_sees_every_told_job():
     pytest.importorskip("optuna")
-    opt = _build("optuna-nsga2", Problem(n_workers=4), 1)
-    df = simulate(ToyBenchmark(), opt, Budget(seconds=1800.0), n_workers=4, seed=1)
+    problem = ToyBenchmark().problem(n_workers=4, budget=Budget(seconds=1800.0))
+    opt = _build("optuna-nsga2", problem, 1)
+    df = simulate(ToyBenchmark(), opt, problem, seed=1)
     done = [t for t in opt.study.trials if t.values is not None]
     assert len(done) == len(df) > 0
     assert sorted(t.values[0] for t in done) == sorted(df["val_error"])
@@ -126,7 +127,7 @@ def test_optuna_search_spaces_reach_every_depth(search_space):
     optuna = pytest.importorskip("optuna")
     from surrobench.bridges.optuna import OptunaSampler
 
-    opt = OptunaSampler(Problem(), seed=0, sampler=optuna.samplers.RandomSampler, search_space=search_space)
+    opt = OptunaSampler(Problem(TASK), seed=0, sampler=optuna.samplers.RandomSampler, search_space=search_space)
     cfgs = [opt.ask().config for _ in range(100)]
     assert {(c["n_conv_l"], c["n_fc_l"]) for c in cfgs} == {(i, j) for i in (1, 2, 3) for j in (1, 2, 3)}
     params = opt.study.trials[0].params
@@ -141,11 +142,11 @@ def test_optuna_bad_settings():
     with pytest.raises(ValueError, match="unknown Optuna sampler"):
         resolve_optimizers(["optuna-cmaes"])
     with pytest.raises(ValueError, match="not an instance"):
-        OptunaSampler(Problem(), sampler=optuna.samplers.TPESampler(seed=0))
+        OptunaSampler(Problem(TASK), sampler=optuna.samplers.TPESampler(seed=0))
     with pytest.raises(ValueError, match="search_space"):
-        OptunaSampler(Problem(), search_space="tree")
-    opt = OptunaSampler(Problem(), seed=0)
-    other = OptunaSampler(Problem(), seed=0)
+        OptunaSampler(Problem(TASK), search_space="tree")
+    opt = OptunaSampler(Problem(TASK), seed=0)
+    other = OptunaSampler(Problem(TASK), seed=0)
     job = other.ask()
     obs = simulate.__globals__["Observation"](job, 0, 0, 0.5, 0.5, 5.0, 1.0, 0.0, 1.0, 0)
     with pytest.raises(ValueError, match="did not ask"):

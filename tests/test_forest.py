@@ -49,7 +49,7 @@ def test_shipped_fast_model_replayed_bit_for_bit(shipped):
     assert np.array_equal(forest.predict(at), _xgb(fast, at))
     # Feature rows of real configs: inactive widths are NaN (missing).
     cfgs = [validate(c) for c in sample(seed=1, n=500)]
-    rows = np.array([feature_row(c, shipped._shape, shipped._n_classes, shipped._n_train)[0] for c in cfgs])
+    rows = np.array([feature_row(c, shipped.task.input_shape, shipped.task.n_classes, shipped._n_train)[0] for c in cfgs])
     assert np.isnan(rows).any()
     assert np.array_equal(forest.predict(rows), _xgb(fast, rows))
 
@@ -99,7 +99,7 @@ def test_surrogate_answers_the_same_with_and_without_the_forest(shipped):
     surrogate = shipped.surrogate
     assert surrogate._forest is not None
     cfgs = [validate(c) for c in sample(seed=5, n=40)]
-    x = np.array([feature_row(c, shipped._shape, shipped._n_classes, shipped._n_train)[0] for c in cfgs])
+    x = np.array([feature_row(c, shipped.task.input_shape, shipped.task.n_classes, shipped._n_train)[0] for c in cfgs])
     keys = np.arange(1, 41, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     seeds = np.arange(40, dtype=np.uint64)
     singles = [surrogate.predict(x[i : i + 1], keys[i : i + 1], seeds[i : i + 1]) for i in range(40)]

@@ -8,7 +8,9 @@ import math
 import pytest
 from hypothesis import given
 
+import surrobench.benchmark
 import surrobench.model_size
+import surrobench.optimizers.moasha
 import surrobench.space
 from surrobench import space
 from surrobench.model_size import log10_params, n_params
@@ -90,7 +92,8 @@ def test_invalid_config_refused():
         n_params({**SMALL, "kernel_size": 4}, (1, 8, 8), 10)
 
 
-@pytest.mark.parametrize("module", [surrobench.space, surrobench.model_size], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [surrobench.space, surrobench.model_size, surrobench.benchmark,
+                                    surrobench.optimizers.moasha], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

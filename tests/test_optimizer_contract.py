@@ -3,6 +3,7 @@
 import pytest
 
 from surrobench.compare import resolve_optimizers
+from surrobench.model_size import log10_params
 from surrobench.optimizers import OPTIMIZERS
 from surrobench.records import Job, Optimizer, Problem
 from surrobench.simulator import Budget, simulate
@@ -28,8 +29,8 @@ N_JOBS = 60  # past MO-BOHB's 50 initial configs, yet cheap for the model-based 
 class RangeToy(ToyBenchmark):
     """The toy benchmark restricted to epochs ``min_epoch..max_epoch``: anything else is an error."""
 
-    def __init__(self, min_epoch=1, max_epoch=25):
-        super().__init__()
+    def __init__(self, min_epoch=1, max_epoch=25, dataset="toy"):
+        super().__init__(dataset=dataset)
         self.min_epoch, self.max_epoch = min_epoch, max_epoch
 
     def _check(self, epoch, from_epoch=0):
@@ -62,21 +63,19 @@ class Counting:
         self.opt.tell(observation)
 
 
-def _run(name, *, seed=0, workers=1, lo=1, hi=25, budget=None, seen=None, n_jobs=N_JOBS):
+def _run(name, *, seed=0, workers=1, lo=1, hi=25, budget=None, seen=None, n_jobs=N_JOBS, dataset="toy"):
     """Simulate optimizer ``name`` on the toy restricted to lo..hi; ``seen`` collects the observations."""
-    budget = budget or Budget(evaluations=n_jobs)
-    problem = Problem(min_epoch=lo, max_epoch=hi, n_workers=workers, time_budget=budget.seconds,
-                      max_evaluations=budget.evaluations)
+    bench = RangeToy(lo, hi, dataset)
+    problem = bench.problem(n_workers=workers, budget=budget or Budget(evaluations=n_jobs))
     opt = Counting(build(name, problem, seed))
-    df = simulate(RangeToy(lo, hi), opt, budget, n_workers=workers, seed=seed,
-                  on_observation=None if seen is None else seen.append)
+    df = simulate(bench, opt, problem, seed=seed, on_observation=None if seen is None else seen.append)
     df.attrs["asked"] = opt.jobs
     return df
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_asks_before_any_tell(name):
-    opt = build(name, Problem(n_workers=8), 0)
+    opt = build(name, Problem(ToyBenchmark().task, n_workers=8), 0)
     assert isinstance(opt, Optimizer)
     first = opt.ask()
     assert isinstance(first, Job), "the first ask must give a job (nothing is running yet)"
@@ -124,3 +123,13 @@ def test_finishes_a_short_time_budget(name, workers):
     assert len(df) > 0
     assert (df["end"] <= seconds).all()
     assert df.attrs["asked"] >= workers  # every worker got work (jobs still running at the end are not in df)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_takes_the_dataset_from_the_task(name):
+    """On digits' shape (1, 8, 8) and 10 classes every observed size is digits' count: an optimizer that
+    computes sizes itself (MS-EHVI) must take them from the task, not from flowers17."""
+    seen = []
+    df = _run(name, workers=2, seed=1, seen=seen, n_jobs=40, dataset="digits")
+    assert len(df) == 40
+    assert all(abs(o.log10_params - log10_params(o.config, (1, 8, 8), 10)) < 1e-12 for o in seen)

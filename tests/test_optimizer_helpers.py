@@ -170,12 +170,19 @@ def test_depth_changes_add_and_drop_widths(op):
 
 
 def test_halving_budgets_follow_the_original_and_respect_the_problem():
+    from dataclasses import replace
+
     from surrobench.records import Problem
 
-    assert C.halving_budgets(5, 25, 2, Problem()) == [7, 13, 25]
-    assert C.halving_budgets(5, 25, 3, Problem()) == [9, 25]
-    assert C.halving_budgets(2, 10, 2, Problem(min_epoch=6, max_epoch=10)) == [6, 10]
-    assert C.halving_budgets(0.2, 1, 2, Problem(min_epoch=1, max_epoch=1)) == [1]
+    from toybench import TASK
+
+    def epochs(lo, hi):
+        return Problem(replace(TASK, min_epoch=lo, max_epoch=hi))
+
+    assert C.halving_budgets(5, 25, 2, Problem(TASK)) == [7, 13, 25]
+    assert C.halving_budgets(5, 25, 3, Problem(TASK)) == [9, 25]
+    assert C.halving_budgets(2, 10, 2, epochs(6, 10)) == [6, 10]
+    assert C.halving_budgets(0.2, 1, 2, epochs(1, 1)) == [1]
 
 
 # --------------------------------------------------------------------------- MO-TPE estimators

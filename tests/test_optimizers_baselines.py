@@ -7,18 +7,20 @@ from surrobench.optimizers import MOBANANAS, MOBOHB, NSGA2, SHEMOA
 from surrobench.records import Job, Problem
 from surrobench.simulator import Budget, simulate
 
-from toybench import ToyBenchmark
+from toybench import TASK, ToyBenchmark
 
 
 def _sim(opt, n, workers=1, seed=0):
-    return simulate(ToyBenchmark(), opt, Budget(evaluations=n), n_workers=workers, seed=seed)
+    """Simulate ``n`` jobs on ``workers`` workers (the optimizer was built without knowing the budget)."""
+    bench = ToyBenchmark()
+    return simulate(bench, opt, bench.problem(n_workers=workers, budget=Budget(evaluations=n)), seed=seed)
 
 
 # --------------------------------------------------------------------------- SH-EMOA
 
 
 def test_shemoa_rungs_steps_and_reevaluations_one_worker():
-    opt = SHEMOA(Problem(), seed=0, population_size=6, max_evaluations=32)
+    opt = SHEMOA(Problem(TASK), seed=0, population_size=6, max_evaluations=32)
     assert opt.budgets == [7, 13, 25] and opt.steps_per_rung == [8, 4, 2]
     df = _sim(opt, 40)
     kinds = [t.split(":")[-1] for t in df["tag"]]
@@ -32,7 +34,7 @@ def test_shemoa_rungs_steps_and_reevaluations_one_worker():
 
 @pytest.mark.parametrize("workers", [3, 8])
 def test_shemoa_waits_for_a_rung_before_the_next(workers):
-    opt = SHEMOA(Problem(n_workers=workers), seed=1, population_size=10, max_evaluations=80)
+    opt = SHEMOA(Problem(TASK, n_workers=workers), seed=1, population_size=10, max_evaluations=80)
     df = _sim(opt, 120, workers=workers)
     ends = df.groupby("epoch")["end"].max()
     starts = df.groupby("epoch")["start"].min()
@@ -42,21 +44,21 @@ def test_shemoa_waits_for_a_rung_before_the_next(workers):
 
 
 def test_shemoa_keeps_depths_unless_asked():
-    opt = SHEMOA(Problem(), seed=2, population_size=8)
+    opt = SHEMOA(Problem(TASK), seed=2, population_size=8)
     df = _sim(opt, 80)
     depths = set(zip(df["config_n_conv_l"], df["config_n_fc_l"]))
     assert depths <= set(zip(df["config_n_conv_l"][:8], df["config_n_fc_l"][:8]))
-    opt = SHEMOA(Problem(), seed=2, population_size=8, mutable_depths=True)
+    opt = SHEMOA(Problem(TASK), seed=2, population_size=8, mutable_depths=True)
     df = _sim(opt, 80)
     assert len(set(zip(df["config_n_conv_l"], df["config_n_fc_l"]))) > len(set(zip(df["config_n_conv_l"][:8],
                                                                                     df["config_n_fc_l"][:8])))
 
 
 def test_shemoa_time_schedule_and_continuation():
-    problem = Problem(time_budget=20 * 3600.0)
+    problem = ToyBenchmark().problem(budget=20 * 3600.0)
     opt = SHEMOA(problem, seed=3, population_size=5, continue_trials=True)
     assert opt.schedule == "time"
-    df = simulate(ToyBenchmark(), opt, Budget(seconds=problem.time_budget), seed=0)
+    df = simulate(ToyBenchmark(), opt, problem, seed=0)
     first13 = df[df["epoch"] == 13]["start"].min()
     assert first13 >= opt.rung_ends[0]
     re = df[df["tag"].str.endswith("reeval")]
@@ -67,7 +69,7 @@ def test_shemoa_time_schedule_and_continuation():
 
 
 def test_mobohb_hyperband_brackets_one_worker():
-    opt = MOBOHB(Problem(), seed=0, n_initial=0)
+    opt = MOBOHB(Problem(TASK), seed=0, n_initial=0)
     assert opt.budgets == [6, 12, 25]
     df = _sim(opt, 13)
     assert df["epoch"].tolist() == [6] * 4 + [12] * 2 + [25] + [12] * 2 + [25] + [25] * 3
@@ -79,7 +81,7 @@ def test_mobohb_hyperband_brackets_one_worker():
 
 
 def test_mobohb_initial_design_then_model():
-    opt = MOBOHB(Problem(), seed=1)
+    opt = MOBOHB(Problem(TASK), seed=1)
     df = _sim(opt, 90)
     assert (df["epoch"][:50] == 25).all() and (df["epoch"][50:] < 25).any()
     good, bad = opt.split(25)
@@ -89,10 +91,10 @@ def test_mobohb_initial_design_then_model():
 
 
 def test_mobohb_keeps_all_workers_busy_and_can_continue():
-    opt = MOBOHB(Problem(n_workers=8), seed=2, n_initial=0, continue_trials=True)
+    opt = MOBOHB(Problem(TASK, n_workers=8), seed=2, n_initial=0, continue_trials=True)
     jobs = [opt.ask() for _ in range(20)]
     assert all(isinstance(j, Job) for j in jobs)  # never "nothing to run": a new bracket starts
-    df = _sim(MOBOHB(Problem(n_workers=8), seed=2, n_initial=0, continue_trials=True), 60, workers=8)
+    df = _sim(MOBOHB(Problem(TASK, n_workers=8), seed=2, n_initial=0, continue_trials=True), 60, workers=8)
     promoted = df[df["from_epoch"] > 0]
     assert len(promoted) and (promoted["epoch"] > promoted["from_epoch"]).all()
 
@@ -101,7 +103,7 @@ def test_mobohb_keeps_all_workers_busy_and_can_continue():
 
 
 def test_mobananas_successive_halving_one_worker():
-    opt = MOBANANAS(Problem(), seed=0)
+    opt = MOBANANAS(Problem(TASK), seed=0)
     assert opt.budgets == [9, 25]
     df = _sim(opt, 10 + 2 * 13)
     assert df["epoch"].tolist() == [25] * 10 + ([9] * 10 + [25] * 3) * 2
@@ -111,19 +113,19 @@ def test_mobananas_successive_halving_one_worker():
 
 
 def test_mobananas_waits_for_the_initial_design_then_overlaps_iterations():
-    opt = MOBANANAS(Problem(n_workers=12), seed=1)
+    opt = MOBANANAS(Problem(TASK, n_workers=12), seed=1)
     asked = [opt.ask() for _ in range(12)]
     assert all(isinstance(j, Job) for j in asked[:10]) and asked[10] is None and asked[11] is None
-    df = _sim(MOBANANAS(Problem(n_workers=8), seed=1), 100, workers=8)
+    df = _sim(MOBANANAS(Problem(TASK, n_workers=8), seed=1), 100, workers=8)
     assert len(df) == 100 and df["tag"].str.contains(":i1:").any()
 
 
 def test_mobananas_exact_model_size_setting():
-    opt = MOBANANAS(Problem(), seed=3, input_shape=(3, 16, 16), n_classes=17, n_initial=5)
+    opt = MOBANANAS(Problem(TASK), seed=3, input_shape=(3, 16, 16), n_classes=17, n_initial=5)
     df = _sim(opt, 30)
     assert len(df) == 30
     with pytest.raises(ValueError, match="both"):
-        MOBANANAS(Problem(), input_shape=(3, 16, 16))
+        MOBANANAS(Problem(TASK), input_shape=(3, 16, 16))
 
 
 def test_neural_ensemble_learns_a_smooth_function():
@@ -144,7 +146,7 @@ def test_neural_ensemble_learns_a_smooth_function():
 
 
 def test_nsga2_generations_one_worker():
-    opt = NSGA2(Problem(), seed=0, population_size=6)
+    opt = NSGA2(Problem(TASK), seed=0, population_size=6)
     df = _sim(opt, 30)
     assert (df["epoch"] == 25).all()
     assert opt.generation == 5
@@ -153,8 +155,8 @@ def test_nsga2_generations_one_worker():
 
 
 def test_nsga2_asynchronous_never_waits():
-    opt = NSGA2(Problem(n_workers=8), seed=1, population_size=10)
+    opt = NSGA2(Problem(TASK, n_workers=8), seed=1, population_size=10)
     assert all(isinstance(opt.ask(), Job) for _ in range(30))
-    df = _sim(NSGA2(Problem(n_workers=8), seed=1, population_size=10), 100, workers=8)
+    df = _sim(NSGA2(Problem(TASK, n_workers=8), seed=1, population_size=10), 100, workers=8)
     for _, g in df.sort_values("start").groupby("worker"):  # no worker ever idles between jobs
         np.testing.assert_allclose(g["start"].to_numpy()[1:], g["end"].to_numpy()[:-1])

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.gaussian_process import GaussianProcessRegressor
 
+from surrobench.benchmark import make_task
 from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
@@ -22,7 +23,7 @@ from surrobench.simulator import Budget, simulate
 from surrobench.space import encode, sample, validate
 
 from conftest import configs
-from toybench import ToyBenchmark
+from toybench import TASK, ToyBenchmark
 
 REF = (1.0, 8.0)
 FLOWERS = ((3, 16, 16), 17)
@@ -178,7 +179,7 @@ def test_gp_extended_subset_predicts_as_a_fresh_factor_of_the_same_subset():
 
 
 def test_msehvi_respects_max_gp_points_with_many_observations():
-    opt = MSEHVI(Problem(n_workers=4), seed=0, n_init=5, max_gp_points=40, max_fit_points=20,
+    opt = MSEHVI(Problem(TASK, n_workers=4), seed=0, n_init=5, max_gp_points=40, max_fit_points=20,
                  n_candidates=16, n_local=16, n_refine=2)
     _feed(opt, 120)
     assert 40 - opt.model.slack <= len(opt.model.subset) <= 40 and len(opt.model.X) == len(opt.model.subset)
@@ -192,23 +193,39 @@ def test_msehvi_respects_max_gp_points_with_many_observations():
 
 
 def test_msehvi_size_objective_is_exact_and_checked_against_observations():
-    opt = MSEHVI(Problem(), seed=0)
+    opt = MSEHVI(Problem(TASK), seed=0)
     cfgs = sample(3, 20)
     np.testing.assert_array_equal(opt.size(cfgs), [log10_params(c, *FLOWERS) for c in cfgs])
-    # a benchmark on digits: observations reveal it and the optimizer switches (with global average
-    # pooling, digits and fashion_mnist counts agree: a config without it tells them apart)
-    jobs = [opt.ask() for _ in range(11)]
-    assert not all(j.config["global_avg_pooling"] for j in jobs[:10])
-    for i, job in enumerate(jobs[:10]):
-        opt.tell(_obs(job, i, 0.5, log10_params(job.config, (1, 8, 8), 10)))
-    assert (opt._search.input_shape, opt._search.n_classes) == ((1, 8, 8), 10)
-    with pytest.raises(ValueError, match="input_shape"):
-        opt.tell(_obs(jobs[10], 10, 0.5, 3.14159))
+    job = opt.ask()
+    opt.tell(_obs(job, 0, 0.5, log10_params(job.config, *FLOWERS)))
+    # a size that is not the task's count (here digits'): the optimizer was built for another task
+    job = next(j for j in (opt.ask() for _ in range(20)) if not j.config["global_avg_pooling"])
+    with pytest.raises(ValueError, match=r"not the exact count for input_shape=\(3, 16, 16\), n_classes=17") as info:
+        opt.tell(_obs(job, 1, 0.5, log10_params(job.config, (1, 8, 8), 10)))
+    assert "\n" not in str(info.value)
+
+
+def test_msehvi_and_bulkcut_take_the_dataset_from_the_task():
+    digits = Problem(make_task("digits"))
+    cfgs = sample(4, 20)
+    msehvi = MSEHVI(digits, seed=0)
+    assert (msehvi._search.input_shape, msehvi._search.n_classes) == ((1, 8, 8), 10)
+    np.testing.assert_array_equal(msehvi.size(cfgs), [log10_params(c, (1, 8, 8), 10) for c in cfgs])
+    bulkcut = BulkAndCut(digits, seed=0)
+    assert bulkcut.chance_error == 1.0 - 1.0 / 10  # digits' chance error, not flowers17's 16/17
+    job = bulkcut.ask()
+    assert bulkcut._running[id(job)][1] == log10_params(job.config, (1, 8, 8), 10)  # the BO's size context
+    # explicit settings still win over the task
+    flowers = MSEHVI(digits, seed=0, input_shape=(3, 16, 16), n_classes=17)
+    np.testing.assert_array_equal(flowers.size(cfgs), [log10_params(c, *FLOWERS) for c in cfgs])
+    assert BulkAndCut(digits, seed=0, n_classes=17).chance_error == 1.0 - 1.0 / 17
+    with pytest.raises(ValueError, match="too small"):
+        BulkAndCut(digits, seed=0, input_shape=(1, 2, 2))
 
 
 @pytest.mark.parametrize("cls", [MSEHVI, EHVI])
 def test_bo_phases_pending_and_fidelity(cls):
-    opt = cls(Problem(n_workers=8), seed=1, n_init=6, n_candidates=32, n_local=16, n_refine=2)
+    opt = cls(Problem(TASK, n_workers=8), seed=1, n_init=6, n_candidates=32, n_local=16, n_refine=2)
     jobs = [opt.ask() for _ in range(6)]
     assert [j.tag for j in jobs] == ["init"] * 6 and all(j.epoch == 25 and j.trial is None for j in jobs)
     for i, job in enumerate(jobs[:4]):
@@ -221,8 +238,9 @@ def test_bo_phases_pending_and_fidelity(cls):
 
 
 def test_bo_decision_time_counts_under_the_measured_overhead_model():
-    opt = MSEHVI(Problem(), seed=0, n_init=5, n_candidates=32, n_local=32, n_refine=2)
-    df = simulate(ToyBenchmark(), opt, Budget(evaluations=12), seed=0, overhead="measured")
+    opt = MSEHVI(Problem(TASK), seed=0, n_init=5, n_candidates=32, n_local=32, n_refine=2)
+    df = simulate(ToyBenchmark(), opt, ToyBenchmark().problem(budget=Budget(evaluations=12)), seed=0,
+                  overhead="measured")
     bo, init = df[df["tag"] == "ehvi"], df[df["tag"] == "init"]
     assert len(bo) == 7 and (bo["overhead"] > 0).all()
     assert bo["overhead"].median() > 10 * init["overhead"].median()  # fitting a GP takes longer than sampling
@@ -234,10 +252,11 @@ def test_bo_beats_random_on_a_small_toy_run():
     """Quick evidence (one seed, 100 jobs): both BO variants reach a larger hypervolume."""
     bench = ToyBenchmark()
     budget = Budget(evaluations=100)
-    rnd = _hv(simulate(bench, RandomSearch(Problem(), seed=0), budget, seed=0))
+    problem = bench.problem(budget=budget)
+    rnd = _hv(simulate(bench, RandomSearch(Problem(TASK), seed=0), problem, seed=0))
     for cls in (MSEHVI, EHVI):
-        opt = cls(Problem(), seed=0, n_init=20, n_candidates=64, n_local=64, n_refine=4)
-        assert _hv(simulate(bench, opt, budget, seed=0)) > rnd
+        opt = cls(Problem(TASK), seed=0, n_init=20, n_candidates=64, n_local=64, n_refine=4)
+        assert _hv(simulate(bench, opt, problem, seed=0)) > rnd
 
 
 # --------------------------------------------------------------------------- Bulk & Cut
@@ -280,7 +299,7 @@ def _bulkcut_run(opt, ends):
 
 
 def test_bulkcut_phases_split_the_time_budget_seen_in_observations():
-    opt = BulkAndCut(Problem(time_budget=1000.0), seed=0)
+    opt = BulkAndCut(Problem(TASK, budget=1000.0), seed=0)
     ends = [40.0, 80.0, 120.0, 160.0, 200.0, 240.0, 340.0, 351.0, 400.0, 500.0, 749.0, 751.0, 900.0, 1000.0]
     tags = _bulkcut_run(opt, ends)
     # the phase of a job is set by the latest end told before it was asked
@@ -297,8 +316,8 @@ def test_bulkcut_phases_split_the_time_budget_seen_in_observations():
 
 def test_bulkcut_children_continue_their_parents_checkpoints_on_the_simulator():
     bench, seen = ToyBenchmark(), []
-    df = simulate(bench, BulkAndCut(Problem(max_evaluations=60, n_workers=4), seed=1), Budget(evaluations=60),
-                  n_workers=4, seed=0, on_observation=seen.append)
+    problem = bench.problem(n_workers=4, budget=Budget(evaluations=60))
+    df = simulate(bench, BulkAndCut(problem, seed=1), problem, seed=0, on_observation=seen.append)
     by_trial = {o.trial: o for o in seen}
     children = [o for o in seen if o.job.parent is not None]
     assert {o.job.tag for o in children} == {"bulk", "cut"}
@@ -312,13 +331,13 @@ def test_bulkcut_children_continue_their_parents_checkpoints_on_the_simulator():
 
 
 def test_bulkcut_phases_split_an_evaluation_budget():
-    opt = BulkAndCut(Problem(max_evaluations=20), seed=0)
+    opt = BulkAndCut(Problem(TASK, budget=Budget(evaluations=20)), seed=0)
     phases = [t[0] for t in _bulkcut_run(opt, [0.0] * 20)]
     assert phases == ["init"] * 7 + ["bulk"] * 8 + ["cut"] * 5
 
 
 def test_bulkcut_children_are_grown_or_cut_evaluated_networks():
-    opt = BulkAndCut(Problem(max_evaluations=60), seed=3)
+    opt = BulkAndCut(Problem(TASK, budget=Budget(evaluations=60)), seed=3)
     seen, tags = [], []
     for i in range(60):
         job = opt.ask()
@@ -349,7 +368,7 @@ def test_rungs():
 
 
 def test_moasha_promotes_by_rank_then_hypervolume_contribution_from_checkpoints():
-    opt = MOASHA(Problem(), seed=0)
+    opt = MOASHA(Problem(TASK), seed=0)
     jobs = [opt.ask() for _ in range(9)]
     assert all(j.epoch == 1 and j.trial is None and j.tag == "rung0" for j in jobs)
     # objectives (val error, log10 params): front 0 = trials 0, 1, 2; trial 1 has the largest contribution
@@ -389,7 +408,7 @@ def _brute_force_candidate(points, promoted, eta, ref=REF):
 @given(steps=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=1, max_size=60))
 def test_moasha_incremental_fronts_equal_a_full_sort(steps):
     # a coarse grid makes ties, duplicates and points outside the reference box common
-    opt = MOASHA(Problem(), seed=0)
+    opt = MOASHA(Problem(TASK), seed=0)
     rung, points, promoted = opt._rungs[0], [], []
     for a, b, promote in steps:
         point = (a / 5.0, 3.0 + b)  # error up to 1.2, size up to 9: some points lie beyond REF
@@ -411,8 +430,8 @@ def test_moasha_incremental_fronts_equal_a_full_sort(steps):
 
 def test_moasha_keeps_eight_workers_busy_and_continues_trials():
     bench, seen = ToyBenchmark(), []
-    df = simulate(bench, MOASHA(Problem(n_workers=8), seed=0), Budget(evaluations=600), n_workers=8, seed=0,
-                  on_observation=seen.append)
+    problem = bench.problem(n_workers=8, budget=Budget(evaluations=600))
+    df = simulate(bench, MOASHA(Problem(TASK, n_workers=8), seed=0), problem, seed=0, on_observation=seen.append)
     # no worker ever waits: each job starts when the worker's previous job ended
     for _, g in df.sort_values("start").groupby("worker"):
         starts, ends = g["start"].to_numpy(), g["end"].to_numpy()

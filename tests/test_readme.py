@@ -86,3 +86,12 @@ def test_benchmark_example_runs():
     fresh = type(bench)(bench.surrogate)
     assert (ns["cost"], ns["r"]) == fresh.job(jobs[0].config, 25, seed=0)
     assert (jobs[0].config_id, 0) in bench._cache  # answered from the prefetched batch
+
+
+def test_problem_and_simulate_example_runs():
+    """The docs' run of MS-EHVI on a problem the digits benchmark made."""
+    ns = {}
+    exec(compile(_block("problem = bench.problem("), "docs/benchmarking.md", "exec"), ns)
+    problem, table = ns["problem"], ns["table"]
+    assert problem.task.dataset == "digits" and problem.n_workers == 8 and len(table) == 100
+    assert set(table["worker"]) == set(range(8)) and (table["tag"] == "ehvi").sum() > 0

@@ -4,12 +4,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from surrobench.benchmark import make_task
 from surrobench.optimizers import RandomSearch
 from surrobench.records import Job, Problem
-from surrobench.simulator import Budget, Overhead, simulate, trial_seed
+from surrobench.simulator import Budget, Event, EventQueue, Overhead, TrialLedger, simulate, trial_seed
 from surrobench.space import sample
 
-from toybench import ToyBenchmark
+from toybench import TASK, ToyBenchmark
 
 
 class Recorder:
@@ -57,8 +58,9 @@ def _busy_max(df):
 @given(seed=st.integers(0, 10_000), workers=st.integers(1, 8), p_none=st.sampled_from([0.0, 0.5]))
 def test_simulator_laws(seed, workers, p_none):
     bench = ToyBenchmark()
-    opt = Recorder(Problem(n_workers=workers), seed=seed, p_none=p_none)
-    df = simulate(bench, opt, Budget(evaluations=40), n_workers=workers, seed=seed)
+    problem = bench.problem(n_workers=workers, budget=Budget(evaluations=40))
+    opt = Recorder(problem, seed=seed, p_none=p_none)
+    df = simulate(bench, opt, problem, seed=seed)
     # every asked job is told exactly once (evaluation budget: all finish)
     assert len(opt.asked) == len(opt.told) == len(df) == 40
     assert sorted(o.job_id for o in opt.told) == list(range(40))
@@ -95,7 +97,7 @@ def test_continuation_pays_only_new_epochs_and_keeps_the_seed():
             self.obs.insert(0, o) if len(self.obs) == 0 else self.obs.append(o)
 
     opt = TwoStep()
-    df = simulate(bench, opt, Budget(evaluations=2), seed=7)
+    df = simulate(bench, opt, bench.problem(budget=Budget(evaluations=2)), seed=7)
     assert list(df["trial"]) == [0, 0]
     s = trial_seed(7, 0)
     assert df["cost"].iloc[0] == pytest.approx(bench.cost(cfg, 5, seed=s))
@@ -106,7 +108,8 @@ def test_continuation_pays_only_new_epochs_and_keeps_the_seed():
 
 def test_same_seed_gives_byte_identical_tables_and_other_seeds_differ():
     bench = ToyBenchmark()
-    run = lambda s: simulate(bench, RandomSearch(Problem(n_workers=4), seed=s), Budget(seconds=6 * 3600), n_workers=4, seed=s)  # noqa: E731
+    problem = bench.problem(n_workers=4, budget=Budget(seconds=6 * 3600))
+    run = lambda s: simulate(bench, RandomSearch(problem, seed=s), problem, seed=s)  # noqa: E731
     a, b, c = run(1), run(1), run(2)
     assert a.to_csv(index=False) == b.to_csv(index=False)
     assert a.to_csv(index=False) != c.to_csv(index=False)
@@ -114,8 +117,9 @@ def test_same_seed_gives_byte_identical_tables_and_other_seeds_differ():
 
 def test_time_budget_counts_only_jobs_finished_in_time():
     bench = ToyBenchmark()
-    opt = Recorder(Problem(), seed=1)
-    df = simulate(bench, opt, Budget(seconds=500.0), n_workers=3, seed=0)
+    problem = bench.problem(n_workers=3, budget=Budget(seconds=500.0))
+    opt = Recorder(problem, seed=1)
+    df = simulate(bench, opt, problem, seed=0)
     assert (df["end"] <= 500.0).all()
     assert len(opt.told) == len(df) <= len(opt.asked)
     assert len(opt.asked) - len(opt.told) <= 3  # only jobs still running at the deadline are untold
@@ -123,16 +127,121 @@ def test_time_budget_counts_only_jobs_finished_in_time():
 
 def test_a_number_is_a_budget_in_simulated_seconds():
     def run(budget):
-        return simulate(ToyBenchmark(), RandomSearch(Problem(n_workers=2), seed=3), budget, n_workers=2, seed=0)
+        problem = ToyBenchmark().problem(n_workers=2, budget=budget)
+        return simulate(ToyBenchmark(), RandomSearch(problem, seed=3), problem, seed=0)
 
     pd.testing.assert_frame_equal(run(500), run(Budget(seconds=500.0)))
     assert run(np.float64(500.0))["end"].max() <= 500.0
 
 
-@pytest.mark.parametrize("bad", ["1h", None, True, [500]])
+@pytest.mark.parametrize("bad", ["1h", True, [500]])
 def test_a_budget_that_is_neither_a_budget_nor_seconds_is_refused(bad):
     with pytest.raises(ValueError, match="budget: expected a Budget or simulated seconds"):
-        simulate(ToyBenchmark(), RandomSearch(Problem(), seed=0), bad)
+        ToyBenchmark().problem(budget=bad)
+
+
+def test_simulate_reads_workers_and_budget_from_the_problem():
+    bench = ToyBenchmark()
+    problem = bench.problem(n_workers=3, budget=Budget(evaluations=9))
+    assert (problem.task, problem.n_workers, problem.budget) == (bench.task, 3, Budget(evaluations=9))
+    assert (problem.max_evaluations, problem.time_budget) == (9, None)
+    df = simulate(bench, RandomSearch(problem, seed=0), problem, seed=0)
+    assert len(df) == 9 and set(df["worker"]) == {0, 1, 2}
+    same = simulate(bench, RandomSearch(problem, seed=0), problem, seed=0, budget=Budget(evaluations=9), n_workers=3)
+    pd.testing.assert_frame_equal(df, same)  # repeating the problem's values is allowed
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(n_workers=4), "n_workers: 4 given to simulate, but the problem has 3"),
+    (dict(budget=600.0), "budget: Budget(seconds=600.0, evaluations=None) given to simulate, but the problem's is"),
+    (dict(budget=Budget(evaluations=10)), "budget: .* given to simulate, but the problem's is Budget"),
+])
+def test_simulate_refuses_workers_or_budget_that_disagree_with_the_problem(extra, message):
+    bench = ToyBenchmark()
+    problem = bench.problem(n_workers=3, budget=Budget(evaluations=9))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        simulate(bench, RandomSearch(problem, seed=0), problem, **extra)
+    assert "\n" not in str(info.value)
+
+
+def test_simulate_refuses_a_problem_without_budget_or_of_another_dataset():
+    bench = ToyBenchmark()
+    with pytest.raises(ValueError, match="problem: has no budget"):
+        simulate(bench, RandomSearch(Problem(TASK), seed=0), Problem(TASK))
+    with pytest.raises(ValueError, match="problem: expected a surrobench.records.Problem"):
+        simulate(bench, RandomSearch(Problem(TASK), seed=0), Budget(evaluations=3))
+    digits = Problem(make_task("digits"), budget=Budget(evaluations=3))
+    with pytest.raises(ValueError, match="task's dataset 'digits' is not the benchmark's 'toy'"):
+        simulate(bench, RandomSearch(digits, seed=0), digits)
+
+
+def test_event_queue_orders_by_end_then_by_job_id():
+    job = Job(sample(0), 3)
+    queue = EventQueue()
+    for end, job_id in [(5.0, 3), (2.0, 7), (5.0, 1), (2.0, 2), (9.0, 0), (5.0, 2)]:
+        queue.push(Event(end, job_id, worker=job_id, trial=0, job=job, start=0.0, cost=end, overhead=0.0, result=None))
+    order = [(e.end, e.job_id) for e in (queue.pop() for _ in range(len(queue)))]
+    assert order == [(2.0, 2), (2.0, 7), (5.0, 1), (5.0, 2), (5.0, 3), (9.0, 0)]
+    assert not queue
+    # fields other than (end, job_id) never decide: equal keys compare equal whatever the worker
+    a = Event(1.0, 4, worker=0, trial=0, job=job, start=0.0, cost=1.0, overhead=0.0, result=None)
+    b = Event(1.0, 4, worker=9, trial=5, job=job, start=0.5, cost=0.5, overhead=0.1, result="x")
+    assert not a < b and not b < a
+
+
+def test_ties_are_told_in_the_order_the_jobs_started():
+    """Jobs of one cost end together; they are told by job id, on the lowest free workers first."""
+    cfg = sample(4)
+
+    class Same:
+        def __init__(self):
+            self.told = []
+
+        def ask(self):
+            return Job(cfg, 5)
+
+        def tell(self, o):
+            self.told.append(o.job_id)
+
+    bench = ToyBenchmark()
+    problem = bench.problem(n_workers=4, budget=Budget(evaluations=8))
+    opt = Same()
+    df = simulate(bench, opt, problem, seed=0)
+    assert opt.told == list(range(8)) and list(df["worker"]) == [0, 1, 2, 3] * 2
+    assert df["end"].iloc[0] == df["end"].iloc[3] < df["end"].iloc[4] == df["end"].iloc[7]
+
+
+def _ledger_with_trial_0_at_epoch_5():
+    ledger, cfg = TrialLedger(run_seed=7), sample(0)
+    assert ledger.open(Job(cfg, 5)) == 0
+    ledger.close(0, 5)
+    return ledger, cfg
+
+
+@pytest.mark.parametrize("job, message", [
+    (lambda cfg: Job(cfg, 10, trial=3, from_epoch=5), "job continues trial 3, which was never started"),
+    (lambda cfg: Job(sample(1), 10, trial=0, from_epoch=5), "job continues trial 0 with another config"),
+    (lambda cfg: Job(cfg, 10, trial=0, from_epoch=6), "job continues trial 0 from epoch 6, but it has only reached epoch 5"),
+    (lambda cfg: Job(sample(1), 10, parent=2, from_epoch=3), "job starts from the checkpoint of trial 2, which was never"),
+    (lambda cfg: Job(sample(1), 10, parent=0, from_epoch=8), "job starts from trial 0 at epoch 8, but it has only reached"),
+])
+def test_trial_ledger_refuses_what_no_checkpoint_allows(job, message):
+    ledger, cfg = _ledger_with_trial_0_at_epoch_5()
+    with pytest.raises(ValueError, match=message) as info:
+        ledger.open(job(cfg))
+    assert "\n" not in str(info.value)
+
+
+def test_trial_ledger_admits_continuations_and_keeps_seeds_per_trial():
+    ledger, cfg = _ledger_with_trial_0_at_epoch_5()
+    assert ledger.open(Job(cfg, 10, trial=0, from_epoch=5)) == 0  # the same trial, the same seed
+    with pytest.raises(ValueError, match="job continues trial 0 while it is still running"):
+        ledger.open(Job(cfg, 12, trial=0, from_epoch=5))
+    assert ledger.open(Job(sample(1), 25, parent=0, from_epoch=5)) == 1  # a new run from trial 0's checkpoint
+    ledger.close(0, 10)
+    assert ledger.reached(0) == 10 and ledger.reached(1) == 0
+    assert [ledger.seed(t) for t in (0, 1, 5)] == [trial_seed(7, t) for t in (0, 1, 5)]
+    assert len({ledger.seed(t) for t in range(50)}) == 50
 
 
 def test_deadlock_is_a_clear_error():
@@ -144,7 +253,7 @@ def test_deadlock_is_a_clear_error():
             pass
 
     with pytest.raises(RuntimeError, match="nothing to run"):
-        simulate(ToyBenchmark(), Never(), Budget(evaluations=3))
+        simulate(ToyBenchmark(), Never(), ToyBenchmark().problem(budget=Budget(evaluations=3)))
 
 
 def test_invalid_continuations_are_refused():
@@ -158,7 +267,7 @@ def test_invalid_continuations_are_refused():
             pass
 
     with pytest.raises(ValueError, match="never started"):
-        simulate(ToyBenchmark(), Bad(), Budget(evaluations=1))
+        simulate(ToyBenchmark(), Bad(), ToyBenchmark().problem(budget=Budget(evaluations=1)))
     with pytest.raises(ValueError, match="from_epoch"):
         Job(cfg, 10, from_epoch=3)
     with pytest.raises(ValueError, match="epoch"):
@@ -167,14 +276,14 @@ def test_invalid_continuations_are_refused():
 
 def test_fixed_overhead_delays_every_job():
     bench = ToyBenchmark()
-    none = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0)
-    fixed = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0,
-                     overhead=Overhead("fixed", seconds=60.0))
+    problem = bench.problem(budget=Budget(evaluations=10))
+    none = simulate(bench, RandomSearch(problem, seed=0), problem, seed=0)
+    fixed = simulate(bench, RandomSearch(problem, seed=0), problem, seed=0, overhead=Overhead("fixed", seconds=60.0))
     # one worker: each job waits for the previous tell (60 s) and its own ask (60 s)
     assert fixed["start"].iloc[0] == pytest.approx(60.0)
     assert fixed["end"].iloc[-1] == pytest.approx(none["end"].iloc[-1] + 60.0 * (2 * 10 - 1))
     assert (fixed["overhead"] == 60.0).all()
-    seconds = simulate(bench, RandomSearch(Problem(), seed=0), Budget(evaluations=10), seed=0, overhead=60)
+    seconds = simulate(bench, RandomSearch(problem, seed=0), problem, seed=0, overhead=60)
     pd.testing.assert_frame_equal(seconds, fixed)  # a number is fixed seconds per decision
 
 
@@ -186,7 +295,8 @@ def test_measured_overhead_charges_real_time():
             _t.sleep(0.01)
             return super().ask()
 
-    df = simulate(ToyBenchmark(), Slow(Problem(), seed=0), Budget(evaluations=3), overhead="measured")
+    problem = ToyBenchmark().problem(budget=Budget(evaluations=3))
+    df = simulate(ToyBenchmark(), Slow(problem, seed=0), problem, overhead="measured")
     assert (df["overhead"] >= 0.009).all()
 
 
@@ -201,9 +311,10 @@ def test_bad_overheads():
         Overhead("sometimes")
     with pytest.raises(ValueError, match="overhead"):
         Overhead("fixed", seconds=-1)
+    problem = ToyBenchmark().problem(budget=Budget(evaluations=2))
     for bad in (None, True, [1.0], -2.0):
         with pytest.raises(ValueError, match="overhead"):
-            simulate(ToyBenchmark(), RandomSearch(Problem(), seed=0), Budget(evaluations=2), overhead=bad)
+            simulate(ToyBenchmark(), RandomSearch(problem, seed=0), problem, overhead=bad)
 
 
 def test_a_new_run_can_start_from_another_configs_checkpoint():
@@ -221,14 +332,15 @@ def test_a_new_run_can_start_from_another_configs_checkpoint():
         def tell(self, o):
             self.told.append(o)
 
-    df = simulate(bench, Morph(7), Budget(evaluations=2), seed=3)
+    problem = bench.problem(budget=Budget(evaluations=2))
+    df = simulate(bench, Morph(7), problem, seed=3)
     assert list(df["trial"]) == [0, 1] and list(df["parent"]) == [-1, 0]
     assert df["config_id"].iloc[1] != df["config_id"].iloc[0]
     child_seed = trial_seed(3, 1)  # a new run: its own seed, the child's own epochs
     assert df["cost"].iloc[1] == pytest.approx(bench.cost(child_cfg, 25, from_epoch=7, seed=child_seed))
     assert df["val_error"].iloc[1] == pytest.approx(bench.query(child_cfg, 25, seed=child_seed).val_error)
     with pytest.raises(ValueError, match="only reached epoch 10"):
-        simulate(bench, Morph(12), Budget(evaluations=2), seed=3)
+        simulate(bench, Morph(12), problem, seed=3)
 
 
 def test_invalid_parents_are_refused():
@@ -242,7 +354,7 @@ def test_invalid_parents_are_refused():
             pass
 
     with pytest.raises(ValueError, match="trial 4, which was never started"):
-        simulate(ToyBenchmark(), Orphan(), Budget(evaluations=1))
+        simulate(ToyBenchmark(), Orphan(), ToyBenchmark().problem(budget=Budget(evaluations=1)))
     with pytest.raises(ValueError, match="parent"):
         Job(cfg, 10, trial=1, parent=0, from_epoch=3)
     with pytest.raises(ValueError, match="parent"):
@@ -267,12 +379,6 @@ class _Spy:
     def answer(self, job, *, seed):
         return self.bench.answer(job, seed=seed)
 
-    def cost(self, *a, **k):
-        return self.bench.cost(*a, **k)
-
-    def query(self, *a, **k):
-        return self.bench.query(*a, **k)
-
 
 class _Liar(RandomSearch):
     """Random search whose look-ahead announces jobs it will never ask for."""
@@ -283,13 +389,11 @@ class _Liar(RandomSearch):
 
 @pytest.mark.parametrize("workers", [1, 5])
 def test_look_ahead_prefetch_changes_nothing_but_speed(workers):
-    budget, run_seed = Budget(seconds=4 * 3600), 3
     hinted, plain, lied = _Spy(), _Spy(prefetch=False), _Spy()
-    a = simulate(hinted, RandomSearch(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers,
-                 seed=run_seed)
-    b = simulate(plain, RandomSearch(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers,
-                 seed=run_seed)
-    c = simulate(lied, _Liar(Problem(n_workers=workers), seed=1, block=64), budget, n_workers=workers, seed=run_seed)
+    problem, run_seed = hinted.bench.problem(n_workers=workers, budget=Budget(seconds=4 * 3600)), 3
+    a = simulate(hinted, RandomSearch(problem, seed=1, block=64), problem, seed=run_seed)
+    b = simulate(plain, RandomSearch(problem, seed=1, block=64), problem, seed=run_seed)
+    c = simulate(lied, _Liar(problem, seed=1, block=64), problem, seed=run_seed)
     assert len(a) > 200
     assert a.to_csv(index=False) == b.to_csv(index=False) == c.to_csv(index=False)
     # One prefetch per block of 64 new trials, announcing trials 0, 1, 2, ... with their configs and seeds.
@@ -308,9 +412,9 @@ def test_random_search_blocks_do_not_change_its_jobs():
     rng = np.random.default_rng(11)
     expected = [sample(rng) for _ in range(300)]
     for block in (1, 7, 256):
-        opt = RandomSearch(Problem(), seed=11, block=block)
+        opt = RandomSearch(Problem(TASK), seed=11, block=block)
         first = opt.ask()
         assert [first.config, *(j.config for j in opt.upcoming())] == expected[:block]
         assert [first.config] + [opt.ask().config for _ in range(299)] == expected
     with pytest.raises(ValueError, match="block"):
-        RandomSearch(Problem(), block=0)
+        RandomSearch(Problem(TASK), block=0)

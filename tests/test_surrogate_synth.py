@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from surrobench.datasets import DATASETS
+from surrobench.model_size import sizes_of_valid as sizes
 from surrobench.space import config_id, encode, sample, validate
-from surrobench.surrogate.features import sizes
 
 TRUE_SIGMA = 0.30
 TRUE_RHO = 0.80

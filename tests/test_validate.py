@@ -11,7 +11,7 @@ from toybench import ToyBenchmark
 from surrobench.logged import SetBenchmark, logged_set
 from surrobench.model_size import log10_params
 from surrobench.optimizers import OPTIMIZERS
-from surrobench.records import Job, Problem
+from surrobench.records import Job
 from surrobench.simulator import Budget, simulate
 from surrobench.snap import SnappedOptimizer, Snapper, distances, unit_encode
 from surrobench.space import config_id, default_config, sample
@@ -90,12 +90,12 @@ def test_snapper_refuses_an_empty_set_and_duplicates():
 def test_the_optimizer_is_told_the_answered_config_and_its_exact_size(name):
     bench = ToyBenchmark()
     snapper = Snapper(SET)
-    problem = Problem(n_workers=1, max_evaluations=12)
+    problem = bench.problem(n_workers=1, budget=Budget(evaluations=12))
     told = []
     opt = SnappedOptimizer(OPTIMIZERS[name](problem, seed=3), snapper)
     inner_tell = opt.optimizer.tell
     opt.optimizer.tell = lambda obs: (told.append(obs), inner_tell(obs))  # MS-EHVI checks the exact size itself
-    table = simulate(SetBenchmark(bench, IDS), opt, Budget(evaluations=12), seed=5)
+    table = simulate(SetBenchmark(bench, IDS), opt, problem, seed=5)
     assert len(table) == 12 and set(table["config_id"]) <= set(IDS)
     for obs in told:
         assert obs.job.config_id in snapper and obs.log10_params == pytest.approx(
@@ -141,12 +141,12 @@ class Band:
         pass
 
 
-class Shuffled:
+class Shuffled(ToyBenchmark):
     """Answers config c with everything the toy answers for config perm(c): errors, size and cost."""
 
     def __init__(self, perm: dict[str, dict]):
+        super().__init__()
         self.toy, self.perm = ToyBenchmark(), perm
-        self.min_epoch, self.max_epoch, self.reference_point = 1, 25, self.toy.reference_point
 
     def query(self, config, epoch, *, seed=0):
         return self.toy.query(self.perm[config_id(config)], epoch, seed=seed)

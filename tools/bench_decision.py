@@ -28,12 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 _RUNNER = r"""
 import json, sys, time
 import numpy as np
-sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2] + "/tests")
+sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + "/tests")
 from surrobench.optimizers import OPTIMIZERS
 from surrobench.records import Observation, Problem
 from toybench import ToyBenchmark
 name, n, k = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-bench, opt = ToyBenchmark(), OPTIMIZERS[name](Problem(), seed=0, n_init=n)
+bench = ToyBenchmark()
+problem = bench.problem() if hasattr(bench, "problem") else Problem()  # since issue 17 a problem holds the task
+opt = OPTIMIZERS[name](problem, seed=0, n_init=n)
 def tell(job, i):
     r = bench.query(job.config, job.epoch)
     opt.tell(Observation(job=job, job_id=i, trial=i, val_error=r.val_error, test_error=r.test_error,
@@ -64,8 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--decisions", type=int, default=40)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        data = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "surrobench"], check=True,
-                              capture_output=True).stdout
+        data = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "surrobench", "tests/toybench.py"],
+                              check=True, capture_output=True).stdout
         before = Path(tmp) / "before"
         before.mkdir()
         with tempfile.TemporaryFile() as f:

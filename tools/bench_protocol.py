@@ -93,14 +93,14 @@ class TimedBenchmark:
 
 def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
     from surrobench.optimizers import OPTIMIZERS
-    from surrobench.records import Problem
     from surrobench.simulator import Budget, simulate
 
     ledger = CpuLedger()
-    opt = TimedOptimizer(OPTIMIZERS[name](Problem(n_workers=1), seed=seed), ledger)
     bench = TimedBenchmark(bench_factory(), ledger)
+    problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
+    opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=seed), ledger)
     t0, c0 = time.perf_counter(), time.process_time()
-    table = simulate(bench, opt, Budget(seconds=hours * 3600.0), n_workers=1, seed=seed)
+    table = simulate(bench, opt, problem, seed=seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     asks = ledger.asks
     return {
@@ -114,7 +114,6 @@ def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
 def scan_workers(bench_factory, workers: list[int], jobs: int, seed: int) -> list[dict]:
     """Random search with the look-ahead: CPU microseconds per job in each quarter of the run."""
     from surrobench.optimizers import RandomSearch
-    from surrobench.records import Problem
     from surrobench.simulator import Budget, simulate
 
     out = []
@@ -122,8 +121,10 @@ def scan_workers(bench_factory, workers: list[int], jobs: int, seed: int) -> lis
         stamps: list[float] = []
         clock = time.process_time
         t0 = clock()
-        simulate(bench_factory(), RandomSearch(Problem(n_workers=n), seed=seed), Budget(evaluations=jobs),
-                 n_workers=n, seed=seed, on_observation=lambda obs: stamps.append(clock()))
+        bench = bench_factory()
+        problem = bench.problem(n_workers=n, budget=Budget(evaluations=jobs))
+        simulate(bench, RandomSearch(problem, seed=seed), problem, seed=seed,
+                 on_observation=lambda obs: stamps.append(clock()))
         quarter = len(stamps) // 4
         edges = [t0] + [stamps[(k + 1) * quarter - 1] for k in range(4)]
         out.append({"workers": n, "jobs": len(stamps),
@@ -138,15 +139,15 @@ def optuna_trials(bench_factory, samplers: list[str], trials: int, seed: int) ->
     if importlib.util.find_spec("optuna") is None:
         return None
     from surrobench.bridges.optuna import resolve
-    from surrobench.records import Problem
     from surrobench.simulator import Budget, simulate
 
     out = {}
     for s in samplers:
         cls, settings = resolve(f"optuna-{s}")
         ledger = CpuLedger()
-        opt = TimedOptimizer(cls(Problem(n_workers=1), seed=seed, **settings), ledger)
-        simulate(bench_factory(), opt, Budget(evaluations=trials), n_workers=1, seed=seed)
+        bench = bench_factory()
+        problem = bench.problem(n_workers=1, budget=Budget(evaluations=trials))
+        simulate(bench, TimedOptimizer(cls(problem, seed=seed, **settings), ledger), problem, seed=seed)
         out[s] = 1e3 * ledger.seconds["optimizer"] / max(1, len(ledger.asks))
     return out
 

@@ -37,10 +37,15 @@ DAY = 24 * 3600.0
 
 
 class PreviousPath:
-    """The benchmark as the simulator used it first: ``cost`` at the start, ``query`` at the end."""
+    """The benchmark as the simulator used it first: ``cost`` and ``query`` called apart."""
 
     def __init__(self, bench: SurrogateBenchmark):
         self.bench = bench
+        self.task = bench.task
+
+    def answer(self, job, *, seed=0):
+        return self.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=seed), \
+            self.query(job.config, job.epoch, seed=seed)
 
     def cost(self, config, epoch, *, from_epoch=0, seed=0):
         return self.bench.cost(config, epoch, from_epoch=from_epoch, seed=seed)
@@ -57,8 +62,8 @@ class OneByOne(RandomSearch):
 
 def one_run(bench, n_workers: int, seed: int, optimizer=RandomSearch):
     t0 = time.perf_counter()
-    table = simulate(bench, optimizer(Problem(n_workers=n_workers), seed=seed), Budget(seconds=DAY),
-                     n_workers=n_workers, seed=seed)
+    problem = Problem(bench.task, n_workers=n_workers, budget=Budget(seconds=DAY))
+    table = simulate(bench, optimizer(problem, seed=seed), problem, seed=seed)
     return time.perf_counter() - t0, table
 
 

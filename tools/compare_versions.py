@@ -49,8 +49,12 @@ ref = [float(v) for v in bench.reference_point]
 out = {}
 for seed in seeds:
     t0 = time.process_time()
-    table = simulate(bench, OPTIMIZERS[opt](Problem(n_workers=1), seed=seed), Budget(evaluations=evaluations),
-                     n_workers=1, seed=seed)
+    if "task" in Problem.__dataclass_fields__:  # since issue 17 a problem holds the task and the budget
+        problem = bench.problem(n_workers=1, budget=Budget(evaluations=evaluations))
+        table = simulate(bench, OPTIMIZERS[opt](problem, seed=seed), problem, seed=seed)
+    else:
+        table = simulate(bench, OPTIMIZERS[opt](Problem(n_workers=1), seed=seed), Budget(evaluations=evaluations),
+                         n_workers=1, seed=seed)
     out[str(seed)] = {"hv": hypervolume(table[["val_error", "log10_params"]].to_numpy(), ref=ref),
                       "cpu_s": time.process_time() - t0}
 print(json.dumps(out))

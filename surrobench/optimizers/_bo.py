@@ -23,24 +23,21 @@ evaluations before and after (README, Performance).
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any, Mapping, Sequence
 
 import moocore
 import numpy as np
 
-from ..datasets import DATASETS
 from ..model_size import log10_params
 from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, REFERENCE_POINT, as_rng, sample
+from ._common import dataset_facts
 from ._ehvi import ehvi
 from ._gp import GP
 from ._rows import encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, sample_rows, to_config
 
 __all__ = ["GPEHVI", "mutate"]
-
-logger = logging.getLogger(__name__)
 
 _MOVES_PER_REFINED = 16
 
@@ -73,8 +70,8 @@ class GPEHVI:
         seed: int | np.random.Generator | None = None,
         n_init: int = 50,
         ref_point: Sequence[float] = REFERENCE_POINT,
-        input_shape: Sequence[int] = (3, 16, 16),
-        n_classes: int = 17,
+        input_shape: Sequence[int] | None = None,
+        n_classes: int | None = None,
         max_gp_points: int = 500,
         max_fit_points: int = 200,
         refit_growth: float = 1.25,
@@ -98,8 +95,7 @@ class GPEHVI:
                 raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
         self.n_init, self.n_candidates = int(n_init), int(n_candidates)
         self.n_local, self.n_refine = int(n_local), int(n_refine)
-        self.input_shape, self.n_classes = tuple(int(d) for d in input_shape), int(n_classes)
-        log10_params(sample(0), self.input_shape, self.n_classes)  # fails early on a bad shape
+        self.input_shape, self.n_classes = dataset_facts(problem, input_shape, n_classes)
         self._rng = as_rng(seed)
         gp_settings = dict(max_points=max_gp_points, max_fit_points=max_fit_points, refit_growth=refit_growth)
         self.gp_error = GP(len(HYPERPARAMETERS), **gp_settings)
@@ -119,22 +115,12 @@ class GPEHVI:
         return np.array([log10_params(c, self.input_shape, self.n_classes) for c in configs])
 
     def _check_size(self, obs: Observation) -> None:
-        if abs(float(self.size([obs.config])[0]) - obs.log10_params) <= 1e-6:
-            return
-        shapes = [(self.input_shape, self.n_classes)] + [(d.input_shape, d.n_classes) for d in DATASETS.values()]
-        configs = self._configs + [obs.config]
-        sizes = np.array(self._size + [obs.log10_params])
-        for shape, classes in shapes:
-            if np.allclose([log10_params(c, shape, classes) for c in configs], sizes, rtol=0.0, atol=1e-6):
-                logger.warning("MS-EHVI: model sizes match input_shape=%s, n_classes=%s, not the settings %s, %s; "
-                               "switching", shape, classes, self.input_shape, self.n_classes)
-                self.input_shape, self.n_classes = tuple(shape), int(classes)
-                return
-        raise ValueError(
-            f"MS-EHVI: the observed log10_params {obs.log10_params:.6f} is not the exact count for "
-            f"input_shape={self.input_shape}, n_classes={self.n_classes} (nor for any known dataset); "
-            "pass the benchmark's input_shape and n_classes"
-        )
+        if abs(float(self.size([obs.config])[0]) - obs.log10_params) > 1e-6:
+            raise ValueError(
+                f"MS-EHVI: the observed log10_params {obs.log10_params:.6f} is not the exact count for "
+                f"input_shape={self.input_shape}, n_classes={self.n_classes}: build the optimizer with the benchmark's "
+                "problem (bench.problem()) or the benchmark's input_shape and n_classes"
+            )
 
     # -- ask / tell -----------------------------------------------------------------------
     def ask(self) -> Job:

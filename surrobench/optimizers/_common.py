@@ -27,8 +27,9 @@ import moocore
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ..model_size import log10_params
 from ..records import Job, Observation, Problem
-from ..space import HYPERPARAMETERS, NAMES, REFERENCE_POINT, is_active, validate
+from ..space import HYPERPARAMETERS, NAMES, REFERENCE_POINT, is_active, sample, validate
 
 __all__ = [
     "DEPTHS",
@@ -49,6 +50,7 @@ __all__ = [
     "polynomial_mutation",
     "clip_epoch",
     "halving_budgets",
+    "dataset_facts",
     "Outstanding",
 ]
 
@@ -355,6 +357,16 @@ def halving_budgets(min_budget: float, max_budget: float, eta: float, problem: P
         budgets = [float(max_budget)]
     epochs = sorted({clip_epoch(x, problem) for x in budgets})
     return epochs
+
+
+def dataset_facts(problem: Problem, input_shape: Sequence[int] | None = None,
+                  n_classes: int | None = None) -> tuple[tuple[int, ...], int]:
+    """``(input_shape, n_classes)`` an optimizer computes sizes for: each as given, else the
+    problem's task's (never a default dataset's); a shape too small for the space is a ``ValueError``."""
+    shape = problem.task.input_shape if input_shape is None else tuple(int(d) for d in input_shape)
+    classes = problem.task.n_classes if n_classes is None else int(n_classes)
+    log10_params(sample(0), shape, classes)  # fails early on a bad shape
+    return shape, classes
 
 
 class Outstanding:

@@ -56,6 +56,7 @@ import numpy as np
 from ..model_size import log10_params
 from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, as_rng, sample, validate
+from ._common import dataset_facts
 from ._gp import GP
 
 __all__ = ["BulkAndCut", "grow", "cut"]
@@ -164,16 +165,16 @@ class BulkAndCut:
       round(25 / 3)); grown children and initial networks train ``problem.max_epoch`` epochs.
     * ``cut_factor=0.9``: width multiplier of a cut.
     * ``p_first_front=0.85``: probability of choosing the parent from the first front (else the second).
-    * ``n_classes=17``: for the chance-level error ``1 - 1/n_classes`` in the original's bulk-up
-      parent weights, ``(chance error - error)^2`` (flowers17 by default).
+    * ``n_classes=None``: for the chance-level error ``1 - 1/n_classes`` in the original's bulk-up
+      parent weights, ``(chance error - error)^2`` (default: the problem's task's).
     * ``time_budget=None``: simulated seconds to split when ``problem`` gives neither a time nor an
       evaluation budget (default: 24 hours).
     * ``max_log10_params=8.0``, ``min_log10_params=2.0``: as the original, networks above 10^8
       parameters are not grown and networks below 10^2 are not cut.
     * ``lr_bo=True``: learning rates from :class:`LearningRateBO` as the original; ``False`` keeps
       the prior's (initial networks) and the parent's (children).
-    * ``input_shape=(3, 16, 16)``: with ``n_classes``, the dataset whose closed-form parameter count
-      is the BO's size context (flowers17 by default; any shape only shifts the context).
+    * ``input_shape=None``: with ``n_classes``, the dataset whose closed-form parameter count is the
+      BO's size context (default: the problem's task's).
 
     See the module docstring for what is approximated and why.
     """
@@ -187,12 +188,12 @@ class BulkAndCut:
         cut_epochs: int = 8,
         cut_factor: float = 0.9,
         p_first_front: float = 0.85,
-        n_classes: int = 17,
+        n_classes: int | None = None,
         time_budget: float | None = None,
         max_log10_params: float = 8.0,
         min_log10_params: float = 2.0,
         lr_bo: bool = True,
-        input_shape: Sequence[int] = (3, 16, 16),
+        input_shape: Sequence[int] | None = None,
     ):
         self.problem = problem
         self.seed = seed
@@ -210,9 +211,8 @@ class BulkAndCut:
             raise ValueError(f"cut_factor: must lie in (0, 1), got {cut_factor!r}")
         self.cut_factor = float(cut_factor)
         self.p_first_front = float(p_first_front)
-        self.chance_error = 1.0 - 1.0 / int(n_classes)
-        self.input_shape, self.n_classes = tuple(int(d) for d in input_shape), int(n_classes)
-        log10_params(sample(0), self.input_shape, self.n_classes)  # fails early on a bad shape
+        self.input_shape, self.n_classes = dataset_facts(problem, input_shape, n_classes)
+        self.chance_error = 1.0 - 1.0 / self.n_classes
         self.lr_bo = bool(lr_bo)
         self._bo = {"grow": LearningRateBO(-5.0, 0.0), "cut": LearningRateBO(-5.0, -2.0)}
         self.max_log10_params, self.min_log10_params = float(max_log10_params), float(min_log10_params)

@@ -8,8 +8,9 @@ rung; if no rung has one, a new config from the priors starts at the lowest rung
 waits for a rung to fill, and every worker is busy all the time: the method of the set that keeps
 many workers busy, which none of the paper's baselines do.
 
+>>> from surrobench.benchmark import make_task
 >>> from surrobench.records import Problem
->>> MOASHA(Problem(), seed=0).rungs
+>>> MOASHA(Problem(make_task("flowers17")), seed=0).rungs
 [1, 3, 9, 25]
 """
 

@@ -25,10 +25,10 @@ class MSEHVI:
 
     * ``n_init=50``: random configs (from the priors) before the model is used.
     * ``ref_point=(1.0, 8.0)``: reference point of (val error, log10 params) (docs/problem.md §4).
-    * ``input_shape=(3, 16, 16)``, ``n_classes=17``: the dataset the exact size is computed for,
-      flowers17 by default. The optimizer never sees the benchmark, so it checks every observed
-      size against its own count: if they differ it switches to the known dataset (docs/problem.md §3) whose
-      counts match every observation so far, and raises ``ValueError`` if none does.
+    * ``input_shape=None``, ``n_classes=None``: the dataset the exact size is computed for (default:
+      the problem's task's, ``problem.task.input_shape`` and ``n_classes``). Every observed size is
+      checked against this count; one that differs is a ``ValueError`` (a task that is not the
+      benchmark's).
     * ``max_gp_points=500``, ``max_fit_points=200``, ``refit_growth=1.25``: the GP's cost bound.
       The posterior uses at most ``max_gp_points`` observations (the best half by non-dominated
       rank, the rest a random sample, chosen again only after a hyperparameter fit or when full;

@@ -12,48 +12,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..model_size import n_params
-from ..space import HYPERPARAMETERS, NAMES, id_of_valid, validate
+from ..model_size import n_params, sizes_of_valid
+from ..space import HYPERPARAMETERS, NAMES, validate
 
-__all__ = ["FEATURES", "features", "feature_row", "validated_id", "sizes", "size_bounds"]
-
-validated_id = id_of_valid
-""":func:`surrobench.space.config_id` of an already validated config: the space's own function,
-named here for the benchmark's hot path (one home for the id)."""
+__all__ = ["FEATURES", "features", "feature_row", "size_bounds"]
 
 FEATURES: tuple[str, ...] = NAMES + ("log10_params", "log10_macs", "log10_steps")
-
-
-def sizes(cfg: Mapping[str, Any], input_shape: Sequence[int], n_classes: int) -> tuple[int, int]:
-    """(trainable parameters, multiply-accumulates per example) of a *validated* config.
-
-    The parameter count is :func:`surrobench.model_size.n_params` without re-validating
-    (tests check that both agree); convolutions run at full resolution, then pooling.
-    """
-    c, h, w = (int(d) for d in input_shape)
-    k = int(cfg["kernel_size"])
-    bn = bool(cfg["batch_norm"])
-    params = macs = 0
-    for i in range(int(cfg["n_conv_l"])):
-        width = int(cfg[f"n_conv_{i}"])
-        params += c * width * k * k + width + (2 * width if bn else 0)
-        macs += h * w * c * width * k * k
-        c, h, w = width, h // 2, w // 2
-        if h < 1 or w < 1:
-            raise ValueError(f"input_shape {tuple(input_shape)} is too small for {cfg['n_conv_l']} pooling layers")
-    flat = c if cfg["global_avg_pooling"] else c * h * w
-    for j in range(int(cfg["n_fc_l"])):
-        width = int(cfg[f"n_fc_{j}"])
-        params += flat * width + width
-        macs += flat * width
-        flat = width
-    return params + flat * int(n_classes) + int(n_classes), macs + flat * int(n_classes)
 
 
 def feature_row(cfg: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, n_train: int) -> tuple[list[float], int]:
     """Features of one validated config and its exact parameter count."""
     row = [hp.to_unit(cfg[hp.name]) if hp.name in cfg else math.nan for hp in HYPERPARAMETERS]
-    n, macs = sizes(cfg, input_shape, n_classes)
+    n, macs = sizes_of_valid(cfg, input_shape, n_classes)
     row.append(math.log10(n))
     row.append(math.log10(macs))
     row.append(math.log10(math.ceil(n_train / int(cfg["batch_size"]))))
