@@ -385,28 +385,62 @@ def _brute_force_candidate(points, promoted, eta, ref=REF):
     return None
 
 
+def _check_kept_fronts(rung, points, promoted):
+    """The rung's kept fronts are the first fronts of a full sort; every other result is in the pool."""
+    ranks = np.asarray(moocore.pareto_rank(np.array(points)))
+    kept = len(rung.fronts)
+    assert [rung.front_of[i] for i in range(len(points))] == np.where(ranks < kept, ranks, -1).tolist()
+    assert sorted(rung.pool) == np.flatnonzero(ranks >= kept).tolist()
+    assert all(f == sorted(f) for f in rung.fronts)
+    assert [sorted(m[2] for m in f) for f in rung.fronts] == [np.flatnonzero(ranks == r).tolist() for r in range(kept)]
+    assert rung.n_open == [int(((ranks == r) & ~np.array(promoted)).sum()) for r in range(kept)]
+
+
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=1, max_size=60))
+@given(steps=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans(), st.integers(0, 4)), min_size=1,
+                      max_size=60))
 def test_moasha_incremental_fronts_equal_a_full_sort(steps):
     # a coarse grid makes ties, duplicates and points outside the reference box common
     opt = MOASHA(Problem(), seed=0)
     rung, points, promoted = opt._rungs[0], [], []
-    for a, b, promote in steps:
+    for a, b, promote, peel in steps:
         point = (a / 5.0, 3.0 + b)  # error up to 1.2, size up to 9: some points lie beyond REF
         rung.add(None, point)
         points.append(point)
         promoted.append(False)
         opt._next[0] = False
-        ranks = np.asarray(moocore.pareto_rank(np.array(points)))
-        assert [rung.front_of[i] for i in range(len(points))] == ranks.tolist()
-        assert all(f == sorted(f) for f in rung.fronts)
-        assert rung.n_open == [int(((ranks == r) & ~np.array(promoted)).sum()) for r in range(ranks.max() + 1)]
+        _check_kept_fronts(rung, points, promoted)
         expected = _brute_force_candidate(points, promoted, opt.eta)
         assert opt.candidate(0) == expected
+        _check_kept_fronts(rung, points, promoted)
+        rung.peel(peel)  # more fronts kept than promotion needs: cascades through them stay exact
+        _check_kept_fronts(rung, points, promoted)
         if promote and expected is not None:
             rung.promote(expected)
             promoted[expected] = True
             opt._next[0] = False
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(50, 400), chance=st.floats(0.0, 0.9))
+def test_moasha_candidates_equal_a_full_sort_with_many_fronts(seed, n, chance):
+    # many results at one error (chance level) make long chains of one-point fronts, as on rung 0
+    rng = np.random.default_rng(seed)
+    opt = MOASHA(Problem(), seed=0)
+    rung, points, promoted = opt._rungs[0], [], []
+    for _ in range(n):
+        point = (0.94 if rng.random() < chance else float(rng.random()), float(rng.uniform(2.0, 9.0)))
+        rung.add(None, point)
+        points.append(point)
+        promoted.append(False)
+        opt._next[0] = False
+        expected = _brute_force_candidate(points, promoted, opt.eta)
+        assert opt.candidate(0) == expected
+        if expected is not None:
+            rung.promote(expected)
+            promoted[expected] = True
+            opt._next[0] = False
+    _check_kept_fronts(rung, points, promoted)
 
 
 def test_moasha_keeps_eight_workers_busy_and_continues_trials():

@@ -30,6 +30,7 @@ from ..space import REFERENCE_POINT, as_rng, sample
 __all__ = ["MOASHA", "rung_epochs", "front_contributions"]
 
 _BLOCK = 256  # new configs drawn at once (announced by upcoming)
+_PEEL_MARGIN, _PEEL_SHARE = 64, 32  # a peel moves in this many results more than needed, plus 1/32 of the rung
 
 
 def rung_epochs(min_epoch: int, max_epoch: int, eta: float) -> list[int]:
@@ -76,13 +77,18 @@ class _Result:
 
 
 class _Rung:
-    """The results of one rung in non-dominated fronts kept up to date one result at a time.
+    """The results of one rung; its first non-dominated fronts kept exact one result at a time.
 
     ``fronts[r]`` lists front ``r`` as ``(val error, log10 params, index)``, sorted, so the size
-    falls along a front. A new result finds its front by bisection (a point dominated by a member
-    of front ``r`` is dominated by a member of every earlier front), then pushes the members it
-    dominates one front back, and those push theirs: O(log^2 n) plus the points that move, where a
-    full sort per result made a day on a fast surrogate (tens of thousands of results) quadratic.
+    falls along a front. Promotion only reaches the fronts that hold the rung's top ``1/eta``, so
+    only the first fronts are kept: every other result waits in ``pool`` (its front is
+    ``len(fronts)`` or later, ``front_of`` is -1) until :meth:`peel` moves the pool's next fronts in
+    with one non-dominated sort (moocore). A new result finds its front by bisection (a point
+    dominated by a member of front ``r`` is dominated by a member of every earlier front), then
+    pushes the members it dominates one front back, and those push theirs, down to the last kept
+    front, whose pushed members join the pool. On a fast surrogate rung 0 holds thousands of fronts
+    (results at chance-level error differ only in size, one front each), and a cascade through all
+    of them cost hundreds of front updates per result; now it stops where promotion stops looking.
     ``n_open[r]`` counts the results of front ``r`` not promoted yet.
     """
 
@@ -93,6 +99,8 @@ class _Rung:
         self.fronts: list[list[tuple[float, float, int]]] = []
         self.front_of: list[int] = []
         self.n_open: list[int] = []
+        self.pool: list[int] = []  # results in no kept front (index)
+        self._xy = np.empty((64, 2))  # self.points as an array, grown by doubling (for peel)
 
     def __len__(self) -> int:
         return len(self.results)
@@ -108,6 +116,9 @@ class _Rung:
         p = (float(objectives[0]), float(objectives[1]), index)
         self.results.append(result)
         self.points.append(p[:2])
+        if index == len(self._xy):
+            self._xy = np.vstack([self._xy, np.empty_like(self._xy)])
+        self._xy[index] = p[:2]
         self.promoted.append(False)
         self.front_of.append(-1)
         lo, hi = 0, len(self.fronts)
@@ -119,19 +130,24 @@ class _Rung:
                 hi = mid
         moved, level = [p], lo
         while moved:
-            if level == len(self.fronts):
-                self.fronts.append([])
-                self.n_open.append(0)
+            if level == len(self.fronts):  # beyond the kept fronts
+                for m in moved:
+                    old = self.front_of[m[2]]
+                    if old >= 0 and not self.promoted[m[2]]:
+                        self.n_open[old] -= 1
+                    self.front_of[m[2]] = -1
+                    self.pool.append(m[2])
+                return
             front = self.fronts[level]
             start = bisect.bisect_left(front, (moved[0][0], -math.inf, -math.inf))  # only these can be dominated
-            keep, pushed, stop = front[:start], [], len(front)
+            keep, pushed, stop = [], [], len(front)
             for pos in range(start, len(front)):
                 m = front[pos]
                 if m[1] < moved[-1][1]:  # sizes fall along the front: no moved point dominates the rest
                     stop = pos
                     break
                 (pushed if self._dominated(m, moved) else keep).append(m)
-            self.fronts[level] = sorted(keep + front[stop:] + moved)
+            front[start:stop] = sorted(keep + moved) if keep or len(moved) > 1 else moved
             for m in moved:
                 old = self.front_of[m[2]]
                 if not self.promoted[m[2]]:
@@ -140,6 +156,28 @@ class _Rung:
                         self.n_open[old] -= 1
                 self.front_of[m[2]] = level
             moved, level = pushed, level + 1
+
+    def peel(self, n_points: int) -> None:
+        """Moves the pool's next fronts into ``fronts``, whole fronts until at least ``n_points``
+        results have moved (or the pool is empty)."""
+        if not self.pool or n_points <= 0:
+            return
+        idx = np.array(self.pool)
+        pts = self._xy[idx]
+        ranks = np.asarray(moocore.pareto_rank(pts))
+        take = min(int(np.searchsorted(np.cumsum(np.bincount(ranks)), n_points)) + 1, int(ranks.max()) + 1)
+        inner = ranks < take
+        sel = np.flatnonzero(inner)
+        sel = sel[np.lexsort((idx[sel], pts[sel, 1], pts[sel, 0], ranks[sel]))]
+        first = len(self.fronts)
+        self.fronts.extend([] for _ in range(take))
+        self.n_open.extend(0 for _ in range(take))
+        for r, i in zip(ranks[sel].tolist(), idx[sel].tolist()):
+            self.fronts[first + r].append(self.points[i] + (i,))
+            self.front_of[i] = first + r
+            if not self.promoted[i]:
+                self.n_open[first + r] += 1
+        self.pool = idx[~inner].tolist()
 
     def promote(self, index: int) -> None:
         self.promoted[index] = True
@@ -220,12 +258,16 @@ class MOASHA:
         n_top = int(len(rung) // self.eta)
         if n_top == 0 or k == len(self.rungs) - 1:
             return None
-        ahead = 0
-        for r, front in enumerate(rung.fronts):
-            if ahead >= n_top:
-                break
+        ahead, r = 0, 0
+        while ahead < n_top:
+            if r == len(rung.fronts):
+                if not rung.pool:
+                    break
+                rung.peel(n_top - ahead + _PEEL_MARGIN + len(rung) // _PEEL_SHARE)
+            front = rung.fronts[r]
             if rung.n_open[r] == 0:
                 ahead += len(front)
+                r += 1
                 continue
             arr = np.array(front)
             pts, idx = arr[:, :2], arr[:, 2].astype(int)
