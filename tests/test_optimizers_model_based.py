@@ -14,7 +14,7 @@ from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
 from surrobench.optimizers._ehvi import ehvi, hvi
-from surrobench.optimizers._gp import GP, append_cholesky, select_subset
+from surrobench.optimizers._gp import GP, append_cholesky, neg_log_marginal_likelihood, select_subset
 from surrobench.optimizers.bulkcut import cut, grow
 from surrobench.optimizers.moasha import rung_epochs
 from surrobench.records import Observation, Problem
@@ -126,6 +126,34 @@ def test_gp_posterior_matches_scikit_learn_and_the_kriging_believer_conditions_e
     var = signal.diag(Xc) - np.einsum("ij,ji->i", Ks, np.linalg.solve(K, Ks.T))
     np.testing.assert_allclose(std_p**2, var * y.std() ** 2, rtol=1e-6, atol=1e-10)
     assert (std_p < std).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(3, 60))
+def test_own_marginal_likelihood_and_gradient_equal_scikit_learns(seed, n):
+    rng = np.random.default_rng(seed)
+    _, X, y = _toy_data(n, seed=seed % 1000)
+    gp = GP(X.shape[1])
+    ref_model = GaussianProcessRegressor(gp.kernel, normalize_y=True, optimizer=None).fit(X, y)
+    z = (y - y.mean()) / (y.std() if y.std() > 0 else 1.0)
+    for _ in range(3):
+        theta = np.clip(gp.kernel.theta + rng.normal(0.0, 1.0, gp.kernel.theta.shape), *gp.kernel.bounds.T)
+        ref, ref_grad = ref_model.log_marginal_likelihood(theta, eval_gradient=True)
+        value, grad = neg_log_marginal_likelihood(theta, X, z)
+        if not math.isfinite(ref):
+            assert value == math.inf and not grad.any()
+            continue
+        assert -value == pytest.approx(ref, rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(-grad, ref_grad, rtol=1e-7, atol=1e-7 * max(1.0, np.abs(ref_grad).max()))
+
+
+def test_own_hyperparameter_fit_reaches_scikit_learns_optimum():
+    _, X, y = _toy_data(120)
+    gp = GP(X.shape[1])
+    gp._fit_hyperparameters(X, y, np.random.default_rng(0))
+    ref_model = GaussianProcessRegressor(GP(X.shape[1]).kernel, normalize_y=True, random_state=0).fit(X, y)
+    ours = ref_model.log_marginal_likelihood(gp.kernel.theta)
+    assert ours >= ref_model.log_marginal_likelihood_value_ - 1e-3 * abs(ours)  # not a worse optimum
 
 
 def test_gp_subset_bound_and_refit_schedule():
