@@ -64,6 +64,20 @@ def test_crowding_distance_known_values():
     assert C.crowding_distance(pts).tolist() == [np.inf, 3 / 4 + 3 / 4, 3 / 4 + 2 / 4, np.inf]
 
 
+@settings(max_examples=80, deadline=None)
+@given(pts=point_sets, seed=st.integers(0, 2**32 - 1), noise=st.booleans())
+def test_crowding_by_front_equals_crowding_distance_per_front_bit_for_bit(pts, seed, noise):
+    arr = np.asarray(pts, dtype=float).reshape(-1, 2)
+    if noise:  # irrational spans and gaps as well as the grid's ties
+        arr = arr + np.random.default_rng(seed).random(arr.shape) * 0.5
+    ranks = C.nondominated_ranks(arr)
+    expected = np.zeros(len(arr))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        expected[idx] = C.crowding_distance(arr[idx])
+    np.testing.assert_array_equal(C.crowding_by_front(arr, ranks), expected)
+
+
 @settings(max_examples=40, deadline=None)
 @given(pts=point_sets)
 def test_nsga_order_is_a_permutation_sorted_by_front(pts):
