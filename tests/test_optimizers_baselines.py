@@ -140,6 +140,23 @@ def test_neural_ensemble_learns_a_smooth_function():
     assert pred.std(axis=0).mean() > 0  # members differ
 
 
+def test_neural_ensemble_warm_steps_cap_only_the_fits_that_start_from_trained_weights():
+    from surrobench.optimizers.mobananas import NeuralEnsemble
+
+    x = np.random.default_rng(0).random((120, 13))
+    y = np.c_[x[:, 0], x[:, 1]]
+    thetas = {}
+    for warm_steps in (None, 10**6, 5):  # 120 points, batch 32: 4 steps an epoch, 100 epochs under max_steps 400
+        ens = NeuralEnsemble(warm_steps=warm_steps)
+        ens.fit(x[:100], y[:100], np.random.default_rng(1))
+        cold = ens._theta.copy()
+        ens.fit(x, y, np.random.default_rng(2))
+        thetas[warm_steps] = (cold, ens._theta.copy())
+    np.testing.assert_array_equal(thetas[None][0], thetas[5][0])  # the first fit is never capped
+    np.testing.assert_array_equal(thetas[None][1], thetas[10**6][1])  # a cap above max_steps changes nothing
+    assert not np.array_equal(thetas[None][1], thetas[5][1])
+
+
 # --------------------------------------------------------------------------- NSGA-II
 
 
