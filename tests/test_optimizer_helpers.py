@@ -205,6 +205,24 @@ def test_discrete_kernel_masses_sum_to_one():
     assert np.exp(tpe.l.log_mass(lo, hi)).sum() == pytest.approx(1.0)
 
 
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(0, 8), min_size=0, max_size=60), spread=st.booleans())
+def test_parzen_estimator_on_distinct_kernels_equals_the_mixture_of_every_observation(values, spread):
+    from scipy.special import ndtr
+
+    x = np.asarray(values, dtype=float) / (8.0 if spread else 80.0)  # many repeats, as integers give
+    pe = ParzenEstimator(x)
+    assert pe._kweight.sum() == pytest.approx(1.0) and len(pe._kmu) <= len(pe.mus)
+    z_all = np.maximum(ndtr((1.0 - pe.mus) / pe.sigmas) - ndtr(-pe.mus / pe.sigmas), np.finfo(float).eps)
+    at = np.linspace(0.0, 1.0, 23)
+    dens = np.exp(-0.5 * ((at[:, None] - pe.mus) / pe.sigmas) ** 2) / (np.sqrt(2 * np.pi) * pe.sigmas * z_all)
+    np.testing.assert_allclose(pe.log_pdf(at), np.log(dens @ pe.weights + np.finfo(float).eps), rtol=1e-12, atol=1e-12)
+    lo, hi = at[:-1], at[1:]
+    mass = (ndtr((hi[:, None] - pe.mus) / pe.sigmas) - ndtr((lo[:, None] - pe.mus) / pe.sigmas)) / z_all
+    np.testing.assert_allclose(pe.log_mass(lo, hi), np.log(np.maximum(mass @ pe.weights, np.finfo(float).eps)),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_integer_tpe_ranks_integers():
     # The original's bin [x + q/2, x + q/2] makes l/g constant for integers; here the good value wins.
     rng = np.random.default_rng(0)
