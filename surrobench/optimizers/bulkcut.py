@@ -115,16 +115,19 @@ class LearningRateBO:
     def __init__(self, low: float, high: float, *, max_points: int = 200, n_candidates: int = 256, alpha: float = 2.5):
         self.low, self.high, self.alpha, self.n_candidates = float(low), float(high), float(alpha), int(n_candidates)
         self.gp = GP(3, max_points=max_points, max_fit_points=min(max_points, 100))
-        self._X: list[list[float]] = []
+        self._X = np.empty((64, 3))  # the rows registered, grown by doubling
         self._y: list[float] = []
         self._fitted = 0
 
     @staticmethod
-    def _row(lr_exp: float, depth: int, size: float) -> list[float]:
+    def _row(lr_exp, depth: int, size: float) -> list:
         return [(lr_exp + 5.0) / 5.0, (depth - 2) / 4.0, size / 8.0]
 
     def register(self, lr: float, depth: int, size: float, error: float) -> None:
-        self._X.append(self._row(math.log10(lr), depth, size))
+        n = len(self._y)
+        if n == len(self._X):
+            self._X = np.vstack([self._X, np.empty_like(self._X)])
+        self._X[n] = self._row(math.log10(lr), depth, size)
         self._y.append(float(error))
 
     def suggest(self, depth: int, size: float, rng: np.random.Generator) -> float:
@@ -135,9 +138,10 @@ class LearningRateBO:
         else:
             if self._fitted != len(self._y):
                 y = np.asarray(self._y)
-                self.gp.fit(np.asarray(self._X), y, np.argsort(y, kind="stable"), rng)
+                self.gp.fit(self._X[: len(y)], y, np.argsort(y, kind="stable"), rng)
                 self._fitted = len(y)
-            X = np.array([self._row(e, depth, size) for e in exps])
+            X = np.empty((len(exps), 3))  # _row of every candidate, in numpy (the same numbers)
+            X[:, 0], X[:, 1], X[:, 2] = self._row(exps, depth, size)
             mean, std = self.gp.predict(X)
             exp = float(exps[int(np.argmin(mean - self.alpha * std))])
         lr = _BY_NAME["lr_init"]
