@@ -111,9 +111,11 @@ class ParzenEstimator:
         self._cdf = _cdf(self.weights)
         self._lo = ndtr((0.0 - mus) / sigmas)
         self._z = np.maximum(ndtr((1.0 - mus) / sigmas) - self._lo, _EPS)
-        kernels, counts = np.unique(np.column_stack([mus, sigmas]), axis=0, return_counts=True)
-        self._kmu, self._ksigma = kernels[:, 0], kernels[:, 1]  # the distinct kernels, for densities
-        self._kweight = counts / n
+        by = np.lexsort((sigmas, mus))  # the distinct kernels (in the order of np.unique's rows), for densities
+        km, ks = mus[by], sigmas[by]
+        head = np.flatnonzero(np.concatenate([[True], (km[1:] != km[:-1]) | (ks[1:] != ks[:-1])]))
+        self._kmu, self._ksigma = km[head], ks[head]
+        self._kweight = np.diff(np.append(head, n)) / n
         self._kz = np.maximum(ndtr((1.0 - self._kmu) / self._ksigma) - ndtr((0.0 - self._kmu) / self._ksigma), _EPS)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -177,11 +179,14 @@ class UnivariateTPE:
         """log l/g of integer values, from the kernels' masses over their bins [k - 1/2, k + 1/2]
         (each value computed once per model: candidates drawn from l repeat)."""
         ints = np.asarray(ints, dtype=int)
-        new = np.unique(ints[np.isnan(self._ratio[ints])]).astype(float)
-        if new.size:
+        out = self._ratio[ints]
+        missing = np.isnan(out)
+        if missing.any():
+            new = np.unique(ints[missing]).astype(float)
             lo, hi = self._fwd(new - 0.5), self._fwd(new + 0.5)
             self._ratio[new.astype(int)] = self.l.log_mass(lo, hi) - self.g.log_mass(lo, hi)
-        return self._ratio[ints]
+            out = self._ratio[ints]
+        return out
 
     def sample(self, rng: np.random.Generator, n_candidates: int = 24):
         """The candidate with the largest l/g among ``n_candidates`` draws from l."""
@@ -194,10 +199,8 @@ class UnivariateTPE:
             score = self.l.log_pdf(cands) - self.g.log_pdf(cands)
             return float(min(max(float(self._inv(cands[int(np.argmax(score))])), hp.lower), hp.upper))
         ints = np.clip(np.rint(self._inv(cands)), hp.lower, hp.upper).astype(int)
-        values, first = np.unique(ints, return_index=True)  # ties go to the first drawn
-        score = self.log_ratio(values)
-        best = np.flatnonzero(score == score.max())
-        return int(values[best[np.argmin(first[best])]])
+        score = self.log_ratio(ints)
+        return int(ints[int(np.argmax(score))])  # ties go to the first drawn
 
 
 def tpe_sample(hp: Hyperparameter, good: list, bad: list, rng: np.random.Generator, n_candidates: int = 24):
