@@ -107,10 +107,11 @@ class GPEHVI:
         self._asked = 0
         self._pending: dict[int, Job] = {}  # id(job) -> job still running
         self._configs: list[dict] = []
-        self._X: list[np.ndarray] = []
         self._error: list[float] = []
         self._size: list[float] = []
-        self._rows: list[np.ndarray] = []  # the observed configs as rows (._rows)
+        # the observed configs as rows (._rows) and encoded, the first len(self._error) of each, grown by doubling
+        self._rows = np.empty((64, len(HYPERPARAMETERS)))
+        self._X = np.empty((64, len(HYPERPARAMETERS)))
         self._seen: set[bytes] = set()  # configs evaluated or running at self.epoch (as _key)
 
     # -- model size -----------------------------------------------------------------------
@@ -156,8 +157,12 @@ class GPEHVI:
             self._check_size(observation)
         self._configs.append(dict(observation.config))
         row = rows_of([observation.config])
-        self._rows.append(row[0])
-        self._X.append(encode_rows(row)[0])
+        n = len(self._error)
+        if n == len(self._rows):
+            self._rows = np.vstack([self._rows, np.empty_like(self._rows)])
+            self._X = np.vstack([self._X, np.empty_like(self._X)])
+        self._rows[n] = row[0]
+        self._X[n] = encode_rows(row)[0]
         self._error.append(float(observation.val_error))
         self._size.append(float(observation.log10_params))
 
@@ -170,7 +175,7 @@ class GPEHVI:
 
     # -- acquisition ----------------------------------------------------------------------
     def _propose(self) -> dict:
-        X = np.asarray(self._X)
+        X = self._X[: len(self._error)]
         err, size = np.asarray(self._error), np.asarray(self._size)
         objectives = np.column_stack([err, size])
         rank = np.asarray(moocore.pareto_rank(objectives))
@@ -185,7 +190,7 @@ class GPEHVI:
             believed = np.column_stack([self.gp_error.predict(Xp)[0], self._size_model(pending, Xp, None)[0]])
             front = np.vstack([front, believed])
 
-        members = np.asarray(self._rows)[rank == rank.min()]
+        members = self._rows[: len(err)][rank == rank.min()]
         parents = members[self._rng.integers(len(members), size=self.n_local)]
         pool, scores = self._score(np.vstack([sample_rows(self._rng, self.n_candidates),
                                               mutate_rows(parents, self._rng)]), front, Xp)
