@@ -16,6 +16,7 @@ many workers busy, which none of the paper's baselines do.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ class _Rung:
     front, whose pushed members join the pool. On a fast surrogate rung 0 holds thousands of fronts
     (results at chance-level error differ only in size, one front each), and a cascade through all
     of them cost hundreds of front updates per result; now it stops where promotion stops looking.
-    ``n_open[r]`` counts the results of front ``r`` not promoted yet.
+    ``n_open[r]`` counts the results of front ``r`` not promoted yet; ``version[r]`` counts the
+    changes of front ``r``, so that its order by contribution (:meth:`ordered`) is computed once
+    per change, not once per promotion.
     """
 
     def __init__(self):
@@ -100,6 +103,8 @@ class _Rung:
         self.front_of: list[int] = []
         self.n_open: list[int] = []
         self.pool: list[int] = []  # results in no kept front (index)
+        self.version: list[int] = []
+        self._ordered: dict[int, tuple[int, list[int]]] = {}  # level -> (version, indices by contribution)
         self._xy = np.empty((64, 2))  # self.points as an array, grown by doubling (for peel)
 
     def __len__(self) -> int:
@@ -148,6 +153,7 @@ class _Rung:
                     break
                 (pushed if self._dominated(m, moved) else keep).append(m)
             front[start:stop] = sorted(keep + moved) if keep or len(moved) > 1 else moved
+            self.version[level] += 1
             for m in moved:
                 old = self.front_of[m[2]]
                 if not self.promoted[m[2]]:
@@ -172,12 +178,25 @@ class _Rung:
         first = len(self.fronts)
         self.fronts.extend([] for _ in range(take))
         self.n_open.extend(0 for _ in range(take))
+        self.version.extend(0 for _ in range(take))
         for r, i in zip(ranks[sel].tolist(), idx[sel].tolist()):
             self.fronts[first + r].append(self.points[i] + (i,))
             self.front_of[i] = first + r
             if not self.promoted[i]:
                 self.n_open[first + r] += 1
         self.pool = idx[~inner].tolist()
+
+    def ordered(self, level: int, ref: np.ndarray) -> list[int]:
+        """Indices of front ``level``'s results by hypervolume contribution (larger first), then
+        error, then index; computed again only after the front changed."""
+        hit = self._ordered.get(level)
+        if hit is not None and hit[0] == self.version[level]:
+            return hit[1]
+        arr = np.array(self.fronts[level])
+        pts, idx = arr[:, :2], arr[:, 2].astype(int)
+        out = idx[np.lexsort((idx, pts[:, 0], -front_contributions(pts, ref)))].tolist()
+        self._ordered[level] = (self.version[level], out)
+        return out
 
     def promote(self, index: int) -> None:
         self.promoted[index] = True
@@ -259,24 +278,22 @@ class MOASHA:
         if n_top == 0 or k == len(self.rungs) - 1:
             return None
         ahead, r = 0, 0
-        while ahead < n_top:
-            if r == len(rung.fronts):
-                if not rung.pool:
-                    break
-                rung.peel(n_top - ahead + _PEEL_MARGIN + len(rung) // _PEEL_SHARE)
-            front = rung.fronts[r]
-            if rung.n_open[r] == 0:
-                ahead += len(front)
-                r += 1
-                continue
-            arr = np.array(front)
-            pts, idx = arr[:, :2], arr[:, 2].astype(int)
-            hvc = front_contributions(pts, self._ref)
-            for pos, j in enumerate(np.lexsort((idx, pts[:, 0], -hvc))):
-                if not rung.promoted[idx[j]]:
-                    self._next[k] = int(idx[j]) if ahead + pos < n_top else None
-                    break
-            break
+        while True:
+            opened = next(itertools.compress(itertools.count(r), rung.n_open[r:]), len(rung.fronts))
+            ahead += sum(map(len, rung.fronts[r:opened]))  # fronts all promoted: they only count
+            if ahead >= n_top:
+                return None
+            if opened < len(rung.fronts):
+                break
+            if not rung.pool:
+                return None
+            rung.peel(n_top - ahead + _PEEL_MARGIN + len(rung) // _PEEL_SHARE)
+            r = opened
+        promoted = rung.promoted
+        for pos, i in enumerate(rung.ordered(opened, self._ref)):
+            if not promoted[i]:
+                self._next[k] = i if ahead + pos < n_top else None
+                break
         return self._next[k]
 
     def ask(self) -> Job:
