@@ -88,6 +88,18 @@ def test_mobohb_initial_design_then_model():
     assert opt._model_budget() == 25
 
 
+def test_mobohb_kernel_cap_changes_nothing_until_a_model_holds_more_configs():
+    from surrobench.optimizers.mobohb import _evenly
+
+    assert _evenly(list(range(10)), 4) == [0, 3, 6, 9] and _evenly([1, 2], 5) == [1, 2] and _evenly([1, 2], None) == [1, 2]
+    assert sorted(set(_evenly(list(range(1000)), 512))) == _evenly(list(range(1000)), 512)  # distinct, in order
+    capped = _sim(MOBOHB(Problem(), seed=3, max_kernels=64), 400)
+    uncapped = _sim(MOBOHB(Problem(), seed=3, max_kernels=None), 400)
+    default = _sim(MOBOHB(Problem(), seed=3), 400)
+    assert default.equals(uncapped)  # 400 results: no model holds 512 bad configs
+    assert not capped.equals(uncapped)  # 64 binds
+
+
 def test_mobohb_keeps_all_workers_busy_and_can_continue():
     opt = MOBOHB(Problem(n_workers=8), seed=2, n_initial=0, continue_trials=True)
     jobs = [opt.ask() for _ in range(20)]

@@ -28,6 +28,13 @@ Differences from the original, on purpose:
   thousands of jobs -- stays tractable; l/g of an integer is computed for the candidates drawn.
 * Several workers: as in BOHB, when no bracket has a job to give (all wait for results), the next
   bracket starts; the optimizer never answers "nothing to run".
+* Each estimator has at most ``max_kernels`` = 512 kernels (since issue 16): where the good or the
+  bad configs are more, an evenly spaced selection of them (in the order they were observed) is
+  fitted, so that a decision costs O(1) and not O(observations) -- a simulated day on the surrogate
+  holds ten thousand results at the lowest budget. The split into good and bad still uses every
+  observation, and no random numbers are drawn for the selection, so decisions only change once a
+  model holds more than 512 good or bad configs (``max_kernels=None``: every observation, as before;
+  hypervolume before and after in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -208,6 +215,19 @@ def tpe_sample(hp: Hyperparameter, good: list, bad: list, rng: np.random.Generat
     return UnivariateTPE(hp, good, bad).sample(rng, n_candidates)
 
 
+def _evenly(items: list, at_most: int | None) -> list:
+    """``items`` if they are at most ``at_most``, else ``at_most`` of them evenly spaced (first and last kept).
+
+    >>> _evenly(list(range(10)), 4)
+    [0, 3, 6, 9]
+    """
+    if at_most is None or len(items) <= at_most:
+        return items
+    if at_most == 1:
+        return items[:1]
+    return [items[i] for i in np.rint(np.linspace(0, len(items) - 1, at_most)).astype(int)]
+
+
 # --------------------------------------------------------------------------- Hyperband
 
 
@@ -243,6 +263,7 @@ class MOBOHB:
         continue_trials: bool = False,
         ref_point: tuple[float, float] | None = None,
         refit_growth: float = 0.02,
+        max_kernels: int | None = 512,
     ):
         if eta <= 1 or not 0 < gamma < 1 or not 0 <= random_fraction <= 1 or n_candidates < 1 or n_initial < 0:
             raise ValueError("MOBOHB: need eta > 1, 0 < gamma < 1, 0 <= random_fraction <= 1, "
@@ -262,6 +283,9 @@ class MOBOHB:
         if refit_growth < 0:
             raise ValueError(f"MOBOHB: refit_growth must be >= 0, got {refit_growth}")
         self.refit_growth = refit_growth
+        if max_kernels is not None and max_kernels < 1:
+            raise ValueError(f"MOBOHB: max_kernels must be >= 1 or None, got {max_kernels}")
+        self.max_kernels = max_kernels
 
         n_rungs = max(1, -int(math.log(self.min_budget / self.max_budget) / math.log(eta)) + 1)
         raw = [self.max_budget * eta ** (-k) for k in range(n_rungs - 1, -1, -1)]
@@ -331,6 +355,7 @@ class MOBOHB:
         if cached is not None and (len(hist) == cached[0] or len(hist) < cached[0] * (1 + self.refit_growth)):
             return cached[1]
         good, bad = self.split(epoch)
+        good, bad = _evenly(good, self.max_kernels), _evenly(bad, self.max_kernels)
         models = None
         if good:
             models = [UnivariateTPE(hp, [c[hp.name] for c in good if hp.name in c], [c[hp.name] for c in bad if hp.name in c])
