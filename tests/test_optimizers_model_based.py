@@ -471,6 +471,24 @@ def test_moasha_candidates_equal_a_full_sort_with_many_fronts(seed, n, chance):
     _check_kept_fronts(rung, points, promoted)
 
 
+@settings(max_examples=30, deadline=None)
+@given(points=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=50),
+       ask_at=st.lists(st.integers(0, 49), max_size=5))
+def test_fronts_give_every_front_of_a_full_sort_on_demand(points, ask_at):
+    from surrobench.optimizers._fronts import Fronts
+
+    fronts, seen = Fronts(), []
+    for i, p in enumerate(points):
+        fronts.add(None, p)
+        seen.append(p)
+        if i in ask_at:  # a front asked for mid-way: kept exact from then on
+            fronts.front(1)
+    ranks = np.asarray(moocore.pareto_rank(np.array(seen, dtype=float)))
+    for r in range(ranks.max() + 1):
+        assert sorted(m[2] for m in fronts.front(r)) == np.flatnonzero(ranks == r).tolist()
+    assert fronts.front(ranks.max() + 1) is None
+
+
 def test_moasha_keeps_eight_workers_busy_and_continues_trials():
     bench, seen = ToyBenchmark(), []
     df = simulate(bench, MOASHA(Problem(n_workers=8), seed=0), Budget(evaluations=600), n_workers=8, seed=0,

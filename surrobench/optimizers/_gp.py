@@ -178,7 +178,8 @@ class GP:
 
     @_one_blas_thread
     def fit(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> "GP":
-        """Condition on ``(X, y)``; ``order`` ranks the rows best first (for the subset).
+        """Condition on ``(X, y)``; ``order`` ranks the rows best first (for the subset), or is a
+        function that returns that ranking, called only when a subset is chosen.
 
         Rows seen by an earlier call are expected to keep their index (observations appended);
         if a row in the subset changed, the subset is rebuilt.
@@ -188,8 +189,11 @@ class GP:
         n = len(y)
         if n < 2:
             raise ValueError(f"GP: needs at least two observations, got {n}")
+        ranking = order if callable(order) else (lambda: order)
         rebuild = False
         if self.n_hyperparameter_fits == 0 or n >= math.ceil(self._fitted_at * self.refit_growth):
+            order = ranking()
+            ranking = lambda: order  # noqa: E731 - computed once per call
             fit_idx = select_subset(order, self.max_fit_points, rng)
             self._fit_hyperparameters(X[fit_idx], y[fit_idx], rng)
             self._fitted_at = n
@@ -197,7 +201,7 @@ class GP:
         new = np.arange(self._seen, n) if n >= self._seen else np.empty(0, dtype=int)
         if (rebuild or n < self._seen or len(self.subset) + len(new) > self.max_points
                 or not np.array_equal(X[self.subset], self.X)):
-            self._rebuild(X, order, rng)
+            self._rebuild(X, ranking(), rng)
         elif len(new):
             self._append(X, new)
         self._seen = n
