@@ -54,7 +54,7 @@ class Fronts:
     """
 
     def __init__(self):
-        self.results: list[_Result] = []
+        self.results: list = []  # what each result stands for (MO-ASHA: its trial and config)
         self.points: list[tuple[float, float]] = []
         self.promoted: list[bool] = []
         self.fronts: list[list[tuple[float, float, int]]] = []
@@ -74,7 +74,7 @@ class Fronts:
         j = bisect.bisect_right(front, (point[0], math.inf, math.inf)) - 1  # last member with f0 <= point's
         return j >= 0 and front[j][1] <= point[1] and front[j][:2] != point[:2]
 
-    def add(self, result: _Result, objectives) -> None:
+    def add(self, result, objectives) -> None:
         index = len(self.results)
         p = (float(objectives[0]), float(objectives[1]), index)
         self.results.append(result)

@@ -190,12 +190,17 @@ class GP:
         n = len(y)
         if n < 2:
             raise ValueError(f"GP: needs at least two observations, got {n}")
-        ranking = order if callable(order) else (lambda: order)
+        resolved = None
+
+        def ranking():  # the order, computed at most once per call and only when used
+            nonlocal resolved
+            if resolved is None:
+                resolved = order() if callable(order) else order
+            return resolved
+
         rebuild = False
         if self.n_hyperparameter_fits == 0 or n >= math.ceil(self._fitted_at * self.refit_growth):
-            order = ranking()
-            ranking = lambda: order  # noqa: E731 - computed once per call
-            fit_idx = select_subset(order, self.max_fit_points, rng)
+            fit_idx = select_subset(ranking(), self.max_fit_points, rng)
             self._fit_hyperparameters(X[fit_idx], y[fit_idx], rng)
             self._fitted_at = n
             rebuild = True
