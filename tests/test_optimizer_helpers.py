@@ -64,6 +64,20 @@ def test_crowding_distance_known_values():
     assert C.crowding_distance(pts).tolist() == [np.inf, 3 / 4 + 3 / 4, 3 / 4 + 2 / 4, np.inf]
 
 
+@settings(max_examples=80, deadline=None)
+@given(pts=point_sets, seed=st.integers(0, 2**32 - 1), noise=st.booleans())
+def test_crowding_by_front_equals_crowding_distance_per_front_bit_for_bit(pts, seed, noise):
+    arr = np.asarray(pts, dtype=float).reshape(-1, 2)
+    if noise:  # irrational spans and gaps as well as the grid's ties
+        arr = arr + np.random.default_rng(seed).random(arr.shape) * 0.5
+    ranks = C.nondominated_ranks(arr)
+    expected = np.zeros(len(arr))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        expected[idx] = C.crowding_distance(arr[idx])
+    np.testing.assert_array_equal(C.crowding_by_front(arr, ranks), expected)
+
+
 @settings(max_examples=40, deadline=None)
 @given(pts=point_sets)
 def test_nsga_order_is_a_permutation_sorted_by_front(pts):
@@ -196,6 +210,24 @@ def test_discrete_kernel_masses_sum_to_one():
     tpe = UnivariateTPE(hp, [1, 1, 1], [3, 3, 3, 3])
     lo, hi = tpe._fwd(np.array([0.5, 1.5, 2.5])), tpe._fwd(np.array([1.5, 2.5, 3.5]))
     assert np.exp(tpe.l.log_mass(lo, hi)).sum() == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(0, 8), min_size=0, max_size=60), spread=st.booleans())
+def test_parzen_estimator_on_distinct_kernels_equals_the_mixture_of_every_observation(values, spread):
+    from scipy.special import ndtr
+
+    x = np.asarray(values, dtype=float) / (8.0 if spread else 80.0)  # many repeats, as integers give
+    pe = ParzenEstimator(x)
+    assert pe._kweight.sum() == pytest.approx(1.0) and len(pe._kmu) <= len(pe.mus)
+    z_all = np.maximum(ndtr((1.0 - pe.mus) / pe.sigmas) - ndtr(-pe.mus / pe.sigmas), np.finfo(float).eps)
+    at = np.linspace(0.0, 1.0, 23)
+    dens = np.exp(-0.5 * ((at[:, None] - pe.mus) / pe.sigmas) ** 2) / (np.sqrt(2 * np.pi) * pe.sigmas * z_all)
+    np.testing.assert_allclose(pe.log_pdf(at), np.log(dens @ pe.weights + np.finfo(float).eps), rtol=1e-12, atol=1e-12)
+    lo, hi = at[:-1], at[1:]
+    mass = (ndtr((hi[:, None] - pe.mus) / pe.sigmas) - ndtr((lo[:, None] - pe.mus) / pe.sigmas)) / z_all
+    np.testing.assert_allclose(pe.log_mass(lo, hi), np.log(np.maximum(mass @ pe.weights, np.finfo(float).eps)),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_integer_tpe_ranks_integers():

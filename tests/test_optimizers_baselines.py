@@ -90,6 +90,18 @@ def test_mobohb_initial_design_then_model():
     assert opt._model_budget() == 25
 
 
+def test_mobohb_kernel_cap_changes_nothing_until_a_model_holds_more_configs():
+    from surrobench.optimizers.mobohb import _evenly
+
+    assert _evenly(list(range(10)), 4) == [0, 3, 6, 9] and _evenly([1, 2], 5) == [1, 2] and _evenly([1, 2], None) == [1, 2]
+    assert sorted(set(_evenly(list(range(1000)), 512))) == _evenly(list(range(1000)), 512)  # distinct, in order
+    capped = _sim(MOBOHB(Problem(TASK), seed=3, max_kernels=64), 400)
+    uncapped = _sim(MOBOHB(Problem(TASK), seed=3, max_kernels=None), 400)
+    default = _sim(MOBOHB(Problem(TASK), seed=3), 400)
+    assert default.equals(uncapped)  # 400 results: no model holds 512 bad configs
+    assert not capped.equals(uncapped)  # 64 binds
+
+
 def test_mobohb_keeps_all_workers_busy_and_can_continue():
     opt = MOBOHB(Problem(TASK, n_workers=8), seed=2, n_initial=0, continue_trials=True)
     jobs = [opt.ask() for _ in range(20)]
@@ -140,6 +152,23 @@ def test_neural_ensemble_learns_a_smooth_function():
     assert pred.shape == (5, 200, 2)
     assert np.corrcoef(pred.mean(axis=0)[:, 1], 2 * xt[:, 2])[0, 1] > 0.9
     assert pred.std(axis=0).mean() > 0  # members differ
+
+
+def test_neural_ensemble_warm_steps_cap_only_the_fits_that_start_from_trained_weights():
+    from surrobench.optimizers.mobananas import NeuralEnsemble
+
+    x = np.random.default_rng(0).random((120, 13))
+    y = np.c_[x[:, 0], x[:, 1]]
+    thetas = {}
+    for warm_steps in (None, 10**6, 5):  # 120 points, batch 32: 4 steps an epoch, 100 epochs under max_steps 400
+        ens = NeuralEnsemble(warm_steps=warm_steps)
+        ens.fit(x[:100], y[:100], np.random.default_rng(1))
+        cold = ens._theta.copy()
+        ens.fit(x, y, np.random.default_rng(2))
+        thetas[warm_steps] = (cold, ens._theta.copy())
+    np.testing.assert_array_equal(thetas[None][0], thetas[5][0])  # the first fit is never capped
+    np.testing.assert_array_equal(thetas[None][1], thetas[10**6][1])  # a cap above max_steps changes nothing
+    assert not np.array_equal(thetas[None][1], thetas[5][1])
 
 
 # --------------------------------------------------------------------------- NSGA-II

@@ -15,7 +15,7 @@ from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
 from surrobench.optimizers._ehvi import ehvi, hvi
-from surrobench.optimizers._gp import GP, append_cholesky, select_subset
+from surrobench.optimizers._gp import GP, append_cholesky, neg_log_marginal_likelihood, select_subset
 from surrobench.optimizers.bulkcut import cut, grow
 from surrobench.optimizers.moasha import rung_epochs
 from surrobench.records import Observation, Problem
@@ -127,6 +127,34 @@ def test_gp_posterior_matches_scikit_learn_and_the_kriging_believer_conditions_e
     var = signal.diag(Xc) - np.einsum("ij,ji->i", Ks, np.linalg.solve(K, Ks.T))
     np.testing.assert_allclose(std_p**2, var * y.std() ** 2, rtol=1e-6, atol=1e-10)
     assert (std_p < std).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(3, 60))
+def test_own_marginal_likelihood_and_gradient_equal_scikit_learns(seed, n):
+    rng = np.random.default_rng(seed)
+    _, X, y = _toy_data(n, seed=seed % 1000)
+    gp = GP(X.shape[1])
+    ref_model = GaussianProcessRegressor(gp.kernel, normalize_y=True, optimizer=None).fit(X, y)
+    z = (y - y.mean()) / (y.std() if y.std() > 0 else 1.0)
+    for _ in range(3):
+        theta = np.clip(gp.kernel.theta + rng.normal(0.0, 1.0, gp.kernel.theta.shape), *gp.kernel.bounds.T)
+        ref, ref_grad = ref_model.log_marginal_likelihood(theta, eval_gradient=True)
+        value, grad = neg_log_marginal_likelihood(theta, X, z)
+        if not math.isfinite(ref):
+            assert value == math.inf and not grad.any()
+            continue
+        assert -value == pytest.approx(ref, rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(-grad, ref_grad, rtol=1e-7, atol=1e-7 * max(1.0, np.abs(ref_grad).max()))
+
+
+def test_own_hyperparameter_fit_reaches_scikit_learns_optimum():
+    _, X, y = _toy_data(120)
+    gp = GP(X.shape[1])
+    gp._fit_hyperparameters(X, y, np.random.default_rng(0))
+    ref_model = GaussianProcessRegressor(GP(X.shape[1]).kernel, normalize_y=True, random_state=0).fit(X, y)
+    ours = ref_model.log_marginal_likelihood(gp.kernel.theta)
+    assert ours >= ref_model.log_marginal_likelihood_value_ - 1e-3 * abs(ours)  # not a worse optimum
 
 
 def test_gp_subset_bound_and_refit_schedule():
@@ -404,28 +432,80 @@ def _brute_force_candidate(points, promoted, eta, ref=REF):
     return None
 
 
+def _check_kept_fronts(rung, points, promoted):
+    """The rung's kept fronts are the first fronts of a full sort; every other result is in the pool."""
+    ranks = np.asarray(moocore.pareto_rank(np.array(points)))
+    kept = len(rung.fronts)
+    assert [rung.front_of[i] for i in range(len(points))] == np.where(ranks < kept, ranks, -1).tolist()
+    assert sorted(rung.pool) == np.flatnonzero(ranks >= kept).tolist()
+    assert all(f == sorted(f) for f in rung.fronts)
+    assert [sorted(m[2] for m in f) for f in rung.fronts] == [np.flatnonzero(ranks == r).tolist() for r in range(kept)]
+    assert rung.n_open == [int(((ranks == r) & ~np.array(promoted)).sum()) for r in range(kept)]
+
+
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=1, max_size=60))
+@given(steps=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans(), st.integers(0, 4)), min_size=1,
+                      max_size=60))
 def test_moasha_incremental_fronts_equal_a_full_sort(steps):
     # a coarse grid makes ties, duplicates and points outside the reference box common
     opt = MOASHA(Problem(TASK), seed=0)
     rung, points, promoted = opt._rungs[0], [], []
-    for a, b, promote in steps:
+    for a, b, promote, peel in steps:
         point = (a / 5.0, 3.0 + b)  # error up to 1.2, size up to 9: some points lie beyond REF
         rung.add(None, point)
         points.append(point)
         promoted.append(False)
         opt._next[0] = False
-        ranks = np.asarray(moocore.pareto_rank(np.array(points)))
-        assert [rung.front_of[i] for i in range(len(points))] == ranks.tolist()
-        assert all(f == sorted(f) for f in rung.fronts)
-        assert rung.n_open == [int(((ranks == r) & ~np.array(promoted)).sum()) for r in range(ranks.max() + 1)]
+        _check_kept_fronts(rung, points, promoted)
         expected = _brute_force_candidate(points, promoted, opt.eta)
         assert opt.candidate(0) == expected
+        _check_kept_fronts(rung, points, promoted)
+        rung.peel(peel)  # more fronts kept than promotion needs: cascades through them stay exact
+        _check_kept_fronts(rung, points, promoted)
         if promote and expected is not None:
             rung.promote(expected)
             promoted[expected] = True
             opt._next[0] = False
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(50, 400), chance=st.floats(0.0, 0.9))
+def test_moasha_candidates_equal_a_full_sort_with_many_fronts(seed, n, chance):
+    # many results at one error (chance level) make long chains of one-point fronts, as on rung 0
+    rng = np.random.default_rng(seed)
+    opt = MOASHA(Problem(TASK), seed=0)
+    rung, points, promoted = opt._rungs[0], [], []
+    for _ in range(n):
+        point = (0.94 if rng.random() < chance else float(rng.random()), float(rng.uniform(2.0, 9.0)))
+        rung.add(None, point)
+        points.append(point)
+        promoted.append(False)
+        opt._next[0] = False
+        expected = _brute_force_candidate(points, promoted, opt.eta)
+        assert opt.candidate(0) == expected
+        if expected is not None:
+            rung.promote(expected)
+            promoted[expected] = True
+            opt._next[0] = False
+    _check_kept_fronts(rung, points, promoted)
+
+
+@settings(max_examples=30, deadline=None)
+@given(points=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=50),
+       ask_at=st.lists(st.integers(0, 49), max_size=5))
+def test_fronts_give_every_front_of_a_full_sort_on_demand(points, ask_at):
+    from surrobench.optimizers._fronts import Fronts
+
+    fronts, seen = Fronts(), []
+    for i, p in enumerate(points):
+        fronts.add(None, p)
+        seen.append(p)
+        if i in ask_at:  # a front asked for mid-way: kept exact from then on
+            fronts.front(1)
+    ranks = np.asarray(moocore.pareto_rank(np.array(seen, dtype=float)))
+    for r in range(ranks.max() + 1):
+        assert sorted(m[2] for m in fronts.front(r)) == np.flatnonzero(ranks == r).tolist()
+    assert fronts.front(ranks.max() + 1) is None
 
 
 def test_moasha_keeps_eight_workers_busy_and_continues_trials():

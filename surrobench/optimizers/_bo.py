@@ -23,6 +23,7 @@ evaluations before and after (README, Performance).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Mapping, Sequence
 
@@ -34,6 +35,7 @@ from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, REFERENCE_POINT, as_rng, sample
 from ._common import dataset_facts
 from ._ehvi import ehvi
+from ._fronts import Fronts
 from ._gp import GP
 from ._rows import encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, sample_rows, to_config
 
@@ -103,10 +105,13 @@ class GPEHVI:
         self._asked = 0
         self._pending: dict[int, Job] = {}  # id(job) -> job still running
         self._configs: list[dict] = []
-        self._X: list[np.ndarray] = []
         self._error: list[float] = []
         self._size: list[float] = []
-        self._rows: list[np.ndarray] = []  # the observed configs as rows (._rows)
+        self._objectives = np.empty((64, 2))  # (error, size) of the first len(self._error) observations
+        self._fronts = Fronts()  # their first non-dominated fronts, kept as they come (index = observation)
+        # the observed configs as rows (._rows) and encoded, the first len(self._error) of each, grown by doubling
+        self._rows = np.empty((64, len(HYPERPARAMETERS)))
+        self._X = np.empty((64, len(HYPERPARAMETERS)))
         self._seen: set[bytes] = set()  # configs evaluated or running at self.epoch (as _key)
 
     # -- model size -----------------------------------------------------------------------
@@ -142,10 +147,17 @@ class GPEHVI:
             self._check_size(observation)
         self._configs.append(dict(observation.config))
         row = rows_of([observation.config])
-        self._rows.append(row[0])
-        self._X.append(encode_rows(row)[0])
+        n = len(self._error)
+        if n == len(self._rows):
+            self._rows = np.vstack([self._rows, np.empty_like(self._rows)])
+            self._X = np.vstack([self._X, np.empty_like(self._X)])
+            self._objectives = np.vstack([self._objectives, np.empty_like(self._objectives)])
+        self._rows[n] = row[0]
+        self._X[n] = encode_rows(row)[0]
         self._error.append(float(observation.val_error))
         self._size.append(float(observation.log10_params))
+        self._objectives[n] = self._error[-1], self._size[-1]
+        self._fronts.add(None, self._objectives[n])
 
     def _fresh_random(self) -> dict:
         for _ in range(100):
@@ -156,22 +168,26 @@ class GPEHVI:
 
     # -- acquisition ----------------------------------------------------------------------
     def _propose(self) -> dict:
-        X = np.asarray(self._X)
-        err, size = np.asarray(self._error), np.asarray(self._size)
-        objectives = np.column_stack([err, size])
-        rank = np.asarray(moocore.pareto_rank(objectives))
-        order = np.lexsort((err, rank))
+        n = len(self._error)
+        X, objectives = self._X[:n], self._objectives[:n]
+        err, size = objectives[:, 0], objectives[:, 1]
+
+        @functools.cache
+        def order():  # best first: by front, then error; needed only when a GP picks its subset
+            return np.lexsort((err, np.asarray(moocore.pareto_rank(objectives))))
+
         self.gp_error.fit(X, err, order, self._rng)
         if self.gp_size is not None:
             self.gp_size.fit(X, size, order, self._rng)
+        first = np.array(sorted(m[2] for m in self._fronts.front(0)))  # the non-dominated, in observation order
         pending = rows_of([j.config for j in self._pending.values()])
         Xp = encode_rows(pending) if len(pending) else None
-        front = objectives[rank == rank.min()]
+        front = objectives[first]
         if len(pending):  # kriging believer: running jobs count at their predicted objectives
             believed = np.column_stack([self.gp_error.predict(Xp)[0], self._size_model(pending, Xp, None)[0]])
             front = np.vstack([front, believed])
 
-        members = np.asarray(self._rows)[rank == rank.min()]
+        members = self._rows[first]
         parents = members[self._rng.integers(len(members), size=self.n_local)]
         pool, scores = self._score(np.vstack([sample_rows(self._rng, self.n_candidates),
                                               mutate_rows(parents, self._rng)]), front, Xp)

@@ -46,17 +46,18 @@ told so far (the optimizer has no other clock), else the number of jobs ``proble
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import moocore
 import numpy as np
 
 from ..model_size import log10_params
 from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, as_rng, sample, validate
 from ._common import dataset_facts
+from ._fronts import Fronts
 from ._gp import GP
 
 __all__ = ["BulkAndCut", "grow", "cut"]
@@ -116,29 +117,37 @@ class LearningRateBO:
     def __init__(self, low: float, high: float, *, max_points: int = 200, n_candidates: int = 256, alpha: float = 2.5):
         self.low, self.high, self.alpha, self.n_candidates = float(low), float(high), float(alpha), int(n_candidates)
         self.gp = GP(3, max_points=max_points, max_fit_points=min(max_points, 100))
-        self._X: list[list[float]] = []
-        self._y: list[float] = []
+        self._X = np.empty((64, 3))  # the rows and errors registered, the first self._n, grown by doubling
+        self._y = np.empty(64)
+        self._n = 0
         self._fitted = 0
 
     @staticmethod
-    def _row(lr_exp: float, depth: int, size: float) -> list[float]:
+    def _row(lr_exp, depth: int, size: float) -> list:
         return [(lr_exp + 5.0) / 5.0, (depth - 2) / 4.0, size / 8.0]
 
     def register(self, lr: float, depth: int, size: float, error: float) -> None:
-        self._X.append(self._row(math.log10(lr), depth, size))
-        self._y.append(float(error))
+        n = self._n
+        if n == len(self._X):
+            self._X = np.vstack([self._X, np.empty_like(self._X)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._X[n] = self._row(math.log10(lr), depth, size)
+        self._y[n] = float(error)
+        self._n = n + 1
 
     def suggest(self, depth: int, size: float, rng: np.random.Generator) -> float:
         """A learning rate for a network of this depth and log10 size."""
         exps = rng.uniform(self.low, self.high, self.n_candidates)
-        if len(self._y) < 2:
+        n = self._n
+        if n < 2:
             exp = float(exps[0])
         else:
-            if self._fitted != len(self._y):
-                y = np.asarray(self._y)
-                self.gp.fit(np.asarray(self._X), y, np.argsort(y, kind="stable"), rng)
-                self._fitted = len(y)
-            X = np.array([self._row(e, depth, size) for e in exps])
+            if self._fitted != n:
+                y = self._y[:n]
+                self.gp.fit(self._X[:n], y, lambda: np.argsort(y, kind="stable"), rng)
+                self._fitted = n
+            X = np.empty((len(exps), 3))  # _row of every candidate, in numpy (the same numbers)
+            X[:, 0], X[:, 1], X[:, 2] = self._row(exps, depth, size)
             mean, std = self.gp.predict(X)
             exp = float(exps[int(np.argmin(mean - self.alpha * std))])
         lr = _BY_NAME["lr_init"]
@@ -228,7 +237,7 @@ class BulkAndCut:
         self._now = 0.0  # latest end among the observations told
         self._asked = 0
         self._population: list[_Member] = []
-        self._points = np.empty((0, 2))  # objectives of the population, grown by doubling
+        self._fronts = Fronts()  # the population's first non-dominated fronts (index = population index)
         self._running: dict[int, tuple[str, float]] = {}  # id(job) -> (phase, size context)
 
     # -- phases -----------------------------------------------------------------------------
@@ -268,10 +277,7 @@ class BulkAndCut:
             return
         cfg = observation.config
         self._bo["cut" if phase == "cut" else "grow"].register(cfg["lr_init"], _depth(cfg), size, observation.val_error)
-        n = len(self._population)
-        if n == len(self._points):
-            self._points = np.vstack([self._points, np.empty((max(n, 16), 2))])
-        self._points[n] = observation.objectives
+        self._fronts.add(None, observation.objectives)
         config = dict(observation.config)
         self._population.append(_Member(config, observation.objectives, cut(config, self.cut_factor), observation.trial))
 
@@ -285,16 +291,17 @@ class BulkAndCut:
     def _offspring(self, phase: str) -> tuple[dict | None, _Member | None]:
         if not self._population:
             return None, None
-        ranks = np.asarray(moocore.pareto_rank(self._points[: len(self._population)]))
-        first = 0 if self._rng.random() < self.p_first_front or not (ranks == 1).any() else 1
+        fronts = self._fronts
+        first = 0 if self._rng.random() < self.p_first_front or fronts.front(1) is None else 1
         # The chosen front first; where none of it qualifies, the next fronts in turn.
-        for r in [first] + [r for r in range(int(ranks.max()) + 1) if r != first]:
-            members = (self._population[i] for i in np.flatnonzero(ranks == r))
+        for r in itertools.chain([first], (r for r in itertools.count() if r != first)):
+            front = fronts.front(r)
+            if front is None:
+                return None, None
+            members = (self._population[i] for i in sorted(m[2] for m in front))  # population order
             candidates = [m for m in members if self._eligible(m, phase)]
             if candidates:
                 break
-        else:
-            return None, None
         if phase == "bulk":
             weights = np.array([(self.chance_error - m.objectives[0]) ** 2 for m in candidates])
             p = weights / weights.sum() if weights.sum() > 0 else None

@@ -16,7 +16,7 @@ many workers busy, which none of the paper's baselines do.
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -27,10 +27,12 @@ import numpy as np
 
 from ..records import Job, Observation, Problem
 from ..space import REFERENCE_POINT, as_rng, sample
+from ._fronts import Fronts, front_contributions
 
 __all__ = ["MOASHA", "rung_epochs", "front_contributions"]
 
 _BLOCK = 256  # new configs drawn at once (announced by upcoming)
+_PEEL_MARGIN, _PEEL_SHARE = 64, 32  # a peel moves in this many results more than needed, plus 1/32 of the rung
 
 
 def rung_epochs(min_epoch: int, max_epoch: int, eta: float) -> list[int]:
@@ -55,96 +57,10 @@ def _contributions(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def front_contributions(front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """:func:`_contributions` of one front sorted by the first objective (so the second falls), in
-    closed form: a point inside ``ref`` owns the box up to its right neighbour's first objective
-    and its left neighbour's second (``ref`` at the ends); equal points own nothing. The same
-    numbers as moocore's, bit for bit (tested), without a call per front."""
-    out = np.zeros(len(front))
-    inside = (front < ref).all(axis=1)
-    pts = front[inside]
-    if len(pts):
-        right = np.append(pts[1:, 0], ref[0])
-        up = np.concatenate([[ref[1]], pts[:-1, 1]])
-        out[inside] = (right - pts[:, 0]) * (up - pts[:, 1])
-    return out
-
-
 @dataclass
 class _Result:
     trial: int
     config: dict
-
-
-class _Rung:
-    """The results of one rung in non-dominated fronts kept up to date one result at a time.
-
-    ``fronts[r]`` lists front ``r`` as ``(val error, log10 params, index)``, sorted, so the size
-    falls along a front. A new result finds its front by bisection (a point dominated by a member
-    of front ``r`` is dominated by a member of every earlier front), then pushes the members it
-    dominates one front back, and those push theirs: O(log^2 n) plus the points that move, where a
-    full sort per result made a day on a fast surrogate (tens of thousands of results) quadratic.
-    ``n_open[r]`` counts the results of front ``r`` not promoted yet.
-    """
-
-    def __init__(self):
-        self.results: list[_Result] = []
-        self.points: list[tuple[float, float]] = []
-        self.promoted: list[bool] = []
-        self.fronts: list[list[tuple[float, float, int]]] = []
-        self.front_of: list[int] = []
-        self.n_open: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    @staticmethod
-    def _dominated(point: tuple, front: list) -> bool:
-        """Whether a member of the sorted ``front`` dominates ``point``."""
-        j = bisect.bisect_right(front, (point[0], math.inf, math.inf)) - 1  # last member with f0 <= point's
-        return j >= 0 and front[j][1] <= point[1] and front[j][:2] != point[:2]
-
-    def add(self, result: _Result, objectives) -> None:
-        index = len(self.results)
-        p = (float(objectives[0]), float(objectives[1]), index)
-        self.results.append(result)
-        self.points.append(p[:2])
-        self.promoted.append(False)
-        self.front_of.append(-1)
-        lo, hi = 0, len(self.fronts)
-        while lo < hi:  # the first front none of whose members dominates p
-            mid = (lo + hi) // 2
-            if self._dominated(p, self.fronts[mid]):
-                lo = mid + 1
-            else:
-                hi = mid
-        moved, level = [p], lo
-        while moved:
-            if level == len(self.fronts):
-                self.fronts.append([])
-                self.n_open.append(0)
-            front = self.fronts[level]
-            start = bisect.bisect_left(front, (moved[0][0], -math.inf, -math.inf))  # only these can be dominated
-            keep, pushed, stop = front[:start], [], len(front)
-            for pos in range(start, len(front)):
-                m = front[pos]
-                if m[1] < moved[-1][1]:  # sizes fall along the front: no moved point dominates the rest
-                    stop = pos
-                    break
-                (pushed if self._dominated(m, moved) else keep).append(m)
-            self.fronts[level] = sorted(keep + front[stop:] + moved)
-            for m in moved:
-                old = self.front_of[m[2]]
-                if not self.promoted[m[2]]:
-                    self.n_open[level] += 1
-                    if old >= 0:
-                        self.n_open[old] -= 1
-                self.front_of[m[2]] = level
-            moved, level = pushed, level + 1
-
-    def promote(self, index: int) -> None:
-        self.promoted[index] = True
-        self.n_open[self.front_of[index]] -= 1
 
 
 class MOASHA:
@@ -191,7 +107,7 @@ class MOASHA:
         self.rungs = rung_epochs(self.min_epoch, problem.max_epoch, eta)
         self._rng = as_rng(seed)
         self._ref = np.asarray(self.ref_point)
-        self._rungs = [_Rung() for _ in self.rungs]
+        self._rungs = [Fronts() for _ in self.rungs]
         self._next: list[int | None | bool] = [False for _ in self.rungs]  # cached candidate; False: stale
         self._new: deque[Job] = deque()  # the next new configs, drawn a block at a time
 
@@ -221,21 +137,23 @@ class MOASHA:
         n_top = int(len(rung) // self.eta)
         if n_top == 0 or k == len(self.rungs) - 1:
             return None
-        ahead = 0
-        for r, front in enumerate(rung.fronts):
+        ahead, r = 0, 0
+        while True:
+            opened = next(itertools.compress(itertools.count(r), rung.n_open[r:]), len(rung.fronts))
+            ahead += sum(map(len, rung.fronts[r:opened]))  # fronts all promoted: they only count
             if ahead >= n_top:
+                return None
+            if opened < len(rung.fronts):
                 break
-            if rung.n_open[r] == 0:
-                ahead += len(front)
-                continue
-            arr = np.array(front)
-            pts, idx = arr[:, :2], arr[:, 2].astype(int)
-            hvc = front_contributions(pts, self._ref)
-            for pos, j in enumerate(np.lexsort((idx, pts[:, 0], -hvc))):
-                if not rung.promoted[idx[j]]:
-                    self._next[k] = int(idx[j]) if ahead + pos < n_top else None
-                    break
-            break
+            if not rung.pool:
+                return None
+            rung.peel(n_top - ahead + _PEEL_MARGIN + len(rung) // _PEEL_SHARE)
+            r = opened
+        promoted = rung.promoted
+        for pos, i in enumerate(rung.ordered(opened, self._ref)):
+            if not promoted[i]:
+                self._next[k] = i if ahead + pos < n_top else None
+                break
         return self._next[k]
 
     def ask(self) -> Job:
