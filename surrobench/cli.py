@@ -402,11 +402,11 @@ def cmd_compare(args) -> int:
     return 0
 
 
-# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds from
-# tools/bench_protocol.py, README Performance, random = 1): the first estimate of a comparison,
-# until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 28.0, "shemoa": 28.0, "moasha": 60.0, "mobohb": 120.0,
-                  "mobananas": 100.0, "bulkcut": 17.0, "msehvi": 130.0, "ehvi": 290.0}
+# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
+# the 24-hour table of tools/bench_protocol.py in docs/performance.md, random = 1): the first
+# estimate of a comparison, until runs of that optimizer finish.
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 22.0, "shemoa": 11.0, "moasha": 15.0, "mobohb": 39.0,
+                  "mobananas": 40.0, "bulkcut": 37.0, "msehvi": 90.0, "ehvi": 101.0}
 
 
 class RunCostEstimate:
