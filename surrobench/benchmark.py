@@ -43,7 +43,7 @@ import numpy as np
 
 from .datasets import info as dataset_info
 from .model_size import log10_params
-from .records import Budget, Job, Objective, Problem, Task
+from .records import Budget, Job, Objective, Problem, Task, task_objectives
 from .space import MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT, id_of_valid, validate, validate_epoch
 from .surrogate.features import FEATURES, feature_row, size_bounds
 
@@ -79,8 +79,7 @@ def make_task(dataset: str, input_shape: Sequence[int] | None = None, n_classes:
             raise ValueError("make_task: give both input_shape and n_classes, or neither (a known dataset's)")
         known = dataset_info(dataset)
         input_shape, n_classes = known.input_shape, known.n_classes
-    lo, hi = size_bounds(input_shape, n_classes)
-    objectives = (Objective("val_error", "min", 0.0, 1.0), Objective("log10_params", "min", lo, hi))
+    objectives = task_objectives(size_bounds(input_shape, n_classes))
     return Task(dataset, tuple(input_shape), n_classes, objectives, REFERENCE_POINT, min_epoch, max_epoch)
 
 

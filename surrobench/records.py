@@ -35,6 +35,13 @@ class Objective:
     upper: float = math.inf
 
 
+def task_objectives(size_bounds: tuple[float, float]) -> tuple[Objective, Objective]:
+    """The two objectives of the problem, both minimised: validation error in [0, 1] and log10 of
+    the parameter count within ``size_bounds`` (the exact bounds of the space for a dataset)."""
+    lo, hi = size_bounds
+    return Objective("val_error", "min", 0.0, 1.0), Objective("log10_params", "min", lo, hi)
+
+
 @dataclass(frozen=True)
 class Task:
     """What is optimised, as the benchmark states it (``bench.task``; made by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -14,6 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..datasets import info as dataset_info
+from ..records import task_objectives
 from ..space import HYPERPARAMETERS, MAX_EPOCH, MIN_EPOCH, REFERENCE_POINT
 from .data import RunData, load_run_data, pick_device
 from .features import FEATURES, features, size_bounds
@@ -75,10 +77,8 @@ def space_description() -> list[dict[str, Any]]:
 
 
 def objectives_description(bounds: tuple[float, float]) -> list[dict[str, Any]]:
-    return [
-        {"name": "val_error", "direction": "min", "lower": 0.0, "upper": 1.0},
-        {"name": "log10_params", "direction": "min", "lower": bounds[0], "upper": bounds[1]},
-    ]
+    """The manifest's objectives: the task's (:func:`surrobench.records.task_objectives`) as dicts."""
+    return [dataclasses.asdict(o) for o in task_objectives(bounds)]
 
 
 def runtime_rows(data: RunData, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
