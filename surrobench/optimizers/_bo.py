@@ -34,7 +34,7 @@ from ..model_size import log10_params
 from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, REFERENCE_POINT, as_rng, sample
 from ._common import dataset_facts
-from ._ehvi import ehvi
+from ._ehvi import ehvi_over_strips, front_strips
 from ._fronts import Fronts
 from ._gp import GP
 from ._rows import encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, sample_rows, to_config
@@ -187,14 +187,15 @@ class GPEHVI:
             believed = np.column_stack([self.gp_error.predict(Xp)[0], self._size_model(pending, Xp, None)[0]])
             front = np.vstack([front, believed])
 
+        strips = front_strips(front, self.ref_point)
         members = self._rows[first]
         parents = members[self._rng.integers(len(members), size=self.n_local)]
         pool, scores = self._score(np.vstack([sample_rows(self._rng, self.n_candidates),
-                                              mutate_rows(parents, self._rng)]), front, Xp)
+                                              mutate_rows(parents, self._rng)]), strips, Xp)
         if self.n_refine and len(pool):
             best = np.argsort(-scores, kind="stable")[: self.n_refine]
             moves = mutate_rows(np.repeat(pool[best], _MOVES_PER_REFINED, axis=0), self._rng)
-            more, more_scores = self._score(moves, front, Xp)
+            more, more_scores = self._score(moves, strips, Xp)
             pool, scores = np.vstack([pool, more]), np.concatenate([scores, more_scores])
         if not len(pool):
             return self._fresh_random()
@@ -205,8 +206,9 @@ class GPEHVI:
             return log10_size_rows(rows, self.input_shape, self.n_classes), np.zeros(len(rows))
         return self.gp_size.predict(X, pending)
 
-    def _score(self, rows: np.ndarray, front: np.ndarray, Xp) -> tuple[np.ndarray, np.ndarray]:
-        """EHVI of the candidate rows not evaluated or running yet (duplicates dropped)."""
+    def _score(self, rows: np.ndarray, strips, Xp) -> tuple[np.ndarray, np.ndarray]:
+        """EHVI of the candidate rows not evaluated or running yet (duplicates dropped), over the
+        front's ``strips`` (:func:`~surrobench.optimizers._ehvi.front_strips`)."""
         keep, ids = [], set()
         for i, row in enumerate(rows):
             cid = row.tobytes()
@@ -219,4 +221,4 @@ class GPEHVI:
         Xc = encode_rows(rows)
         mean_e, std_e = self.gp_error.predict(Xc, Xp)
         mean_s, std_s = self._size_model(rows, Xc, Xp)
-        return rows, ehvi(mean_e, std_e, mean_s, std_s, front, ref=self.ref_point)
+        return rows, ehvi_over_strips(mean_e, std_e, mean_s, std_s, *strips)

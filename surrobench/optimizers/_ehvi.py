@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["hvi", "ehvi", "front_strips"]
+__all__ = ["hvi", "ehvi", "ehvi_over_strips", "front_strips"]
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
@@ -45,9 +45,10 @@ def front_strips(front, ref: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     pts = np.asarray(front, dtype=float).reshape(-1, 2)
     if len(pts) and not np.isfinite(pts).all():
         raise ValueError("front: contains NaN or infinite values")
-    pts = np.unique(pts[(pts < r).all(axis=1)], axis=0)  # sorted by f1, then f2
+    pts = pts[(pts < r).all(axis=1)]
     if len(pts):
-        # After sorting by f1 (then f2), a point is non-dominated iff its f2 is below every earlier f2.
+        pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]  # by f1, then f2
+        # Sorted so, a point is non-dominated iff its f2 is below every earlier f2 (a repeat is not).
         best_before = np.concatenate([[np.inf], np.minimum.accumulate(pts[:-1, 1])])
         pts = pts[pts[:, 1] < best_before]
     a = np.concatenate([[-np.inf], pts[:, 0], [r[0]]])
@@ -92,7 +93,12 @@ def ehvi(mean1, std1, mean2, std2, front, *, ref: Sequence[float]) -> np.ndarray
         raise ValueError("ehvi: mean1, std1, mean2 and std2 must have the same length")
     if (s1 < 0).any() or (s2 < 0).any() or not (np.isfinite(m1).all() and np.isfinite(m2).all()):
         raise ValueError("ehvi: means must be finite and standard deviations non-negative")
-    a, b = front_strips(front, ref)
+    return ehvi_over_strips(m1, s1, m2, s2, *front_strips(front, ref))
+
+
+def ehvi_over_strips(m1, s1, m2, s2, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`ehvi` over strips already computed by :func:`front_strips` (one front, many
+    candidate blocks); the arrays are taken as they are, unchecked."""
     g1 = _expected_shortfall(a, m1, s1)  # (m, n + 2)
     g2 = _expected_shortfall(b, m2, s2)  # (m, n + 1)
     return np.clip(((g1[:, 1:] - g1[:, :-1]) * g2).sum(axis=1), 0.0, None)

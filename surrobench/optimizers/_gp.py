@@ -105,8 +105,15 @@ def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray) -> np.nda
 
 def _matern52(A: np.ndarray, B: np.ndarray, amplitude: float) -> np.ndarray:
     """``amplitude`` times the Matern-5/2 kernel between rows already divided by the length scales."""
-    d = cdist(A, B) * _SQRT5
-    return amplitude * (1.0 + d + d * d / 3.0) * np.exp(-d)
+    d = cdist(A, B)
+    d *= _SQRT5
+    out = d * d  # in place from here, the same operations in the same order as
+    out /= 3.0  # amplitude * (1 + d + d^2 / 3) * exp(-d), so the same numbers
+    out += 1.0 + d
+    out *= amplitude
+    np.negative(d, out=d)
+    out *= np.exp(d, out=d)
+    return out
 
 
 def neg_log_marginal_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

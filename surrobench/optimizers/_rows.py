@@ -80,9 +80,8 @@ def sample_rows(rng: np.random.Generator, m: int, *, drop_inactive: bool = True)
         if h.kind == "int":
             lo, hi = lo - 0.5, hi + 0.5
         v = np.exp(rng.uniform(math.log(lo), math.log(hi), m)) if h.log else rng.uniform(lo, hi, m)
-        if h.kind == "int":
-            v = np.rint(v)
-        out[:, j] = np.clip(v, float(h.lower), float(h.upper))
+        out[:, j] = np.rint(v) if h.kind == "int" else v
+    out[:, _NUMERIC] = np.clip(out[:, _NUMERIC], _LO_A[_NUMERIC], _HI_A[_NUMERIC])  # one clip for all columns
     if drop_inactive:
         for j, depth, index in _CONDITIONAL:
             out[out[:, depth] <= index, j] = np.nan
