@@ -402,18 +402,13 @@ def cmd_compare(args) -> int:
     return 0
 
 
-# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
-# the 24-hour table of tools/bench_protocol.py in docs/performance.md, random = 1): the first
-# estimate of a comparison, until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 22.0, "shemoa": 11.0, "moasha": 15.0, "mobohb": 39.0,
-                  "mobananas": 40.0, "bulkcut": 37.0, "msehvi": 90.0, "ehvi": 101.0}
 
 
 class RunCostEstimate:
     """Time left in a comparison, weighting the runs still to come by their expected cost.
 
     An optimizer's expected run is the mean of its finished runs; before one has finished, its
-    :data:`PRIOR_RUN_COST` (the median prior for an unknown name) times the median ratio of
+    :data:`surrobench.compare.PRIOR_RUN_COST` (the median prior for an unknown name) times the median ratio of
     measured to prior cost over the optimizers measured so far. The sum over the runs left is
     divided by the parallel jobs. Nothing is estimated before the first run finishes.
     """
@@ -422,8 +417,9 @@ class RunCostEstimate:
         self.left = {label: runs_each for label in labels}
         self.seconds: dict[str, list[float]] = {label: [] for label in labels}
         self.n_jobs = max(1, int(n_jobs))
-        default = sorted(PRIOR_RUN_COST.values())[len(PRIOR_RUN_COST) // 2]
-        self.prior = {label: PRIOR_RUN_COST.get(label, default) for label in labels}
+        from .compare import _prior_cost
+
+        self.prior = {label: _prior_cost(label) for label in labels}
 
     def finished(self, label: str, seconds: float | None) -> None:
         self.left[label] = max(0, self.left.get(label, 0) - 1)

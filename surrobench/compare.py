@@ -48,6 +48,17 @@ DAY = 24 * 3600.0
 MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
+# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
+# the 24-hour table of tools/bench_protocol.py in docs/performance.md, random = 1). compare starts
+# the costliest runs first (so parallel jobs end together; the results do not depend on the order),
+# and the progress bar's first estimate uses it until runs of that optimizer finish.
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 22.0, "shemoa": 11.0, "moasha": 15.0, "mobohb": 39.0,
+                  "mobananas": 40.0, "bulkcut": 37.0, "msehvi": 90.0, "ehvi": 101.0}
+
+
+def _prior_cost(label: str) -> float:
+    """:data:`PRIOR_RUN_COST` of an optimizer, the median of the known ones for another name."""
+    return PRIOR_RUN_COST.get(label, sorted(PRIOR_RUN_COST.values())[len(PRIOR_RUN_COST) // 2])
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +350,7 @@ def compare(
                     on_cell()
                 if on_run is not None:
                     on_run(*cell, None)
-    todo = [cell for cell in cells if cell not in tables]
+    todo = sorted((cell for cell in cells if cell not in tables), key=lambda cell: -_prior_cost(cell[0]))
     n_jobs = _parallelism(n_jobs, len(todo), backend)
 
     def clock(label, s, w):  # only in this process (a callback does not travel to parallel workers)

@@ -211,3 +211,19 @@ def test_hv_plots_start_where_the_first_curve_leaves_zero():
     assert first_progress(hv_band_data(hv)) == 10.0
     assert first_progress(hv_band_data(hv.assign(hv=0.0))) is None
     assert "full-fidelity" in HV_LABELS["hv_max_fidelity"]
+
+
+def test_costliest_runs_start_first_and_the_order_does_not_change_the_tables():
+    from surrobench.compare import PRIOR_RUN_COST
+
+    assert PRIOR_RUN_COST["msehvi"] > PRIOR_RUN_COST["nsga2"] > PRIOR_RUN_COST["random"]
+    started = []
+    given = ["random", "nsga2", "msehvi"]
+    res = compare(ToyBenchmark(), given, seeds=range(2), n_workers=[1], budget=Budget(evaluations=60), n_grid=10,
+                  on_run=lambda label, seed, w, s: started.append((label, seed)))
+    assert started == [("msehvi", 0), ("msehvi", 1), ("nsga2", 0), ("nsga2", 1), ("random", 0), ("random", 1)]
+    # the tables keep the order the optimizers were given in, whatever order they ran in
+    assert list(dict.fromkeys(res.runs["optimizer"])) == given
+    alone = compare(ToyBenchmark(), ["random"], seeds=range(2), n_workers=[1], budget=Budget(evaluations=60),
+                    n_grid=10)
+    pd.testing.assert_frame_equal(res.runs[res.runs["optimizer"] == "random"].reset_index(drop=True), alone.runs)
