@@ -52,8 +52,8 @@ MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 work
 # the 24-hour table of tools/bench_protocol.py in docs/performance.md, random = 1). compare starts
 # the costliest runs first (so parallel jobs end together; the results do not depend on the order),
 # and the progress bar's first estimate uses it until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 22.0, "shemoa": 11.0, "moasha": 15.0, "mobohb": 39.0,
-                  "mobananas": 40.0, "bulkcut": 37.0, "msehvi": 90.0, "ehvi": 101.0}
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 18.0, "shemoa": 22.0, "moasha": 18.0, "mobohb": 30.0,
+                  "mobananas": 81.0, "bulkcut": 61.0, "msehvi": 63.0, "ehvi": 86.0}
 
 
 def _prior_cost(label: str) -> float:
