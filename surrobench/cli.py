@@ -402,15 +402,13 @@ def cmd_compare(args) -> int:
     return 0
 
 
-
-
 class RunCostEstimate:
     """Time left in a comparison, weighting the runs still to come by their expected cost.
 
     An optimizer's expected run is the mean of its finished runs; before one has finished, its
-    :data:`surrobench.compare.PRIOR_RUN_COST` (the median prior for an unknown name) times the median ratio of
-    measured to prior cost over the optimizers measured so far. The sum over the runs left is
-    divided by the parallel jobs. Nothing is estimated before the first run finishes.
+    :data:`surrobench.compare.PRIOR_RUN_COST` (the median prior for an unknown name) times the
+    median ratio of measured to prior cost over the optimizers measured so far. The sum over the
+    runs left is divided by the parallel jobs. Nothing is estimated before the first run finishes.
     """
 
     def __init__(self, labels, runs_each: int, n_jobs: int):

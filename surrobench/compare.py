@@ -60,6 +60,7 @@ def _prior_cost(label: str) -> float:
     """:data:`PRIOR_RUN_COST` of an optimizer, the median of the known ones for another name."""
     return PRIOR_RUN_COST.get(label, sorted(PRIOR_RUN_COST.values())[len(PRIOR_RUN_COST) // 2])
 
+
 logger = logging.getLogger(__name__)
 
 
