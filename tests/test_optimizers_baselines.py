@@ -2,10 +2,13 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from surrobench.optimizers import MOBANANAS, MOBOHB, NSGA2, SHEMOA
 from surrobench.records import Job, Problem
 from surrobench.simulator import Budget, simulate
+from surrobench.space import sample
 
 from toybench import TASK, ToyBenchmark
 
@@ -138,6 +141,21 @@ def test_mobananas_exact_model_size_setting():
     assert len(df) == 30
     with pytest.raises(ValueError, match="both"):
         MOBANANAS(Problem(TASK), input_shape=(3, 16, 16))
+
+
+@settings(max_examples=40, deadline=None)
+@given(points=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=60),
+       k=st.integers(1, 25))
+def test_mobananas_parents_from_kept_fronts_equal_a_full_nsga_order(points, k):
+    # the top k of the training set by NSGA-II order, from the incrementally kept fronts, is the
+    # head of a full sort (ties and duplicates included)
+    from surrobench.optimizers._common import nsga_order
+
+    opt = MOBANANAS(Problem(TASK), seed=0)
+    for p in points:
+        opt._add_to_training_set(sample(np.random.default_rng(0)), tuple(float(v) for v in p))
+    objs = np.array(points, dtype=float)
+    np.testing.assert_array_equal(opt._top(objs, k), nsga_order(objs)[:k])
 
 
 def test_neural_ensemble_learns_a_smooth_function():

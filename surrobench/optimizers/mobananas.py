@@ -47,6 +47,7 @@ from ..model_size import log10_params
 from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, as_rng, encode, sample
 from ._common import Outstanding, halving_budgets, mutate_gaussian, nsga_order
+from ._fronts import Fronts
 
 __all__ = ["MOBANANAS", "NeuralEnsemble"]
 
@@ -222,8 +223,12 @@ class MOBANANAS:
         self._rng = as_rng(seed)
         self._out = Outstanding()
         self._initial_asked = 0
-        self._train: list[tuple] = []  # (config, objectives) at the maximum budget
-        self._train_x: list[np.ndarray] = []  # their features
+        # the training set (configs at the maximum budget): configs, and their features and objectives in arrays
+        # (the first len(self._train) rows, grown by doubling), and its first non-dominated fronts kept as they come
+        self._train: list[dict] = []
+        self._train_x = np.empty((64, len(HYPERPARAMETERS)))
+        self._train_y = np.empty((64, 2))
+        self._train_fronts = Fronts()
         self._iterations: list[_Iteration] = []
         self._n_iterations = 0
 
@@ -250,15 +255,27 @@ class MOBANANAS:
         return self._out.add(job, it)
 
     def _new_iteration(self) -> _Iteration:
-        configs = [c for c, _ in self._train]
-        objs = np.array([o for _, o in self._train])
-        parents = [configs[i] for i in nsga_order(objs)[: self.num_arch]]
+        n = len(self._train)
+        objs = self._train_y[:n]
+        parents = [self._train[i] for i in self._top(objs, self.num_arch)]
         mutants = [mutate_gaussian(p, self._rng, n_keys=self.n_mutate, sd=self.mutation_sd,
                                    mutable_depths=self.mutable_depths) for p in parents]
-        chosen = self._choose(np.vstack(self._train_x), objs, mutants)
+        chosen = self._choose(self._train_x[:n], objs, mutants)
         it = _Iteration(self._n_iterations, chosen, self.budgets, self.eta)
         self._n_iterations += 1
         return it
+
+    def _top(self, objs: np.ndarray, k: int) -> np.ndarray:
+        """``nsga_order(objs)[:k]``, from the first whole fronts that hold ``k`` configs: a front's
+        ranks and crowding distances do not depend on later fronts, and the rows keep their order, so
+        the same indices (tested) without sorting the whole training set every iteration."""
+        rows: list[int] = []
+        r = 0
+        while len(rows) < k and (front := self._train_fronts.front(r)) is not None:
+            rows.extend(m[2] for m in front)
+            r += 1
+        sub = np.sort(np.array(rows, dtype=int))
+        return sub[nsga_order(objs[sub])[:k]]
 
     def _exact_size(self, configs) -> np.ndarray:
         return np.array([log10_params(c, self.input_shape, self.n_classes) for c in configs])
@@ -304,5 +321,11 @@ class MOBANANAS:
         it.expected = len(kept)
 
     def _add_to_training_set(self, config, objectives) -> None:
-        self._train.append((config, objectives))
-        self._train_x.append(features([config])[0])
+        n = len(self._train)
+        if n == len(self._train_x):
+            self._train_x = np.vstack([self._train_x, np.empty_like(self._train_x)])
+            self._train_y = np.vstack([self._train_y, np.empty_like(self._train_y)])
+        self._train.append(config)
+        self._train_x[n] = features([config])[0]
+        self._train_y[n] = objectives
+        self._train_fronts.add(None, objectives)
