@@ -278,3 +278,18 @@ def test_moasha_front_contributions_equal_moocore_bit_for_bit(cells):
     front = front[np.lexsort((front[:, 1], front[:, 0]))]
     ref = np.array([1.0, 8.0])
     np.testing.assert_array_equal(front_contributions(front, ref), _contributions(front, ref))
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=40),
+       scale=st.sampled_from([(10.0, 1.25), (7.0, 3.0), (1.0, 1.0)]), with_ref=st.booleans())
+def test_contributions_by_front_equal_moocore_per_front_bit_for_bit(cells, scale, with_ref):
+    # the vectorised closed form of every front at once, against one moocore call per front
+    pts = np.array(cells, dtype=float) / np.array(scale)  # duplicates and points beyond ref possible
+    ranks = C.nondominated_ranks(pts)
+    ref = (1.0, 8.0) if with_ref else None
+    expected = np.zeros(len(pts))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        expected[idx] = C.hv_contributions(pts[idx], ref=ref)
+    np.testing.assert_array_equal(C.contributions_by_front(pts, ranks, ref=ref), expected)

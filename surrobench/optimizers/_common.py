@@ -148,14 +148,43 @@ def nsga_order(points) -> np.ndarray:
     return np.lexsort((np.arange(len(arr)), -crowding_by_front(arr, ranks), ranks))
 
 
+def contributions_by_front(points, ranks, *, ref: Sequence[float] | None = None) -> np.ndarray:
+    """:func:`hv_contributions` of every row within its front (``ranks``), each front with its own
+    widened reference point. Two objectives: all fronts in one vectorised pass, in closed form (a
+    row owns the box up to its right neighbour's first objective and its left neighbour's second
+    within its front sorted by the first; equal rows own nothing), the same numbers as moocore's
+    per front, bit for bit (tested). Other dimensions: one moocore call per front."""
+    arr = _objectives(points)
+    ranks = np.asarray(ranks)
+    n = len(arr)
+    contrib = np.zeros(n)
+    if n == 0:
+        return contrib
+    if arr.shape[1] != 2:
+        for r in np.unique(ranks):
+            idx = np.flatnonzero(ranks == r)
+            contrib[idx] = hv_contributions(arr[idx], ref=ref)
+        return contrib
+    order = np.lexsort((arr[:, 1], arr[:, 0], ranks))  # by front, then along it (the size falls)
+    pts, r = arr[order], ranks[order]
+    first = np.concatenate([[True], r[1:] != r[:-1]])
+    last = np.concatenate([r[1:] != r[:-1], [True]])
+    starts = np.flatnonzero(first)
+    segment = np.cumsum(first) - 1
+    worst = np.maximum.reduceat(pts, starts, axis=0)  # each front's _ref_beyond, row by row
+    base = worst + 0.1 * np.abs(worst) + 1e-9 if ref is None else np.asarray(ref, dtype=float)[None, :]
+    front_ref = np.maximum(base, worst + 1e-9)[segment]
+    right = np.where(last, front_ref[:, 0], np.roll(pts[:, 0], -1))
+    up = np.where(first, front_ref[:, 1], np.roll(pts[:, 1], 1))
+    contrib[order] = (right - pts[:, 0]) * (up - pts[:, 1])
+    return contrib
+
+
 def sms_order(points, *, ref: Sequence[float] | None = None) -> np.ndarray:
     """Row indices, best first: by front, then by hypervolume contribution within the front."""
     arr = _objectives(points)
     ranks = nondominated_ranks(arr)
-    contrib = np.zeros(len(arr))
-    for r in np.unique(ranks):
-        idx = np.flatnonzero(ranks == r)
-        contrib[idx] = hv_contributions(arr[idx], ref=ref)
+    contrib = contributions_by_front(arr, ranks, ref=ref)
     return np.lexsort((np.arange(len(arr)), -contrib, ranks))
 
 
