@@ -14,11 +14,12 @@ is a valid config, and configs already evaluated or running are excluded.
 Candidates are rows of values (:mod:`surrobench.optimizers._rows`): drawn, moved, encoded and
 sized for the whole block with numpy, scored in one vectorised EHVI pass, and only the winner
 becomes a config. Changed decisions (issue 16): before, 256 prior configs + 128 local moves +
-8 x 16 refinements were built one dict at a time with the generator used per value; now 64 + 128
-+ 4 x 16 rows are drawn in blocks (the same distributions, other random numbers), and the GP
-keeps its conditioning subset between decisions (:mod:`surrobench.optimizers._gp`). The first
-``n_init`` configs are drawn as before. ``tools/compare_versions.py`` shows the hypervolume at equal
-evaluations before and after (README, Performance).
+8 x 16 refinements were built one dict at a time with the generator used per value; then 64 + 128
++ 4 x 16 rows were drawn in blocks (the same distributions, other random numbers), and the GP
+keeps its conditioning subset between decisions (:mod:`surrobench.optimizers._gp`); now 32 + 64 +
+2 x 16 rows (half as many: the posterior of the candidates on the 500-point subset is most of a
+decision's time). The first ``n_init`` configs are drawn as before. ``tools/compare_versions.py``
+shows the hypervolume at equal evaluations before and after each change (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ class GPEHVI:
         max_gp_points: int = 500,
         max_fit_points: int = 200,
         refit_growth: float = 1.25,
-        n_candidates: int = 64,
-        n_local: int = 128,
-        n_refine: int = 4,
+        n_candidates: int = 32,
+        n_local: int = 64,
+        n_refine: int = 2,
         epoch: int | None = None,
     ):
         self.problem = problem

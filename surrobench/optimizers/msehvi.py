@@ -34,9 +34,9 @@ class MSEHVI:
       rank, the rest a random sample, chosen again only after a hyperparameter fit or when full;
       new observations are appended in between); kernel hyperparameters are refitted on at most
       ``max_fit_points`` of them, each time the number of observations has grown by 25 %.
-    * ``n_candidates=64``, ``n_local=128``, ``n_refine=4``: how EHVI is maximised (random configs,
-      local moves around front members, then 16 local moves around each of the best 4; before
-      issue 16: 256, 128, 8, see :mod:`surrobench.optimizers._bo` for what changed).
+    * ``n_candidates=32``, ``n_local=64``, ``n_refine=2``: how EHVI is maximised (random configs,
+      local moves around front members, then 16 local moves around each of the best 2; before
+      issue 16: 256, 128, 8, then 64, 128, 4; see :mod:`surrobench.optimizers._bo` for what changed).
     * ``epoch=None``: the fidelity of every job (default: the maximum).
 
     With several workers it proposes while others run by the kriging believer: running jobs
