@@ -189,6 +189,21 @@ def test_neural_ensemble_warm_steps_cap_only_the_fits_that_start_from_trained_we
     assert not np.array_equal(thetas[None][1], thetas[5][1])
 
 
+def test_neural_ensemble_cap_binds_inside_an_epoch():
+    # a warm fit on a training set whose one epoch holds more steps than the cap stops at the cap
+    from surrobench.optimizers.mobananas import NeuralEnsemble
+
+    x = np.random.default_rng(0).random((400, 13))
+    y = np.c_[x[:, 0], x[:, 1]]
+    ens = NeuralEnsemble(warm_steps=3)
+    ens.fit(x[:100], y[:100], np.random.default_rng(1))
+    assert ens.steps_made == 80 * 4  # cold: 80 epochs of 4 batches (under max_steps 400)
+    ens.fit(x, y, np.random.default_rng(2))
+    assert ens.steps_made == 3  # warm: 13 batches an epoch, cut at 3
+    ens.fit(x[:64], y[:64], np.random.default_rng(3))
+    assert ens.steps_made == 2  # warm: 2 batches an epoch, one epoch fits under the cap
+
+
 # --------------------------------------------------------------------------- NSGA-II
 
 

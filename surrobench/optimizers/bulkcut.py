@@ -19,7 +19,9 @@ log10 lr in [-5, 0] (phases 1-2) or [-5, -2] (phase 3), each range with its own 
 targets are the validation loss (phases 1-2) and the training loss (phase 3); only errors are
 observed here, so both use the validation error. Since issue 16 the GP keeps its conditioning
 subset between suggestions and extends its Cholesky factor (:mod:`surrobench.optimizers._gp`), so
-past 200 results the learning rates suggested differ from earlier versions'.
+past 200 results the learning rates suggested differ from earlier versions'; and the bound is
+minimised over 64 random learning rates, not 256 (one dimension; the posterior of the candidates
+was most of a suggestion's time), which changes every suggestion after the first two results.
 
 A child continues from its parent's checkpoint (``Job(child, parent=trial, from_epoch=...)``): a new
 training run of the child's config that inherits the parent's training and pays only the epochs the
@@ -114,7 +116,7 @@ class LearningRateBO:
     with the context fixed (a uniform draw while fewer than two results are known).
     """
 
-    def __init__(self, low: float, high: float, *, max_points: int = 200, n_candidates: int = 256, alpha: float = 2.5):
+    def __init__(self, low: float, high: float, *, max_points: int = 200, n_candidates: int = 64, alpha: float = 2.5):
         self.low, self.high, self.alpha, self.n_candidates = float(low), float(high), float(alpha), int(n_candidates)
         self.gp = GP(3, max_points=max_points, max_fit_points=min(max_points, 100))
         self._X = np.empty((64, 3))  # the rows and errors registered, the first self._n, grown by doubling
