@@ -73,18 +73,34 @@ def hypervolume(points, *, ref: Sequence[float]) -> float:
     return float(moocore.hypervolume(inside, ref=r))
 
 
+_TRACE_BLOCK = 1024
+
+
 def hypervolume_trace(points, *, ref: Sequence[float]) -> np.ndarray:
-    """Hypervolume of the first k points for every k (one value per row, in row order)."""
+    """Hypervolume of the first k points for every k (one value per row, in row order).
+
+    Rows are screened a block at a time: a row outside ``ref`` or weakly dominated by the front
+    at the start of its block cannot change the front (a member that later leaves it does so for
+    a row that dominates it in turn), so only the other rows are walked one by one."""
     arr = _points(points)
     r = _ref(ref, arr.shape[1] if arr.size else len(np.ravel(ref)))
     out = np.zeros(len(arr))
     front = np.empty((0, arr.shape[1] if arr.size else len(r)))
     hv = 0.0
-    for i, p in enumerate(arr):
-        if (p < r).all() and not (front <= p).all(axis=1).any():
-            front = np.vstack([front[~(p <= front).all(axis=1)], p])
-            hv = float(moocore.hypervolume(front, ref=r))
-        out[i] = hv
+    for start in range(0, len(arr), _TRACE_BLOCK):
+        block = arr[start:start + _TRACE_BLOCK]
+        live = (block < r).all(axis=1)
+        if len(front):
+            live &= ~(front[None, :, :] <= block[:, None, :]).all(axis=2).any(axis=1)
+        at = start
+        for i in np.flatnonzero(live):
+            p = block[i]
+            if not (front <= p).all(axis=1).any():
+                out[at:start + i] = hv
+                front = np.vstack([front[~(p <= front).all(axis=1)], p])
+                hv = float(moocore.hypervolume(front, ref=r))
+                at = start + i
+        out[at:start + len(block)] = hv
     return out
 
 

@@ -73,6 +73,26 @@ def test_trace_ends_at_the_hypervolume_and_never_decreases(p):
     assert t[-1] == pytest.approx(hypervolume(p, ref=REF))
 
 
+@settings(max_examples=40, deadline=None)
+@given(p=pts, block=st.sampled_from([1, 3, 8, 1024]))
+def test_trace_is_the_hypervolume_of_every_prefix_whatever_the_screening_block(p, block):
+    # the block screening skips rows that cannot change the front: every prefix's value is still
+    # exactly moocore's hypervolume of that prefix's front
+    import surrobench.metrics as M
+
+    p = _scaled(p)
+    saved = M._TRACE_BLOCK
+    M._TRACE_BLOCK = block
+    try:
+        t = hypervolume_trace(p, ref=REF)
+    finally:
+        M._TRACE_BLOCK = saved
+    for k in range(len(p)):
+        inside = p[: k + 1][(p[: k + 1] < np.asarray(REF)).all(axis=1)]
+        expected = hypervolume(pareto_front(inside), ref=REF) if len(inside) else 0.0
+        assert t[k] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
 def test_hv_over_time_on_a_grid_and_max_fidelity_filter():
     import pandas as pd
 
