@@ -81,6 +81,7 @@ class NeuralEnsemble:
         self.learning_rate, self.batch_size = float(learning_rate), int(batch_size)
         self.max_steps, self.warm_start, self.warm_steps = max_steps, bool(warm_start), warm_steps
         self._theta: np.ndarray | None = None
+        self.steps_made = 0  # Adam steps of the last fit
 
     def _views(self, flat: np.ndarray, d: int, k: int) -> list[np.ndarray]:
         m_, h_ = self.n_models, self.hidden
