@@ -380,6 +380,7 @@ def compare(
         "surrobench": __version__,
         "python": platform.python_version(),
         "versions": _versions(),
+        "blas": blas_kernels(),
         "benchmark": describe,
         "reference_point": ref.tolist(),
         "max_epoch": bench.max_epoch,
@@ -399,6 +400,22 @@ def _versions() -> dict[str, str]:
 
     return {"numpy": np.__version__, "pandas": pd.__version__, "joblib": joblib.__version__,
             "moocore": getattr(moocore, "__version__", "?"), "scikit-learn": sklearn.__version__}
+
+
+def blas_kernels() -> list[dict[str, str]]:
+    """The BLAS libraries loaded in this process and the CPU kernel each one uses.
+
+    The Gaussian-process and Bayesian-optimisation methods compare acquisition values that differ in
+    the last bits between BLAS kernels (OpenBLAS picks one by CPU: ``Zen``, ``SkylakeX``, ``Haswell``,
+    ...), so the same seed can take a different path on another CPU. Runs are bit-identical where the
+    kernel is the same; to replay a table made elsewhere, set ``OPENBLAS_CORETYPE`` to the kernel it
+    records here.
+    """
+    from threadpoolctl import threadpool_info
+
+    return [{"library": d.get("internal_api", "?"), "prefix": d.get("prefix", "?"), "version": str(d.get("version")),
+             "architecture": str(d.get("architecture"))}
+            for d in threadpool_info() if d.get("user_api") == "blas"]
 
 
 def _table_format() -> str:

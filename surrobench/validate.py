@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from .compare import blas_kernels
 from .metrics import hv_over_time, time_grid
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
@@ -388,7 +389,7 @@ def validate(
         "training_data": logged.data.data_hash, "clock_device": logged.device, "mean_full_cost": mean_cost,
         "budgets": {k: {"share": f, "seconds": v} for f, (k, v) in zip(budgets, seconds.items())},
         "optimizers": list(opts), "seeds": seeds, "folds": folds, "grid": grid, "seed": seed, "sides": list(run),
-        "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot,
+        "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot, "blas": blas_kernels(),
     }
     return ValidationResults(runs=runs, final=final, hv=hv, ranking=rankings(final), summary=summary, pairs=pairs,
                              metadata=metadata)

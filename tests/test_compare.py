@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from surrobench.compare import compare, read_results, resolve_optimizers, write_results
+from surrobench.compare import blas_kernels, compare, read_results, resolve_optimizers, write_results
 from surrobench.optimizers import RandomSearch
 from surrobench.plots import draw_report, hv_band_data
 from surrobench.simulator import Budget
@@ -67,6 +67,9 @@ def test_summary_and_round_trip(results, tmp_path):
     write_results(results, tmp_path)
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["seeds"] == [0, 1, 2] and meta["reference_point"] == [1.0, 8.0]
+    # numpy's BLAS kernel is named, so a table can be replayed bit for bit on another CPU
+    assert meta["blas"] and meta["blas"] == blas_kernels()
+    assert all(set(k) == {"library", "prefix", "version", "architecture"} for k in meta["blas"])
     back = read_results(tmp_path)
     pd.testing.assert_frame_equal(back.final, results.final, check_dtype=False)
     paths = draw_report(back, tmp_path)
