@@ -462,17 +462,22 @@ class TabularBenchmark(Benchmark):
 
     def run_for(self, config: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
         """The logged run replayed for (config, seed)."""
-        runs = self._lookup(id_of_valid(validate(config)))
-        seed = check_seed(seed)
-        for r in runs:
-            if r["seed"] == seed:
-                return r
-        return runs[seed % len(runs)]
+        return self._run(id_of_valid(validate(config)), check_seed(seed))
+
+    def replayed_seed(self, config_id: str, seed: int = 0) -> int:
+        """The logged seed of the run that (``config_id``, ``seed``) replays (the seed rule above).
+
+        Another benchmark that draws with this seed treats repeated asks for a config as this one
+        does: a config logged once answers every ask alike, one logged twice cycles through two.
+        """
+        return self._run(config_id, check_seed(seed))["seed"]
+
+    def _run(self, cid: str, seed: int) -> dict[str, Any]:
+        runs = self._lookup(cid)
+        return next((r for r in runs if r["seed"] == seed), None) or runs[seed % len(runs)]
 
     def _curves(self, cfg, cid, seed, epochs):
-        runs = self._lookup(cid)
-        run = next((r for r in runs if r["seed"] == seed), None) or runs[seed % len(runs)]
-        return run["curves"]
+        return self._run(cid, seed)["curves"]
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -58,9 +58,14 @@ class SetBenchmark:
     ``answers`` is one benchmark for every config or ``{config_id: benchmark}``; each answers
     ``answer``, ``query`` and ``cost``, and all share one task (the first's). With ``clock`` (a
     benchmark), every job costs what ``clock.cost`` says (seed 0: no seed noise), whatever answered it.
+    With ``seeds_from`` (a :class:`~surrobench.benchmark.TabularBenchmark` of the set), a job of seed
+    ``s`` is answered with the logged seed of the run the replay gives (config, ``s``)
+    (:meth:`~surrobench.benchmark.TabularBenchmark.replayed_seed`): repeated asks for a config draw
+    exactly as often anew as the real side replays another logged run, instead of once per trial.
     """
 
-    def __init__(self, answers: Any, ids: Sequence[str], *, clock: Any = None, name: str = "set"):
+    def __init__(self, answers: Any, ids: Sequence[str], *, clock: Any = None, name: str = "set",
+                 seeds_from: TabularBenchmark | None = None):
         self._ids = frozenset(ids)
         if not self._ids:
             raise ValueError("ids: the set is empty")
@@ -73,7 +78,12 @@ class SetBenchmark:
         else:
             self._route, self._all = None, answers
             first = answers
+        if seeds_from is not None:
+            unseen = sorted(self._ids - set(seeds_from.config_ids))
+            if unseen:
+                raise ValueError(f"seeds_from: {len(unseen)} of the set's configs were never logged there, e.g. {unseen[0]}")
         self.clock = clock
+        self.seeds_from = seeds_from
         self.name = name
         self.task: Task = first.task
         self.dataset = self.task.dataset
@@ -89,26 +99,33 @@ class SetBenchmark:
             raise ValueError(f"config: {cid} is not one of the {len(self._ids)} configs of {self.name}; snap it first")
         return self._route[cid] if self._route is not None else self._all
 
+    def _seed(self, cid: str, seed: int) -> int:
+        return seed if self.seeds_from is None else self.seeds_from.replayed_seed(cid, seed)
+
     def answer(self, job: Job, *, seed: int = 0):
-        cost, res = self._bench(job.config_id).answer(job, seed=seed)
+        bench = self._bench(job.config_id)
+        cost, res = bench.answer(job, seed=self._seed(job.config_id, seed))
         if self.clock is not None:
             cost = self.clock.cost(job.config, job.epoch, from_epoch=job.from_epoch, seed=0)
         return float(cost), res
 
     def query(self, config: Mapping[str, Any], epoch: int, *, seed: int = 0):
         cfg = validate(config)
-        return self._bench(config_id(cfg)).query(cfg, epoch, seed=seed)
+        cid = config_id(cfg)
+        return self._bench(cid).query(cfg, epoch, seed=self._seed(cid, seed))
 
     def cost(self, config: Mapping[str, Any], epoch: int, *, from_epoch: int = 0, seed: int = 0) -> float:
         cfg = validate(config)
-        bench = self._bench(config_id(cfg))
+        cid = config_id(cfg)
+        bench = self._bench(cid)
         if self.clock is not None:
             return float(self.clock.cost(cfg, epoch, from_epoch=from_epoch, seed=0))
-        return float(bench.cost(cfg, epoch, from_epoch=from_epoch, seed=seed))
+        return float(bench.cost(cfg, epoch, from_epoch=from_epoch, seed=self._seed(cid, seed)))
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "set", "name": self.name, "n_configs": len(self._ids),
-                "clock": None if self.clock is None else getattr(self.clock, "describe", dict)()}
+                "clock": None if self.clock is None else getattr(self.clock, "describe", dict)(),
+                "seeds": "drawn per job" if self.seeds_from is None else "the logged seed the replay gives"}
 
 
 def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:

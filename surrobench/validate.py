@@ -7,6 +7,9 @@ have complete logged runs, reached by nearest-config snapping (:mod:`surrobench.
   picks, cycling through its logged seeds), on one clock (the in-sample runtime model);
 * ``oof``: surrogates that never saw the config they answer (grouped K-fold by config), same clock;
 * ``insample``: the surrogate fitted on every config, same clock;
+
+  both draw with the logged seed of the run the real side replays for the job (so a config
+  logged once answers every repeated ask alike on every side, as the real side does);
 * ``real_times`` / ``oof_times``: the same answers with the logged seconds on the real side and
   each fold's own runtime model on the surrogate side;
 * ``half_a`` / ``half_b``: surrogates fitted on disjoint halves of the configs, on the full space
@@ -32,7 +35,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .compare import blas_kernels
 from .metrics import hv_over_time, time_grid
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
@@ -334,7 +336,7 @@ def validate(
     (:data:`~surrobench.surrogate.GRIDS`); ``seed`` the seed of the folds, the fits and the bootstrap.
     Everything that can be refused is refused before anything is fitted or run.
     """
-    from .compare import resolve_optimizers
+    from .compare import blas_kernels, resolve_optimizers
     from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
 
@@ -369,12 +371,14 @@ def validate(
         built["real"] = Side(SetBenchmark(logged.tabular, logged.ids, clock=clock, name="real"), snapper)
         built["real_times"] = Side(SetBenchmark(logged.tabular, logged.ids, name="real_times"), snapper)
         built["insample"] = Side(SetBenchmark(SurrogateBenchmark(clock.surrogate, noise=True), logged.ids, clock=clock,
-                                              name="insample"), snapper)
+                                              name="insample", seeds_from=logged.tabular), snapper)
     if {"oof", "oof_times"} & set(sides):
         stage(f"fitting {folds} out-of-fold surrogates")
         routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid))
-        built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof"), snapper)
-        built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times"), snapper)
+        built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof", seeds_from=logged.tabular),
+                            snapper)
+        built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times", seeds_from=logged.tabular),
+                                  snapper)
     if {"half_a", "half_b"} & set(sides):
         stage("fitting two surrogates on disjoint halves of the configs")
         for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid)):

@@ -220,6 +220,11 @@ def test_tabular_seed_rule(tabular_bench):
     for s in range(6):  # a seed that was not logged replays run s % 3
         assert [r.val_error for r in tabular_bench.trajectory(cfg, seed=s)] == runs[s % 3]["curve"]["val_error"]
     assert tabular_bench.run_for(cfg, runs[2]["seed"])["key"] == runs[2]["key"]
+    # the seed another benchmark must draw with to treat repeated asks alike
+    assert [tabular_bench.replayed_seed(cid, s) for s in range(6)] == [runs[s % 3]["seed"] for s in range(6)]
+    assert all(tabular_bench.replayed_seed(cid, r["seed"]) == r["seed"] for r in runs)
+    with pytest.raises(ValueError, match="never logged"):
+        tabular_bench.replayed_seed("0" * len(cid), 0)
 
 
 def test_tabular_never_logged_config_is_a_clear_error(tabular_bench):

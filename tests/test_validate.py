@@ -122,6 +122,32 @@ def test_set_benchmark_refuses_configs_outside_the_set_and_uses_one_clock():
     assert clocked.cost(SET[0], 5, from_epoch=2) == 30.0
 
 
+def test_seeds_from_the_replay_draw_as_often_anew_as_the_real_side(tmp_path):
+    """A config logged once answers every repeated ask alike; one logged twice cycles through two draws."""
+    from conftest import make_record, write_records
+
+    from surrobench.benchmark import TabularBenchmark
+
+    once, twice = SET[0], SET[1]
+    records = [make_record(once, dataset="flowers17", epochs=25, seed=100),
+               *(make_record(twice, dataset="flowers17", epochs=25, seed=s) for s in (100, 101))]
+    tab = TabularBenchmark(write_records(tmp_path / "runs.jsonl", records), "flowers17")
+    ids = [config_id(once), config_id(twice)]
+    toy = ToyBenchmark(noise=0.05, dataset="flowers17")
+    free, tied = SetBenchmark(toy, ids), SetBenchmark(toy, ids, seeds_from=tab)
+
+    def answers(bench, cfg):
+        return [bench.answer(Job(cfg, 25), seed=s)[1].val_error for s in range(6)]
+
+    assert len(set(answers(free, once))) == 6  # a fresh draw for every trial's seed
+    assert answers(tied, once) == [toy.query(once, 25, seed=100).val_error] * 6
+    assert answers(tied, twice) == [toy.query(twice, 25, seed=(100, 101)[s % 2]).val_error for s in range(6)]
+    assert tied.query(twice, 25, seed=3).val_error == toy.query(twice, 25, seed=101).val_error
+    assert tied.describe()["seeds"] != free.describe()["seeds"]
+    with pytest.raises(ValueError, match="seeds_from: 1 of the set"):
+        SetBenchmark(toy, [*ids, IDS[2]], seeds_from=tab)
+
+
 # ------------------------------------------------------------------------ statistics on known truth
 
 
