@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--budget", type=_share_list, default=None,
                     help="budgets as shares of the logged configs, e.g. 0.02,0.05,0.1,0.2 (the default; --quick: 0.05)")
     va.add_argument("--folds", type=_int_in(5), default=5, help="K of the grouped K-fold, at least 5 (default: 5)")
+    va.add_argument("--sides", default=None,
+                    help="comma-separated sides to run (default: all seven: real, oof, insample, real_times, "
+                         "oof_times, half_a, half_b); e.g. real,oof for the headline alone")
     va.add_argument("--grid", choices=["default", "quick"], default=None,
                     help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
@@ -392,7 +395,7 @@ def cmd_compare(args) -> int:
         print(f"surrobench compare: interrupted; the finished runs are kept in {cells_dir}: "
               "the same command with --resume goes on from there", file=sys.stderr)
         return 130
-    out = write_results(results, args.out)
+    out = write_results(results, args.out, n_jobs=args.jobs)
     _print_summary(results)
     if not args.no_plots:
         from .plots import draw_report
@@ -443,21 +446,25 @@ class RunCostEstimate:
 
 def cmd_validate(args) -> int:
     from .compare import resolve_optimizers
-    from .validate import DEFAULT_BUDGETS, headline, validate, write_validation
+    from .validate import DEFAULT_BUDGETS, SIDES, headline, validate, write_validation
 
     names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
     n_opts = len(resolve_optimizers(names))  # unknown names fail here, before anything is read or fitted
+    sides = list(SIDES) if args.sides is None else [s.strip() for s in args.sides.split(",") if s.strip()]
+    unknown = [s for s in sides if s not in SIDES]
+    if unknown or not sides:
+        raise ValueError(f"--sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
     seeds = args.seeds or (8 if args.quick else 20)
     budgets = args.budget or ([0.05] if args.quick else list(DEFAULT_BUDGETS))
     grid = args.grid or ("quick" if args.quick else "default")
     check_writable_dir(args.out, "out")
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=7 * n_opts, unit="task", disable=args.no_progress, desc="validate")
+    bar = tqdm(total=len(sides) * n_opts, unit="task", disable=args.no_progress, desc="validate")
     with bar:
         results = validate(
             args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets, folds=args.folds,
-            grid=grid, n_jobs=args.jobs, on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
+            grid=grid, sides=sides, n_jobs=args.jobs, on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
             else logger.info("%s", text), on_task=lambda: bar.update(1),
         )
     write_validation(results, args.out, plots=not args.no_plots)

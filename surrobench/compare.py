@@ -427,12 +427,37 @@ def _table_format() -> str:
         return "csv"
 
 
-def write_results(results: Results, directory: str | os.PathLike) -> Path:
+PARALLEL_CSV_ROWS = 200_000
+"""Tables with at least this many rows are formatted as CSV in row blocks by several processes."""
+
+
+def _csv_block(frame: pd.DataFrame, header: bool) -> str:
+    return frame.to_csv(index=False, header=header)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, n_jobs: int) -> None:
+    """``frame.to_csv(path, index=False)``, the same bytes; a large table is formatted in row blocks
+    by ``n_jobs`` processes (formatting is the slow part: about 50,000 rows a second on one core)."""
+    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1))
+    if n_jobs == 1 or len(frame) < PARALLEL_CSV_ROWS:
+        frame.to_csv(path, index=False)
+        return
+    from joblib import Parallel, delayed
+
+    bounds = np.linspace(0, len(frame), 4 * n_jobs + 1).astype(int)
+    blocks = (delayed(_csv_block)(frame.iloc[a:b], i == 0) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])))
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        for text in Parallel(n_jobs=n_jobs, return_as="generator")(blocks):  # in order, written as they come
+            f.write(text)
+
+
+def write_results(results: Results, directory: str | os.PathLike, *, n_jobs: int = 1) -> Path:
     """Write ``runs``, ``hv`` and ``final`` (parquet where pyarrow is there, else CSV) and
     ``metadata.json`` into ``directory``; existing result files there are replaced.
 
     Each file is written beside its final name and then renamed over it (metadata last), so no
-    file is ever left half-written.
+    file is ever left half-written. ``n_jobs`` processes format a large CSV table (the runs of a
+    24-hour comparison: millions of rows) in blocks; the bytes are those of one process.
     """
     d = check_writable_dir(directory, "out")
     d.mkdir(parents=True, exist_ok=True)
@@ -440,7 +465,7 @@ def write_results(results: Results, directory: str | os.PathLike) -> Path:
     for name in ("runs", "hv", "final"):
         frame = getattr(results, name)
         tmp = d / f".{name}.{fmt}.tmp"
-        frame.to_parquet(tmp, index=False) if fmt == "parquet" else frame.to_csv(tmp, index=False)
+        frame.to_parquet(tmp, index=False) if fmt == "parquet" else _write_csv(frame, tmp, n_jobs)
         os.replace(tmp, d / f"{name}.{fmt}")
     meta = dict(results.metadata, table_format=fmt)
     tmp = d / ".metadata.json.tmp"

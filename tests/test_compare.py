@@ -79,6 +79,27 @@ def test_summary_and_round_trip(results, tmp_path):
     assert paths[0].read_bytes() != median_png  # another curve, another picture
 
 
+def test_a_large_table_formatted_by_several_processes_has_the_same_bytes(results, tmp_path, monkeypatch):
+    import surrobench.compare as compare_module
+
+    one = write_results(results, tmp_path / "one") / "runs.csv"
+    monkeypatch.setattr(compare_module, "PARALLEL_CSV_ROWS", 10)
+    monkeypatch.setattr(compare_module.os, "cpu_count", lambda: 2)
+    written_here = []
+    to_csv = pd.DataFrame.to_csv
+
+    def spy(frame, path=None, *args, **kwargs):
+        written_here.append(path)
+        return to_csv(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", spy)
+    two = write_results(results, tmp_path / "two", n_jobs=2) / "runs.csv"
+    assert not any("runs" in str(p) for p in written_here)  # formatted in the worker processes
+    assert len(results.runs) > 4 * 2 * 10  # every block has rows
+    assert two.read_bytes() == one.read_bytes()
+    assert not list((tmp_path / "two").glob(".*.tmp"))
+
+
 def test_hv_bands_are_the_median_and_quartiles_or_the_mean_and_its_standard_error():
     hv = pd.DataFrame({"n_workers": 1, "optimizer": ["a"] * 4 + ["b"], "time": [1.0, 1.0, 1.0, 2.0, 1.0],
                        "seed": [0, 1, 2, 0, 0], "hv": [1.0, 2.0, 4.0, 3.0, 5.0]})

@@ -206,6 +206,33 @@ def test_gp_extended_subset_predicts_as_a_fresh_factor_of_the_same_subset():
     assert gp.n_rebuilds == 2 and len(gp.subset) == 100 - gp.slack
 
 
+def test_gp_runs_blas_on_one_thread_and_limits_it_only_when_needed(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from surrobench.optimizers import _gp
+
+    _, X, y = _toy_data(60)
+    seen = []
+
+    def spy(*args, **kwargs):  # the likelihood runs inside fit: record the BLAS threads there
+        seen.append({d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"})
+        return neg_log_marginal_likelihood(*args, **kwargs)
+
+    monkeypatch.setattr(_gp, "neg_log_marginal_likelihood", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        GP(X.shape[1]).fit(X, y, np.argsort(y), np.random.default_rng(0))
+    assert seen and all(t == {1} for t in seen)
+
+    def no_limit(*args, **kwargs):
+        raise AssertionError("limited BLAS threads that were already one")
+
+    controller = _gp._controller()
+    with threadpool_limits(limits=1, user_api="blas"):
+        monkeypatch.setattr(controller, "limit", no_limit)
+        gp = GP(X.shape[1]).fit(X, y, np.argsort(y), np.random.default_rng(0))
+        gp.predict(X[:5])
+
+
 def test_msehvi_respects_max_gp_points_with_many_observations():
     opt = MSEHVI(Problem(TASK, n_workers=4), seed=0, n_init=5, max_gp_points=40, max_fit_points=20,
                  n_candidates=16, n_local=16, n_refine=2)

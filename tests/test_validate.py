@@ -269,6 +269,7 @@ BAD_VALIDATE = {
     "too-few-configs": lambda t: ([str(_few_configs(t))], "too few for 5 folds"),
     "too-few-folds": lambda t: ([str(FLOWERS_LOGS), "--folds", "4"], "--folds"),
     "bad-budget": lambda t: ([str(FLOWERS_LOGS), "--budget", "0.05,1.5"], "shares"),
+    "unknown-side": lambda t: ([str(FLOWERS_LOGS), "--sides", "real,fake"], "--sides: unknown fake"),
     "missing-logs": lambda t: ([str(t / "nope")], "nope"),
 }
 
@@ -288,6 +289,27 @@ def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsy
     assert code == 2, err
     assert "Traceback" not in err and err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
+    import surrobench.validate as validate_module
+
+    asked = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_validate(*args, **kwargs):
+        asked.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(validate_module, "validate", fake_validate)
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--sides", "real, oof", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert asked["sides"] == ["real", "oof"]
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert asked["sides"] == list(validate_module.SIDES)
 
 
 @pytest.mark.slow
