@@ -34,6 +34,15 @@ def test_a_stale_block_is_caught_and_regenerated(tmp_path):
     assert _regen("--check", doc).returncode == 0
 
 
+def test_only_runs_the_blocks_whose_command_matches(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- generated: echo one -->\nold\n<!-- end generated -->\n"
+                   "<!-- generated: echo two -->\nold\n<!-- end generated -->\n")
+    assert _regen(doc, "--only", "two").returncode == 0
+    text = doc.read_text()
+    assert "one -->\nold\n" in text and "two -->\n```text\ntwo\n```\n" in text
+
+
 def test_a_failing_command_is_an_error(tmp_path):
     doc = tmp_path / "doc.md"
     doc.write_text("<!-- generated: exit 3 -->\nx\n<!-- end generated -->\n")

@@ -13,8 +13,8 @@ repository root and writes its output into the block, with the commit and date. 
 ``--check`` nothing is written: it exits 1 and names every block whose text differs from
 what its command prints now (a stale table is a bug). Blocks whose marker says
 ``generated (slow):`` run minutes and are skipped by ``--check`` unless ``--slow``; they are
-refreshed by a plain run (``--skip-slow`` leaves them as they are). A command's own output must be
-deterministic for ``--check``.
+refreshed by a plain run (``--skip-slow`` leaves them as they are; ``--only TEXT`` runs only the
+blocks whose command contains TEXT). A command's own output must be deterministic for ``--check``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run(cmd: str) -> str:
     return out if "\n|---" in "\n" + out else f"```text\n{out}```\n"
 
 
-def process(path: Path, *, check: bool, slow: bool, skip_slow: bool = False) -> list[str]:
+def process(path: Path, *, check: bool, slow: bool, skip_slow: bool = False, only: str | None = None) -> list[str]:
     """Regenerate (or check) the blocks of one file; returns the stale ones' commands."""
     text = path.read_text()
     stale: list[str] = []
@@ -63,6 +63,8 @@ def process(path: Path, *, check: bool, slow: bool, skip_slow: bool = False) -> 
 
     def replace(m: re.Match) -> str:
         if m.group("slow") and ((check and not slow) or skip_slow):
+            return m.group(0)
+        if only is not None and only not in m.group("cmd"):
             return m.group(0)
         body = run(m.group("cmd"))
         if body != m.group("body"):
@@ -82,11 +84,12 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block is stale")
     p.add_argument("--slow", action="store_true", help="with --check, also run the slow blocks")
     p.add_argument("--skip-slow", action="store_true", help="regenerate only the blocks that are not slow")
+    p.add_argument("--only", metavar="TEXT", help="only the blocks whose command contains TEXT")
     args = p.parse_args(argv)
     failed = False
     for path in args.files:
         try:
-            stale = process(path, check=args.check, slow=args.slow, skip_slow=args.skip_slow)
+            stale = process(path, check=args.check, slow=args.slow, skip_slow=args.skip_slow, only=args.only)
         except (OSError, RuntimeError) as exc:
             print(f"regen_docs: {path}: {exc}", file=sys.stderr)
             return 2
