@@ -22,6 +22,13 @@ median hypervolume at the budget over the seeds (all evaluated points; ties by m
 of optimizer pairs both sides order the same way (with a bootstrap over seeds for each pair),
 and the *ranking noise ceiling*: tau between rankings from disjoint halves of the seeds on the
 first side (mean over random splits).
+
+Every run on the logged set is also scored by the logs: ``hv_logged`` is the hypervolume of
+its jobs with each answer replaced by the logged validation error of the answered config at
+that epoch (the mean of its logged runs). On a surrogate side it splits the gap to the real
+side in two: ``hv - hv_logged`` is optimism (the surrogate promised more than the configs a
+method found deliver), ``hv_logged`` against the real side's ``hv`` is steering (did the
+surrogate lead the method to configs as good as real training would have).
 """
 
 from __future__ import annotations
@@ -35,11 +42,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .metrics import hv_over_time, time_grid
+from .metrics import hv_over_time, hypervolume, time_grid
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
 
-__all__ = ["Side", "run_sides", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
+__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
            "SIDES"]
 
@@ -104,6 +111,7 @@ def run_sides(
     n_jobs: int = 1,
     n_grid: int = 60,
     on_task: Callable[[], None] | None = None,
+    logged_errors: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every optimizer x seed x budget on every side: ``(runs, final, hv)`` tidy tables.
 
@@ -111,6 +119,13 @@ def run_sides(
     maps a budget's name to simulated seconds. ``final`` has one row per run (hypervolume at the
     budget, jobs, distinct configs answered, mean snap distance, rank among the optimizers of
     its side, budget and seed); ``hv`` the hypervolume on a log time grid per run.
+
+    With ``logged_errors`` (validation error indexed by ``(config_id, epoch)``, see
+    :func:`logged_errors`), ``final`` also has ``hv_logged``: the hypervolume of the same jobs
+    with each answer replaced by the logged one, i.e. what the points a run found on its side
+    are worth on real runs (NaN on a side whose configs were not all logged). On a surrogate
+    side, ``hv - hv_logged`` is the surrogate's optimism about what the method found, and
+    ``hv_logged`` below the real side's ``hv`` means the surrogate steered it to worse configs.
     """
     from joblib import Parallel, delayed
 
@@ -132,19 +147,42 @@ def run_sides(
         keys = {"side": side_name, "budget": budget_name, "optimizer": label, "seed": seed}
         runs.append(table.assign(**keys))
         hvs.append(pd.DataFrame({**keys, "time": grid, "hv": curve}))
-        finals.append({**keys, "seconds": seconds, "hv": float(curve[-1]), "jobs": len(table),
-                       "configs": int(table["config_id"].nunique()),
-                       "mean_snap_distance": float(table["snap_distance"].mean()) if len(table) else 0.0})
+        row = {**keys, "seconds": seconds, "hv": float(curve[-1]), "jobs": len(table),
+               "configs": int(table["config_id"].nunique()),
+               "mean_snap_distance": float(table["snap_distance"].mean()) if len(table) else 0.0}
+        if logged_errors is not None:
+            row["hv_logged"] = _hv_logged(table, logged_errors, ref)
+        finals.append(row)
     final = pd.DataFrame(finals)
     final["rank"] = final.groupby(["side", "budget", "seed"])["hv"].rank(ascending=False, method="average")
     return pd.concat(runs, ignore_index=True), final, pd.concat(hvs, ignore_index=True)
 
 
+def logged_errors(config_ids: Sequence[str], val: np.ndarray) -> pd.Series:
+    """Validation error by ``(config_id, epoch)``: the mean over a config's logged runs
+    (``val`` holds one row per run, epochs 1..n)."""
+    val = np.asarray(val, dtype=float)
+    frame = pd.DataFrame(val, index=pd.Index(np.asarray(config_ids), name="config_id"),
+                         columns=pd.RangeIndex(1, val.shape[1] + 1, name="epoch"))
+    return frame.groupby(level=0).mean().stack()
+
+
+def _hv_logged(table: pd.DataFrame, errors: pd.Series, ref: np.ndarray) -> float:
+    if table.empty:
+        return 0.0
+    at = pd.MultiIndex.from_arrays([table["config_id"], table["epoch"].astype(int)])
+    logged = errors.reindex(at).to_numpy(dtype=float)
+    if np.isnan(logged).any():
+        return float("nan")
+    return hypervolume(np.column_stack([logged, table["log10_params"].to_numpy(dtype=float)]), ref=ref)
+
+
 def rankings(final: pd.DataFrame) -> pd.DataFrame:
     """Per side, budget and optimizer: median hypervolume over the seeds, its quartiles, mean rank."""
     g = final.groupby(["side", "budget", "optimizer"])
+    extra = {"hv_logged_median": ("hv_logged", "median")} if "hv_logged" in final else {}
     table = g.agg(hv_median=("hv", "median"), hv_q25=("hv", lambda s: s.quantile(0.25)),
-                  hv_q75=("hv", lambda s: s.quantile(0.75)), mean_rank=("rank", "mean"),
+                  hv_q75=("hv", lambda s: s.quantile(0.75)), **extra, mean_rank=("rank", "mean"),
                   configs=("configs", "median"), seeds=("seed", "nunique")).reset_index()
     return table.sort_values(["side", "budget", "hv_median"], ascending=[True, True, False], ignore_index=True)
 
@@ -386,7 +424,8 @@ def validate(
     run = {name: built[name] for name in sides}
     seconds = budget_seconds(budgets, len(logged), mean_cost)
     stage(f"running {len(opts)} optimizers x {len(seeds)} seeds x {len(seconds)} budgets on {len(run)} sides")
-    runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task)
+    errors = logged_errors(logged.data.config_ids, logged.data.val)
+    runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors)
     summary, pairs = compare_sides(final, COMPARISONS, n_boot=n_boot, seed=seed)
     metadata = {
         "logs": str(logs), "dataset": logged.dataset, "n_configs": len(logged), "n_runs": int(len(logged.data)),

@@ -17,8 +17,8 @@ from surrobench.space import sample, validate
 from surrobench.surrogate.fast import check_agreement, merge_boosters
 from surrobench.surrogate.features import FEATURES, feature_row, features, size_bounds
 from surrobench.surrogate.fit import group_folds
-from surrobench.surrogate.noise import NoiseModel, calibrate, standard_normals
-from surrobench.surrogate.quality import rerun_pairs, stats, verdict
+from surrobench.surrogate.noise import NoiseModel, calibrate, epoch_correlation, sigmoid, standard_normals
+from surrobench.surrogate.quality import dip_share, rerun_pairs, stats, verdict
 from test_surrogate_synth import fitted, synthetic_logs
 
 SHAPES = [((3, 16, 16), 17), ((1, 8, 8), 10), ((1, 28, 28), 10)]
@@ -77,6 +77,57 @@ def test_mixing_matrix_gives_the_calibrated_process():
         NoiseModel.from_dict({**d, "rho": 1.0})
     with pytest.raises(ValueError, match="lack"):
         NoiseModel.from_dict({"sigma_val": 1.0})
+
+
+def test_mixing_matrix_with_a_level_keeps_long_range_correlation():
+    noise = NoiseModel(0.3, 0.5, 0.5, 0.9, 3, 2, 1, 6, level=0.4)
+    z = np.random.default_rng(1).standard_normal((40000, 50))
+    eps = z @ noise.mixing_matrix(25)
+    assert eps[:, :25].std(axis=0).mean() == pytest.approx(0.3, rel=0.03)
+    assert np.corrcoef(eps[:, 10], eps[:, 11])[0, 1] == pytest.approx(0.4 + 0.6 * 0.5, abs=0.02)
+    assert np.corrcoef(eps[:, 8], eps[:, 24])[0, 1] == pytest.approx(0.4, abs=0.02)  # the AR(1) part forgot
+    assert np.corrcoef(eps[:, 8], eps[:, 24 + 25])[0, 1] == pytest.approx(0.9 * 0.4, abs=0.02)
+    np.testing.assert_allclose(epoch_correlation(3, 0.4, 0.5)[0], [1.0, 0.7, 0.55])
+    d = noise.to_dict()
+    assert d["level"] == 0.4 and NoiseModel.from_dict(d) == noise
+    with pytest.raises(ValueError, match="out of range"):
+        NoiseModel.from_dict({**d, "level": 1.0})
+    with pytest.raises(ValueError, match="must be numbers"):
+        NoiseModel.from_dict({**d, "level": "high"})
+
+
+def test_noise_of_files_without_a_level_is_the_old_ar1_process():
+    d = NoiseModel(0.3, 0.5, 0.8, 0.9, 3, 2, 1, 6).to_dict()
+    del d["level"]
+    old = NoiseModel.from_dict(d)
+    assert old.level == 0.0
+    idx = np.arange(25)
+    chol = np.linalg.cholesky(0.8 ** np.abs(idx[:, None] - idx[None, :]))
+    np.testing.assert_array_equal(old.mixing_matrix(25)[:25, :25], chol.T * 0.3)  # same draws as before
+
+
+@pytest.mark.parametrize("level, rho", [(0.0, 0.6), (0.4, 0.3), (0.6, 0.8)])
+def test_calibration_recovers_level_and_rho(level, rho):
+    rng = np.random.default_rng(7)
+    noise = NoiseModel(0.25, 0.25, rho, 0.8, 0, 0, 0, 0, level=level)
+    n_configs, n_seeds = 150, 3
+    mean = np.linspace(0.0, -1.5, 25)  # a learner curve in logits, the same for every config (removed anyway)
+    z = rng.standard_normal((n_configs * n_seeds, 50)) @ noise.mixing_matrix(25)
+    val = sigmoid(mean + z[:, :25] + rng.normal(0, 0.5, (n_configs, 1)).repeat(n_seeds, axis=0))
+    test = sigmoid(mean + z[:, 25:])
+    ids = np.repeat([f"c{i}" for i in range(n_configs)], n_seeds)
+    fitted_noise = calibrate(ids, val, test, 0.94, 340, 340)
+    assert fitted_noise.level == pytest.approx(level, abs=0.08)
+    assert fitted_noise.rho == pytest.approx(rho, abs=0.08)
+    assert fitted_noise.sigma_val == pytest.approx(0.25, rel=0.05)
+    assert fitted_noise.n_learner_groups == n_configs
+
+
+def test_dip_share_counts_runs_better_part_way_than_at_their_end():
+    curves = np.array([np.linspace(0.9, 0.4, 25), np.r_[np.linspace(0.9, 0.3, 13), np.linspace(0.31, 0.4, 12)]])
+    assert dip_share(curves, 13) == 0.5  # the second run is 0.1 better at epoch 13 than at 25
+    assert dip_share(curves, 5) == 0.0
+    assert dip_share(curves[:0], 13) is None
 
 
 def test_calibration_needs_replicated_learners():

@@ -3,6 +3,8 @@ on the toy benchmark where the truth is known."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ from surrobench.records import Job
 from surrobench.simulator import Budget, simulate
 from surrobench.snap import SnappedOptimizer, Snapper, distances, unit_encode
 from surrobench.space import config_id, default_config, sample
-from surrobench.validate import Side, agreement, noise_ceiling, run_sides
+from surrobench.validate import Side, agreement, logged_errors, noise_ceiling, rankings, run_sides
 
 SET = sample(seed=7, n=90)
 IDS = [config_id(c) for c in SET]
@@ -220,6 +222,34 @@ def test_a_surrogate_that_shuffles_answers_between_configs_agrees_near_chance():
         taus.append(row["tau"])
     assert row["noise_ceiling"] > 0.6  # the real side does separate the bands
     assert 0.3 <= np.mean(agreements) <= 0.7 and abs(np.mean(taus)) <= 0.4
+
+
+def test_hv_logged_scores_a_side_by_the_logs_and_exposes_optimism():
+    toy = ToyBenchmark(noise=0.0)
+    val = np.array([[toy.query(c, e).val_error for e in range(1, 26)] for c in SET])
+    errors = logged_errors(IDS, val)
+    assert errors.loc[(IDS[3], 25)] == pytest.approx(val[3, 24])
+    # two logged runs of one config: the mean
+    two = logged_errors([IDS[0], IDS[0]], np.vstack([val[0], val[0] + 0.1]))
+    assert two.loc[(IDS[0], 7)] == pytest.approx(val[0, 6] + 0.05)
+
+    class Optimistic(ToyBenchmark):  # answers every config 0.2 better than the logs say
+        def query(self, config, epoch, *, seed=0):
+            r = super().query(config, epoch, seed=seed)
+            return dataclasses.replace(r, val_error=max(r.val_error - 0.2, 0.0))
+
+    snapper = Snapper(SET)
+    sides = {"real": Side(SetBenchmark(ToyBenchmark(noise=0.0), IDS), snapper),
+             "optimistic": Side(SetBenchmark(Optimistic(noise=0.0), IDS), snapper)}
+    _, final, _ = run_sides(sides, _bands(3), range(3), {"b": 2500.0}, n_grid=8, logged_errors=errors)
+    real, opt = (final[final["side"] == s].set_index(["optimizer", "seed"]) for s in ("real", "optimistic"))
+    np.testing.assert_allclose(real["hv_logged"], real["hv"])  # the real side is the logs
+    assert (opt["hv"] > opt["hv_logged"] + 0.1).all()  # promised more than the configs deliver
+    np.testing.assert_allclose(opt["hv_logged"], real.loc[opt.index, "hv_logged"])  # same configs found
+    assert "hv_logged_median" in rankings(final).columns
+    # a side answering configs the logs never saw cannot be scored by them
+    _, unlogged, _ = run_sides(sides, _bands(3), range(1), {"b": 2500.0}, n_grid=8, logged_errors=errors.iloc[:25])
+    assert unlogged["hv_logged"].isna().all()
 
 
 def test_agreement_names_the_flipped_pair_and_counts_it():

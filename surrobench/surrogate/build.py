@@ -452,7 +452,8 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
         out["surrogate_sd"] = float(np.sqrt(np.mean(sim)))
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
-        f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, epoch correlation {noise.rho:.2f}, "
+        f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, run-level share {noise.level:.2f}, epoch-to-epoch "
+        f"correlation {noise.level + (1 - noise.level) * noise.rho:.2f}, "
         f"val-test correlation {noise.kappa:.2f}); {noise.n_flip_groups} of {noise.n_groups} replicated configs "
         "flipped between learning and chance across seeds (the draws' flip rate: see draws)"
     )

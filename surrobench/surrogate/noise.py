@@ -1,15 +1,22 @@
 """Seed noise: calibrated on replicated runs, drawn deterministically from (config, seed).
 
 Model. A run that learns has a curve ``sigmoid(logit(m_e) + eps_e)`` around the surrogate's
-learner curve ``m``; ``eps`` is Gaussian on the logit scale, an AR(1) process over epochs
-(stationary sd ``sigma``, lag-one correlation ``rho``: a rerun's curve is shifted and
-wobbles, it does not jitter independently per epoch), and the test-error noise is the
-validation noise correlated with coefficient ``kappa`` (the same network is evaluated).
-A run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
+learner curve ``m``; ``eps`` is Gaussian on the logit scale with sd ``sigma`` at every
+epoch and the correlation ``level + (1 - level) * rho ** |i - j|`` between epochs ``i`` and
+``j``: a share ``level`` of the variance is a shift of the whole run (one number per seed),
+the rest an AR(1) wobble with lag-one correlation ``rho``. A rerun's curve is shifted and
+wobbles; it neither jitters independently per epoch nor forgets, ten epochs on, where it
+was (with ``level = 0``, the AR(1) process of surrogates built before the level existed,
+the noise at epoch 9 was independent of the noise at epoch 25, and draws dipped below their
+own final error about three times as often as logged runs do). The test-error noise is the
+validation noise correlated with coefficient ``kappa`` (the same network is evaluated). A
+run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
 
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
-``n - 1`` degrees of freedom of each config.
+``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
+``level`` and ``rho`` maximise the Gaussian likelihood of the validation residuals (on a
+grid of step :data:`CORR_STEP`, ``sigma`` profiled out).
 
 Learns or not. A seeded draw is an outcome, never a blend: it learns when
 ``Phi(sqrt(r) * z_config + sqrt(1 - r) * z_seed) < p``, with ``p`` the (calibrated)
@@ -48,7 +55,13 @@ __all__ = [
     "sigmoid",
     "LEARN_MARGIN",
     "learns",
+    "epoch_correlation",
+    "fit_correlation",
+    "CORR_STEP",
 ]
+
+CORR_STEP = 0.01
+"""Grid step of the calibrated ``level`` and ``rho``."""
 
 LEARN_MARGIN = 0.05
 """A run "learns" when its validation error drops at least this far below chance at some epoch."""
@@ -204,35 +217,70 @@ class NoiseModel:
     n_learner_groups: int  # ... that learned under every seed: the calibration set
     n_flip_groups: int  # ... whose seeds disagreed about learning at all
     n_runs: int
+    level: float = 0.0  # share of the variance that shifts the whole run (0 in files without it)
 
     def to_dict(self) -> dict:
-        return {"scale": "logit", "process": "AR(1) over epochs", **asdict(self)}
+        return {"scale": "logit", "process": "level + AR(1) over epochs", **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "NoiseModel":
         fields = ("sigma_val", "sigma_test", "rho", "kappa", "n_groups", "n_learner_groups", "n_flip_groups", "n_runs")
         try:
             values = {k: d[k] for k in fields}
-        except (KeyError, TypeError) as exc:
+            values["level"] = d.get("level", 0.0)  # surrogates built before the level: pure AR(1)
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
-        out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()})
-        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa)):
+        try:
+            out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()})
+        except (TypeError, ValueError):
+            raise ValueError("noise parameters must be numbers") from None
+        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level)):
             raise ValueError("noise parameters must be finite")
-        if out.sigma_val < 0 or out.sigma_test < 0 or not -1 < out.rho < 1 or not -1 <= out.kappa <= 1:
-            raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1)")
+        if (out.sigma_val < 0 or out.sigma_test < 0 or not -1 < out.rho < 1 or not -1 <= out.kappa <= 1
+                or not 0 <= out.level < 1):
+            raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1, 0 <= level < 1)")
         return out
 
     def mixing_matrix(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """M with ``eps = z @ M`` for z of shape (n, 2 * n_epochs): [val noise | test noise]."""
-        idx = np.arange(n_epochs)
-        corr = self.rho ** np.abs(idx[:, None] - idx[None, :])
-        chol = np.linalg.cholesky(corr)  # eta = z @ chol.T has AR(1) correlation
+        corr = epoch_correlation(n_epochs, self.level, self.rho)
+        chol = np.linalg.cholesky(corr)  # eta = z @ chol.T has the level + AR(1) correlation
         k2 = math.sqrt(max(0.0, 1.0 - self.kappa**2))
         m = np.zeros((2 * n_epochs, 2 * n_epochs))
         m[:n_epochs, :n_epochs] = chol.T * self.sigma_val
         m[:n_epochs, n_epochs:] = chol.T * (self.kappa * self.sigma_test)
         m[n_epochs:, n_epochs:] = chol.T * (k2 * self.sigma_test)
         return m
+
+
+def epoch_correlation(n_epochs: int, level: float, rho: float) -> np.ndarray:
+    """(n_epochs, n_epochs) correlation ``level + (1 - level) * rho ** |i - j|``."""
+    idx = np.arange(n_epochs)
+    return level + (1.0 - level) * float(rho) ** np.abs(idx[:, None] - idx[None, :])
+
+
+def fit_correlation(scatter: np.ndarray, dof: int, step: float = CORR_STEP) -> tuple[float, float]:
+    """``(level, rho)`` maximising the Gaussian likelihood of residuals with pooled scatter
+    matrix ``scatter`` (sum of outer products, ``dof`` degrees of freedom), the sd profiled out.
+
+    A grid over ``0 <= level <= 0.95`` and ``0 <= rho <= 0.98``; ties go to the smaller
+    values (the grid is scanned in increasing order and only a strictly better point wins).
+    """
+    scatter = np.asarray(scatter, float)
+    p = scatter.shape[0]
+    best, out = -math.inf, (0.0, 0.0)
+    levels = np.round(np.arange(0.0, 0.95 + step / 2, step), 6)
+    rhos = np.round(np.arange(0.0, 0.98 + step / 2, step), 6)
+    for level in levels:
+        for rho in rhos:
+            chol = np.linalg.cholesky(epoch_correlation(p, level, rho))
+            logdet = 2.0 * float(np.log(np.diag(chol)).sum())
+            inv_chol = np.linalg.solve(chol, np.eye(p))
+            quad = float(np.sum((inv_chol @ scatter) * inv_chol))  # tr(R^-1 S)
+            ll = -0.5 * (dof * p * math.log(max(quad / (dof * p), 1e-300)) + dof * logdet)
+            if ll > best + 1e-9:
+                best, out = ll, (float(level), float(rho))
+    return out
 
 
 def calibrate(
@@ -268,12 +316,13 @@ def calibrate(
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
     sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
-    rho = float(np.sum(zv_all[:, 1:] * zv_all[:, :-1]) / max(np.sum(zv_all[:, :-1] ** 2), 1e-300))
+    level, rho = fit_correlation(zv_all.T @ zv_all, dof)
     kappa = float(np.sum(zv_all * zt_all) / max(math.sqrt(np.sum(zv_all**2) * np.sum(zt_all**2)), 1e-300))
     return NoiseModel(
         sigma_val=sigma_val,
         sigma_test=sigma_test,
-        rho=float(np.clip(rho, -0.99, 0.99)),
+        rho=rho,
+        level=level,
         kappa=float(np.clip(kappa, -1.0, 1.0)),
         n_groups=n_groups,
         n_learner_groups=n_learner,

@@ -22,6 +22,7 @@ __all__ = [
     "rerun_stats",
     "build_card",
     "draw_card",
+    "dip_share",
     "distribution",
     "format_card",
     "verdict",
@@ -219,6 +220,13 @@ def draw_card(
     n_top = max(3, int(round(0.2 * len(ids))))
     top = np.argsort(truth, kind="stable")[:n_top]
     top_stats = stats(pred[top], truth[top])
+    learned = np.stack([learns(d, chance) for d in drawn])
+    dips = {
+        "margin": DIP_MARGIN,
+        "epochs": [e for e in DIP_EPOCHS if e < val.shape[1]],
+        "logged": [_num(dip_share(val[learns(val, chance)], e)) for e in DIP_EPOCHS if e < val.shape[1]],
+        "drawn": [_num(dip_share(drawn[learned], e)) for e in DIP_EPOCHS if e < val.shape[1]],
+    }
     return {
         "what": (f"final-epoch validation error of the logged runs vs {drawn.shape[0]} out-of-fold draws per run "
                  "(the first with the run's own seed; flips counted on it)"),
@@ -231,7 +239,22 @@ def draw_card(
                    "predicted_learner_mean": _num(float(pred[top].mean())),
                    "drawn_mean": _num(float(draw_mean[top].mean())),
                    "kendall_tau_learner": top_stats["kendall_tau"]},
+        "dips": dips,
     }
+
+
+DIP_EPOCHS = (5, 9, 13, 19)
+DIP_MARGIN = 0.02
+
+
+def dip_share(curves: np.ndarray, epoch: int, margin: float = DIP_MARGIN) -> float | None:
+    """Share of ``curves`` (rows of validation error at epochs 1..n) whose error at ``epoch``
+    (1-based) is below their final error by more than ``margin``: how often a run looks better
+    part-way than at its end, which a method that keeps low-epoch points turns into a lucky find."""
+    curves = np.asarray(curves, float)
+    if len(curves) == 0:
+        return None
+    return float(np.mean(curves[:, epoch - 1] < curves[:, -1] - margin))
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -314,6 +337,10 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
         f"  best 20 % of configs ({b['n']}): measured mean {_fmt(b['measured_mean'])}, predicted learner "
         f"{_fmt(b['predicted_learner_mean'])}, draws {_fmt(b['drawn_mean'])}; tau {_fmt(b['kendall_tau_learner'])}"
     )
+    d = draws.get("dips")  # cards written before it lack this row
+    if d:
+        at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(d["epochs"], d["logged"], d["drawn"]))
+        lines.append(f"  learning runs below their final error by > {d['margin']} at epoch (logged / drawn): {at}")
     return lines
 
 
