@@ -376,3 +376,27 @@ def test_seeds_for_ceiling_estimate_reaches_the_target_on_planted_noise():
         again = noise_ceiling(means + rng.normal(0, 0.6, (9, int(need))), n_splits=50)
         assert 0.7 <= again <= 0.95, (seed, ceiling, need, again)
     assert seeds_for_ceiling(0.9, 24) == 24 and np.isnan(seeds_for_ceiling(-0.1, 24))
+
+
+def test_validate_dips_tool_finds_runs_whose_best_point_is_part_way(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("validate_dips", Path(__file__).resolve().parents[1] / "tools" / "validate_dips.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = []
+    for seed in range(4):
+        # the surrogate side sees a dip at epoch 9 (0.30) below its 25-epoch best (0.40) in seeds 0-2
+        for side, early in (("real", 0.50), ("oof", 0.30 if seed < 3 else 0.60)):
+            rows += [{"epoch": 9, "val_error": early, "side": side, "budget": "10%", "optimizer": "m", "seed": seed},
+                     {"epoch": 25, "val_error": 0.40, "side": side, "budget": "10%", "optimizer": "m", "seed": seed}]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    final = pd.DataFrame([{"side": s, "budget": "10%", "optimizer": "m", "seed": k, "hv": 1.0, "hv_logged": 0.5}
+                          for s in ("real", "oof") for k in range(4)])
+    final.to_csv(tmp_path / "final.csv", index=False)
+    table = tool.dips(tmp_path).set_index("side")
+    assert table.loc["oof", "early_best"] == 0.75 and table.loc["real", "early_best"] == 0.0
+    assert table.loc["oof", "best_any"] == pytest.approx(0.30) and table.loc["oof", "best_25"] == pytest.approx(0.40)
+    assert tool.main([str(tmp_path)]) == 0 and "hv_logged" in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "missing")]) == 2

@@ -1,0 +1,66 @@
+"""Where a surrogate side's hypervolume comes from, per optimizer: low-epoch points, and optimism.
+
+Reads what ``surrobench validate`` wrote (``runs.csv`` and ``final.csv`` of its ``--out``
+folder) and prints, per budget, optimizer and side, medians over the seeds:
+
+* ``best_any``: the lowest validation error a run saw at any epoch (every evaluated point counts
+  in the hypervolume, as in the paper);
+* ``best_25``: the lowest it saw at the full 25 epochs;
+* ``early_best``: the share of runs whose lowest error was seen only below 25 epochs, i.e. a
+  point better part-way through training than anything the run trained to the end;
+* ``hv`` and ``hv_logged``: the run's hypervolume and the same jobs scored by the logs (what the
+  configs it found are worth on real runs; see ``surrobench.validate``).
+
+A surrogate side whose ``early_best`` and ``best_any - best_25`` are far from the real side's is
+rewarding lucky dips of its learning-curve draws; ``hv - hv_logged`` is its optimism.
+
+    surrobench validate --budget 0.1,0.2 --seeds 120 --grid quick --sides real,oof --out docs/results/validate_large
+    python tools/validate_dips.py docs/results/validate_large
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["epoch", "val_error", "side", "budget", "optimizer", "seed"]
+
+
+def dips(folder: Path, max_epoch: int = 25) -> pd.DataFrame:
+    """One row per budget, optimizer and side (medians over the seeds; ``early_best`` a share)."""
+    runs = pd.read_csv(folder / "runs.csv", usecols=COLUMNS)
+    final = pd.read_csv(folder / "final.csv")
+    keys = ["budget", "optimizer", "side", "seed"]
+    best_any = runs.groupby(keys)["val_error"].min().rename("best_any")
+    best_25 = runs[runs["epoch"] >= max_epoch].groupby(keys)["val_error"].min().rename("best_25")
+    per_run = pd.concat([best_any, best_25], axis=1)
+    per_run["early_best"] = per_run["best_25"].isna() | (per_run["best_any"] < per_run["best_25"])
+    per_run = per_run.reset_index()
+    cols = ["hv", "hv_logged"] if "hv_logged" in final else ["hv"]
+    per_run = per_run.merge(final[keys + cols], on=keys, how="left")
+    out = per_run.groupby(["budget", "optimizer", "side"]).agg(
+        best_any=("best_any", "median"), best_25=("best_25", "median"), early_best=("early_best", "mean"),
+        **{c: (c, "median") for c in cols}).reset_index()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", type=Path, help="the --out folder of surrobench validate")
+    args = p.parse_args(argv)
+    for name in ("runs.csv", "final.csv"):
+        if not (args.folder / name).is_file():
+            print(f"validate_dips: {args.folder / name} not found (run surrobench validate --out {args.folder})",
+                  file=sys.stderr)
+            return 2
+    table = dips(args.folder)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
