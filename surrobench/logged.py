@@ -62,10 +62,12 @@ class SetBenchmark:
     ``s`` is answered with the logged seed of the run the replay gives (config, ``s``)
     (:meth:`~surrobench.benchmark.TabularBenchmark.replayed_seed`): repeated asks for a config draw
     exactly as often anew as the real side replays another logged run, instead of once per trial.
+    ``seed_offset`` is added to every seed the answering benchmarks get: with a surrogate, another
+    realization of the same draws (same rule of repeats, other outcomes).
     """
 
     def __init__(self, answers: Any, ids: Sequence[str], *, clock: Any = None, name: str = "set",
-                 seeds_from: TabularBenchmark | None = None):
+                 seeds_from: TabularBenchmark | None = None, seed_offset: int = 0):
         self._ids = frozenset(ids)
         if not self._ids:
             raise ValueError("ids: the set is empty")
@@ -82,8 +84,11 @@ class SetBenchmark:
             unseen = sorted(self._ids - set(seeds_from.config_ids))
             if unseen:
                 raise ValueError(f"seeds_from: {len(unseen)} of the set's configs were never logged there, e.g. {unseen[0]}")
+        if isinstance(seed_offset, bool) or not isinstance(seed_offset, (int, np.integer)) or not 0 <= seed_offset < 2**63:
+            raise ValueError(f"seed_offset: must be an int in [0, 2**63), got {seed_offset!r}")
         self.clock = clock
         self.seeds_from = seeds_from
+        self.seed_offset = int(seed_offset)
         self.name = name
         self.task: Task = first.task
         self.dataset = self.task.dataset
@@ -100,7 +105,8 @@ class SetBenchmark:
         return self._route[cid] if self._route is not None else self._all
 
     def _seed(self, cid: str, seed: int) -> int:
-        return seed if self.seeds_from is None else self.seeds_from.replayed_seed(cid, seed)
+        base = seed if self.seeds_from is None else self.seeds_from.replayed_seed(cid, seed)
+        return (base + self.seed_offset) % 2**64
 
     def answer(self, job: Job, *, seed: int = 0):
         bench = self._bench(job.config_id)
@@ -125,7 +131,8 @@ class SetBenchmark:
     def describe(self) -> dict[str, Any]:
         return {"backend": "set", "name": self.name, "n_configs": len(self._ids),
                 "clock": None if self.clock is None else getattr(self.clock, "describe", dict)(),
-                "seeds": "drawn per job" if self.seeds_from is None else "the logged seed the replay gives"}
+                "seeds": "drawn per job" if self.seeds_from is None else "the logged seed the replay gives",
+                "seed_offset": self.seed_offset}
 
 
 def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:

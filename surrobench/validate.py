@@ -10,6 +10,10 @@ have complete logged runs, reached by nearest-config snapping (:mod:`surrobench.
 
   both draw with the logged seed of the run the real side replays for the job (so a config
   logged once answers every repeated ask alike on every side, as the real side does);
+* ``oof_redraw``: the out-of-fold surrogates again, every seed shifted by :data:`REDRAW_OFFSET`:
+  another realization of the same draws. The real side is one realization too (mostly one logged
+  run per config), so ``oof`` against ``oof_redraw`` is what a surrogate whose draws had exactly
+  the distribution of real runs could reach against ``real``: the *draw ceiling*;
 * ``real_times`` / ``oof_times``: the same answers with the logged seconds on the real side and
   each fold's own runtime model on the surrogate side;
 * ``half_a`` / ``half_b``: surrogates fitted on disjoint halves of the configs, on the full space
@@ -48,14 +52,15 @@ from .snap import SnappedOptimizer, Snapper
 
 __all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
-           "SIDES"]
+           "SIDES", "DEFAULT_SIDES", "REDRAW_OFFSET"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGETS = (0.02, 0.05, 0.10, 0.20)
 """Budgets as shares of the logged configs (evaluations worth 2, 5, 10 and 20 %)."""
 
-COMPARISONS = (("real", "oof"), ("real", "insample"), ("real_times", "oof_times"), ("half_a", "half_b"))
+COMPARISONS = (("real", "oof"), ("oof", "oof_redraw"), ("real", "insample"), ("real_times", "oof_times"),
+               ("half_a", "half_b"))
 """(reference side, compared side) pairs that :func:`validate` reports."""
 
 
@@ -336,7 +341,14 @@ def compare_sides(final: pd.DataFrame, comparisons: Iterable[tuple[str, str]], *
     return pd.concat([o[0] for o in out], ignore_index=True), pd.concat([o[1] for o in out], ignore_index=True)
 
 
-SIDES = ("real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b")
+SIDES = ("real", "oof", "oof_redraw", "insample", "real_times", "oof_times", "half_a", "half_b")
+"""Every side :func:`validate` knows."""
+
+DEFAULT_SIDES = ("real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b")
+"""The sides a study runs unless told otherwise (``oof_redraw`` is asked for by name)."""
+
+REDRAW_OFFSET = 2**40
+"""Added to every seed on the ``oof_redraw`` side (far from any logged seed)."""
 """Every side :func:`validate` can run (see the module docstring)."""
 
 MIN_CONFIGS_PER_FOLD = 2
@@ -361,7 +373,7 @@ def validate(
     budgets: Sequence[float] = DEFAULT_BUDGETS,
     folds: int = 5,
     grid: str = "default",
-    sides: Sequence[str] = SIDES,
+    sides: Sequence[str] = DEFAULT_SIDES,
     n_jobs: int = 1,
     seed: int = 0,
     n_boot: int = 1000,
@@ -410,13 +422,15 @@ def validate(
         built["real_times"] = Side(SetBenchmark(logged.tabular, logged.ids, name="real_times"), snapper)
         built["insample"] = Side(SetBenchmark(SurrogateBenchmark(clock.surrogate, noise=True), logged.ids, clock=clock,
                                               name="insample", seeds_from=logged.tabular), snapper)
-    if {"oof", "oof_times"} & set(sides):
+    if {"oof", "oof_times", "oof_redraw"} & set(sides):
         stage(f"fitting {folds} out-of-fold surrogates")
         routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid))
         built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof", seeds_from=logged.tabular),
                             snapper)
         built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times", seeds_from=logged.tabular),
                                   snapper)
+        built["oof_redraw"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof_redraw",
+                                                seeds_from=logged.tabular, seed_offset=REDRAW_OFFSET), snapper)
     if {"half_a", "half_b"} & set(sides):
         stage("fitting two surrogates on disjoint halves of the configs")
         for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid)):
@@ -481,7 +495,8 @@ def _more_seeds(row) -> str:
 def headline(results: ValidationResults) -> str:
     """The lines ``surrobench validate`` prints: per comparison and budget, tau beside the noise ceiling."""
     lines = []
-    names = {"oof": "out-of-fold surrogate", "insample": "in-sample surrogate",
+    names = {"oof": "out-of-fold surrogate", "oof_redraw": "the same surrogate, other draws: the draw ceiling",
+             "insample": "in-sample surrogate",
              "oof_times": "out-of-fold surrogate, own runtimes", "half_b": "surrogate fitted on the other half"}
     for _, r in results.summary.iterrows():
         lines.append(

@@ -148,6 +148,14 @@ def test_seeds_from_the_replay_draw_as_often_anew_as_the_real_side(tmp_path):
     assert tied.describe()["seeds"] != free.describe()["seeds"]
     with pytest.raises(ValueError, match="seeds_from: 1 of the set"):
         SetBenchmark(toy, [*ids, IDS[2]], seeds_from=tab)
+    # the draw ceiling's side: the same repeats rule, another realization of the draws
+    redraw = SetBenchmark(toy, ids, seeds_from=tab, seed_offset=2**40)
+    assert answers(redraw, once) == [toy.query(once, 25, seed=100 + 2**40).val_error] * 6
+    assert answers(redraw, once) != answers(tied, once)
+    assert redraw.describe()["seed_offset"] == 2**40
+    for bad in (-1, 2**63, 1.5, True):
+        with pytest.raises(ValueError, match="seed_offset"):
+            SetBenchmark(toy, ids, seed_offset=bad)
 
 
 # ------------------------------------------------------------------------ statistics on known truth
@@ -339,7 +347,11 @@ def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
     assert asked["sides"] == ["real", "oof"]
     with pytest.raises(Stop):
         _exit_code(["validate", str(FLOWERS_LOGS), "--out", str(tmp_path / "o"), "--no-progress"])
-    assert asked["sides"] == list(validate_module.SIDES)
+    assert asked["sides"] == list(validate_module.DEFAULT_SIDES) and "oof_redraw" not in asked["sides"]
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--sides", "real,oof,oof_redraw", "--out", str(tmp_path / "o"),
+                    "--no-progress"])
+    assert asked["sides"] == ["real", "oof", "oof_redraw"]
 
 
 @pytest.mark.slow
@@ -347,17 +359,25 @@ def test_validate_on_the_shipped_logs_end_to_end(tmp_path):
     """About a minute: two optimizers, two seeds, one budget, the quick tuning grid."""
     from surrobench.validate import validate, write_validation
 
-    res = validate(FLOWERS_LOGS, optimizers=["random", "nsga2"], seeds=range(2), budgets=[0.02], grid="quick")
-    assert set(res.final["side"]) == {"real", "oof", "insample", "real_times", "oof_times", "half_a", "half_b"}
+    from surrobench.validate import SIDES
+
+    res = validate(FLOWERS_LOGS, optimizers=["random", "nsga2"], seeds=range(2), budgets=[0.02], grid="quick",
+                   sides=SIDES)
+    assert set(res.final["side"]) == {"real", "oof", "oof_redraw", "insample", "real_times", "oof_times", "half_a",
+                                      "half_b"}
     real = res.runs[res.runs["side"] == "real"]
     logged = set(logged_set(FLOWERS_LOGS).ids)
     assert set(real["config_id"]) <= logged and (real["asked_config_id"] != real["config_id"]).mean() > 0.9
     half = res.runs[res.runs["side"] == "half_a"]
     assert (half["snap_distance"] == 0).all() and not set(half["config_id"]) <= logged  # the full space
     # the same seed and optimizer ask the same first config on every snapped side
-    first = res.runs[(res.runs["job_id"] == 0) & res.runs["side"].isin(["real", "oof", "insample"])]
+    first = res.runs[(res.runs["job_id"] == 0) & res.runs["side"].isin(["real", "oof", "oof_redraw", "insample"])]
     assert first.groupby(["optimizer", "seed"])["asked_config_id"].nunique().max() == 1
-    assert len(res.summary) == 4 and res.summary["seeds"].eq(2).all()
+    # the redraw answers the first job's config with another draw of the same surrogate
+    a, b = (first[first["side"] == s].set_index(["optimizer", "seed"])["val_error"] for s in ("oof", "oof_redraw"))
+    assert (a != b.loc[a.index]).any()
+    assert len(res.summary) == 5 and res.summary["seeds"].eq(2).all()
+    assert set(zip(res.summary["reference"], res.summary["compared"])) >= {("real", "oof"), ("oof", "oof_redraw")}
     written = write_validation(res, tmp_path / "out")
     assert (tmp_path / "out" / "summary.csv").is_file() and any(p.suffix == ".png" for p in written)
 
