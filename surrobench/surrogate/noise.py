@@ -8,7 +8,7 @@ the rest an AR(1) wobble with lag-one correlation ``rho``. A rerun's curve is sh
 wobbles; it neither jitters independently per epoch nor forgets, ten epochs on, where it
 was (with ``level = 0``, the AR(1) process of surrogates built before the level existed,
 the noise at epoch 9 was independent of the noise at epoch 25, and draws dipped below their
-own final error about three times as often as logged runs do). The test-error noise is the
+own final error more often than logged runs do; the quality card counts these dips). The test-error noise is the
 validation noise correlated with coefficient ``kappa`` (the same network is evaluated). A
 run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
 
