@@ -207,6 +207,12 @@ def test_card_reports_draws_out_of_fold():
 
     text = format_card(s.manifest)
     assert "seeded draws" in text and "flips" in text and "best 20 %" in text
+    dips = draws["dips"]  # learning runs below their final error part-way, logged vs drawn
+    assert dips["epochs"] == [5, 9, 13, 19] and len(dips["logged"]) == len(dips["drawn"]) == 4
+    assert all(0.0 <= v <= 1.0 for v in dips["logged"] + dips["drawn"])
+    assert "below their final error" in text
+    old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "dips"}}}
+    assert "below their final error" not in format_card(old)  # cards written before the row still print
 
 
 def test_logit_helpers_round_trip():
