@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -64,6 +64,19 @@ class Hyperparameter:
     default: Any = None
     depth_key: str | None = None  # active when config[depth_key] > depth_index
     depth_index: int = 0
+    _draw: tuple = field(init=False, repr=False, compare=False)  # (low, high) of the uniform a draw uses
+
+    def __post_init__(self) -> None:
+        if self.kind == "cat":
+            object.__setattr__(self, "_draw", ())
+            return
+        lo, hi = float(self.lower), float(self.upper)
+        if self.kind == "int":
+            # Each integer owns the interval [k - 0.5, k + 0.5] (in log space where log).
+            lo, hi = lo - 0.5, hi + 0.5
+        if self.log:
+            lo, hi = math.log(lo), math.log(hi)
+        object.__setattr__(self, "_draw", (lo, hi, hi - lo))
 
     def to_unit(self, value: Any) -> float:
         """Map an (active, valid) value to its encoding: [0, 1] for numbers, index for categories."""
@@ -93,14 +106,12 @@ class Hyperparameter:
         """Draw from the prior: uniform, or log-uniform where ``log`` (integers by rounding)."""
         if self.kind == "cat":
             return self.choices[int(rng.integers(len(self.choices)))]
-        lo, hi = float(self.lower), float(self.upper)
-        if self.kind == "int":
-            # Each integer owns the interval [k - 0.5, k + 0.5] (in log space where log).
-            lo, hi = lo - 0.5, hi + 0.5
+        lo, _, width = self._draw
+        # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random(): the same draw and the same
+        # arithmetic (tested bit for bit), without uniform()'s argument handling per call.
+        v = lo + width * rng.random()
         if self.log:
-            v = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        else:
-            v = rng.uniform(lo, hi)
+            v = math.exp(v)
         if self.kind == "int":
             return int(min(max(round(v), self.lower), self.upper))
         return float(min(max(v, self.lower), self.upper))

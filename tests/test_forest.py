@@ -1,8 +1,9 @@
 """The fast single-row paths answer exactly what the batch paths answer.
 
 The numpy forest equals XGBoost's own prediction (missing values included), the seed normals
-of one row equal that row of a batch, and a simulated job's one call equals ``cost`` and
-``query``.
+of one row equal that row of a batch (and the fused seed-and-config normals equal the two
+apart), the clock of one row equals its row of a batch, and a simulated job's one call equals
+``cost`` and ``query``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from surrobench.space import sample, validate
 from surrobench.surrogate.features import feature_row
 from surrobench.surrogate.forest import Forest
 from surrobench.surrogate.model import exact_forest
-from surrobench.surrogate.noise import standard_normals
+from surrobench.surrogate.noise import config_normals, draw_normals, standard_normals
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +187,32 @@ def test_prefetch_respects_the_cache_and_refuses_bad_input():
         bench.answer(jobs[0].config, seed=1)
     with pytest.raises(ValueError, match="seed"):
         bench.answer(jobs[0], seed=-1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 52])
+def test_fused_draw_normals_equal_the_seed_and_config_streams_apart(n):
+    rng = np.random.default_rng(8)
+    keys = rng.integers(0, 2**63, 200, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    seeds = rng.integers(0, 2**63, 200, dtype=np.uint64)
+    keys[:2] = [0, 2**64 - 1]
+    seeds[:2] = [2**64 - 1, 0]
+    normals, z_config = draw_normals(keys, seeds, n)
+    assert np.array_equal(normals, standard_normals(keys, seeds, n))
+    assert np.array_equal(z_config, config_normals(keys))
+    for i in range(0, 200, 3):  # the one-row path (Python-int hashing) equals the batch rows
+        one, one_config = draw_normals(keys[i : i + 1], seeds[i : i + 1], n)
+        assert np.array_equal(one[0], normals[i]) and one_config[0] == z_config[i]
+
+
+@pytest.mark.parametrize("name", ["flowers17", "flowers17-cpu"])
+def test_clock_of_one_row_equals_its_batch_row(name):
+    """The one-row clock (Python floats between numpy's powers and logarithm) against the batch path."""
+    bench = surrobench.load(name)
+    clock = bench.surrogate.runtime.clock
+    assert clock is not None
+    cfgs = [validate(c) for c in sample(seed=17, n=400)]
+    x = np.array([feature_row(c, bench.task.input_shape, bench.task.n_classes, bench._n_train)[0] for c in cfgs])
+    batch = clock.log_seconds(x)
+    assert batch.shape == (400, 2) and np.all(np.isfinite(batch))
+    for i in range(400):
+        assert np.array_equal(clock.log_seconds(x[i : i + 1]), batch[i : i + 1])

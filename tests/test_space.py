@@ -66,6 +66,33 @@ def test_sample_draws_every_hyperparameter_in_order_then_drops_the_inactive(seed
     assert [type(v) for c in got for v in c.values()] == [type(v) for c in expected for v in c.values()]
 
 
+def _reference_draw(hp, rng):
+    """A prior draw written as the space first defined it (``Generator.uniform`` per value)."""
+    if hp.kind == "cat":
+        return hp.choices[int(rng.integers(len(hp.choices)))]
+    lo, hi = float(hp.lower), float(hp.upper)
+    if hp.kind == "int":
+        lo, hi = lo - 0.5, hi + 0.5
+    v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if hp.log else rng.uniform(lo, hi)
+    if hp.kind == "int":
+        return int(min(max(round(v), hp.lower), hp.upper))
+    return float(min(max(v, hp.lower), hp.upper))
+
+
+@settings(max_examples=25)
+@given(seeds)
+def test_prior_draws_are_those_of_generator_uniform_bit_for_bit(seed):
+    """``Hyperparameter.sample`` draws ``lo + (hi - lo) * rng.random()`` for speed: every value and
+    the generator's state afterwards must equal ``rng.uniform(lo, hi)``'s (plan seeds and every
+    optimizer's stream depend on it)."""
+    fast, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+    for _ in range(200):
+        for hp in HYPERPARAMETERS:
+            a, b = hp.sample(fast), _reference_draw(hp, ref)
+            assert type(a) is type(b) and a == b, hp.name
+    assert fast.bit_generator.state == ref.bit_generator.state
+
+
 @pytest.mark.parametrize("bad", ["0", 1.5, True, [1]])
 def test_bad_seed_refused(bad):
     with pytest.raises(ValueError, match="seed"):

@@ -67,6 +67,12 @@ def work_terms(x: np.ndarray, n_train: int, n_eval: int) -> tuple[np.ndarray, np
     return train, evals
 
 
+_TINY = 1e-9  # seconds: the physics' floor (its logarithm stays finite)
+_POWERS = np.array([_COL["log10_params"], _COL["log10_macs"], _COL["log10_steps"]])
+# (lower, upper - lower, column) of the integer layer counts, as _int_from_unit decodes them
+_INT_LAYERS = tuple((_HP[n].lower, _HP[n].upper - _HP[n].lower, _COL[n]) for n in ("n_conv_l", "n_fc_l"))
+
+
 def _dot(w: np.ndarray, c: tuple[float, ...]) -> np.ndarray:
     """``w @ c`` term by term: the same bits for a row alone as in any batch (no BLAS)."""
     out = w[:, 0] * c[0]
@@ -86,9 +92,29 @@ class Clock:
 
     def log_seconds(self, x: np.ndarray) -> np.ndarray:
         """(n, 2) log seconds per training epoch and per evaluation, from the physics alone."""
+        x = np.asarray(x, dtype=float)
+        if x.shape == (1, len(FEATURES)):
+            return self._log_seconds_row(x[0])
         wt, we = work_terms(x, self.n_train, self.n_eval)
-        tiny = 1e-9
-        return np.log(np.column_stack([np.maximum(_dot(wt, self.train), tiny), np.maximum(_dot(we, self.eval), tiny)]))
+        return np.log(np.column_stack([np.maximum(_dot(wt, self.train), _TINY), np.maximum(_dot(we, self.eval), _TINY)]))
+
+    def _log_seconds_row(self, row: np.ndarray) -> np.ndarray:
+        """:meth:`log_seconds` of one row, bit for bit (tested): the powers and the logarithm in
+        numpy, the sums and products between them as Python floats (the same IEEE operations in
+        the same order as :func:`work_terms` and :func:`_dot`, without some forty array calls)."""
+        params, macs, steps = (10.0 ** row.take(_POWERS)).tolist()
+        v = row.tolist()
+        n_conv = float(round(_INT_LAYERS[0][0] + v[_INT_LAYERS[0][2]] * _INT_LAYERS[0][1]))
+        n_fc = float(round(_INT_LAYERS[1][0] + v[_INT_LAYERS[1][2]] * _INT_LAYERS[1][1]))
+        layers = n_conv * (3.0 + v[_COL["batch_norm"]]) + 2.0 * n_fc + 1.0
+        t, e = self.train, self.eval
+        train = 1.0 * t[0]
+        for w, c in zip((steps, steps * layers, self.n_train * macs, steps * params), t[1:]):
+            train = train + w * c
+        evals = 1.0 * e[0]
+        for w, c in zip((layers, self.n_eval * macs), e[1:]):
+            evals = evals + w * c
+        return np.log(np.array([[max(train, _TINY), max(evals, _TINY)]]))
 
     def to_dict(self) -> dict:
         return {

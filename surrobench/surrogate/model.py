@@ -35,7 +35,7 @@ from ..space import MAX_EPOCH
 from .clock import Clock
 from .fast import check_agreement, merge_boosters, probe_rows
 from .forest import Forest
-from .noise import NoiseModel, learn_uniforms, logit, sigmoid, standard_normals
+from .noise import NoiseModel, draw_normals, learn_uniforms, logit, sigmoid
 
 __all__ = ["CurveModel", "RuntimeModel", "Surrogate", "TailMap", "N_OUT"]
 
@@ -84,15 +84,19 @@ class TailMap:
             raise ValueError("tail map: knots must increase")
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
-        object.__setattr__(self, "_slope", np.diff(y, axis=1) / np.diff(x, axis=1))
-        object.__setattr__(self, "_rows", np.arange(x.shape[0])[None, :])
+        # flat copies for np.take (one gather per array instead of fancy indexing by (row, knot));
+        # the slopes padded to K columns (the last is never indexed) so one flat index serves all
+        slope = np.zeros_like(x)
+        slope[:, :-1] = np.diff(y, axis=1) / np.diff(x, axis=1)
+        object.__setattr__(self, "_flat", (x.ravel(), y.ravel(), slope.ravel()))
+        object.__setattr__(self, "_base", np.arange(x.shape[0])[None, :] * x.shape[1])
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Map logits ``z`` of shape (n, N_OUT)."""
         k = self.x.shape[1]
-        idx = np.clip((self.x[None, :, :] <= z[:, :, None]).sum(axis=2) - 1, 0, k - 2)
-        rows = self._rows
-        return self.y[rows, idx] + (z - self.x[rows, idx]) * self._slope[rows, idx]
+        at = np.clip((self.x[None, :, :] <= z[:, :, None]).sum(axis=2) - 1, 0, k - 2) + self._base
+        x, y, slope = self._flat
+        return y.take(at) + (z - x.take(at)) * slope.take(at)
 
     def to_dict(self) -> dict:
         return {"scale": "logit", "x": self.x.tolist(), "y": self.y.tolist()}
@@ -144,12 +148,12 @@ class CurveModel:
         """Seeded outcomes: a learner curve (its logits through the tail map, plus seed noise)
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
         point prediction; the draws need the spread of real runs."""
-        normals = standard_normals(config_keys, seeds, N_OUT + 2)
+        normals, z_config = draw_normals(config_keys, seeds, N_OUT + 2)
         z = logit(learner)
         if self.tail is not None:
             z = self.tail(z)
         learner = sigmoid(z + _rowwise(normals[:, :N_OUT], mix))
-        learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr) < p
+        learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
         bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
         pick = np.minimum((ndtr(normals[:, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
         return np.clip(np.where(learned[:, None], learner, bank[pick]), 0.0, 1.0)

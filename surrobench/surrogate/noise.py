@@ -46,6 +46,7 @@ __all__ = [
     "calibrate",
     "standard_normals",
     "config_normals",
+    "draw_normals",
     "learn_uniforms",
     "expected_flip_rate",
     "fit_learn_corr",
@@ -140,20 +141,68 @@ def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.n
     return np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)[:, :n]
 
 
+def _state_int(key: int, seed: int) -> int:
+    """The stream state of one (key, seed) pair, as :func:`standard_normals` computes it."""
+    gamma = int(_GAMMA)
+    return _finalize_int(_finalize_int((key + gamma) & _MASK) ^ ((seed * int(_SEED_SALT) + gamma) & _MASK))
+
+
+_PAIR_STEPS: dict[int, np.ndarray] = {}  # (1, 2 * half + 2) counter offsets of draw_normals, by half
+
+
+def draw_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(standard_normals(keys, seeds, n), config_normals(keys))`` in one pass, bit for bit (tested).
+
+    A draw needs both: the two counter streams are hashed side by side in one array, so that
+    one row costs one set of numpy calls instead of two.
+    """
+    keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1, 1)
+    seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
+    half = (n + 1) // 2
+    steps = _PAIR_STEPS.get(half)
+    if steps is None:
+        one, two = _steps(1)[0]
+        seed_steps = _steps(half)[0]
+        # u1 of the seed stream, u1 of the config stream, then both u2: two contiguous halves
+        steps = np.concatenate([seed_steps[:half], [one], seed_steps[half:], [two]]).reshape(1, -1)
+        steps.flags.writeable = False
+        _PAIR_STEPS[half] = steps
+    if keys.size == 1 and seeds.size == 1:
+        key = int(keys[0, 0])
+        a, b = _state_int(key, int(seeds[0, 0])), _state_int(key ^ int(_CONFIG_SALT), 0)
+        state = np.array([a] * half + [b] + [a] * half + [b], dtype=np.uint64).reshape(1, -1)
+    else:
+        a = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
+        b = _finalize(_finalize((keys ^ _CONFIG_SALT) + _GAMMA) ^ _GAMMA)
+        column = np.tile(np.r_[np.zeros(half, bool), True], 2)
+        state = np.where(column, b, a)
+    bits = _finalize(state + steps)
+    u = ((bits >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    u1, u2 = u[:, : half + 1], u[:, half + 1 :]
+    r = np.sqrt(-2.0 * np.log(u1))
+    angle = 2 * np.pi * u2
+    cos, sin = r * np.cos(angle), r * np.sin(angle)
+    return np.concatenate([cos[:, :half], sin[:, :half]], axis=1)[:, :n], cos[:, half]
+
+
 def config_normals(config_keys: np.ndarray) -> np.ndarray:
     """(len(keys),) standard normals of the config alone (the same for every seed)."""
     keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1)
     return standard_normals(keys ^ _CONFIG_SALT, np.zeros(len(keys), dtype=np.uint64), 2)[:, 0]
 
 
-def learn_uniforms(config_keys: np.ndarray, z_seed: np.ndarray, corr: float) -> np.ndarray:
+def learn_uniforms(config_keys: np.ndarray, z_seed: np.ndarray, corr: float,
+                   z_config: np.ndarray | None = None) -> np.ndarray:
     """Uniforms in (0, 1) that decide learning: ``Phi(sqrt(r) z_config + sqrt(1 - r) z_seed)``.
 
-    ``z_seed`` holds one standard normal per row, drawn from the (config, seed) pair.
+    ``z_seed`` holds one standard normal per row, drawn from the (config, seed) pair;
+    ``z_config`` is ``config_normals(config_keys)``, computed here when not given.
     """
     z = np.asarray(z_seed, dtype=float)
     if corr > 0:
-        z = math.sqrt(corr) * config_normals(config_keys) + math.sqrt(1.0 - corr) * z
+        if z_config is None:
+            z_config = config_normals(config_keys)
+        z = math.sqrt(corr) * z_config + math.sqrt(1.0 - corr) * z
     return ndtr(z)
 
 
