@@ -64,7 +64,7 @@ class Hyperparameter:
     default: Any = None
     depth_key: str | None = None  # active when config[depth_key] > depth_index
     depth_index: int = 0
-    _draw: tuple = field(init=False, repr=False, compare=False)  # (low, high) of the uniform a draw uses
+    _draw: tuple = field(init=False, repr=False, compare=False)  # (low, width) of the uniform a draw uses
 
     def __post_init__(self) -> None:
         if self.kind == "cat":
@@ -76,7 +76,7 @@ class Hyperparameter:
             lo, hi = lo - 0.5, hi + 0.5
         if self.log:
             lo, hi = math.log(lo), math.log(hi)
-        object.__setattr__(self, "_draw", (lo, hi, hi - lo))
+        object.__setattr__(self, "_draw", (lo, hi - lo))
 
     def to_unit(self, value: Any) -> float:
         """Map an (active, valid) value to its encoding: [0, 1] for numbers, index for categories."""
@@ -106,7 +106,7 @@ class Hyperparameter:
         """Draw from the prior: uniform, or log-uniform where ``log`` (integers by rounding)."""
         if self.kind == "cat":
             return self.choices[int(rng.integers(len(self.choices)))]
-        lo, _, width = self._draw
+        lo, width = self._draw
         # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random(): the same draw and the same
         # arithmetic (tested bit for bit), without uniform()'s argument handling per call.
         v = lo + width * rng.random()

@@ -117,6 +117,25 @@ def _steps(half: int) -> np.ndarray:
     return steps
 
 
+def _state_int(key: int, seed: int) -> int:
+    """The stream state of one (key, seed) pair as a Python int (cheaper than numpy for one row)."""
+    gamma = int(_GAMMA)
+    return _finalize_int(_finalize_int((key + gamma) & _MASK) ^ ((seed * int(_SEED_SALT) + gamma) & _MASK))
+
+
+def _states(keys: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """(rows, 1) stream states of (key, seed) columns of uint64."""
+    if keys.size == 1 and seeds.size == 1:
+        return np.array([[_state_int(int(keys[0, 0]), int(seeds[0, 0]))]], dtype=np.uint64)
+    # uint64 arithmetic on arrays wraps silently (numpy checks overflow on scalars only).
+    return _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
+
+
+def _uniforms(bits: np.ndarray) -> np.ndarray:
+    """Uniforms in (0, 1) from the top 53 bits."""
+    return ((bits >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
 def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.ndarray:
     """(len(keys), n) standard normals, a pure function of (key, seed, column).
 
@@ -125,29 +144,13 @@ def standard_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> np.n
     keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1, 1)
     seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
     half = (n + 1) // 2
-    # uint64 arithmetic on arrays wraps silently (numpy checks overflow on scalars only).
-    if keys.size == 1 and seeds.size == 1:
-        key, seed, gamma = int(keys[0, 0]), int(seeds[0, 0]), int(_GAMMA)
-        state = np.array(
-            [[_finalize_int(_finalize_int((key + gamma) & _MASK) ^ ((seed * int(_SEED_SALT) + gamma) & _MASK))]],
-            dtype=np.uint64,
-        )
-    else:
-        state = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
-    bits = _finalize(state + _steps(half))
-    u = ((bits >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    u = _uniforms(_finalize(_states(keys, seeds) + _steps(half)))
     u1, u2 = u[:, :half], u[:, half:]
     r = np.sqrt(-2.0 * np.log(u1))
     return np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)[:, :n]
 
 
-def _state_int(key: int, seed: int) -> int:
-    """The stream state of one (key, seed) pair, as :func:`standard_normals` computes it."""
-    gamma = int(_GAMMA)
-    return _finalize_int(_finalize_int((key + gamma) & _MASK) ^ ((seed * int(_SEED_SALT) + gamma) & _MASK))
-
-
-_PAIR_STEPS: dict[int, np.ndarray] = {}  # (1, 2 * half + 2) counter offsets of draw_normals, by half
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # draw_normals' (counter offsets, config columns) by half
 
 
 def draw_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,25 +162,17 @@ def draw_normals(config_keys: np.ndarray, seeds: np.ndarray, n: int) -> tuple[np
     keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1, 1)
     seeds = np.asarray(seeds, dtype=np.uint64).reshape(-1, 1)
     half = (n + 1) // 2
-    steps = _PAIR_STEPS.get(half)
-    if steps is None:
+    if half not in _PAIRS:
         one, two = _steps(1)[0]
         seed_steps = _steps(half)[0]
         # u1 of the seed stream, u1 of the config stream, then both u2: two contiguous halves
         steps = np.concatenate([seed_steps[:half], [one], seed_steps[half:], [two]]).reshape(1, -1)
-        steps.flags.writeable = False
-        _PAIR_STEPS[half] = steps
-    if keys.size == 1 and seeds.size == 1:
-        key = int(keys[0, 0])
-        a, b = _state_int(key, int(seeds[0, 0])), _state_int(key ^ int(_CONFIG_SALT), 0)
-        state = np.array([a] * half + [b] + [a] * half + [b], dtype=np.uint64).reshape(1, -1)
-    else:
-        a = _finalize(_finalize(keys + _GAMMA) ^ (seeds * _SEED_SALT + _GAMMA))
-        b = _finalize(_finalize((keys ^ _CONFIG_SALT) + _GAMMA) ^ _GAMMA)
-        column = np.tile(np.r_[np.zeros(half, bool), True], 2)
-        state = np.where(column, b, a)
-    bits = _finalize(state + steps)
-    u = ((bits >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+        column = np.tile(np.r_[np.zeros(half, bool), True], 2)  # the config stream's columns
+        steps.flags.writeable = column.flags.writeable = False
+        _PAIRS[half] = steps, column
+    steps, column = _PAIRS[half]
+    state = np.where(column, _states(keys ^ _CONFIG_SALT, np.zeros_like(seeds)), _states(keys, seeds))
+    u = _uniforms(_finalize(state + steps))
     u1, u2 = u[:, : half + 1], u[:, half + 1 :]
     r = np.sqrt(-2.0 * np.log(u1))
     angle = 2 * np.pi * u2
