@@ -106,10 +106,15 @@ class Hyperparameter:
         """Draw from the prior: uniform, or log-uniform where ``log`` (integers by rounding)."""
         if self.kind == "cat":
             return self.choices[int(rng.integers(len(self.choices)))]
-        lo, width = self._draw
         # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random(): the same draw and the same
         # arithmetic (tested bit for bit), without uniform()'s argument handling per call.
-        v = lo + width * rng.random()
+        return self.from_uniform(rng.random())
+
+    def from_uniform(self, u: float) -> Any:
+        """The prior draw of a number whose uniform in [0, 1) is ``u`` (what :meth:`sample` makes
+        of ``rng.random()``); numbers only."""
+        lo, width = self._draw
+        v = lo + width * u
         if self.log:
             v = math.exp(v)
         if self.kind == "int":

@@ -293,3 +293,32 @@ def test_contributions_by_front_equal_moocore_per_front_bit_for_bit(cells, scale
         idx = np.flatnonzero(ranks == r)
         expected[idx] = C.hv_contributions(pts[idx], ref=ref)
     np.testing.assert_array_equal(C.contributions_by_front(pts, ranks, ref=ref), expected)
+
+
+def _full_values_one_draw_each(config, rng, fallback=None):
+    """``full_values`` as first written: one ``Hyperparameter.sample`` per hyperparameter."""
+    out = {}
+    for hp in HYPERPARAMETERS:
+        drawn = hp.sample(rng)
+        if hp.name in config:
+            out[hp.name] = config[hp.name]
+        elif fallback is not None and hp.name in fallback:
+            out[hp.name] = fallback[hp.name]
+        else:
+            out[hp.name] = drawn
+    return out
+
+
+@settings(max_examples=60)
+@given(configs(), configs(), st.integers(0, 2**32 - 1), st.booleans())
+def test_full_values_draws_what_one_sample_per_hyperparameter_draws(a, b, seed, with_fallback):
+    """The batched uniforms of ``full_values`` keep every value and the generator's state of one
+    ``sample`` per hyperparameter (every variation operator, and so every run, depends on it)."""
+    fast, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+    fallback = b if with_fallback else None
+    for _ in range(5):
+        got, expected = C.full_values(a, fast, fallback), _full_values_one_draw_each(a, ref, fallback)
+        assert list(got) == list(expected)
+        assert all(type(got[k]) is type(expected[k]) and got[k] == expected[k] for k in expected)
+        assert fast.bit_generator.state == ref.bit_generator.state
+        a = C.restrict(got) if seed % 2 else {}  # also a config of another depth, and the empty one

@@ -418,3 +418,62 @@ def test_random_search_blocks_do_not_change_its_jobs():
         assert [first.config] + [opt.ask().config for _ in range(299)] == expected
     with pytest.raises(ValueError, match="block"):
         RandomSearch(Problem(TASK), block=0)
+
+
+def _announced_came_true(spy, table, run_seed):
+    """How many trials a prefetch announced; fails if one started with another config than announced."""
+    by_seed = {s: j.config_id for jobs, seeds in spy.prefetched for j, s in zip(jobs, seeds)}
+    started = table.drop_duplicates("trial")
+    checked = 0
+    for trial, cid in zip(started["trial"], started["config_id"]):
+        announced = by_seed.get(trial_seed(run_seed, int(trial)))
+        if announced is not None:
+            assert announced == cid, f"trial {trial} started with another config than announced"
+            checked += 1
+    return checked
+
+
+def _nsga2_one_at_a_time():
+    from surrobench.optimizers import NSGA2
+
+    class OneAtATime(NSGA2):
+        """NSGA-II drawing each child on its own ask (no look-ahead), as it was first written."""
+
+        def _certain_asks(self):
+            return 1
+
+    return NSGA2, OneAtATime
+
+
+@pytest.mark.parametrize("workers, hours", [(1, 3.0), (5, 0.25)])
+def test_nsga2_look_ahead_keeps_its_jobs_and_its_hints_come_true(workers, hours):
+    NSGA2, OneAtATime = _nsga2_one_at_a_time()
+    hinted, plain = _Spy(), _Spy(prefetch=False)
+    problem, run_seed = hinted.bench.problem(n_workers=workers, budget=Budget(seconds=hours * 3600)), 4
+    a = simulate(hinted, NSGA2(problem, seed=2), problem, seed=run_seed)
+    b = simulate(plain, OneAtATime(problem, seed=2), problem, seed=run_seed)
+    assert len(a) > 300
+    assert a.to_csv(index=False) == b.to_csv(index=False)
+    checked = _announced_came_true(hinted, a, run_seed)
+    # With one worker every generation's 20 children are drawn and announced together.
+    assert checked > (0.9 if workers == 1 else 0.3) * a["trial"].nunique()
+    if workers == 1:
+        assert {len(jobs) for jobs, _ in hinted.prefetched} == {20}
+
+
+@pytest.mark.parametrize("workers, hours", [(1, 2.0), (5, 0.15)])
+def test_mobananas_look_ahead_announces_its_stages(workers, hours):
+    from surrobench.optimizers import MOBANANAS
+
+    hinted, plain = _Spy(), _Spy(prefetch=False)
+    problem, run_seed = hinted.bench.problem(n_workers=workers, budget=Budget(seconds=hours * 3600)), 5
+    a = simulate(hinted, MOBANANAS(problem, seed=1), problem, seed=run_seed)
+    b = simulate(plain, MOBANANAS(problem, seed=1), problem, seed=run_seed)
+    assert len(a) > 300
+    assert a.to_csv(index=False) == b.to_csv(index=False)
+    assert hinted.prefetched
+    if workers == 1:  # ten trials at 9 epochs, then three at 25, announced as each stage starts
+        assert _announced_came_true(hinted, a, run_seed) > 0.9 * a["trial"].nunique()
+        assert {len(jobs) for jobs, _ in hinted.prefetched} <= {1, 3, 10}
+    # With several workers a result can start another iteration's stage before the announced jobs:
+    # the hint is then wrong, the simulator stops asking for hints, and the answers stay the same.

@@ -249,21 +249,52 @@ def smallest_contributor(points, *, ref: Sequence[float] | None = None) -> int:
 # --------------------------------------------------------------------------- variation
 
 
+def _draw_runs() -> tuple[tuple[bool, tuple], ...]:
+    """``HYPERPARAMETERS`` cut into runs of consecutive numbers (``True``) and single categories."""
+    runs: list[tuple[bool, list]] = []
+    for hp in HYPERPARAMETERS:
+        numeric = hp.kind != "cat"
+        if numeric and runs and runs[-1][0]:
+            runs[-1][1].append(hp)
+        else:
+            runs.append((numeric, [hp]))
+    return tuple((numeric, tuple(hps)) for numeric, hps in runs)
+
+
+_DRAW_RUNS = _draw_runs()
+
+
 def full_values(config: Mapping[str, Any], rng: np.random.Generator, fallback: Mapping[str, Any] | None = None) -> dict:
     """All 13 hyperparameters: the config's values, else ``fallback``'s, else a prior draw.
 
     A prior value is drawn for every hyperparameter (used or not), so the number of draws from
-    ``rng`` does not depend on the config.
+    ``rng`` does not depend on the config. The uniforms of consecutive numbers are drawn in one
+    ``rng.random(k)`` call, which makes the same generator calls as ``k`` calls of ``rng.random()``,
+    and only the draws used are turned into values: the values and the generator's state are those
+    of one :meth:`~surrobench.space.Hyperparameter.sample` per hyperparameter (tested).
     """
     out = {}
-    for hp in HYPERPARAMETERS:
-        drawn = hp.sample(rng)
-        if hp.name in config:
-            out[hp.name] = config[hp.name]
-        elif fallback is not None and hp.name in fallback:
-            out[hp.name] = fallback[hp.name]
-        else:
-            out[hp.name] = drawn
+    for numeric, hps in _DRAW_RUNS:
+        if not numeric:  # one category: its draw is made whether it is used or not
+            hp = hps[0]
+            drawn = hp.sample(rng)
+            name = hp.name
+            if name in config:
+                out[name] = config[name]
+            elif fallback is not None and name in fallback:
+                out[name] = fallback[name]
+            else:
+                out[name] = drawn
+            continue
+        uniforms = rng.random(len(hps)).tolist() if len(hps) > 1 else [rng.random()]
+        for hp, u in zip(hps, uniforms):
+            name = hp.name
+            if name in config:
+                out[name] = config[name]
+            elif fallback is not None and name in fallback:
+                out[name] = fallback[name]
+            else:
+                out[name] = hp.from_uniform(u)
     return out
 
 

@@ -40,6 +40,9 @@ Differences from the original, on purpose:
   running iteration has a job to give, the next iteration starts with the current training set, so
   free workers stay busy. With one worker the sequence is the original's. The 10 initial configs
   are waited for ("nothing to run yet") before the first model is trained.
+* Look-ahead: a stage's jobs are made when the stage starts and :meth:`MOBANANAS.upcoming` announces
+  the ones not asked yet, so that a benchmark answering a batch faster (the surrogate) predicts
+  them in one call; the jobs are the same.
 """
 
 from __future__ import annotations
@@ -175,12 +178,22 @@ def _positions(points: np.ndarray) -> np.ndarray:
 
 
 class _Iteration:
-    def __init__(self, ident: int, configs: list, epochs: list[int], eta: int):
+    def __init__(self, ident: int, configs: list, epochs: list[int], eta: int, continue_trials: bool):
         self.ident, self.epochs, self.eta = ident, epochs, eta
+        self.continue_trials = continue_trials
         self.stage = 0
-        self.queue: list[tuple] = [(c, None, 0) for c in configs]  # (config, trial, epoch reached)
-        self.expected = len(configs)
+        self.queue: list[Job] = []  # the stage's jobs not asked yet, in the order asks take them
         self.results: list[tuple] = []  # (config, objectives, trial, epoch)
+        self.start_stage([(c, None, 0) for c in configs])
+
+    def start_stage(self, members: list[tuple]) -> None:
+        """Queue the current stage's jobs for ``members``, (config, trial, epoch reached) each."""
+        epoch = self.epochs[self.stage]
+        tag = f"mobananas:i{self.ident}:s{self.stage}"
+        self.queue = [Job(config, epoch, trial=trial, from_epoch=reached, tag=tag)
+                      if self.continue_trials and trial is not None and reached < epoch else Job(config, epoch, tag=tag)
+                      for config, trial, reached in members]
+        self.expected = len(members)
 
 
 class MOBANANAS:
@@ -253,14 +266,13 @@ class MOBANANAS:
                 return None  # wait for the initial design before the first model
             it = self._new_iteration()
             self._iterations.append(it)
-        config, trial, reached = it.queue.pop(0)
-        epoch = it.epochs[it.stage]
-        tag = f"mobananas:i{it.ident}:s{it.stage}"
-        if self.continue_trials and trial is not None and reached < epoch:
-            job = Job(config, epoch, trial=trial, from_epoch=reached, tag=tag)
-        else:
-            job = Job(config, epoch, tag=tag)
-        return self._out.add(job, it)
+        return self._out.add(it.queue.pop(0), it)
+
+    def upcoming(self) -> tuple[Job, ...]:
+        """The jobs the next asks return while no result arrives: the running iterations' queued
+        jobs, in the order asks take them (decided already; no randomness is used). A speed hint:
+        the simulator lets a benchmark that answers a batch faster predict them at once."""
+        return tuple(job for it in self._iterations for job in it.queue)
 
     def _new_iteration(self) -> _Iteration:
         n = len(self._train)
@@ -269,7 +281,7 @@ class MOBANANAS:
         mutants = [mutate_gaussian(p, self._rng, n_keys=self.n_mutate, sd=self.mutation_sd,
                                    mutable_depths=self.mutable_depths) for p in parents]
         chosen = self._choose(self._train_x[:n], objs, mutants)
-        it = _Iteration(self._n_iterations, chosen, self.budgets, self.eta)
+        it = _Iteration(self._n_iterations, chosen, self.budgets, self.eta, self.continue_trials)
         self._n_iterations += 1
         return it
 
@@ -325,8 +337,7 @@ class MOBANANAS:
             self._iterations.remove(it)
             return
         it.stage += 1
-        it.queue = [(c, trial, ep) for c, _, trial, ep in kept]
-        it.expected = len(kept)
+        it.start_stage([(c, trial, ep) for c, _, trial, ep in kept])
 
     def _add_to_training_set(self, config, objectives) -> None:
         n = len(self._train)

@@ -13,14 +13,22 @@ before that are drawn from the current parents and join the next generation's po
 return; the optimizer never waits, so with one worker this is textbook NSGA-II and with many it is
 its usual asynchronous variant. Until the first population is complete, free workers get more
 random configs, which join the first selection.
+
+Look-ahead: the configs of the asks that must come before the next selection (``population_size``
+minus the offspring told and the jobs running) depend on nothing a result can change, so they are
+drawn together on the first of those asks, in the order and from the same generator calls as one
+at a time, and announced by :meth:`upcoming`: a benchmark that answers a batch faster (the
+surrogate) predicts them in one call. The jobs are the same as drawing each on its own ask.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ..records import Job, Observation, Problem
-from ..space import as_rng, config_id, sample
+from ..space import as_rng, id_of_valid, sample
 from ._common import Outstanding, nsga_order, polynomial_mutation, sbx_crossover
 
 __all__ = ["NSGA2"]
@@ -63,20 +71,34 @@ class NSGA2:
         self._parents: list[tuple] = []  # (config, objectives)
         self._rank: np.ndarray | None = None  # position of each parent in the NSGA-II order
         self._offspring: list[tuple] = []
-        self._asked_ids: set[str] = set()
-        self._initial_asked = 0
+        self._asked_ids: set[str] = set()  # every config drawn (asked, or drawn ahead to be asked)
+        self._ahead: deque[Job] = deque()  # jobs drawn ahead for the asks before the next selection
         self.generation = 0
 
     def ask(self) -> Job:
+        if not self._ahead:
+            for _ in range(self._certain_asks()):
+                self._ahead.append(self._draw())
+        return self._out.add(self._ahead.popleft(), None)
+
+    def _certain_asks(self) -> int:
+        """How many asks, this one included, must come before the next selection (at least 1).
+
+        The selection needs ``population_size - len(offspring)`` more results, and before the
+        k-th ask from now at most ``len(running) + k - 1`` results can arrive."""
+        return max(1, self.population_size - len(self._offspring) - len(self._out))
+
+    def upcoming(self) -> tuple[Job, ...]:
+        """The jobs the next asks return (drawn already; no randomness is used)."""
+        return tuple(self._ahead)
+
+    def _draw(self) -> Job:
         if not self._parents:
-            self._initial_asked += 1
-            cfg = sample(self._rng)
-            tag = "nsga2:init"
+            job = Job(sample(self._rng), self.epoch, tag="nsga2:init")
         else:
-            cfg = self._child()
-            tag = f"nsga2:g{self.generation}"
-        self._asked_ids.add(config_id(cfg))
-        return self._out.add(Job(cfg, self.epoch, tag=tag), None)
+            job = Job(self._child(), self.epoch, tag=f"nsga2:g{self.generation}")
+        self._asked_ids.add(job.config_id)
+        return job
 
     def _tournament(self) -> dict:
         i, j = self._rng.integers(len(self._parents), size=2)
@@ -90,7 +112,7 @@ class NSGA2:
             else:
                 child = dict(a)
             child = polynomial_mutation(child, self._rng, eta=self.mutation_eta, p_var=self.mutation_probability)
-            if config_id(child) not in self._asked_ids:
+            if id_of_valid(child) not in self._asked_ids:  # polynomial_mutation returns a valid config
                 break
         return child
 
