@@ -9,7 +9,10 @@ none of them in the surrogate's training data):
 * a single (config, epoch) query;
 * the naive path for comparison: one single-row call per target per epoch (4 x 25 calls);
 * throughput on 10,000 configs (``SurrogateBenchmark.trajectories``: validation, features,
-  prediction, seed noise) against ``inplace_predict`` on the same 10,000 feature rows.
+  prediction, seed noise) against ``inplace_predict`` on the same 10,000 feature rows;
+* the merged model's raw sums for 1 to 32 rows in one call, the numpy forest (rows walked one at
+  a time) against ``fast.ubj``'s ``inplace_predict``, and where the one overtakes the other: the
+  surrogate uses the forest up to ``surrobench.surrogate.model.FOREST_ROWS`` rows.
 
 Latencies are medians over many repetitions (each repetition a different config), with the
 benchmark's answer cache off.
@@ -33,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import surrobench  # noqa: E402
 from surrobench.space import config_id, sample  # noqa: E402
 from surrobench.surrogate.features import features  # noqa: E402
+from surrobench.surrogate.model import FOREST_ROWS  # noqa: E402
+
+CALL_ROWS = (1, 2, 4, 8, 10, 12, 16, 20, 32)
 
 TARGET = 5.0
 
@@ -119,6 +125,17 @@ def main(argv=None) -> int:
     print(f"  xgboost inplace_predict, {n} rows, fast.ubj:   {t_fast:8.3f} s = {n / t_fast:10.0f} rows/s")
     print(f"  ratio trajectories / curves.ubj predict: {t_ours / t_xgb:.1f}x")
     print()
+    if s._forest is not None:
+        x_rows = features(fresh_configs(bench, 400 + max(CALL_ROWS), seed=11), shape, n_classes, n_train)
+        print(f"raw sums of fast.ubj for k rows in one call (median over 400 calls; the surrogate walks the "
+              f"numpy forest up to {FOREST_ROWS} rows):")
+        print(f"{'rows':>6}{'forest us':>12}{'xgboost us':>12}{'forest/xgboost':>16}")
+        starts = list(range(400))
+        for k in CALL_ROWS:
+            f_us = median_us(lambda i: s._forest.predict(x_rows[i:i + k]), starts)
+            x_us = median_us(lambda i: fast_booster.inplace_predict(x_rows[i:i + k]), starts)
+            print(f"{k:>6}{f_us:>12.1f}{x_us:>12.1f}{f_us / x_us:>15.2f}x")
+        print()
     ratio = traj / ref_curves
     verdict = "met" if ratio <= TARGET else "MISSED"
     print(f"target (trajectory <= {TARGET:g}x one single-row predict): {verdict} ({ratio:.2f}x)")

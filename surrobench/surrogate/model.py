@@ -40,7 +40,10 @@ from .noise import NoiseModel, draw_normals, learn_uniforms, logit, sigmoid
 __all__ = ["CurveModel", "RuntimeModel", "Surrogate", "TailMap", "N_OUT"]
 
 N_OUT = 2 * MAX_EPOCH  # validation error at epochs 1..25, then test error at epochs 1..25
-FOREST_ROWS = 8  # up to this many rows the numpy forest is faster than XGBoost's call; beyond, XGBoost
+# Up to this many rows the numpy forest answers (the same sums), beyond it XGBoost's call: the forest costs
+# 60-80 us a row, XGBoost's call a fixed 0.5-0.7 ms plus about 20 us a row, so they meet at 12-20 rows
+# (tools/bench_query.py prints the scan). MO-BANANAS announces 10 new trials at a time.
+FOREST_ROWS = 12
 
 
 def exact_forest(booster: xgb.Booster) -> Forest | None:
