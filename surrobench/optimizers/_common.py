@@ -275,26 +275,18 @@ def full_values(config: Mapping[str, Any], rng: np.random.Generator, fallback: M
     """
     out = {}
     for numeric, hps in _DRAW_RUNS:
-        if not numeric:  # one category: its draw is made whether it is used or not
-            hp = hps[0]
-            drawn = hp.sample(rng)
+        if numeric:
+            draws = rng.random(len(hps)).tolist() if len(hps) > 1 else [rng.random()]
+        else:  # one category: its draw is made whether it is used or not
+            draws = [hps[0].sample(rng)]
+        for hp, drawn in zip(hps, draws):
             name = hp.name
             if name in config:
                 out[name] = config[name]
             elif fallback is not None and name in fallback:
                 out[name] = fallback[name]
             else:
-                out[name] = drawn
-            continue
-        uniforms = rng.random(len(hps)).tolist() if len(hps) > 1 else [rng.random()]
-        for hp, u in zip(hps, uniforms):
-            name = hp.name
-            if name in config:
-                out[name] = config[name]
-            elif fallback is not None and name in fallback:
-                out[name] = fallback[name]
-            else:
-                out[name] = hp.from_uniform(u)
+                out[name] = hp.from_uniform(drawn) if numeric else drawn
     return out
 
 
