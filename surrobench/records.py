@@ -186,18 +186,39 @@ class Job:
     def __post_init__(self):
         cfg = validate(self.config)
         object.__setattr__(self, "config", cfg)
-        object.__setattr__(self, "epoch", validate_epoch(self.epoch))
         object.__setattr__(self, "config_id", id_of_valid(cfg))
-        for name in ("trial", "parent"):
-            value = getattr(self, name)
-            if value is not None and type(value) is not int:
-                if not is_int(value) or value < 0:
-                    raise ValueError(f"{name}: must be a non-negative int or None, got {value!r}")
-                object.__setattr__(self, name, int(value))
-            elif value is not None and value < 0:
+        self._check_fields()
+
+    @classmethod
+    def _from_valid(cls, config: dict, epoch: int, *, config_id: str | None = None, trial: int | None = None,
+                    from_epoch: int = 0, tag: str = "", parent: int | None = None) -> "Job":
+        """A job whose ``config`` is already canonical: what :func:`~surrobench.space.validate` or
+        :func:`~surrobench.space.sample` returned, or another job's config, not changed since;
+        ``config_id`` is its id when known (e.g. the job it continues). For optimizers handing on
+        a config they drew or were told: the config is neither validated nor hashed again, every
+        other field is checked as :class:`Job` checks it; the same job as ``Job(config, ...)``
+        (tested)."""
+        job = object.__new__(cls)
+        for name, value in (("config", config), ("epoch", epoch), ("trial", trial), ("from_epoch", from_epoch),
+                            ("tag", tag), ("parent", parent),
+                            ("config_id", id_of_valid(config) if config_id is None else config_id)):
+            object.__setattr__(job, name, value)
+        job._check_fields()
+        return job
+
+    def _check_fields(self) -> None:
+        """Checks (and makes exact ints of) every field but the config."""
+        epoch, trial, parent, from_epoch = self.epoch, self.trial, self.parent, self.from_epoch
+        if type(epoch) is not int or not MIN_EPOCH <= epoch <= MAX_EPOCH:
+            object.__setattr__(self, "epoch", validate_epoch(epoch))
+        for name, value in (("trial", trial), ("parent", parent)):
+            if value is None or (type(value) is int and value >= 0):
+                continue
+            if not is_int(value) or value < 0:
                 raise ValueError(f"{name}: must be a non-negative int or None, got {value!r}")
-        if type(self.from_epoch) is not int and is_int(self.from_epoch):
-            object.__setattr__(self, "from_epoch", int(self.from_epoch))
+            object.__setattr__(self, name, int(value))
+        if type(from_epoch) is not int and is_int(from_epoch):
+            object.__setattr__(self, "from_epoch", int(from_epoch))
         if self.trial is not None and self.parent is not None:
             raise ValueError("parent: a job either continues its trial or starts a new one from a parent, not both")
         if self.trial is None and self.parent is None and self.from_epoch != 0:

@@ -176,44 +176,46 @@ def default_config() -> dict[str, Any]:
     return _ordered({h.name: h.default for h in HYPERPARAMETERS})
 
 
-def _drawer(hp: Hyperparameter):
-    """:meth:`Hyperparameter.sample` with its constants computed once: the same generator calls
-    with the same arguments, so the same values (checked in the tests)."""
-    if hp.kind == "cat":
-        choices, n = hp.choices, len(hp.choices)
-        return lambda rng: choices[int(rng.integers(n))]
-    lo, hi, lower, upper = float(hp.lower), float(hp.upper), hp.lower, hp.upper
-    if hp.kind == "int":
-        lo, hi = lo - 0.5, hi + 0.5
-    if hp.log:
-        a, b, exp = math.log(lo), math.log(hi), math.exp
-        if hp.kind == "int":
-            return lambda rng: int(min(max(round(exp(rng.uniform(a, b))), lower), upper))
-        return lambda rng: float(min(max(exp(rng.uniform(a, b)), lower), upper))
-    if hp.kind == "int":
-        return lambda rng: int(min(max(round(rng.uniform(lo, hi)), lower), upper))
-    return lambda rng: float(min(max(rng.uniform(lo, hi), lower), upper))
+def _draw_runs() -> tuple[tuple[bool, tuple], ...]:
+    """``HYPERPARAMETERS`` cut into runs of consecutive numbers (``True``) and single categories."""
+    runs: list[tuple[bool, list]] = []
+    for hp in HYPERPARAMETERS:
+        numeric = hp.kind != "cat"
+        if numeric and runs and runs[-1][0]:
+            runs[-1][1].append(hp)
+        else:
+            runs.append((numeric, [hp]))
+    return tuple((numeric, tuple(hps)) for numeric, hps in runs)
 
 
-_DRAWERS = tuple((h.name, _drawer(h)) for h in HYPERPARAMETERS)
-_CONDITIONAL = tuple((h.name, h.depth_key, h.depth_index) for h in HYPERPARAMETERS if h.depth_key is not None)
+_DRAW_RUNS = _draw_runs()
 
 
 def sample(seed: int | np.random.Generator | None = None, n: int | None = None):
     """Draw one config (``n=None``) or a list of ``n`` configs from the priors.
 
     Every hyperparameter is drawn, active or not, in the order of ``NAMES`` (so a seed always
-    means the same configs: the collector's plans rely on it), then the inactive ones are dropped.
+    means the same configs: the collector's plans rely on it), and only the active ones are
+    kept. The uniforms of consecutive numbers are drawn in one ``rng.random(k)`` call (the same
+    generator calls as ``k`` calls of ``rng.random()``) and only the active ones are turned into
+    values: the configs and the generator's state are those of one
+    :meth:`Hyperparameter.sample` per hyperparameter (tested). The result is in canonical form
+    (what :func:`validate` returns for it; tested).
     """
     rng = as_rng(seed)
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be a non-negative int, got {n!r}")
         return [sample(rng) for _ in range(int(n))]
-    values = {name: draw(rng) for name, draw in _DRAWERS}
-    for name, key, index in _CONDITIONAL:
-        if values[key] <= index:
-            del values[name]
+    values: dict[str, Any] = {}
+    for numeric, hps in _DRAW_RUNS:
+        if numeric:
+            draws = rng.random(len(hps)).tolist() if len(hps) > 1 else (rng.random(),)
+        else:
+            draws = (hps[0].sample(rng),)
+        for hp, drawn in zip(hps, draws):
+            if hp.depth_key is None or values[hp.depth_key] > hp.depth_index:  # a depth comes before its layers
+                values[hp.name] = hp.from_uniform(drawn) if numeric else drawn
     return values
 
 

@@ -280,6 +280,25 @@ def test_moasha_front_contributions_equal_moocore_bit_for_bit(cells):
     np.testing.assert_array_equal(front_contributions(front, ref), _contributions(front, ref))
 
 
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=60),
+       level=st.integers(0, 3))
+def test_fronts_order_by_contribution_equals_the_numpy_lexsort(cells, level):
+    from surrobench.optimizers._fronts import Fronts, front_contributions
+
+    fronts = Fronts()
+    for c in cells:  # some beyond ref, duplicates possible
+        fronts.add(None, (c[0] / 10.0, c[1] / 1.25))
+    front = fronts.front(level)
+    if front is None:
+        return
+    ref = np.array([1.0, 8.0])
+    arr = np.array(front)
+    pts, idx = arr[:, :2], arr[:, 2].astype(int)
+    expected = idx[np.lexsort((idx, pts[:, 0], -front_contributions(pts, ref)))].tolist()
+    assert fronts.ordered(level, ref) == expected
+
+
 @settings(max_examples=150, deadline=None)
 @given(cells=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=40),
        scale=st.sampled_from([(10.0, 1.25), (7.0, 3.0), (1.0, 1.0)]), with_ref=st.booleans())

@@ -274,6 +274,37 @@ def test_invalid_continuations_are_refused():
         Job(cfg, 26)
 
 
+_FIELDS = ("config", "config_id", "epoch", "trial", "from_epoch", "tag", "parent")
+_JOB_ARGS = [
+    dict(epoch=5), dict(epoch=np.int64(25)), dict(epoch=9, trial=np.int32(4), from_epoch=np.int64(3), tag="rung2"),
+    dict(epoch=7, parent=2, from_epoch=1), dict(epoch=1, trial=0),
+    # refused, each for one field
+    dict(epoch=26), dict(epoch=0), dict(epoch=True), dict(epoch=5.0), dict(epoch=5, trial=-1),
+    dict(epoch=5, trial=1.5), dict(epoch=5, parent=np.int64(-2)), dict(epoch=5, trial=1, parent=2, from_epoch=1),
+    dict(epoch=5, from_epoch=2), dict(epoch=5, trial=1, from_epoch=5), dict(epoch=5, trial=1, from_epoch=2.0),
+    dict(epoch=5, trial=1, from_epoch=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", _JOB_ARGS)
+def test_job_from_a_valid_config_is_the_job_checked_whole(kwargs):
+    """``Job._from_valid`` (the optimizers' path for a config they drew or were told) skips only the
+    config's validation: every other field is converted and refused as ``Job`` does it."""
+    cfg = sample(3)
+    kwargs = dict(kwargs)
+    epoch = kwargs.pop("epoch")
+    try:
+        full = Job(cfg, epoch, **kwargs)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as fast_exc:
+            Job._from_valid(cfg, epoch, **kwargs)
+        assert str(fast_exc.value) == str(exc)
+        return
+    for fast in (Job._from_valid(cfg, epoch, **kwargs), Job._from_valid(cfg, epoch, config_id=full.config_id, **kwargs)):
+        for name in _FIELDS:
+            assert getattr(fast, name) == getattr(full, name) and type(getattr(fast, name)) is type(getattr(full, name))
+
+
 def test_fixed_overhead_delays_every_job():
     bench = ToyBenchmark()
     problem = bench.problem(budget=Budget(evaluations=10))

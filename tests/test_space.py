@@ -61,7 +61,9 @@ def test_sample_draws_every_hyperparameter_in_order_then_drops_the_inactive(seed
     for _ in range(3):
         values = {hp.name: hp.sample(rng) for hp in HYPERPARAMETERS}
         expected.append({n: v for n, v in values.items() if space.is_active(n, values)})
-    got = space.sample(seed, n=3)
+    mine = np.random.default_rng(seed)
+    got = space.sample(mine, n=3)
+    assert mine.bit_generator.state == rng.bit_generator.state  # the same generator calls
     assert got == expected and [list(c) for c in got] == [list(c) for c in expected]
     assert [type(v) for c in got for v in c.values()] == [type(v) for c in expected for v in c.values()]
 

@@ -29,7 +29,7 @@ from scipy.special import ndtr, ndtri
 
 from ..model_size import log10_params
 from ..records import Job, Observation, Problem
-from ..space import HYPERPARAMETERS, NAMES, REFERENCE_POINT, is_active, sample, validate
+from ..space import _DRAW_RUNS, HYPERPARAMETERS, NAMES, REFERENCE_POINT, is_active, sample, validate
 
 __all__ = [
     "DEPTHS",
@@ -249,19 +249,6 @@ def smallest_contributor(points, *, ref: Sequence[float] | None = None) -> int:
 # --------------------------------------------------------------------------- variation
 
 
-def _draw_runs() -> tuple[tuple[bool, tuple], ...]:
-    """``HYPERPARAMETERS`` cut into runs of consecutive numbers (``True``) and single categories."""
-    runs: list[tuple[bool, list]] = []
-    for hp in HYPERPARAMETERS:
-        numeric = hp.kind != "cat"
-        if numeric and runs and runs[-1][0]:
-            runs[-1][1].append(hp)
-        else:
-            runs.append((numeric, [hp]))
-    return tuple((numeric, tuple(hps)) for numeric, hps in runs)
-
-
-_DRAW_RUNS = _draw_runs()
 
 
 def full_values(config: Mapping[str, Any], rng: np.random.Generator, fallback: Mapping[str, Any] | None = None) -> dict:

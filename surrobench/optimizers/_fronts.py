@@ -150,9 +150,18 @@ class Fronts:
         hit = self._ordered.get(level)
         if hit is not None and hit[0] == self.version[level]:
             return hit[1]
-        arr = np.array(self.fronts[level])
-        pts, idx = arr[:, :2], arr[:, 2].astype(int)
-        out = idx[np.lexsort((idx, pts[:, 0], -front_contributions(pts, ref)))].tolist()
+        # front_contributions in Python floats (the same IEEE operations in the same order; fronts
+        # are short, and numpy's per-call cost was most of it), then np.lexsort((index, error,
+        # -contribution))'s order as one sort of tuples (tested against both)
+        front = self.fronts[level]
+        r0, r1 = float(ref[0]), float(ref[1])
+        inside = [m for m in front if m[0] < r0 and m[1] < r1]
+        hvc, up = {}, r1
+        for j, m in enumerate(inside):
+            right = inside[j + 1][0] if j + 1 < len(inside) else r0
+            hvc[m[2]] = (right - m[0]) * (up - m[1])
+            up = m[1]
+        out = [m[2] for m in sorted((-hvc.get(m[2], 0.0), m[0], m[2]) for m in front)]
         self._ordered[level] = (self.version[level], out)
         return out
 

@@ -61,6 +61,7 @@ def _contributions(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
 class _Result:
     trial: int
     config: dict
+    config_id: str
 
 
 class MOASHA:
@@ -163,10 +164,10 @@ class MOASHA:
                 best = self._rungs[k].results[i]
                 self._rungs[k].promote(i)
                 self._next[k] = False
-                return Job(best.config, self.rungs[k + 1], trial=best.trial, from_epoch=self.rungs[k],
-                           tag=f"rung{k + 1}")
+                return Job._from_valid(best.config, self.rungs[k + 1], config_id=best.config_id, trial=best.trial,
+                                       from_epoch=self.rungs[k], tag=f"rung{k + 1}")
         if not self._new:  # the generator draws only these: the same configs as one at a time
-            self._new.extend(Job(sample(self._rng), self.rungs[0], tag="rung0") for _ in range(_BLOCK))
+            self._new.extend(Job._from_valid(sample(self._rng), self.rungs[0], tag="rung0") for _ in range(_BLOCK))
         return self._new.popleft()
 
     def upcoming(self) -> tuple[Job, ...]:
@@ -179,7 +180,8 @@ class MOASHA:
         if observation.epoch not in self.rungs:
             return
         k = self.rungs.index(observation.epoch)
-        self._rungs[k].add(_Result(observation.trial, dict(observation.config)), observation.objectives)
+        job = observation.job
+        self._rungs[k].add(_Result(observation.trial, job.config, job.config_id), observation.objectives)
         self._next[k] = False
 
     def rung_sizes(self) -> list[int]:

@@ -258,7 +258,7 @@ class MOBANANAS:
     def ask(self) -> Job | None:
         if self._initial_asked < self.n_initial:
             self._initial_asked += 1
-            job = Job(sample(self._rng), self.problem.max_epoch, tag="mobananas:init")
+            job = Job._from_valid(sample(self._rng), self.problem.max_epoch, tag="mobananas:init")
             return self._out.add(job, None)
         it = next((i for i in self._iterations if i.queue), None)
         if it is None:

@@ -330,7 +330,7 @@ class MOBOHB:
                 job = Job(config, epoch, tag=tag)
         else:
             bracket.to_sample -= 1
-            job = Job(self._sample(bracket.random_only), epoch, tag=tag)
+            job = Job._from_valid(self._sample(bracket.random_only), epoch, tag=tag)  # sample()'s or restrict()'s
         return self._out.add(job, bracket)
 
     def _sample(self, random_only: bool) -> dict:

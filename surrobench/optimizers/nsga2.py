@@ -94,9 +94,10 @@ class NSGA2:
 
     def _draw(self) -> Job:
         if not self._parents:
-            job = Job(sample(self._rng), self.epoch, tag="nsga2:init")
+            job = Job._from_valid(sample(self._rng), self.epoch, tag="nsga2:init")
         else:
-            job = Job(self._child(), self.epoch, tag=f"nsga2:g{self.generation}")
+            child, child_id = self._child()
+            job = Job._from_valid(child, self.epoch, config_id=child_id, tag=f"nsga2:g{self.generation}")
         self._asked_ids.add(job.config_id)
         return job
 
@@ -104,7 +105,7 @@ class NSGA2:
         i, j = self._rng.integers(len(self._parents), size=2)
         return self._parents[int(i) if self._rank[i] <= self._rank[j] else int(j)][0]
 
-    def _child(self) -> dict:
+    def _child(self) -> tuple[dict, str]:
         for _ in range(self.max_retries + 1):
             a, b = self._tournament(), self._tournament()
             if self._rng.random() < self.crossover_probability:
@@ -112,9 +113,10 @@ class NSGA2:
             else:
                 child = dict(a)
             child = polynomial_mutation(child, self._rng, eta=self.mutation_eta, p_var=self.mutation_probability)
-            if id_of_valid(child) not in self._asked_ids:  # polynomial_mutation returns a valid config
+            child_id = id_of_valid(child)
+            if child_id not in self._asked_ids:  # polynomial_mutation returns a valid config
                 break
-        return child
+        return child, child_id
 
     def tell(self, observation: Observation) -> None:
         self._out.pop(observation)

@@ -36,7 +36,7 @@ class RandomSearch:
 
     def ask(self) -> Job:
         if not self._queue:
-            self._queue.extend(Job(sample(self._rng), self.epoch, tag="random") for _ in range(self.block))
+            self._queue.extend(Job._from_valid(sample(self._rng), self.epoch, tag="random") for _ in range(self.block))
         return self._queue.popleft()
 
     def upcoming(self) -> tuple[Job, ...]:

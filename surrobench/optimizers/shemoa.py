@@ -45,10 +45,10 @@ __all__ = ["SHEMOA"]
 
 
 class _Member:
-    __slots__ = ("config", "objectives", "trial", "epoch")
+    __slots__ = ("config", "config_id", "objectives", "trial", "epoch")
 
-    def __init__(self, config, objectives, trial, epoch):
-        self.config, self.objectives, self.trial, self.epoch = config, objectives, trial, epoch
+    def __init__(self, config, config_id, objectives, trial, epoch):
+        self.config, self.config_id, self.objectives, self.trial, self.epoch = config, config_id, objectives, trial, epoch
 
 
 class SHEMOA:
@@ -138,7 +138,7 @@ class SHEMOA:
                 if self._initial_asked < self.population_size:
                     self._initial_asked += 1
                     cfg = sample(self._rng)
-                    return self._out.add(Job(cfg, self.budgets[0], tag="shemoa:r0:init"), ("member", None))
+                    return self._out.add(Job._from_valid(cfg, self.budgets[0], tag="shemoa:r0:init"), ("member", None))
                 if not self._population:
                     return None  # only initial jobs outstanding, none told yet
                 return self._child()  # keep free workers busy while the initial population returns
@@ -158,9 +158,10 @@ class SHEMOA:
                 epoch = self.budgets[self._rung]
                 tag = f"shemoa:r{self._rung}:reeval"
                 if self.continue_trials and m.trial is not None and m.epoch < epoch:
-                    job = Job(m.config, epoch, trial=m.trial, from_epoch=m.epoch, tag=tag)
+                    job = Job._from_valid(m.config, epoch, config_id=m.config_id, trial=m.trial, from_epoch=m.epoch,
+                                          tag=tag)
                 else:
-                    job = Job(m.config, epoch, tag=tag)
+                    job = Job._from_valid(m.config, epoch, config_id=m.config_id, tag=tag)
                 return self._out.add(job, ("reeval", m))
             if len(self._out):
                 return None  # the rung's re-evaluations are still running
@@ -187,7 +188,7 @@ class SHEMOA:
                                     mutable_depths=self.mutable_depths)
         if self._phase == "steps":
             self._steps_asked += 1
-        job = Job(cfg, self.budgets[self._rung], tag=f"shemoa:r{self._rung}:child")
+        job = Job._from_valid(cfg, self.budgets[self._rung], tag=f"shemoa:r{self._rung}:child")  # restrict()'s
         return self._out.add(job, ("member", None))
 
     def _tournament_order(self) -> np.ndarray:
@@ -225,7 +226,8 @@ class SHEMOA:
             return
         if observation.epoch != self.budgets[self._rung]:
             return  # a child of an earlier rung (cannot happen: rung changes wait for them)
-        self._population.append(_Member(observation.config, objectives, observation.trial, observation.epoch))
+        self._population.append(_Member(observation.config, observation.job.config_id, objectives, observation.trial,
+                                        observation.epoch))
         if self._phase == "init" and len(self._population) >= self.population_size:
             self._phase = "steps"
         if len(self._population) > self.population_size:
