@@ -174,8 +174,9 @@ def contributions_by_front(points, ranks, *, ref: Sequence[float] | None = None)
     worst = np.maximum.reduceat(pts, starts, axis=0)  # each front's _ref_beyond, row by row
     base = worst + 0.1 * np.abs(worst) + 1e-9 if ref is None else np.asarray(ref, dtype=float)[None, :]
     front_ref = np.maximum(base, worst + 1e-9)[segment]
-    right = np.where(last, front_ref[:, 0], np.roll(pts[:, 0], -1))
-    up = np.where(first, front_ref[:, 1], np.roll(pts[:, 1], 1))
+    # np.roll's values (the next row's first objective, the previous row's second), without its per-call cost
+    right = np.where(last, front_ref[:, 0], np.concatenate((pts[1:, 0], pts[:1, 0])))
+    up = np.where(first, front_ref[:, 1], np.concatenate((pts[-1:, 1], pts[:-1, 1])))
     contrib[order] = (right - pts[:, 0]) * (up - pts[:, 1])
     return contrib
 
