@@ -250,8 +250,6 @@ def smallest_contributor(points, *, ref: Sequence[float] | None = None) -> int:
 # --------------------------------------------------------------------------- variation
 
 
-
-
 def full_values(config: Mapping[str, Any], rng: np.random.Generator, fallback: Mapping[str, Any] | None = None) -> dict:
     """All 13 hyperparameters: the config's values, else ``fallback``'s, else a prior draw.
 
