@@ -6,6 +6,7 @@ import math
 import moocore
 import numpy as np
 import pytest
+import scipy.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -15,7 +16,8 @@ from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
 from surrobench.optimizers._ehvi import ehvi, hvi
-from surrobench.optimizers._gp import GP, append_cholesky, neg_log_marginal_likelihood, select_subset
+from surrobench.optimizers._gp import (GP, append_cholesky, cholesky_lower, neg_log_marginal_likelihood, select_subset,
+                                       solve_lower)
 from surrobench.optimizers.bulkcut import cut, grow
 from surrobench.optimizers.moasha import rung_epochs
 from surrobench.records import Observation, Problem
@@ -182,6 +184,29 @@ def test_append_cholesky_equals_a_full_refactor(n, k, seed):
     K = A @ A.T + 0.1 * np.eye(n + k)  # symmetric positive definite
     L = np.linalg.cholesky(K[:n, :n]) if n else np.empty((0, 0))
     np.testing.assert_allclose(append_cholesky(L, K[:n, n:], K[n:, n:]), np.linalg.cholesky(K), rtol=1e-8, atol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 5), st.sampled_from(["C", "F", "view"]), st.integers(0, 2**31 - 1))
+def test_thin_lapack_calls_give_scipys_numbers_bit_for_bit(n, k, layout, seed):
+    # the GP calls trtrs and potrf directly; they must be exactly what scipy's wrappers return
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n + 2, n + 5))
+    K = A @ A.T + 0.01 * np.eye(n + 2)
+    if layout == "view":  # the GP solves with blocks of its factor, e.g. L[held:, held:]
+        K, L = K[2:, 2:], scipy.linalg.cholesky(K, lower=True)[2:, 2:]
+    else:
+        K = np.asfortranarray(K[:n, :n]) if layout == "F" else np.ascontiguousarray(K[:n, :n])
+        L = scipy.linalg.cholesky(K, lower=True, check_finite=False)
+    np.testing.assert_array_equal(cholesky_lower(K), scipy.linalg.cholesky(K, lower=True, check_finite=False))
+    for b in (rng.normal(size=n), rng.normal(size=(k, n)).T, rng.normal(size=(n, k))):
+        np.testing.assert_array_equal(solve_lower(L, b), scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False))
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        cholesky_lower(-K)
+    singular = np.tril(np.ones((n, n)))
+    singular[-1, -1] = 0.0
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        solve_lower(singular, np.ones(n))
 
 
 def test_gp_extended_subset_predicts_as_a_fresh_factor_of_the_same_subset():
