@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from surrobench.optimizers import _common as C
 from surrobench.optimizers.mobohb import CategoricalEstimator, ParzenEstimator, UnivariateTPE, tpe_sample
-from surrobench.space import HYPERPARAMETERS, validate
+from surrobench.space import HYPERPARAMETERS, sample, validate
 
 from conftest import configs
 
@@ -247,6 +247,35 @@ def test_float_and_categorical_tpe():
     assert np.mean(np.array(ks) == 3) > 0.9
     est = CategoricalEstimator([0, 0, 1], 3)
     assert est.probs.sum() == pytest.approx(1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), max_size=30), st.integers(1, 30), st.integers(0, 2**31 - 1))
+def test_parzen_draws_equal_the_two_draw_recipe(values, n, seed):
+    # kernels from one block of 2n uniforms: the numbers of choice-then-place, drawn one call each
+    from scipy.special import ndtri
+
+    pe, eps = ParzenEstimator(values), np.finfo(float).eps
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    comp = pe._cdf.searchsorted(a.random(n), side="right")
+    u = pe._lo[comp] + a.random(n) * pe._z[comp]
+    expected = np.clip(pe.mus[comp] + pe.sigmas[comp] * ndtri(np.clip(u, eps, 1 - eps)), 0.0, 1.0)
+    np.testing.assert_array_equal(pe.sample(b, n), expected)
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 30))
+def test_tpe_draws_of_a_config_from_one_block_equal_one_draw_per_hyperparameter(seed, n):
+    good, bad = sample(seed, 6), sample(seed + 1, 40)
+    models = [UnivariateTPE(hp, [c[hp.name] for c in good if hp.name in c], [c[hp.name] for c in bad if hp.name in c])
+              for hp in HYPERPARAMETERS]
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    one_each = [m.sample(a, n) for m in models]
+    sizes = [m.uniforms_needed(n) for m in models]
+    block = np.split(b.random(sum(sizes)), np.cumsum(sizes)[:-1])
+    assert [m.sample_from(u) for m, u in zip(models, block)] == one_each
+    assert a.bit_generator.state == b.bit_generator.state
 
 
 def test_tpe_without_good_values_falls_back_to_the_prior():

@@ -126,10 +126,17 @@ class ParzenEstimator:
         self._kz = np.maximum(ndtr((1.0 - self._kmu) / self._ksigma) - ndtr((0.0 - self._kmu) / self._ksigma), _EPS)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        comp = _choice(rng, self._cdf, n)
-        u = self._lo[comp] + rng.random(n) * self._z[comp]
-        x = self.mus[comp] + self.sigmas[comp] * ndtri(np.clip(u, _EPS, 1 - _EPS))
-        return np.clip(x, 0.0, 1.0)
+        return self.sample_from(rng.random(2 * n))
+
+    def sample_from(self, uniforms: np.ndarray) -> np.ndarray:
+        """``len(uniforms) // 2`` draws from the uniform numbers that :meth:`sample` would draw:
+        the first half picks the kernels (as :func:`_choice`), the second places the draws."""
+        n = len(uniforms) // 2
+        comp = self._cdf.searchsorted(uniforms[:n], side="right")
+        u = self._lo[comp] + uniforms[n:] * self._z[comp]
+        # np.minimum/np.maximum: np.clip's values without its Python layers (u and x are never NaN or -0.0)
+        x = self.mus[comp] + self.sigmas[comp] * ndtri(np.minimum(np.maximum(u, _EPS), 1 - _EPS))
+        return np.minimum(np.maximum(x, 0.0), 1.0)
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at ``x`` (continuous hyperparameters)."""
@@ -159,6 +166,10 @@ class CategoricalEstimator:
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return _choice(rng, self._cdf, n)
+
+    def sample_from(self, uniforms: np.ndarray) -> np.ndarray:
+        """What :meth:`sample` gives for these uniform numbers (one per draw)."""
+        return self._cdf.searchsorted(uniforms, side="right")
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
         return np.log(self.probs[np.asarray(idx, dtype=int)])
@@ -195,17 +206,26 @@ class UnivariateTPE:
             out = self._ratio[ints]
         return out
 
+    def uniforms_needed(self, n_candidates: int) -> int:
+        """How many uniform numbers :meth:`sample` draws for ``n_candidates`` candidates."""
+        return n_candidates if self.hp.kind == "cat" else 2 * n_candidates
+
     def sample(self, rng: np.random.Generator, n_candidates: int = 24):
         """The candidate with the largest l/g among ``n_candidates`` draws from l."""
+        return self.sample_from(rng.random(self.uniforms_needed(n_candidates)))
+
+    def sample_from(self, uniforms: np.ndarray):
+        """:meth:`sample` from the uniform numbers it would draw (:meth:`uniforms_needed` of them), so that
+        a config's hyperparameters take theirs from one block (the same numbers as one draw each)."""
         hp = self.hp
-        cands = self.l.sample(rng, n_candidates)
+        cands = self.l.sample_from(uniforms)
         if hp.kind == "cat":
             score = self.l.log_pmf(cands) - self.g.log_pmf(cands)
             return hp.choices[int(cands[int(np.argmax(score))])]
         if hp.kind == "float":
             score = self.l.log_pdf(cands) - self.g.log_pdf(cands)
             return float(min(max(float(self._inv(cands[int(np.argmax(score))])), hp.lower), hp.upper))
-        ints = np.clip(np.rint(self._inv(cands)), hp.lower, hp.upper).astype(int)
+        ints = np.minimum(np.maximum(np.rint(self._inv(cands)), hp.lower), hp.upper).astype(int)
         score = self.log_ratio(ints)
         return int(ints[int(np.argmax(score))])  # ties go to the first drawn
 
@@ -341,7 +361,10 @@ class MOBOHB:
         models = self._model(budget)
         if models is None:
             return sample(self._rng)
-        return restrict({m.hp.name: m.sample(self._rng, self.n_candidates) for m in models})
+        # one block of uniform numbers, split in the order the hyperparameters would draw theirs
+        sizes = [m.uniforms_needed(self.n_candidates) for m in models]
+        block = np.split(self._rng.random(sum(sizes)), np.cumsum(sizes)[:-1])
+        return restrict({m.hp.name: m.sample_from(u) for m, u in zip(models, block)})
 
     def _model_budget(self) -> int | None:
         ok = [e for e, h in self._history.items() if len(h) > self.min_points_in_model]
