@@ -183,7 +183,12 @@ def test_append_cholesky_equals_a_full_refactor(n, k, seed):
     A = rng.normal(size=(n + k, n + k + 3))
     K = A @ A.T + 0.1 * np.eye(n + k)  # symmetric positive definite
     L = np.linalg.cholesky(K[:n, :n]) if n else np.empty((0, 0))
-    np.testing.assert_allclose(append_cholesky(L, K[:n, n:], K[n:, n:]), np.linalg.cholesky(K), rtol=1e-8, atol=1e-10)
+    new = append_cholesky(L, K[:n, n:], K[n:, n:])
+    np.testing.assert_allclose(new, np.linalg.cholesky(K), rtol=1e-8, atol=1e-10)
+    buffer = np.full((n + k + 2) ** 2, np.nan)  # larger than needed, and not zeros: every entry must be written
+    in_buffer = append_cholesky(L, K[:n, n:], K[n:, n:], out=buffer)
+    assert np.shares_memory(in_buffer, buffer) and in_buffer.flags.c_contiguous
+    np.testing.assert_array_equal(in_buffer, new)
 
 
 @settings(max_examples=40, deadline=None)

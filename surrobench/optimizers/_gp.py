@@ -130,15 +130,18 @@ def select_subset(order: np.ndarray, max_points: int, rng: np.random.Generator) 
     return np.sort(np.concatenate([order[:n_best], rest]))
 
 
-def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray) -> np.ndarray:
+def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The lower Cholesky factor of ``[[A, K_on], [K_on^T, K_nn]]`` given ``L``, that of ``A``.
 
-    ``K_on`` is (n, k), ``K_nn`` (k, k); costs O(n^2 k + k^3) instead of O((n + k)^3).
+    ``K_on`` is (n, k), ``K_nn`` (k, k); costs O(n^2 k + k^3) instead of O((n + k)^3). With ``out``,
+    a flat float64 array of at least (n + k)^2 entries that does not hold ``L``, the factor is
+    written into its start (a C-ordered view is returned) instead of a new array.
     """
     n, k = K_on.shape
     B = solve_lower(L, K_on) if n else np.empty((0, k))
     C = cholesky_lower(K_nn - B.T @ B)
-    out = np.empty((n + k, n + k))  # every entry written once (L's upper triangle is zeros)
+    m = n + k
+    out = np.empty((m, m)) if out is None else out[: m * m].reshape(m, m)  # every entry written once below
     out[:n, :n] = L
     out[:n, n:] = 0.0
     out[n:, :n] = B.T
@@ -219,6 +222,7 @@ class GP:
         self._zy = np.empty(0)  # L^-1 y over the subset
         self._z1 = np.empty(0)  # L^-1 1
         self._L = np.empty((0, 0))
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see _append
         self._set_kernel_constants()
 
     def _set_kernel_constants(self) -> None:
@@ -296,7 +300,13 @@ class GP:
         K_nn = _matern52(Xns, Xns, self._amplitude)
         K_nn[np.diag_indices_from(K_nn)] += self._noise + _JITTER
         held = len(self._L)
-        self._L = append_cholesky(self._L, _matern52(self._Xs, Xns, self._amplitude), K_nn)
+        # Two flat buffers of max_points^2 take turns holding the factor: a new (n + 1)^2 array per
+        # observation would be 2 MB of fresh pages at 500 rows, faulted in one by one (about as
+        # long as the rest of the append); the copy into the other buffer stays.
+        if self._buffers is None:
+            self._buffers = (np.empty(self.max_points**2), np.empty(self.max_points**2))
+        spare = self._buffers[1] if self._L.base is self._buffers[0] else self._buffers[0]
+        self._L = append_cholesky(self._L, _matern52(self._Xs, Xns, self._amplitude), K_nn, out=spare)
         self._z1 = np.concatenate([self._z1, solve_lower(
             self._L[held:, held:], 1.0 - self._L[held:, :held] @ self._z1)])
         self.subset = np.concatenate([self.subset, new])
