@@ -43,6 +43,8 @@ from ._rows import encode_rows, log10_size_rows, mutate_rows, row_key, rows_of, 
 __all__ = ["GPEHVI", "mutate"]
 
 _MOVES_PER_REFINED = 16
+_FIRST_ROUND = 16  # candidates scored exactly before the bound prunes (see GPEHVI._score)
+_MARGIN = 1e-9  # relative slack of the EHVI bound's inputs and value over rounding
 
 
 def _key(config: Mapping[str, Any]) -> bytes:
@@ -192,11 +194,11 @@ class GPEHVI:
         members = self._rows[first]
         parents = members[self._rng.integers(len(members), size=self.n_local)]
         pool, scores = self._score(np.vstack([sample_rows(self._rng, self.n_candidates),
-                                              mutate_rows(parents, self._rng)]), strips, Xp)
+                                              mutate_rows(parents, self._rng)]), strips, Xp, max(1, self.n_refine))
         if self.n_refine and len(pool):
             best = np.argsort(-scores, kind="stable")[: self.n_refine]
             moves = mutate_rows(np.repeat(pool[best], _MOVES_PER_REFINED, axis=0), self._rng)
-            more, more_scores = self._score(moves, strips, Xp)
+            more, more_scores = self._score(moves, strips, Xp, 1, floor=float(scores.max()))
             pool, scores = np.vstack([pool, more]), np.concatenate([scores, more_scores])
         if not len(pool):
             return self._fresh_random()
@@ -207,9 +209,19 @@ class GPEHVI:
             return log10_size_rows(rows, self.input_shape, self.n_classes), np.zeros(len(rows))
         return self.gp_size.predict(X, pending)
 
-    def _score(self, rows: np.ndarray, strips, Xp) -> tuple[np.ndarray, np.ndarray]:
-        """EHVI of the candidate rows not evaluated or running yet (duplicates dropped), over the
-        front's ``strips`` (:func:`~surrobench.optimizers._ehvi.front_strips`)."""
+    def _score(self, rows: np.ndarray, strips, Xp, top: int, floor: float = -math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate rows not evaluated or running yet (duplicates dropped) that can be among the
+        ``top`` best by EHVI over the front's ``strips`` (:func:`~surrobench.optimizers._ehvi.front_strips`)
+        or reach ``floor``, and their EHVI, in the order given.
+
+        Branch and bound: the GPs' :meth:`~surrobench.optimizers._gp.GP.bound` gives every candidate
+        its mean and an upper bound on its standard deviation in O(n), and EHVI grows with the
+        standard deviation and falls with the mean (the improvement is convex and non-increasing in
+        each objective), so EHVI at (mean - margin, bound) bounds the EHVI from above. Candidates are
+        scored exactly (:meth:`~surrobench.optimizers._gp.GP.predict`, O(n^2) each) in the order of
+        their bounds: first the ``_FIRST_ROUND`` highest, then every one whose bound still reaches
+        the ``top``-th best exact score (or ``floor``). The others cannot be chosen, so are dropped.
+        """
         keep, ids = [], set()
         for i, row in enumerate(rows):
             cid = row.tobytes()
@@ -220,6 +232,35 @@ class GPEHVI:
         if not len(rows):
             return rows, np.empty(0)
         Xc = encode_rows(rows)
-        mean_e, std_e = self.gp_error.predict(Xc, Xp)
-        mean_s, std_s = self._size_model(rows, Xc, Xp)
-        return rows, ehvi_over_strips(mean_e, std_e, mean_s, std_s, *strips)
+        err = self.gp_error.bound(Xc)
+        size = (log10_size_rows(rows, self.input_shape, self.n_classes), np.zeros(len(rows)), None) \
+            if self.gp_size is None else self.gp_size.bound(Xc)
+        upper = ehvi_over_strips(*_loosened(err, self.gp_error.scale), *_loosened(size, None if self.gp_size is None else self.gp_size.scale),
+                                 *strips) * (1.0 + _MARGIN)
+        order = np.argsort(-upper, kind="stable")
+        scored = np.zeros(len(rows), dtype=bool)
+        scores = np.full(len(rows), -math.inf)
+        batch = order[:_FIRST_ROUND]
+        batch = batch[upper[batch] >= floor]
+        while len(batch):
+            batch = np.sort(batch)
+            scored[batch] = True
+            mean_e, std_e = self.gp_error.predict(Xc[batch], Xp, kernel=err[2][batch])
+            if self.gp_size is None:
+                mean_s, std_s = size[0][batch], size[1][batch]
+            else:
+                mean_s, std_s = self.gp_size.predict(Xc[batch], Xp, kernel=size[2][batch])
+            scores[batch] = ehvi_over_strips(mean_e, std_e, mean_s, std_s, *strips)
+            ranked = np.sort(scores[scored])[::-1]
+            bar = max(floor, float(ranked[top - 1])) if len(ranked) >= top else floor  # fewer than top: all
+            batch = np.flatnonzero(~scored & (upper >= bar))
+        return rows[scored], scores[scored]
+
+
+def _loosened(bound, scale) -> tuple[np.ndarray, np.ndarray]:
+    """A GP's (mean, std bound) moved by margins far above rounding (lower mean, larger spread):
+    the bound's mean is the exact one's only up to rounding. An exact size (``scale`` None) stays."""
+    mean, std = bound[0], bound[1]
+    if scale is None:
+        return mean, std
+    return mean - _MARGIN * (np.abs(mean) + scale), std * (1.0 + _MARGIN) + _MARGIN * scale

@@ -84,6 +84,19 @@ def solve_lower(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+def _solve_upper_of(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``L^-T b`` for a lower-triangular ``L`` (the same LAPACK routine as :func:`solve_lower`)."""
+    if not b.size:
+        return np.empty_like(b, dtype=float)
+    if L.flags.f_contiguous:
+        x, info = _TRTRS(L, b, lower=1, trans=1)
+    else:
+        x, info = _TRTRS(L.T, b, lower=0, trans=0)
+    if info > 0:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    return x
+
+
 def cholesky_lower(A: np.ndarray) -> np.ndarray:
     """``scipy.linalg.cholesky(A, lower=True, check_finite=False)`` for a float64 matrix: the same
     ``potrf`` call (upper triangle zeroed), so the same numbers, without scipy's per-call layers."""
@@ -223,6 +236,7 @@ class GP:
         self._z1 = np.empty(0)  # L^-1 1
         self._L = np.empty((0, 0))
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see _append
+        self._alpha: np.ndarray | None = None  # see bound
         self._set_kernel_constants()
 
     def _set_kernel_constants(self) -> None:
@@ -279,6 +293,7 @@ class GP:
         self._y_std = std if std > 1e-12 else 1.0
         # the posterior mean is V^T L^-1 (y - mean) + mean with V = L^-1 K_s (see predict)
         self._w = self._zy - self._y_mean * self._z1
+        self._alpha = None  # K^-1 (y - mean), for bound(); solved when first needed
         return self
 
     def _rebuild(self, X: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> None:
@@ -329,12 +344,40 @@ class GP:
     def noise(self) -> float:
         return self._noise
 
+    @property
+    def scale(self) -> float:
+        """The targets' standard deviation over the subset (the unit of the posterior's spread)."""
+        return self._y_std
+
     @_one_blas_thread
-    def predict(self, Xc: np.ndarray, pending: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def bound(self, Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The posterior mean at the rows of ``Xc`` and an upper bound on the posterior standard
+        deviation, without a triangular solve: O(n) per row instead of O(n^2).
+
+        The mean is ``K_c K^-1 (y - mean) + mean``, the same number as :meth:`predict`'s up to
+        rounding (another order of operations). Conditioning on more observations never increases
+        the variance, so the variance given the single observation with the largest kernel value,
+        ``amplitude - max_i k_i^2 / (amplitude + noise)``, bounds the posterior variance given the
+        whole subset, and given running jobs too, from above. Also returns the kernel rows of
+        ``Xc`` against the subset, which :meth:`predict` takes as ``kernel`` (the same numbers).
+        """
+        if self._alpha is None:
+            self._alpha = _solve_upper_of(self._L, self._w)
+        K = _matern52(np.asarray(Xc, dtype=float) / self._length, self._Xs, self._amplitude)
+        mean = K @ self._alpha + self._y_mean
+        nearest = K.max(axis=1) if K.shape[1] else np.zeros(len(K))
+        var = self._amplitude - nearest * nearest / (self._amplitude + self._noise + _JITTER)
+        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_std, K
+
+    @_one_blas_thread
+    def predict(self, Xc: np.ndarray, pending: np.ndarray | None = None, *,
+                kernel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at the rows of ``Xc``,
-        with the rows of ``pending`` believed observed at their posterior mean."""
+        with the rows of ``pending`` believed observed at their posterior mean; ``kernel``: the
+        kernel rows of ``Xc`` that :meth:`bound` returned, if at hand."""
         Xcs = np.asarray(Xc, dtype=float) / self._length
-        V = solve_lower(self._L, _matern52(Xcs, self._Xs, self._amplitude).T)
+        K = _matern52(Xcs, self._Xs, self._amplitude) if kernel is None else kernel
+        V = solve_lower(self._L, K.T)
         mean = self._w @ V
         var = self._amplitude - np.einsum("ij,ij->j", V, V)
         if pending is not None and len(pending):
