@@ -15,6 +15,7 @@ from surrobench.benchmark import make_task
 from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
+from surrobench.optimizers._bo import GPEHVI
 from surrobench.optimizers._ehvi import ehvi, hvi
 from surrobench.optimizers._gp import (GP, append_cholesky, cholesky_lower, neg_log_marginal_likelihood, select_subset,
                                        solve_lower)
@@ -107,6 +108,48 @@ def _toy_data(n, seed=0):
     cfgs = sample(seed, n)
     bench = ToyBenchmark()
     return cfgs, encode(cfgs), np.array([bench.query(c, 25).val_error for c in cfgs])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(3, 120), st.integers(0, 4), st.integers(0, 2**31 - 1))
+def test_gp_bound_has_the_posterior_mean_and_bounds_its_spread(n, n_pending, seed):
+    _, X, y = _toy_data(n + n_pending, seed % 1000)
+    gp = GP(X.shape[1], max_points=80).fit(X[:n], y[:n], np.argsort(y[:n]), np.random.default_rng(seed))
+    Xc = encode(sample(seed + 1, 40))
+    mean, std = gp.predict(Xc, pending=X[n:] if n_pending else None)
+    b_mean, b_std, kernel = gp.bound(Xc)
+    np.testing.assert_allclose(b_mean, mean, rtol=1e-9, atol=1e-9 * gp.scale)
+    assert np.all(b_std >= std * (1 - 1e-9) - 1e-12)
+    # the kernel rows it returns are the ones predict computes itself
+    np.testing.assert_array_equal(np.array(gp.predict(Xc, kernel=kernel)), np.array(gp.predict(Xc)))
+
+
+@pytest.mark.parametrize("name", ["msehvi", "ehvi"])
+def test_branch_and_bound_picks_what_scoring_every_candidate_picks(name):
+    # at every decision, the pruned search's top candidates and scores are those of the full one
+    bench = ToyBenchmark()
+    opt = OPTIMIZERS[name](bench.problem(), seed=3, n_init=60)
+    search = opt._search
+    checked = []
+
+    def full_and_pruned(rows, strips, Xp, top, floor=-math.inf):
+        rows_p, scores_p = GPEHVI._score(search, rows, strips, Xp, top, floor)
+        kept, all_scores = GPEHVI._score(search, rows, strips, Xp, len(rows) + 1)  # fewer than top: every one
+        assert len(scores_p) <= len(all_scores)
+        best = np.sort(all_scores)[::-1][:top]
+        best = best[best >= floor]
+        got = np.sort(scores_p)[::-1][: len(best)]
+        np.testing.assert_allclose(got, best, rtol=1e-12, atol=1e-300)
+        if len(scores_p):
+            i = int(np.argmax(scores_p))
+            j = int(np.argmax(all_scores))
+            assert all_scores[j] <= scores_p[i] * (1 + 1e-12) + 1e-300
+        checked.append(len(all_scores) - len(scores_p))
+        return rows_p, scores_p
+
+    search._score = full_and_pruned
+    _feed(opt, 90, bench)
+    assert len(checked) >= 40 and sum(checked) > 0  # it did prune
 
 
 def test_gp_posterior_matches_scikit_learn_and_the_kriging_believer_conditions_exactly():
