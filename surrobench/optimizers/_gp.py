@@ -66,34 +66,21 @@ _ALPHA = 1e-10  # scikit-learn's GaussianProcessRegressor(alpha=1e-10) default, 
 _TRTRS, _POTRF = get_lapack_funcs(("trtrs", "potrf"), (np.empty((1, 1)),))  # the float64 routines
 
 
-def solve_lower(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)`` for float64 arrays:
-    the same LAPACK call (``trtrs``, on ``L.T`` as upper and transposed when ``L`` is not
-    Fortran-ordered), so the same numbers, without the per-call batching and checking layers
-    (about 10 µs, most of a decision's small solves)."""
+def solve_lower(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+    """``scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)`` for float64 arrays
+    (``L^-T b`` with ``transposed``): the same LAPACK call (``trtrs``, on ``L.T`` as upper with the
+    transposition flipped when ``L`` is not Fortran-ordered), so the same numbers, without the
+    per-call batching and checking layers (about 10 µs, most of a decision's small solves)."""
     if not b.size:
         return np.empty_like(b, dtype=float)
     if L.flags.f_contiguous:
-        x, info = _TRTRS(L, b, lower=1, trans=0)
+        x, info = _TRTRS(L, b, lower=1, trans=int(transposed))
     else:
-        x, info = _TRTRS(L.T, b, lower=0, trans=1)
+        x, info = _TRTRS(L.T, b, lower=0, trans=int(not transposed))
     if info > 0:
         raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
     if info < 0:  # pragma: no cover - a bug here, not bad data
         raise ValueError(f"illegal value in argument {-info} of trtrs")
-    return x
-
-
-def _solve_upper_of(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``L^-T b`` for a lower-triangular ``L`` (the same LAPACK routine as :func:`solve_lower`)."""
-    if not b.size:
-        return np.empty_like(b, dtype=float)
-    if L.flags.f_contiguous:
-        x, info = _TRTRS(L, b, lower=1, trans=1)
-    else:
-        x, info = _TRTRS(L.T, b, lower=0, trans=0)
-    if info > 0:
-        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
     return x
 
 
@@ -362,7 +349,7 @@ class GP:
         ``Xc`` against the subset, which :meth:`predict` takes as ``kernel`` (the same numbers).
         """
         if self._alpha is None:
-            self._alpha = _solve_upper_of(self._L, self._w)
+            self._alpha = solve_lower(self._L, self._w, transposed=True)
         K = _matern52(np.asarray(Xc, dtype=float) / self._length, self._Xs, self._amplitude)
         mean = K @ self._alpha + self._y_mean
         nearest = K.max(axis=1) if K.shape[1] else np.zeros(len(K))
