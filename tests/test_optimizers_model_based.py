@@ -248,7 +248,8 @@ def test_thin_lapack_calls_give_scipys_numbers_bit_for_bit(n, k, layout, seed):
         L = scipy.linalg.cholesky(K, lower=True, check_finite=False)
     np.testing.assert_array_equal(cholesky_lower(K), scipy.linalg.cholesky(K, lower=True, check_finite=False))
     for b in (rng.normal(size=n), rng.normal(size=(k, n)).T, rng.normal(size=(n, k))):
-        np.testing.assert_array_equal(solve_lower(L, b), scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False))
+        np.testing.assert_array_equal(solve_lower(L, b),
+                                      scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False))
         np.testing.assert_array_equal(solve_lower(L, b, transposed=True),
                                       scipy.linalg.solve_triangular(L, b, lower=True, trans="T", check_finite=False))
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):

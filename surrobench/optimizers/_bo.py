@@ -243,8 +243,9 @@ class GPEHVI:
         err = self.gp_error.bound(Xc)
         size = (log10_size_rows(rows, self.input_shape, self.n_classes), np.zeros(len(rows)), None) \
             if self.gp_size is None else self.gp_size.bound(Xc)
-        upper = ehvi_over_strips(*_loosened(err, self.gp_error.scale), *_loosened(size, None if self.gp_size is None else self.gp_size.scale),
-                                 *strips) * (1.0 + _MARGIN)
+        size_scale = None if self.gp_size is None else self.gp_size.scale
+        upper = ehvi_over_strips(*_loosened(err, self.gp_error.scale), *_loosened(size, size_scale), *strips)
+        upper *= 1.0 + _MARGIN
         order = np.argsort(-upper, kind="stable")
         scored = np.zeros(len(rows), dtype=bool)
         scores = np.full(len(rows), -math.inf)
