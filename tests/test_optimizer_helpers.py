@@ -278,6 +278,29 @@ def test_tpe_draws_of_a_config_from_one_block_equal_one_draw_per_hyperparameter(
     assert a.bit_generator.state == b.bit_generator.state
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 30), st.integers(1, 60), st.integers(1, 300))
+def test_config_sampler_equals_the_models_drawing_one_by_one(seed, n, n_good, n_bad):
+    from surrobench.optimizers.mobohb import ConfigSampler
+
+    good, bad = sample(seed, n_good), sample(seed + 1, n_bad)
+
+    def models():
+        return [UnivariateTPE(hp, [c[hp.name] for c in good if hp.name in c], [c[hp.name] for c in bad if hp.name in c])
+                for hp in HYPERPARAMETERS]
+
+    one_by_one, joint = models(), ConfigSampler(models(), n)
+    sizes = [m.uniforms_needed(n) for m in one_by_one]
+    assert joint.n_uniforms == sum(sizes)
+    rng = np.random.default_rng(seed)
+    for _ in range(8):  # later draws hit the integers' cached l/g, filled by earlier ones
+        block = rng.random(joint.n_uniforms)
+        expected = {m.hp.name: m.sample_from(u) for m, u in zip(one_by_one, np.split(block, np.cumsum(sizes)[:-1]))}
+        got = joint.sample_from(block)
+        assert got == expected and list(got) == list(expected)
+        assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
 def test_tpe_without_good_values_falls_back_to_the_prior():
     rng = np.random.default_rng(2)
     values = [tpe_sample(_HP["n_conv_2"], [], [16, 17, 18], rng) for _ in range(30)]

@@ -40,6 +40,8 @@ Differences from the original, on purpose:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -48,7 +50,7 @@ from ..records import Job, Observation, Problem
 from ..space import HYPERPARAMETERS, Hyperparameter, as_rng, sample
 from ._common import Outstanding, clip_epoch, restrict, select_rank_hv
 
-__all__ = ["MOBOHB", "ParzenEstimator", "CategoricalEstimator", "UnivariateTPE", "tpe_sample"]
+__all__ = ["MOBOHB", "ParzenEstimator", "CategoricalEstimator", "UnivariateTPE", "ConfigSampler", "tpe_sample"]
 
 _EPS = np.finfo(float).eps
 
@@ -60,11 +62,8 @@ def _transform(hp: Hyperparameter):
     """(forward, inverse) between numeric values and the estimator's [0, 1] scale (vectorised).
 
     Integers own [k - 1/2, k + 1/2], so their domain is widened by half a unit at both ends."""
-    lo, hi = float(hp.lower), float(hp.upper)
-    if hp.kind == "int":
-        lo, hi = lo - 0.5, hi + 0.5
-    t, tinv = (np.log, np.exp) if hp.log else ((lambda v: v), (lambda v: v))
-    a, b = t(lo), t(hi)
+    a, b, log = _span(hp)
+    t, tinv = (np.log, np.exp) if log else ((lambda v: v), (lambda v: v))
 
     def fwd(v):
         return (t(np.asarray(v, dtype=float)) - a) / (b - a)
@@ -73,6 +72,14 @@ def _transform(hp: Hyperparameter):
         return tinv(a + np.asarray(u, dtype=float) * (b - a))
 
     return fwd, inv
+
+
+def _span(hp: Hyperparameter) -> tuple[float, float, bool]:
+    """``(a, b, log)`` of :func:`_transform`: a value is ``a + u * (b - a)``, exponentiated if ``log``."""
+    lo, hi = float(hp.lower), float(hp.upper)
+    if hp.kind == "int":
+        lo, hi = lo - 0.5, hi + 0.5
+    return (float(np.log(lo)), float(np.log(hi)), True) if hp.log else (lo, hi, False)
 
 
 def _cdf(p: np.ndarray) -> np.ndarray:
@@ -206,6 +213,12 @@ class UnivariateTPE:
             out = self._ratio[ints]
         return out
 
+    def _best_float(self, cands: np.ndarray) -> float:
+        """The value of the candidate (in the [0, 1] scale) with the largest l/g."""
+        hp = self.hp
+        score = self.l.log_pdf(cands) - self.g.log_pdf(cands)
+        return float(min(max(float(self._inv(cands[int(np.argmax(score))])), hp.lower), hp.upper))
+
     def uniforms_needed(self, n_candidates: int) -> int:
         """How many uniform numbers :meth:`sample` draws for ``n_candidates`` candidates."""
         return n_candidates if self.hp.kind == "cat" else 2 * n_candidates
@@ -223,8 +236,7 @@ class UnivariateTPE:
             score = self.l.log_pmf(cands) - self.g.log_pmf(cands)
             return hp.choices[int(cands[int(np.argmax(score))])]
         if hp.kind == "float":
-            score = self.l.log_pdf(cands) - self.g.log_pdf(cands)
-            return float(min(max(float(self._inv(cands[int(np.argmax(score))])), hp.lower), hp.upper))
+            return self._best_float(cands)
         ints = np.minimum(np.maximum(np.rint(self._inv(cands)), hp.lower), hp.upper).astype(int)
         score = self.log_ratio(ints)
         return int(ints[int(np.argmax(score))])  # ties go to the first drawn
@@ -233,6 +245,90 @@ class UnivariateTPE:
 def tpe_sample(hp: Hyperparameter, good: list, bad: list, rng: np.random.Generator, n_candidates: int = 24):
     """One value of ``hp`` by univariate TPE (see :class:`UnivariateTPE`)."""
     return UnivariateTPE(hp, good, bad).sample(rng, n_candidates)
+
+
+class ConfigSampler:
+    """One TPE draw of every hyperparameter at once: the numbers of :meth:`UnivariateTPE.sample_from`
+    for each of ``models``, with the numeric hyperparameters' kernel picks, placements, inverse
+    transforms, roundings and cached l/g of integers done in a few array operations for all of
+    them together instead of a dozen per hyperparameter (since issue 16; a decision costs tens of
+    microseconds less per hyperparameter).
+
+    The same element-wise operations in the same order, so the same numbers: each row picks its
+    kernels by its own ``searchsorted``; what is computed for many values at once (the masses of
+    integers drawn the first time, the densities of a continuous hyperparameter) is computed by the
+    model's own methods on the same arrays as before.
+    """
+
+    def __init__(self, models: Sequence[UnivariateTPE], n_candidates: int):
+        self.models = list(models)
+        self.n = n = int(n_candidates)
+        sizes = [m.uniforms_needed(n) for m in self.models]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        self.n_uniforms = int(sum(sizes))
+        self.numeric = [i for i, m in enumerate(self.models) if m.hp.kind != "cat"]
+        self.ints = [i for i in self.numeric if self.models[i].hp.kind == "int"]
+        num = [self.models[i] for i in self.numeric]
+        # where each numeric row's kernel picks and placements lie in the block of uniform numbers
+        self._pick = np.array([np.arange(starts[i], starts[i] + n) for i in self.numeric], dtype=np.intp).reshape(-1, n)
+        self._place = self._pick + n
+        offsets = np.concatenate([[0], np.cumsum([m.l.mus.size for m in num])[:-1]]).astype(np.intp)
+        self._offsets = offsets[:, None]
+        self._lo = np.concatenate([m.l._lo for m in num]) if num else np.empty(0)
+        self._z = np.concatenate([m.l._z for m in num]) if num else np.empty(0)
+        self._mus = np.concatenate([m.l.mus for m in num]) if num else np.empty(0)
+        self._sigmas = np.concatenate([m.l.sigmas for m in num]) if num else np.empty(0)
+        self._cdfs = [m.l._cdf for m in num]
+        spans = [_span(m.hp) for m in num]
+        self._a = np.array([[a] for a, _, _ in spans]).reshape(-1, 1)
+        self._width = np.array([[b - a] for a, b, _ in spans]).reshape(-1, 1)
+        self._log = np.array([log for _, _, log in spans], dtype=bool)
+        # the integer rows (positions among the numeric ones), their bounds and one flat l/g cache
+        self._int_rows = np.array([self.numeric.index(i) for i in self.ints], dtype=np.intp)
+        ints = [self.models[i] for i in self.ints]
+        self._lower = np.array([[float(m.hp.lower)] for m in ints]).reshape(-1, 1)
+        self._upper = np.array([[float(m.hp.upper)] for m in ints]).reshape(-1, 1)
+        lengths = [m._ratio.size for m in ints]
+        self._ratio = np.concatenate([m._ratio for m in ints]) if ints else np.empty(0)
+        cut = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
+        for m, a, b in zip(ints, cut[:-1], cut[1:]):
+            m._ratio = self._ratio[a:b]  # the models fill the shared cache
+        self._ratio_offsets = cut[:-1, None]
+
+    def sample_from(self, uniforms: np.ndarray) -> dict:
+        """Every model's :meth:`UnivariateTPE.sample_from` value, by name, from the block of uniform
+        numbers they would take theirs from (``n_uniforms`` of them, in the models' order)."""
+        out: dict[str, Any] = {}
+        if self.numeric:
+            picks = uniforms[self._pick]
+            comp = np.empty(picks.shape, dtype=np.intp)
+            for row, cdf in enumerate(self._cdfs):
+                comp[row] = cdf.searchsorted(picks[row], side="right")
+            comp += self._offsets
+            u = self._lo[comp] + uniforms[self._place] * self._z[comp]
+            x = self._mus[comp] + self._sigmas[comp] * ndtri(np.minimum(np.maximum(u, _EPS), 1 - _EPS))
+            cands = np.minimum(np.maximum(x, 0.0), 1.0)
+            values = self._a + cands * self._width
+            values[self._log] = np.exp(values[self._log])
+            if self.ints:
+                ints = np.minimum(np.maximum(np.rint(values[self._int_rows]), self._lower), self._upper).astype(int)
+                scores = self._ratio[ints + self._ratio_offsets]
+                for row in np.flatnonzero(np.isnan(scores).any(axis=1)):
+                    scores[row] = self.models[self.ints[row]].log_ratio(ints[row])
+                best = ints[np.arange(len(ints)), np.argmax(scores, axis=1)]
+                for i, v in zip(self.ints, best.tolist()):
+                    out[self.models[i].hp.name] = v
+        for row, i in enumerate(self.numeric):
+            m = self.models[i]
+            if m.hp.kind == "float":
+                out[m.hp.name] = m._best_float(cands[row])
+        offset = 0
+        for m in self.models:
+            size = m.uniforms_needed(self.n)
+            if m.hp.kind == "cat":
+                out[m.hp.name] = m.sample_from(uniforms[offset:offset + size])
+            offset += size
+        return {m.hp.name: out[m.hp.name] for m in self.models}
 
 
 def _evenly(items: list, at_most: int | None) -> list:
@@ -316,7 +412,7 @@ class MOBOHB:
         self._brackets: list[_Bracket] = []
         self._n_brackets = 0
         self._history: dict[int, list[tuple]] = {}  # epoch -> [(config, objectives)]
-        self._model_cache: dict[int, tuple[int, list | None]] = {}
+        self._model_cache: dict[int, tuple[int, ConfigSampler | None]] = {}
         if self.n_initial:
             self._brackets.append(self._new_bracket([problem.max_epoch], [self.n_initial], random_only=True))
 
@@ -358,19 +454,17 @@ class MOBOHB:
         budget = self._model_budget()
         if random_only or budget is None or u < self.random_fraction:
             return sample(self._rng)
-        models = self._model(budget)
-        if models is None:
+        sampler = self._model(budget)
+        if sampler is None:
             return sample(self._rng)
-        # one block of uniform numbers, split in the order the hyperparameters would draw theirs
-        sizes = [m.uniforms_needed(self.n_candidates) for m in models]
-        block = np.split(self._rng.random(sum(sizes)), np.cumsum(sizes)[:-1])
-        return restrict({m.hp.name: m.sample_from(u) for m, u in zip(models, block)})
+        # one block of uniform numbers, taken in the order the hyperparameters would draw theirs
+        return restrict(sampler.sample_from(self._rng.random(sampler.n_uniforms)))
 
     def _model_budget(self) -> int | None:
         ok = [e for e, h in self._history.items() if len(h) > self.min_points_in_model]
         return max(ok) if ok else None
 
-    def _model(self, epoch: int) -> list[UnivariateTPE] | None:
+    def _model(self, epoch: int) -> ConfigSampler | None:
         """The per-hyperparameter estimators fitted to the good/bad split at ``epoch``; refitted
         once the observations there have grown by ``refit_growth`` (at least one)."""
         hist = self._history[epoch]
@@ -381,8 +475,9 @@ class MOBOHB:
         good, bad = _evenly(good, self.max_kernels), _evenly(bad, self.max_kernels)
         models = None
         if good:
-            models = [UnivariateTPE(hp, [c[hp.name] for c in good if hp.name in c], [c[hp.name] for c in bad if hp.name in c])
-                      for hp in HYPERPARAMETERS]
+            models = ConfigSampler([UnivariateTPE(hp, [c[hp.name] for c in good if hp.name in c],
+                                                  [c[hp.name] for c in bad if hp.name in c]) for hp in HYPERPARAMETERS],
+                                   self.n_candidates)
         self._model_cache[epoch] = (len(hist), models)
         return models
 
