@@ -174,6 +174,30 @@ def test_gp_posterior_matches_scikit_learn_and_the_kriging_believer_conditions_e
     assert (std_p < std).all()
 
 
+def test_gp_solves_for_the_running_jobs_once_per_fit_and_rows():
+    _, X, y = _toy_data(60)
+    gp = GP(X.shape[1]).fit(X[:50], y[:50], np.argsort(y[:50]), np.random.default_rng(0))
+    Xc, Xp = encode(sample(1, 30)), encode(sample(2, 3))
+
+    def fresh_std(model, rows, cands=Xc):  # the running jobs solved for anew
+        model._believed = None
+        return model.predict(cands, pending=rows)[1]
+
+    first = gp.predict(Xc[:10], pending=Xp)[1]
+    held = gp._believed
+    rest = gp.predict(Xc[10:], pending=Xp.copy())[1]  # equal rows (another array): the factor is reused
+    assert gp._believed is held
+    np.testing.assert_array_equal(first, fresh_std(gp, Xp, Xc[:10]))
+    np.testing.assert_array_equal(rest, fresh_std(gp, Xp, Xc[10:]))
+    moved = Xp.copy()
+    moved[0, 0] = 1.0 - moved[0, 0]  # other rows: solved again
+    np.testing.assert_array_equal(gp.predict(Xc, pending=moved)[1], fresh_std(gp, moved))
+    gp.predict(Xc, pending=Xp)
+    gp.fit(X, y, np.argsort(y), np.random.default_rng(0))  # a new fit forgets them
+    assert gp._believed is None
+    np.testing.assert_array_equal(gp.predict(Xc, pending=Xp)[1], fresh_std(gp, Xp))
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(3, 60))
 def test_own_marginal_likelihood_and_gradient_equal_scikit_learns(seed, n):

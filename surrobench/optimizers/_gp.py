@@ -224,6 +224,7 @@ class GP:
         self._L = np.empty((0, 0))
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see _append
         self._alpha: np.ndarray | None = None  # see bound
+        self._believed: tuple[np.ndarray, ...] | None = None  # see _pending_factor
         self._set_kernel_constants()
 
     def _set_kernel_constants(self) -> None:
@@ -281,6 +282,7 @@ class GP:
         # the posterior mean is V^T L^-1 (y - mean) + mean with V = L^-1 K_s (see predict)
         self._w = self._zy - self._y_mean * self._z1
         self._alpha = None  # K^-1 (y - mean), for bound(); solved when first needed
+        self._believed = None  # see _pending_factor
         return self
 
     def _rebuild(self, X: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> None:
@@ -356,6 +358,23 @@ class GP:
         var = self._amplitude - nearest * nearest / (self._amplitude + self._noise + _JITTER)
         return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_std, K
 
+    def _pending_factor(self, pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(Xps, Vp, Lpp)`` of running jobs ``pending``: their scaled rows, ``L^-1 K_sp`` and the
+        Cholesky factor of their covariance given the subset (plus noise). Kept until the next
+        :meth:`fit` or other rows, so that a decision scoring its candidates in several rounds with
+        the same running jobs solves for them once (the same numbers)."""
+        pending = np.asarray(pending, dtype=float)
+        held = self._believed
+        if held is not None and held[0].shape == pending.shape and np.array_equal(held[0], pending):
+            return held[1], held[2], held[3]
+        Xps = pending / self._length
+        Vp = solve_lower(self._L, _matern52(Xps, self._Xs, self._amplitude).T)
+        Cpp = _matern52(Xps, Xps, self._amplitude) - Vp.T @ Vp
+        Cpp[np.diag_indices_from(Cpp)] += self._noise + _JITTER
+        Lpp = cholesky_lower(Cpp)
+        self._believed = (pending.copy(), Xps, Vp, Lpp)
+        return Xps, Vp, Lpp
+
     @_one_blas_thread
     def predict(self, Xc: np.ndarray, pending: np.ndarray | None = None, *,
                 kernel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -368,12 +387,9 @@ class GP:
         mean = self._w @ V
         var = self._amplitude - np.einsum("ij,ij->j", V, V)
         if pending is not None and len(pending):
-            Xps = np.asarray(pending, dtype=float) / self._length
-            Vp = solve_lower(self._L, _matern52(Xps, self._Xs, self._amplitude).T)
-            Cpp = _matern52(Xps, Xps, self._amplitude) - Vp.T @ Vp
-            Cpp[np.diag_indices_from(Cpp)] += self._noise + _JITTER
+            Xps, Vp, Lpp = self._pending_factor(pending)
             Ccp = _matern52(Xcs, Xps, self._amplitude) - V.T @ Vp
-            W = solve_lower(cholesky_lower(Cpp), Ccp.T)
+            W = solve_lower(Lpp, Ccp.T)
             var = var - np.einsum("ij,ij->j", W, W)
         std = np.sqrt(np.clip(var, 0.0, None))
         return mean + self._y_mean, std * self._y_std
