@@ -160,10 +160,19 @@ class LearningRateBO:
 class _Member:
     config: dict
     objectives: tuple[float, float]
-    cut_child: dict | None  # what a cut would give (None: nothing to cut)
+    cut_factor: float
     trial: int  # its training run, whose checkpoint a child continues
     n_bulk: int = 0
     n_cut: int = 0
+    _cut: tuple = ()  # (cut_child,) once computed
+
+    @property
+    def cut_child(self) -> dict | None:
+        """What a cut would give (None: nothing to cut); computed when first asked for, since only
+        members of the fronts are ever asked (cut is a pure function of the config)."""
+        if not self._cut:
+            self._cut = (cut(self.config, self.cut_factor),)
+        return self._cut[0]
 
 
 class BulkAndCut:
@@ -281,7 +290,7 @@ class BulkAndCut:
         self._bo["cut" if phase == "cut" else "grow"].register(cfg["lr_init"], _depth(cfg), size, observation.val_error)
         self._fronts.add(None, observation.objectives)
         config = dict(observation.config)
-        self._population.append(_Member(config, observation.objectives, cut(config, self.cut_factor), observation.trial))
+        self._population.append(_Member(config, observation.objectives, self.cut_factor, observation.trial))
 
     # -- selection (the original's "Paretslon-greedy") --------------------------------------
     def _eligible(self, member: _Member, phase: str) -> bool:
