@@ -49,12 +49,12 @@ MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 # Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
-# the eighth pass's 24-hour tables of tools/bench_protocol.py in docs/performance.md over random
-# search's). compare starts the costliest runs first (longest processing time first, so a long run
+# the eleventh pass's 24-hour table of tools/bench_protocol.py in docs/performance.md over random
+# search's, rounded). compare starts the costliest runs first (longest processing time first, so a long run
 # does not start last; the results do not depend on the order), and the progress bar's first
 # estimate uses it until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 10.0, "shemoa": 22.0, "moasha": 16.0, "mobohb": 62.0,
-                  "mobananas": 17.0, "bulkcut": 15.0, "msehvi": 40.0, "ehvi": 86.0}
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 11.0, "shemoa": 26.0, "moasha": 21.0, "mobohb": 75.0,
+                  "mobananas": 37.0, "bulkcut": 75.0, "msehvi": 92.0, "ehvi": 105.0}
 
 
 def _prior_cost(label: str) -> float:
