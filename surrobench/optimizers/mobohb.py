@@ -269,6 +269,10 @@ class ConfigSampler:
         self.numeric = [i for i, m in enumerate(self.models) if m.hp.kind != "cat"]
         self.ints = [i for i in self.numeric if self.models[i].hp.kind == "int"]
         num = [self.models[i] for i in self.numeric]
+        # the continuous rows (among the numeric ones) and the categorical models' slices of the block
+        self._floats = [(row, self.models[i]) for row, i in enumerate(self.numeric) if self.models[i].hp.kind == "float"]
+        self._cats = [(self.models[i], int(starts[i]), int(starts[i] + sizes[i]))
+                      for i, m in enumerate(self.models) if m.hp.kind == "cat"]
         # where each numeric row's kernel picks and placements lie in the block of uniform numbers
         self._pick = np.array([np.arange(starts[i], starts[i] + n) for i in self.numeric], dtype=np.intp).reshape(-1, n)
         self._place = self._pick + n
@@ -318,16 +322,10 @@ class ConfigSampler:
                 best = ints[np.arange(len(ints)), np.argmax(scores, axis=1)]
                 for i, v in zip(self.ints, best.tolist()):
                     out[self.models[i].hp.name] = v
-        for row, i in enumerate(self.numeric):
-            m = self.models[i]
-            if m.hp.kind == "float":
-                out[m.hp.name] = m._best_float(cands[row])
-        offset = 0
-        for m in self.models:
-            size = m.uniforms_needed(self.n)
-            if m.hp.kind == "cat":
-                out[m.hp.name] = m.sample_from(uniforms[offset:offset + size])
-            offset += size
+        for row, m in self._floats:
+            out[m.hp.name] = m._best_float(cands[row])
+        for m, a, b in self._cats:
+            out[m.hp.name] = m.sample_from(uniforms[a:b])
         return {m.hp.name: out[m.hp.name] for m in self.models}
 
 
