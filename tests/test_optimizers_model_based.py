@@ -16,7 +16,7 @@ from surrobench.metrics import hypervolume
 from surrobench.model_size import log10_params
 from surrobench.optimizers import EHVI, MOASHA, MSEHVI, OPTIMIZERS, BulkAndCut, RandomSearch
 from surrobench.optimizers._bo import GPEHVI
-from surrobench.optimizers._ehvi import ehvi, hvi
+from surrobench.optimizers._ehvi import _expected_shortfall, _expected_shortfall_general, ehvi, hvi
 from surrobench.optimizers._gp import (GP, append_cholesky, cholesky_lower, neg_log_marginal_likelihood, select_subset,
                                        solve_lower)
 from surrobench.optimizers.bulkcut import cut, grow
@@ -99,6 +99,27 @@ def test_ehvi_degenerate_cases():
     assert ehvi([0.5], [0.0], [4.0], [0.0], [], ref=REF)[0] == pytest.approx(0.5 * 4.0)
     with pytest.raises(ValueError, match="non-negative"):
         ehvi([0.5], [-1.0], [4.0], [0.0], front, ref=REF)
+
+
+spreads = st.one_of(st.just(0.0), st.floats(1e-300, 1e-200), st.floats(1e-6, 3.0))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    t=st.lists(st.one_of(st.floats(-5.0, 10.0), st.just(-math.inf), st.just(math.inf)), min_size=1, max_size=9),
+    rows=st.lists(st.tuples(st.floats(-5.0, 10.0), spreads), min_size=1, max_size=6),
+    same_spread=st.sampled_from([None, 0.0, 0.5]),
+)
+def test_expected_shortfall_shortcuts_give_the_general_formulas_bits(t, rows, same_spread):
+    """The shortcuts (infinite edges split off; every spread positive, or every one zero) return
+    the element-by-element formula's numbers exactly, so EHVI scores and decisions are unchanged."""
+    t = np.array(t)
+    mean = np.array([m for m, _ in rows])
+    std = np.array([s for _, s in rows]) if same_spread is None else np.full(len(rows), same_spread)
+    fast = _expected_shortfall(t, mean, std)
+    general = _expected_shortfall_general(t, mean, std)
+    assert fast.shape == general.shape == (len(mean), len(t))
+    assert fast.tobytes() == general.tobytes()
 
 
 # --------------------------------------------------------------------------- the GP and its bound

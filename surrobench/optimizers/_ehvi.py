@@ -68,7 +68,34 @@ def hvi(points, front, *, ref: Sequence[float]) -> np.ndarray:
 
 def _expected_shortfall(t: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """``E[(t - Y)^+]`` for ``Y ~ N(mean, std^2)``, row per candidate, column per ``t``
-    (``t = -inf`` gives 0; ``std = 0`` gives ``(t - mean)^+``)."""
+    (``t = -inf`` gives 0; ``std = 0`` gives ``(t - mean)^+``).
+
+    The common cases take shortcuts with the same numbers: finite means with only some ``t``
+    infinite (the strips' first edge), and every ``std`` positive (a GP) or every one zero (an
+    exact model size), where the general formula's selections would pick one branch everywhere.
+    """
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (np.abs(mean) < 1e300).all()
+            and (np.abs(t[np.isfinite(t)]) < 1e300).all()):
+        return _expected_shortfall_general(t, mean, std)
+    columns = np.isfinite(t)  # a difference is infinite exactly where its t is
+    if not columns.all():
+        out = np.zeros((len(mean), len(t)))
+        out[:, columns] = _expected_shortfall(t[columns], mean, std)
+        return out
+    positive = std > 0
+    if positive.all():
+        diff = t[None, :] - mean[:, None]
+        sd = std[:, None]
+        with np.errstate(over="ignore"):  # a tiny std: |z| -> inf, clipped next
+            z = np.clip(diff / sd, -40.0, 40.0)
+        return diff * ndtr(z) + sd * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+    if not positive.any():
+        return np.clip(t[None, :] - mean[:, None], 0.0, None)
+    return _expected_shortfall_general(t, mean, std)
+
+
+def _expected_shortfall_general(t: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """:func:`_expected_shortfall` element by element: any mix of infinite values and zero spreads."""
     mean = mean[:, None]
     std = std[:, None]
     diff = t[None, :] - mean
