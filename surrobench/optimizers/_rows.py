@@ -67,21 +67,51 @@ def to_config(row: np.ndarray) -> dict[str, Any]:
     return validate(out)
 
 
+def _draw_plan() -> tuple[tuple, ...]:
+    """The prior draws of a row as runs of columns: ``("cat", column, choices)`` or ``("num",
+    columns, low, width)`` for a run of consecutive numeric columns, whose uniforms are drawn in
+    one call (a block of ``rng.random`` fills row by row, so the stream is that of one call per
+    column); ``low + width * u`` is ``rng.uniform``'s own arithmetic (an integer's range widened
+    by half a step each side, in log where log)."""
+    plan, run = [], []
+    for j, h in enumerate(HYPERPARAMETERS + (None,)):
+        if h is not None and h.kind != "cat":
+            lo, hi = float(h.lower), float(h.upper)
+            if h.kind == "int":
+                lo, hi = lo - 0.5, hi + 0.5
+            if h.log:
+                lo, hi = math.log(lo), math.log(hi)
+            run.append((j, lo, hi - lo))
+            continue
+        if run:
+            cols, lows, widths = zip(*run)
+            plan.append(("num", np.array(cols), np.array(lows)[:, None], np.array(widths)[:, None]))
+            run = []
+        if h is not None:
+            plan.append(("cat", j, np.asarray(_CHOICES[j])))
+    return tuple(plan)
+
+
+_DRAW_PLAN = _draw_plan()
+_LOG_COLS, _INT_COLS, _NUM_COLS = np.flatnonzero(_LOG), np.flatnonzero(_INT), np.flatnonzero(_NUMERIC)
+
+
 def sample_rows(rng: np.random.Generator, m: int, *, drop_inactive: bool = True) -> np.ndarray:
     """``m`` rows drawn from the priors (those of :func:`surrobench.space.sample`, vectorised:
     the same distributions, another use of the generator); every column is drawn, and the
-    inactive ones are set to NaN unless ``drop_inactive`` is false."""
+    inactive ones are set to NaN unless ``drop_inactive`` is false.
+
+    The generator is used column by column, in the order of the columns (a category's
+    ``rng.integers``, a number's ``rng.uniform``), consecutive numeric columns in one call."""
     out = np.empty((m, _N))
-    for j, h in enumerate(HYPERPARAMETERS):
-        if h.kind == "cat":
-            out[:, j] = np.asarray(_CHOICES[j])[rng.integers(len(h.choices), size=m)]
-            continue
-        lo, hi = float(h.lower), float(h.upper)
-        if h.kind == "int":
-            lo, hi = lo - 0.5, hi + 0.5
-        v = np.exp(rng.uniform(math.log(lo), math.log(hi), m)) if h.log else rng.uniform(lo, hi, m)
-        out[:, j] = np.rint(v) if h.kind == "int" else v
-    out[:, _NUMERIC] = np.clip(out[:, _NUMERIC], _LO_A[_NUMERIC], _HI_A[_NUMERIC])  # one clip for all columns
+    for step in _DRAW_PLAN:
+        if step[0] == "cat":
+            out[:, step[1]] = step[2][rng.integers(len(step[2]), size=m)]
+        else:
+            out[:, step[1]] = (step[2] + step[3] * rng.random((len(step[1]), m))).T
+    out[:, _LOG_COLS] = np.exp(out[:, _LOG_COLS])
+    out[:, _INT_COLS] = np.rint(out[:, _INT_COLS])
+    out[:, _NUM_COLS] = np.clip(out[:, _NUM_COLS], _LO_A[_NUMERIC], _HI_A[_NUMERIC])  # one clip for all columns
     if drop_inactive:
         for j, depth, index in _CONDITIONAL:
             out[out[:, depth] <= index, j] = np.nan
