@@ -11,6 +11,10 @@ and settings, the seed, the worker count, the budget, the overhead model and the
 version. ``resume=True`` reads the stored cells whose key matches instead of running them again,
 so an interrupted comparison goes on where it stopped and one more optimizer or seed costs only
 its own runs. The key does not see code: after changing an optimizer's code, do not resume.
+
+Every run uses one BLAS thread, as joblib's worker processes do (they start with one thread per
+core they share), also where cells run in this process (``n_jobs=1``): the models' matrices are
+small, and a run's GP calls then skip limiting the threads one call at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from ._numbers import MAX_JOBS, as_int, is_int
@@ -172,7 +177,8 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
                 next_at[0] = obs.end + step
                 on_time(obs.end)
 
-    table = simulate(bench, optimizer, problem, seed=bench_seed, overhead=overhead, on_observation=watch)
+    with threadpool_limits(limits=1, user_api="blas"):  # as in a joblib worker, also when run in this process
+        table = simulate(bench, optimizer, problem, seed=bench_seed, overhead=overhead, on_observation=watch)
     return table.assign(optimizer=label, seed=seed, n_workers=n_workers), time.perf_counter() - started
 
 

@@ -251,3 +251,28 @@ def test_costliest_runs_start_first_and_the_order_does_not_change_the_tables():
     alone = compare(ToyBenchmark(), ["random"], seeds=range(2), n_workers=[1], budget=Budget(evaluations=60),
                     n_grid=10)
     pd.testing.assert_frame_equal(res.runs[res.runs["optimizer"] == "random"].reset_index(drop=True), alone.runs)
+
+
+class BlasThreadProbe(RandomSearch):
+    """Random search that notes how many threads each BLAS library has while it decides."""
+
+    seen: list = []
+
+    def ask(self):
+        from threadpoolctl import threadpool_info
+
+        BlasThreadProbe.seen.extend(d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas")
+        return super().ask()
+
+
+def test_a_run_in_this_process_uses_one_blas_thread_as_a_worker_does():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if not any(d["user_api"] == "blas" for d in threadpool_info()):
+        pytest.skip("no BLAS library loaded")
+    BlasThreadProbe.seen = []
+    with threadpool_limits(limits=2, user_api="blas"):  # what this process has outside the run
+        compare(ToyBenchmark(), {"probe": BlasThreadProbe}, seeds=[0], budget=Budget(evaluations=5), n_jobs=1)
+        outside = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+    assert BlasThreadProbe.seen and set(BlasThreadProbe.seen) == {1}
+    assert set(outside) == {2}  # and it is given back afterwards

@@ -7,6 +7,7 @@ the benchmark (answer, prefetch, query, cost) and the simulator (the rest). CPU 
 (``time.process_time``) is used throughout: the machine is shared, and wall time would count the
 other processes. From the per-optimizer CPU seconds it estimates the full protocol
 (``surrobench compare``'s defaults: every optimizer, 10 seeds, one worker) on ``--cores`` cores.
+Each run uses one BLAS thread, as ``compare`` runs every cell.
 
 Side by side in the same run:
 
@@ -92,6 +93,8 @@ class TimedBenchmark:
 
 
 def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
+    from threadpoolctl import threadpool_limits
+
     from surrobench.optimizers import OPTIMIZERS
     from surrobench.simulator import Budget, simulate
 
@@ -100,7 +103,8 @@ def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
     problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
     opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=seed), ledger)
     t0, c0 = time.perf_counter(), time.process_time()
-    table = simulate(bench, opt, problem, seed=seed)
+    with threadpool_limits(limits=1, user_api="blas"):  # as surrobench compare runs every cell
+        table = simulate(bench, opt, problem, seed=seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     asks = ledger.asks
     return {
