@@ -365,6 +365,33 @@ def test_msehvi_respects_max_gp_points_with_many_observations():
     assert len(front) <= 20 and set(front) <= set(opt.model.subset)
 
 
+@pytest.mark.parametrize("cls", [MSEHVI, EHVI])
+def test_at_cap_scores_a_smaller_first_block_only_past_the_gp_cap(cls, monkeypatch):
+    """``at_cap`` takes over once the observations outnumber the GP's subset; before, and without
+    it, the first block is ``n_candidates + n_local`` rows (fewer only where some repeat)."""
+    firsts = []
+    score = GPEHVI._score
+
+    def spy(self, rows, strips, Xp, top, floor=-math.inf):
+        if floor == -math.inf:  # the first block of a decision (the refinement passes a floor)
+            firsts.append((len(self._error), len(rows)))
+        return score(self, rows, strips, Xp, top, floor)
+
+    monkeypatch.setattr(GPEHVI, "_score", spy)
+    settings = dict(n_init=5, max_gp_points=30, max_fit_points=20, n_candidates=12, n_local=20)
+    _feed(cls(Problem(TASK), seed=0, at_cap=(3, 5), **settings), 45)
+    assert [r for n, r in firsts if n <= 30] == [32] * 26 and [r for n, r in firsts if n > 30] == [8] * 14
+    firsts.clear()
+    _feed(cls(Problem(TASK), seed=0, **settings), 45)
+    assert {r for _, r in firsts} == {32} and len(firsts) == 40
+
+
+@pytest.mark.parametrize("at_cap", [(0, 5), (3, -1), (3,), (3.0, 5), (True, 5), "8,32"])
+def test_at_cap_is_checked(at_cap):
+    with pytest.raises(ValueError, match="at_cap"):
+        MSEHVI(Problem(TASK), seed=0, at_cap=at_cap)
+
+
 # --------------------------------------------------------------------------- MS-EHVI / EHVI
 
 

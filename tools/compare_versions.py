@@ -13,11 +13,18 @@ number of seeds where after >= before.
 
 ``--cache DIR`` keeps each version's raw numbers as JSON (keyed by revision and settings), so a
 rerun only runs what is missing; the working tree is never cached.
+
+``--before-settings`` and ``--after-settings`` take a JSON object of optimizer settings (keywords of
+every optimizer compared) for that side, so one revision can be compared with a setting against its
+defaults:
+
+    python tools/compare_versions.py --before 4076204 --after 4076204 --after-settings '{"at_cap": [8, 32]}'
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -40,6 +47,7 @@ from surrobench.records import Problem
 from surrobench.simulator import Budget, simulate
 assert surrobench.__file__.startswith(sys.argv[1]), surrobench.__file__
 bench_name, opt, seeds, evaluations = sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5])
+settings = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
 if bench_name == "toy":
     from toybench import ToyBenchmark
     bench = ToyBenchmark()
@@ -51,9 +59,9 @@ for seed in seeds:
     t0 = time.process_time()
     if "task" in Problem.__dataclass_fields__:  # since issue 17 a problem holds the task and the budget
         problem = bench.problem(n_workers=1, budget=Budget(evaluations=evaluations))
-        table = simulate(bench, OPTIMIZERS[opt](problem, seed=seed), problem, seed=seed)
+        table = simulate(bench, OPTIMIZERS[opt](problem, seed=seed, **settings), problem, seed=seed)
     else:
-        table = simulate(bench, OPTIMIZERS[opt](Problem(n_workers=1), seed=seed), Budget(evaluations=evaluations),
+        table = simulate(bench, OPTIMIZERS[opt](Problem(n_workers=1), seed=seed, **settings), Budget(evaluations=evaluations),
                          n_workers=1, seed=seed)
     out[str(seed)] = {"hv": hypervolume(table[["val_error", "log10_params"]].to_numpy(), ref=ref),
                       "cpu_s": time.process_time() - t0}
@@ -78,29 +86,40 @@ def unpack(revision: str, into: Path) -> Path:
     return dest
 
 
-def run_version(tree: Path, bench: str, opt: str, seeds: list[int], evaluations: int) -> dict:
+def run_version(tree: Path, bench: str, opt: str, seeds: list[int], evaluations: int, settings: dict) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
     proc = subprocess.run([sys.executable, "-c", _RUNNER, str(tree), bench, opt, json.dumps(seeds), str(evaluations),
-                           str(ROOT)],
+                           str(ROOT), json.dumps(settings)],
                           check=True, capture_output=True, text=True, env=env, cwd=str(tree))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def results(revision: str, tree: Path, bench: str, opt: str, seeds: list[int], evaluations: int,
-            cache: Path | None) -> dict:
+            cache: Path | None, settings: dict) -> dict:
     path = None
     if cache is not None and revision != ".":
-        path = cache / f"{revision}-{bench}-{opt}-{evaluations}.json"
+        tag = "" if not settings else "-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+        path = cache / f"{revision}-{bench}-{opt}-{evaluations}{tag}.json"
         done = json.loads(path.read_text()) if path.exists() else {}
         missing = [s for s in seeds if str(s) not in done]
     else:
         done, missing = {}, seeds
     if missing:
-        done.update(run_version(tree, bench, opt, missing, evaluations))
+        done.update(run_version(tree, bench, opt, missing, evaluations, settings))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(done, indent=1))
     return {s: done[str(s)] for s in seeds}
+
+
+def _settings(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object of optimizer settings")
+    return value
 
 
 def quartiles(values) -> str:
@@ -118,20 +137,24 @@ def main(argv=None) -> int:
     p.add_argument("--evaluations", type=int, default=300)
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--only", choices=["before", "after"], default=None, help="run one version only (fills the cache)")
+    p.add_argument("--before-settings", type=_settings, default={}, help="JSON object of optimizer settings")
+    p.add_argument("--after-settings", type=_settings, default={}, help="JSON object of optimizer settings")
     args = p.parse_args(argv)
+    settings = {"before": args.before_settings, "after": args.after_settings}
     seeds = list(range(args.seeds))
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": unpack(args.before, Path(tmp)), "after": unpack(args.after, Path(tmp))}
         revs = {"before": args.before, "after": args.after}
+        shown = {v: revs[v] + (f" {json.dumps(settings[v])}" if settings[v] else "") for v in revs}
         print(f"hypervolume after {args.evaluations} evaluations, 1 worker, seeds 0..{args.seeds - 1}: "
-              f"median [q25, q75]; before = {args.before}, after = {args.after}")
+              f"median [q25, q75]; before = {shown['before']}, after = {shown['after']}")
         print(f"{'benchmark':10} {'optimizer':10} {'before':>27} {'after':>27} {'after>=before':>13} "
               f"{'cpu s/run before':>16} {'after':>6}")
         for bench in args.benchmarks.split(","):
             for opt in args.optimizers.split(","):
                 res = {}
                 for v in (["before", "after"] if args.only is None else [args.only]):
-                    res[v] = results(revs[v], trees[v], bench, opt, seeds, args.evaluations, args.cache)
+                    res[v] = results(revs[v], trees[v], bench, opt, seeds, args.evaluations, args.cache, settings[v])
                 if args.only is not None:
                     continue
                 hb = [res["before"][s]["hv"] for s in seeds]

@@ -21,6 +21,12 @@ keeps its conditioning subset between decisions (:mod:`surrobench.optimizers._gp
 decision's time). The first ``n_init`` configs are drawn as before. ``tools/compare_versions.py``
 shows the hypervolume at equal evaluations before and after each change (docs/performance.md).
 
+``at_cap=(prior configs, local moves)`` (off by default) scores a smaller first block once there
+are more observations than the GP's subset holds (``max_gp_points``): there, the kernel rows, bound
+and EHVI of the first block are most of a decision, and the refinements win most decisions
+(``tools/ehvi_winners.py``). ``at_cap=(8, 32)`` changes the decisions past the cap; its cost and
+hypervolume against the defaults are in docs/performance.md.
+
 Only the candidates that can still win are scored exactly (branch and bound, :meth:`GPEHVI._score`):
 an O(n) upper bound on every candidate's EHVI prunes the rest, which saves most of the O(n^2)
 posterior solves at the 500-point cap. The winner and the refined candidates are those of scoring
@@ -91,6 +97,7 @@ class GPEHVI:
         n_candidates: int = 32,
         n_local: int = 64,
         n_refine: int = 2,
+        at_cap: Sequence[int] | None = None,
         epoch: int | None = None,
     ):
         self.problem = problem
@@ -108,6 +115,13 @@ class GPEHVI:
                 raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
         self.n_init, self.n_candidates = int(n_init), int(n_candidates)
         self.n_local, self.n_refine = int(n_local), int(n_refine)
+        if at_cap is not None:
+            at_cap = tuple(at_cap)
+            if len(at_cap) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in at_cap) \
+                    or at_cap[0] < 1 or at_cap[1] < 0:
+                raise ValueError(f"at_cap: expected None or (prior configs >= 1, local moves >= 0), got {at_cap!r}")
+            at_cap = (int(at_cap[0]), int(at_cap[1]))
+        self.at_cap = at_cap
         self.input_shape, self.n_classes = dataset_facts(problem, input_shape, n_classes)
         self._rng = as_rng(seed)
         gp_settings = dict(max_points=max_gp_points, max_fit_points=max_fit_points, refit_growth=refit_growth)
@@ -200,8 +214,9 @@ class GPEHVI:
 
         strips = front_strips(front, self.ref_point)
         members = self._rows[first]
-        parents = members[self._rng.integers(len(members), size=self.n_local)]
-        pool, scores = self._score(np.vstack([sample_rows(self._rng, self.n_candidates),
+        n_prior, n_local = self._block_sizes(n)
+        parents = members[self._rng.integers(len(members), size=n_local)]
+        pool, scores = self._score(np.vstack([sample_rows(self._rng, n_prior),
                                               mutate_rows(parents, self._rng)]), strips, Xp, max(1, self.n_refine))
         if self.n_refine and len(pool):
             best = np.argsort(-scores, kind="stable")[: self.n_refine]
@@ -211,6 +226,14 @@ class GPEHVI:
         if not len(pool):
             return self._fresh_random()
         return to_config(pool[int(np.argmax(scores))])
+
+    def _block_sizes(self, n: int) -> tuple[int, int]:
+        """How many prior configs and local moves a decision scores first, with ``n`` observations:
+        ``at_cap`` (when given) once they are more than the GP's subset holds, else
+        ``n_candidates`` and ``n_local``."""
+        if self.at_cap is not None and n > self.gp_error.max_points:
+            return self.at_cap
+        return self.n_candidates, self.n_local
 
     def _size_model(self, rows, X, pending):
         if self.gp_size is None:

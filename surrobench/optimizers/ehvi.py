@@ -22,7 +22,7 @@ class EHVI:
 
     Settings are those of :class:`~surrobench.optimizers.msehvi.MSEHVI` (``n_init``,
     ``ref_point``, ``max_gp_points``, ``max_fit_points``, ``refit_growth``, ``n_candidates``,
-    ``n_local``, ``n_refine``, ``epoch``); ``input_shape`` and ``n_classes`` are only checked, as
+    ``n_local``, ``n_refine``, ``at_cap``, ``epoch``); ``input_shape`` and ``n_classes`` are only checked, as
     the size is learnt from the observed ``log10_params``. Both GPs share the cost bound (at most
     ``max_gp_points`` observations in a posterior, hyperparameters refitted on at most
     ``max_fit_points`` when the data grew by 25 %) and the kriging believer for running jobs.

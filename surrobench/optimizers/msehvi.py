@@ -37,6 +37,9 @@ class MSEHVI:
     * ``n_candidates=32``, ``n_local=64``, ``n_refine=2``: how EHVI is maximised (random configs,
       local moves around front members, then 16 local moves around each of the best 2; before
       issue 16: 256, 128, 8, then 64, 128, 4; see :mod:`surrobench.optimizers._bo` for what changed).
+    * ``at_cap=None``: ``(random configs, local moves)`` to score instead once there are more than
+      ``max_gp_points`` observations, e.g. ``(8, 32)``: faster decisions past the GP's cap, other
+      decisions (docs/performance.md measures both); ``None`` keeps ``n_candidates`` and ``n_local``.
     * ``epoch=None``: the fidelity of every job (default: the maximum).
 
     With several workers it proposes while others run by the kriging believer: running jobs
