@@ -21,7 +21,10 @@ Side by side in the same run:
   with the finished jobs shows as a rising row.
 
     python tools/bench_protocol.py [--hours 24] [--seed 0] [--optimizers all] [--before REV]
-        [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300]
+        [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300] [--settings JSON]
+
+``--settings`` passes optimizer settings to this tree's runs only (the ``--before`` side keeps its
+defaults), to cost a setting against the defaults.
 
 Numbers on a busy machine vary run to run; read the ratios.
 """
@@ -92,7 +95,7 @@ class TimedBenchmark:
         return getattr(self._bench, name)
 
 
-def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
+def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | None = None) -> dict:
     from threadpoolctl import threadpool_limits
 
     from surrobench.optimizers import OPTIMIZERS
@@ -101,7 +104,7 @@ def run_one(bench_factory, name: str, hours: float, seed: int) -> dict:
     ledger = CpuLedger()
     bench = TimedBenchmark(bench_factory(), ledger)
     problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
-    opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=seed), ledger)
+    opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=seed, **(settings or {})), ledger)
     t0, c0 = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1, user_api="blas"):  # as surrobench compare runs every cell
         table = simulate(bench, opt, problem, seed=seed)
@@ -168,7 +171,7 @@ def measure(args) -> dict:
     names = DEFAULT_ORDER if args.optimizers == "all" else args.optimizers.split(",")
     runs = []
     for name in names:
-        runs.append(run_one(bench_factory, name, args.hours, args.seed))
+        runs.append(run_one(bench_factory, name, args.hours, args.seed, args.settings))
         print(f"  measured {name} ({runs[-1]['cpu_s']:.1f} cpu s)", file=sys.stderr, flush=True)
     result = {"surrobench": surrobench.__file__, "runs": runs}
     if args.scan_jobs:
@@ -194,7 +197,8 @@ def unpack(revision: str, into: Path) -> Path:
 
 def report(after: dict, before: dict | None, args) -> None:
     hours = f"{args.hours:g}"
-    print(f"one seed ({args.seed}) per optimizer, {hours} simulated hours, 1 worker, shipped surrogate; CPU time")
+    print(f"one seed ({args.seed}) per optimizer, {hours} simulated hours, 1 worker, shipped surrogate; CPU time"
+          + (f"; settings {json.dumps(args.settings)} (this tree only)" if args.settings else ""))
     cols = (f"{'optimizer':10} {'jobs':>7} {'decisions':>9} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7} "
             f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6}")
     if before:
@@ -246,6 +250,8 @@ def main(argv=None) -> int:
     p.add_argument("--scan-workers", default="1,16,256")
     p.add_argument("--scan-jobs", type=int, default=40000)
     p.add_argument("--optuna-trials", type=int, default=300)
+    p.add_argument("--settings", type=json.loads, default={},
+                   help="JSON object of optimizer settings for this tree's runs (not --before's), e.g. '{\"at_cap\": [8, 32]}'")
     p.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # internal: measure this tree, print JSON
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
