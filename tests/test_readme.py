@@ -46,6 +46,24 @@ def test_own_optimizer_example_runs(short_compare, capsys):
     assert "shallow" in capsys.readouterr().out
 
 
+def test_optimizer_settings_example_runs(monkeypatch, capsys):
+    """The at_cap example, on one seed and 560 evaluations: the setting reaches the optimizer and
+    changes only what comes after the GP's 500-point cap."""
+    real = compare_mod.compare
+
+    def short(*args, **kw):
+        return real(*args, **{**kw, "seeds": [0], "budget": Budget(evaluations=560), "n_jobs": 1})
+
+    monkeypatch.setattr(compare_mod, "compare", short)
+    ns = {}
+    exec(compile(_block('"at_cap": (8, 32)'), "README.md", "exec"), ns)
+    results = ns["results"]
+    assert results.metadata["optimizers"]["msehvi-at-cap"]["settings"] == {"at_cap": (8, 32)}
+    runs = {label: g.sort_values("job_id")["config_id"].tolist() for label, g in results.runs.groupby("optimizer")}
+    assert runs["msehvi"][:501] == runs["msehvi-at-cap"][:501] and runs["msehvi"][501:] != runs["msehvi-at-cap"][501:]
+    assert "msehvi-at-cap" in capsys.readouterr().out
+
+
 def test_optuna_example_runs(short_compare):
     pytest.importorskip("optuna")
     ns = {}
