@@ -12,9 +12,10 @@ version. ``resume=True`` reads the stored cells whose key matches instead of run
 so an interrupted comparison goes on where it stopped and one more optimizer or seed costs only
 its own runs. The key does not see code: after changing an optimizer's code, do not resume.
 
-Every run uses one BLAS thread, as joblib's worker processes do (they start with one thread per
-core they share), also where cells run in this process (``n_jobs=1``): the models' matrices are
-small, and a run's GP calls then skip limiting the threads one call at a time.
+Every run uses one BLAS thread, wherever it runs: in this process (``n_jobs=1``, by default as many
+as the machine has cores) or in a joblib worker (which has the cores divided by the jobs). So how
+many cells run at once does not change a run's BLAS threads. The models' matrices are small, and a
+run's GP calls then need not limit the threads one call at a time.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ decision's time). The first ``n_init`` configs are drawn as before. ``tools/comp
 shows the hypervolume at equal evaluations before and after each change (docs/performance.md).
 
 ``at_cap=(prior configs, local moves)`` (off by default) scores a smaller first block once there
-are more observations than the GP's subset holds (``max_gp_points``): there, the kernel rows, bound
-and EHVI of the first block are most of a decision, and the refinements win most decisions
+are more observations than the GP's subset holds (``max_gp_points``): there, every first-block
+candidate costs kernel rows against the whole subset, and the refinements win nearly every decision
 (``tools/ehvi_winners.py``). ``at_cap=(8, 32)`` changes the decisions past the cap; its cost and
 hypervolume against the defaults are in docs/performance.md.
 
