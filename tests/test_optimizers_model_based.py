@@ -716,3 +716,24 @@ def test_bulkcut_is_labelled_an_approximation():
     assert "approximation" in BulkAndCut.__doc__.splitlines()[0].lower()
     assert "approximation" in bulkcut.__doc__.splitlines()[0].lower()
 
+
+
+def test_ehvi_winners_tool_attributes_every_decision_once(monkeypatch, capsys):
+    """tools/ehvi_winners.py on a small GP: every decision is counted once, below or past the cap,
+    and the parts it names add up to all of them."""
+    import importlib.util
+    from pathlib import Path
+
+    monkeypatch.setattr(GPEHVI, "_propose", GPEHVI._propose)  # the tool wraps it: put it back afterwards
+    spec = importlib.util.spec_from_file_location("ehvi_winners", Path(__file__).parent.parent / "tools" / "ehvi_winners.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    settings = '{"n_init": 10, "max_gp_points": 40, "max_fit_points": 20, "at_cap": [2, 4]}'
+    assert tool.main(["--optimizers", "msehvi", "--benchmarks", "toy", "--seeds", "1", "--evaluations", "80",
+                      "--settings", settings]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("toy")]
+    counts = {(r[2] + " " + r[3]): (int(r[4]), [float(v.rstrip("%")) for v in r[5:]]) for r in rows}
+    # asks 11..80 decide with 10..79 observations: 31 at most 40 (below the cap), 39 past it
+    assert counts["below cap"][0] == 31 and counts["past cap"][0] == 39
+    for total, shares in counts.values():
+        assert sum(shares) == pytest.approx(100.0, abs=0.3) and shares[2] > 0  # refinements win some
