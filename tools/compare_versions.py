@@ -18,7 +18,7 @@ rerun only runs what is missing; the working tree is never cached.
 every optimizer compared) for that side, so one revision can be compared with a setting against its
 defaults:
 
-    python tools/compare_versions.py --before 4076204 --after 4076204 --after-settings '{"at_cap": [8, 32]}'
+    python tools/compare_versions.py --before 12d85f7 --after 12d85f7 --after-settings '{"at_cap": [8, 32]}'
 """
 
 from __future__ import annotations
