@@ -157,6 +157,34 @@ def log10_size_rows(rows: np.ndarray, input_shape: Sequence[int], n_classes: int
     return np.log10(total)
 
 
+_TW = _THI - _TLO  # the encoding's width per column (the same numbers encode_rows divides by)
+_N_CHOICES = np.array([len(c) for c in _CHOICES])
+_CHOICE_TABLE = np.array([list(c) + [math.inf] * (max(map(len, _CHOICES)) - len(c)) for c in _CHOICES])  # padded
+_IS_CAT = ~_NUMERIC
+_MOVES_NUMBER = _NUMERIC & ~_IS_DEPTH  # numbers that move by a step (a depth moves by a layer)
+_WIDTH_COL = np.full((_N, 4), -1, dtype=np.intp)  # depth column, min(old, new) depth -> the layer's width column
+for _d, _widths in _DEPTH_OF.items():
+    _WIDTH_COL[_d, : len(_widths)] = _widths
+_PRIOR_LOW, _PRIOR_WIDTH = np.zeros(_N), np.zeros(_N)  # a prior number is low + width * u (sample_rows' plan)
+for _step in _DRAW_PLAN:
+    if _step[0] == "num":
+        _PRIOR_LOW[_step[1]], _PRIOR_WIDTH[_step[1]] = _step[2][:, 0], _step[3][:, 0]
+del _d, _widths, _step
+
+
+def _prior_uniforms(rng: np.random.Generator, m: int) -> np.ndarray:
+    """The generator calls of ``sample_rows(rng, m, drop_inactive=False)``, in its order: the
+    uniforms of the numeric columns as an (n_columns, m) array (NaN rows for categories, whose
+    draws are made and dropped), so that a caller transforms only the entries it uses."""
+    raw = np.full((_N, m), np.nan)
+    for step in _DRAW_PLAN:
+        if step[0] == "cat":
+            rng.integers(len(step[2]), size=m)
+        else:
+            raw[step[1]] = rng.random((len(step[1]), m))
+    return raw
+
+
 def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 0.15) -> np.ndarray:
     """One local move per parent row: one or two active hyperparameters changed.
 
@@ -164,44 +192,73 @@ def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 
     value moves by one instead), a category takes another value, a depth moves by one layer (a
     new layer's width is drawn from its prior, a removed layer's width is dropped). The random
     numbers are drawn for the whole block at once; the result rows are always valid.
+
+    The generator draws, for the whole block, the changed-count, a key per column (the changed
+    columns are the one or two active ones with the smallest keys), a Gaussian step, a sign and a
+    uniform per column, then a prior row (:func:`sample_rows`' calls) per parent; only the changed
+    entries are then computed (since issue 16: the same numbers as computing every entry and
+    keeping the changed ones, which this function did before; tested bit for bit).
     """
     parents = np.asarray(parents, dtype=float)
     m = len(parents)
     if not m:
         return parents.copy()
-    n_changed = 1 + rng.integers(2, size=m)
-    keys = rng.random((m, _N))  # the changed columns: the one or two active ones with the smallest keys
+    two = rng.integers(2, size=m) == 1
+    keys = rng.random((m, _N))
     steps = rng.normal(0.0, step, size=(m, _N))
-    signs = np.where(rng.random((m, _N)) < 0.5, -1.0, 1.0)
+    down = rng.random((m, _N)) < 0.5  # the sign of an integer's or a depth's move
     other = rng.random((m, _N))
-    fresh = sample_rows(rng, m, drop_inactive=False)  # widths for new layers
-    r = np.arange(m)
-    picks = np.argsort(np.where(np.isnan(parents), np.inf, keys), axis=1)[:, :2]
-    chosen = np.zeros((m, _N), dtype=bool)
-    chosen[r, picks[:, 0]] = True
-    chosen[r[n_changed == 2], picks[n_changed == 2, 1]] = True
+    prior = _prior_uniforms(rng, m)  # widths for new layers
+    keys[np.isnan(parents)] = np.inf
+    picks = np.argsort(keys, axis=1)[:, :2]
+    rows = np.concatenate([np.arange(m), np.flatnonzero(two)])
+    cols = np.concatenate([picks[:, 0], picks[two, 1]])
+    old = parents[rows, cols]
+    out = parents.copy()
 
     # numbers: a Gaussian step in the encoding; an integer that rounds back moves by one
-    moved = _from_unit(encode_rows(parents) + steps)
-    same = _INT & (moved == parents)
-    bumped = np.clip(parents + signs, _LO_A, _HI_A)
-    bumped = np.where(bumped == parents, np.where(parents == _LO_A, parents + 1, parents - 1), bumped)
-    moved = np.where(same, bumped, moved)
+    at = _MOVES_NUMBER[cols]
+    r, c, p = rows[at], cols[at], old[at]
+    log = _LOG[c]
+    t = p.copy()
+    t[log] = np.log(p[log])
+    u = np.clip((t - _TLO[c]) / _TW[c] + steps[r, c], 0.0, 1.0)
+    v = _TLO[c] + u * _TW[c]
+    v[log] = np.exp(v[log])
+    whole = _INT[c]
+    v[whole] = np.rint(v[whole])
+    v = np.clip(v, _LO_A[c], _HI_A[c])
+    same = whole & (v == p)
+    if same.any():
+        ps, lo, hi = p[same], _LO_A[c[same]], _HI_A[c[same]]
+        bumped = np.clip(ps + np.where(down[r[same], c[same]], -1.0, 1.0), lo, hi)
+        v[same] = np.where(bumped == ps, np.where(ps == lo, ps + 1, ps - 1), bumped)
+    out[r, c] = v
+
     # categories: another value, uniformly
-    for j in _CATS:
-        choices = np.asarray(_CHOICES[j])
-        at = np.searchsorted(choices, parents[:, j])  # the old value's index (choices are sorted)
-        pick = np.minimum((other[:, j] * (len(choices) - 1)).astype(int), len(choices) - 2)
-        moved[:, j] = choices[np.where(pick < at, pick, pick + 1)]
-    out = np.where(chosen & ~_IS_DEPTH, moved, parents)
+    at = _IS_CAT[cols]
+    r, c, p = rows[at], cols[at], old[at]
+    k = _N_CHOICES[c]
+    index = (_CHOICE_TABLE[c] < p[:, None]).sum(axis=1)  # the old value's index (choices are sorted)
+    pick = np.minimum((other[r, c] * (k - 1)).astype(int), k - 2)
+    out[r, c] = _CHOICE_TABLE[c, np.where(pick < index, pick, pick + 1)]
+
     # depths last: one layer more (its width from the prior) or less (its width dropped)
-    for d, widths in _DEPTH_OF.items():
-        rows = np.flatnonzero(chosen[:, d])
-        old = out[rows, d]
-        new = np.where(old == _LO_A[d], old + 1, np.where(old == _HI_A[d], old - 1, old + signs[rows, d]))
-        cols = np.asarray(widths)[np.minimum(old, new).astype(int)]  # the layer added or removed
-        out[rows, cols] = np.where(new > old, fresh[rows, cols], np.nan)
-        out[rows, d] = new
+    at = _IS_DEPTH[cols]
+    if at.any():
+        r, c, p = rows[at], cols[at], old[at]
+        new = np.where(p == _LO_A[c], p + 1, np.where(p == _HI_A[c], p - 1, p + np.where(down[r, c], -1.0, 1.0)))
+        w = _WIDTH_COL[c, np.minimum(p, new).astype(int)]  # the layer added or removed
+        grown = new > p
+        fresh = np.full(len(r), np.nan)
+        if grown.any():  # sample_rows' transform of these entries of its draw
+            wg = w[grown]
+            x = _PRIOR_LOW[wg] + _PRIOR_WIDTH[wg] * prior[wg, r[grown]]
+            x[_LOG[wg]] = np.exp(x[_LOG[wg]])
+            x[_INT[wg]] = np.rint(x[_INT[wg]])
+            fresh[grown] = np.clip(x, _LO_A[wg], _HI_A[wg])
+        out[r, w] = fresh
+        out[r, c] = new
     return out
 
 
