@@ -23,7 +23,7 @@ stable between calls of :meth:`GP.fit` so that its Cholesky factor is extended, 
   (``slack = max(1, max_points // 10)``), and factors it (O(max_points^3));
 * every later fit appends the new observations to the subset with a block update of the factor,
   ``L' = [[L, 0], [B^T, chol(K_nn - B^T B)]]`` with ``B = L^-1 K_on``, O(max_points^2) per row,
-  until the subset is full again.
+  until the subset is full again; only the new rows are written, in place (:class:`GrowingFactor`).
 
 So a decision costs O(max_points^2) plus one rebuild every ``slack`` observations, and the scaled
 subset rows (inputs divided by the length scales) are cached for the kernel rows of candidates.
@@ -56,7 +56,7 @@ from scipy.spatial.distance import cdist
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["GP", "select_subset", "append_cholesky", "neg_log_marginal_likelihood"]
+__all__ = ["GP", "GrowingFactor", "select_subset", "append_cholesky", "neg_log_marginal_likelihood"]
 
 _JITTER = 1e-8
 _SQRT5 = math.sqrt(5.0)
@@ -64,6 +64,15 @@ _ALPHA = 1e-10  # scikit-learn's GaussianProcessRegressor(alpha=1e-10) default, 
 
 
 _TRTRS, _POTRF = get_lapack_funcs(("trtrs", "potrf"), (np.empty((1, 1)),))  # the float64 routines
+
+
+def _trtrs(a: np.ndarray, b: np.ndarray, lower: int, trans: int) -> np.ndarray:
+    x, info = _TRTRS(a, b, lower=lower, trans=trans)
+    if info > 0:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:  # pragma: no cover - a bug here, not bad data
+        raise ValueError(f"illegal value in argument {-info} of trtrs")
+    return x
 
 
 def solve_lower(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> np.ndarray:
@@ -74,14 +83,8 @@ def solve_lower(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> np
     if not b.size:
         return np.empty_like(b, dtype=float)
     if L.flags.f_contiguous:
-        x, info = _TRTRS(L, b, lower=1, trans=int(transposed))
-    else:
-        x, info = _TRTRS(L.T, b, lower=0, trans=int(not transposed))
-    if info > 0:
-        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
-    if info < 0:  # pragma: no cover - a bug here, not bad data
-        raise ValueError(f"illegal value in argument {-info} of trtrs")
-    return x
+        return _trtrs(L, b, 1, int(transposed))
+    return _trtrs(L.T, b, 0, int(not transposed))
 
 
 def cholesky_lower(A: np.ndarray) -> np.ndarray:
@@ -130,23 +133,89 @@ def select_subset(order: np.ndarray, max_points: int, rng: np.random.Generator) 
     return np.sort(np.concatenate([order[:n_best], rest]))
 
 
-def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The lower Cholesky factor of ``[[A, K_on], [K_on^T, K_nn]]`` given ``L``, that of ``A``.
+def append_cholesky(L: np.ndarray, K_on: np.ndarray, K_nn: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of ``[[A, K_on], [K_on^T, K_nn]]`` given ``L``, that of ``A``, as a
+    new C-ordered array.
 
-    ``K_on`` is (n, k), ``K_nn`` (k, k); costs O(n^2 k + k^3) instead of O((n + k)^3). With ``out``,
-    a flat float64 array of at least (n + k)^2 entries that does not hold ``L``, the factor is
-    written into its start (a C-ordered view is returned) instead of a new array.
+    ``K_on`` is (n, k), ``K_nn`` (k, k); costs O(n^2 k + k^3) instead of O((n + k)^3).
+    :class:`GrowingFactor` computes the same factor in place.
     """
     n, k = K_on.shape
     B = solve_lower(L, K_on) if n else np.empty((0, k))
     C = cholesky_lower(K_nn - B.T @ B)
     m = n + k
-    out = np.empty((m, m)) if out is None else out[: m * m].reshape(m, m)  # every entry written once below
+    out = np.empty((m, m))
     out[:n, :n] = L
     out[:n, n:] = 0.0
     out[n:, :n] = B.T
     out[n:, n:] = C
     return out
+
+
+class GrowingFactor:
+    """The lower Cholesky factor ``L`` of a kernel matrix that grows by rows, extended in place.
+
+    It starts as :func:`cholesky_lower` returns it (Fortran-ordered). The first :meth:`append`
+    copies ``L^T`` into the upper triangle of a Fortran-ordered ``capacity x capacity`` buffer, and
+    every append after it writes only the new columns of ``L^T`` there (those of
+    :func:`append_cholesky`), so the factor is not copied again until the next rebuild: at 500 rows
+    a copy is 2 MB per observation. Solves pass the buffer's first ``n`` columns as LAPACK's
+    ``(lda, n)`` array with ``lda = capacity``: the call :func:`solve_lower` makes on a C-ordered
+    factor, on the same numbers, so the same results bit for bit (tested).
+    """
+
+    def __init__(self, L: np.ndarray, capacity: int):
+        self.n = len(L)
+        self.capacity = int(capacity)
+        self._L: np.ndarray | None = L  # until the first append
+        self._buffer: np.ndarray | None = None
+        self._U = np.empty((0, 0))  # the buffer's first n columns once appended to: U[:n, :n] = L^T
+
+    def solve(self, b: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+        """``L^-1 b`` (``L^-T b`` with ``transposed``), as :func:`solve_lower` gives it."""
+        if self._L is not None:
+            return solve_lower(self._L, b, transposed=transposed)
+        if not b.size:
+            return np.empty_like(b, dtype=float)
+        return _trtrs(self._U, b, 0, int(not transposed))
+
+    def extend(self, z: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """``L^-1 r`` given ``z = L^-1 r`` over the first ``len(z)`` rows: only the rows after
+        them are solved, ``L[h:, h:]^-1 (r[h:] - L[h:, :h] z)`` (views of the factor, no copy)."""
+        h = len(z)
+        if self._L is not None:
+            head, tail = self._L[h:, :h], self._L[h:, h:]
+        else:
+            head, tail = self._U[:h, h:].T, self._U[h : self.n, h:].T
+        return np.concatenate([z, solve_lower(tail, r[h:] - head @ z)])
+
+    def dense(self) -> np.ndarray:
+        """``L`` as a new (n, n) array, zeros above the diagonal."""
+        if self._L is not None:
+            return np.array(self._L)
+        return np.tril(self._U[: self.n].T)
+
+    def append(self, K_on: np.ndarray, K_nn: np.ndarray, buffer: np.ndarray | None = None) -> None:
+        """Extend by ``k`` rows: ``K_on`` (n, k), ``K_nn`` (k, k); the factor of
+        ``[[A, K_on], [K_on^T, K_nn]]``, as :func:`append_cholesky` computes it. ``buffer``: a
+        Fortran-ordered ``capacity x capacity`` array to use (reused across rebuilds)."""
+        n, k = K_on.shape
+        if n + k > self.capacity:
+            raise ValueError(f"factor: {n + k} rows exceed the capacity {self.capacity}")
+        B = self.solve(K_on) if n else np.empty((0, k))
+        C = cholesky_lower(K_nn - B.T @ B)
+        if self._L is not None:
+            if buffer is None:
+                buffer = np.empty((self.capacity, self.capacity), order="F")
+            self._buffer = buffer
+            buffer[:n, :n] = self._L.T
+            self._L = None
+        U = self._buffer
+        U[:n, n : n + k] = B
+        U[n : n + k, n : n + k] = C.T
+        U[n : n + k, :n] = 0.0  # below the diagonal: never read by a solve, kept clean for dense()
+        self.n = n + k
+        self._U = U[:, : self.n]
 
 
 def _matern52(A: np.ndarray, B: np.ndarray, amplitude: float) -> np.ndarray:
@@ -221,8 +290,8 @@ class GP:
         self._ys = np.empty(0)
         self._zy = np.empty(0)  # L^-1 y over the subset
         self._z1 = np.empty(0)  # L^-1 1
-        self._L = np.empty((0, 0))
-        self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see _append
+        self._factor = GrowingFactor(np.empty((0, 0)), self.max_points)
+        self._buffer: np.ndarray | None = None  # the factor's, kept across rebuilds (see GrowingFactor)
         self._alpha: np.ndarray | None = None  # see bound
         self._believed: tuple[np.ndarray, ...] | None = None  # see _pending_factor
         self._set_kernel_constants()
@@ -271,10 +340,9 @@ class GP:
         held = len(self._zy)
         if held and np.array_equal(ys[:held], self._ys[:held]):  # the targets held so far did not change
             if held < len(ys):
-                self._zy = np.concatenate([self._zy, solve_lower(
-                    self._L[held:, held:], ys[held:] - self._L[held:, :held] @ self._zy)])
+                self._zy = self._factor.extend(self._zy, ys)
         else:
-            self._zy = solve_lower(self._L, ys)
+            self._zy = self._factor.solve(ys)
         self._ys = ys
         self._y_mean = float(ys.mean())
         std = float(ys.std())
@@ -293,8 +361,8 @@ class GP:
         self._Xs = self.X / self._length
         K = _matern52(self._Xs, self._Xs, self._amplitude)
         K[np.diag_indices_from(K)] += self._noise + _JITTER
-        self._L = cholesky_lower(K)
-        self._z1 = solve_lower(self._L, np.ones(len(K)))
+        self._factor = GrowingFactor(cholesky_lower(K), self.max_points)
+        self._z1 = self._factor.solve(np.ones(len(K)))
         self._zy = np.empty(0)
         self.n_rebuilds += 1
 
@@ -303,16 +371,10 @@ class GP:
         Xns = Xn / self._length
         K_nn = _matern52(Xns, Xns, self._amplitude)
         K_nn[np.diag_indices_from(K_nn)] += self._noise + _JITTER
-        held = len(self._L)
-        # Two flat buffers of max_points^2 take turns holding the factor: a new (n + 1)^2 array per
-        # observation would be 2 MB of fresh pages at 500 rows, faulted in one by one (about as
-        # long as the rest of the append); the copy into the other buffer stays.
-        if self._buffers is None:
-            self._buffers = (np.empty(self.max_points**2), np.empty(self.max_points**2))
-        spare = self._buffers[1] if self._L.base is self._buffers[0] else self._buffers[0]
-        self._L = append_cholesky(self._L, _matern52(self._Xs, Xns, self._amplitude), K_nn, out=spare)
-        self._z1 = np.concatenate([self._z1, solve_lower(
-            self._L[held:, held:], 1.0 - self._L[held:, :held] @ self._z1)])
+        if self._buffer is None:  # one buffer for the life of the GP: no fresh pages per rebuild
+            self._buffer = np.empty((self.max_points, self.max_points), order="F")
+        self._factor.append(_matern52(self._Xs, Xns, self._amplitude), K_nn, self._buffer)
+        self._z1 = self._factor.extend(self._z1, np.ones(self._factor.n))
         self.subset = np.concatenate([self.subset, new])
         self.X = np.vstack([self.X, Xn])
         self._Xs = np.vstack([self._Xs, Xns])
@@ -351,7 +413,7 @@ class GP:
         ``Xc`` against the subset, which :meth:`predict` takes as ``kernel`` (the same numbers).
         """
         if self._alpha is None:
-            self._alpha = solve_lower(self._L, self._w, transposed=True)
+            self._alpha = self._factor.solve(self._w, transposed=True)
         K = _matern52(np.asarray(Xc, dtype=float) / self._length, self._Xs, self._amplitude)
         mean = K @ self._alpha + self._y_mean
         nearest = K.max(axis=1) if K.shape[1] else np.zeros(len(K))
@@ -368,7 +430,7 @@ class GP:
         if held is not None and held[0].shape == pending.shape and np.array_equal(held[0], pending):
             return held[1], held[2], held[3]
         Xps = pending / self._length
-        Vp = solve_lower(self._L, _matern52(Xps, self._Xs, self._amplitude).T)
+        Vp = self._factor.solve(_matern52(Xps, self._Xs, self._amplitude).T)
         Cpp = _matern52(Xps, Xps, self._amplitude) - Vp.T @ Vp
         Cpp[np.diag_indices_from(Cpp)] += self._noise + _JITTER
         Lpp = cholesky_lower(Cpp)
@@ -383,7 +445,7 @@ class GP:
         kernel rows of ``Xc`` that :meth:`bound` returned, if at hand."""
         Xcs = np.asarray(Xc, dtype=float) / self._length
         K = _matern52(Xcs, self._Xs, self._amplitude) if kernel is None else kernel
-        V = solve_lower(self._L, K.T)
+        V = self._factor.solve(K.T)
         mean = self._w @ V
         var = self._amplitude - np.einsum("ij,ij->j", V, V)
         if pending is not None and len(pending):
