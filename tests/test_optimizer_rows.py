@@ -76,6 +76,44 @@ def test_mutated_rows_are_valid_and_change_one_or_two_hyperparameters(seed):
         assert child != to_config(p)
 
 
+def _log10_size_rows_layer_by_layer(rows, input_shape, n_classes):
+    """log10_size_rows as it was written first: one layer at a time."""
+    from surrobench.optimizers import _rows as R
+
+    rows = np.asarray(rows, dtype=float)
+    m = len(rows)
+    c = np.full(m, float(input_shape[0]))
+    h = np.full(m, float(input_shape[1]))
+    w = np.full(m, float(input_shape[2]))
+    k2 = rows[:, R._COL["kernel_size"]] ** 2
+    bn = rows[:, R._COL["batch_norm"]]
+    total = np.zeros(m)
+    for i, col in enumerate(R._CONV):
+        on = rows[:, R._COL["n_conv_l"]] > i
+        width = np.where(on, rows[:, col], 0.0)
+        total += np.where(on, c * width * k2 + width + 2.0 * bn * width, 0.0)
+        c = np.where(on, width, c)
+        h, w = np.where(on, h // 2, h), np.where(on, w // 2, w)
+    flat = np.where(rows[:, R._COL["global_avg_pooling"]] > 0, c, c * h * w)
+    for i, col in enumerate(R._FC):
+        on = rows[:, R._COL["n_fc_l"]] > i
+        width = np.where(on, rows[:, col], 0.0)
+        total += np.where(on, flat * width + width, 0.0)
+        flat = np.where(on, width, flat)
+    total += flat * n_classes + n_classes
+    return np.log10(total)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 70), st.booleans(),
+       st.sampled_from(SHAPES + [((3, 4, 4), 2), ((2, 7, 9), 1000)]))
+def test_log10_size_rows_gives_the_bits_of_the_layer_by_layer_count(seed, m, drop_inactive, shape):
+    """All layers at once give the layer-by-layer count's bits (exact integers), also where
+    inactive widths hold numbers and where pooling floors the image to nothing."""
+    rows = sample_rows(np.random.default_rng(seed), m, drop_inactive=drop_inactive)
+    assert log10_size_rows(rows, *shape).tobytes() == _log10_size_rows_layer_by_layer(rows, *shape).tobytes()
+
+
 def _mutate_rows_every_entry(parents, rng, step=0.15):
     """mutate_rows as it was written first: every entry's move computed, the changed ones kept."""
     from surrobench.optimizers import _rows as R

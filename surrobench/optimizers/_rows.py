@@ -132,28 +132,36 @@ def encode_rows(rows: np.ndarray) -> np.ndarray:
 
 
 def log10_size_rows(rows: np.ndarray, input_shape: Sequence[int], n_classes: int) -> np.ndarray:
-    """:func:`surrobench.model_size.log10_params` of rows, vectorised (exact integer counts)."""
+    """:func:`surrobench.model_size.log10_params` of rows, vectorised.
+
+    Every count is an integer below 2**53 held exactly in float64, so the sums are exact in any
+    order: all layers are summed at once (an inactive layer's width reads as 0) and give the
+    closed form's integer, then its log10.
+    """
     rows = np.asarray(rows, dtype=float)
     m = len(rows)
-    c = np.full(m, float(input_shape[0]))
-    h = np.full(m, float(input_shape[1]))
-    w = np.full(m, float(input_shape[2]))
+    c, h, w = (float(d) for d in input_shape)
+    n_conv = rows[:, _COL["n_conv_l"]].astype(np.intp)
+    n_fc = rows[:, _COL["n_fc_l"]].astype(np.intp)
+    layer = np.arange(3)
+    conv = np.where(layer < n_conv[:, None], rows[:, _CONV], 0.0)  # (m, 3) widths, 0 where inactive
+    fc = np.where(layer < n_fc[:, None], rows[:, _FC], 0.0)
+    r = np.arange(m)
     k2 = rows[:, _COL["kernel_size"]] ** 2
-    bn = rows[:, _COL["batch_norm"]]
-    total = np.zeros(m)
-    for i, col in enumerate(_CONV):
-        on = rows[:, _COL["n_conv_l"]] > i
-        width = np.where(on, rows[:, col], 0.0)
-        total += np.where(on, c * width * k2 + width + 2.0 * bn * width, 0.0)
-        c = np.where(on, width, c)
-        h, w = np.where(on, h // 2, h), np.where(on, w // 2, w)
-    flat = np.where(rows[:, _COL["global_avg_pooling"]] > 0, c, c * h * w)
-    for i, col in enumerate(_FC):
-        on = rows[:, _COL["n_fc_l"]] > i
-        width = np.where(on, rows[:, col], 0.0)
-        total += np.where(on, flat * width + width, 0.0)
-        flat = np.where(on, width, flat)
-    total += flat * n_classes + n_classes
+    per_unit = 1.0 + 2.0 * rows[:, _COL["batch_norm"]]  # bias, plus BatchNorm's scale and shift
+    into = np.empty_like(conv)  # the input channels of each conv layer
+    into[:, 0] = c
+    into[:, 1:] = conv[:, :-1]
+    total = ((into * k2[:, None] + per_unit[:, None]) * conv).sum(axis=1)
+    last = conv[r, n_conv - 1]
+    pooled = 2.0 ** n_conv  # each layer pools by 2 (floor): h // 2**n
+    flat = np.where(rows[:, _COL["global_avg_pooling"]] > 0, last, last * (h // pooled) * (w // pooled))
+    into = np.empty_like(fc)
+    into[:, 0] = flat
+    into[:, 1:] = fc[:, :-1]
+    total += ((into + 1.0) * fc).sum(axis=1)
+    last = fc[r, n_fc - 1]
+    total += last * n_classes + n_classes
     return np.log10(total)
 
 
