@@ -1,11 +1,14 @@
 """Shared optimizer helpers: Pareto orders and selections against brute force, valid children."""
 
+import math
+
 import moocore
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from surrobench._ufuncs import clip
 from surrobench.optimizers import _common as C
 from surrobench.optimizers.mobohb import CategoricalEstimator, ParzenEstimator, UnivariateTPE, tpe_sample
 from surrobench.space import HYPERPARAMETERS, sample, validate
@@ -393,3 +396,20 @@ def test_full_values_draws_what_one_sample_per_hyperparameter_draws(a, b, seed, 
         assert all(type(got[k]) is type(expected[k]) and got[k] == expected[k] for k in expected)
         assert fast.bit_generator.state == ref.bit_generator.state
         a = C.restrict(got) if seed % 2 else {}  # also a config of another depth, and the empty one
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -3.5, 1e-300, math.inf, -math.inf, math.nan]),
+                min_size=1, max_size=20),
+       st.sampled_from([(0.0, 1.0), (-0.0, 0.0), (-1.0, 1e-300), (0.5, 0.5)]))
+def test_the_clip_ufunc_gives_np_clips_bits(values, bounds):
+    """The hot paths call numpy's clip ufunc directly: the same bits as np.clip, signed zeros,
+    infinities and NaN included, with scalar and array bounds and on integers."""
+    a = np.array(values)
+    lo, hi = bounds
+    assert clip(a, lo, hi).tobytes() == np.clip(a, lo, hi).tobytes()
+    los, his = np.full(len(a), lo), np.full(len(a), hi)
+    assert clip(a, los, his).tobytes() == np.clip(a, los, his).tobytes()
+    assert np.maximum(a, lo).tobytes() == np.clip(a, lo, None).tobytes()
+    ints = np.arange(-3, 4)
+    assert clip(ints, 0, 2).tobytes() == np.clip(ints, 0, 2).tobytes()

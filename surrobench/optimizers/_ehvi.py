@@ -31,6 +31,8 @@ from typing import Sequence
 import numpy as np
 from scipy.special import ndtr
 
+from .._ufuncs import clip
+
 __all__ = ["hvi", "ehvi", "ehvi_over_strips", "front_strips"]
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -61,8 +63,8 @@ def hvi(points, front, *, ref: Sequence[float]) -> np.ndarray:
     y = np.asarray(points, dtype=float).reshape(-1, 2)
     a, b = front_strips(front, ref)
     lo = np.maximum(y[:, :1], a[None, :-1])
-    width = np.clip(a[None, 1:] - lo, 0.0, None)
-    height = np.clip(b[None, :] - y[:, 1:], 0.0, None)
+    width = np.maximum(a[None, 1:] - lo, 0.0)
+    height = np.maximum(b[None, :] - y[:, 1:], 0.0)
     return (width * height).sum(axis=1)
 
 
@@ -87,10 +89,10 @@ def _expected_shortfall(t: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
         diff = t[None, :] - mean[:, None]
         sd = std[:, None]
         with np.errstate(over="ignore"):  # a tiny std: |z| -> inf, clipped next
-            z = np.clip(diff / sd, -40.0, 40.0)
+            z = clip(diff / sd, -40.0, 40.0)
         return diff * ndtr(z) + sd * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
     if not positive.any():
-        return np.clip(t[None, :] - mean[:, None], 0.0, None)
+        return np.maximum(t[None, :] - mean[:, None], 0.0)
     return _expected_shortfall_general(t, mean, std)
 
 
@@ -103,9 +105,9 @@ def _expected_shortfall_general(t: np.ndarray, mean: np.ndarray, std: np.ndarray
     diff = np.where(finite, diff, 0.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a tiny std: |z| -> inf, clipped next
         z = np.where(std > 0, diff / np.where(std > 0, std, 1.0), 0.0)
-    z = np.clip(z, -40.0, 40.0)  # beyond, Phi is 0 or 1 and phi is 0 in double precision
+    z = clip(z, -40.0, 40.0)  # beyond, Phi is 0 or 1 and phi is 0 in double precision
     gauss = diff * ndtr(z) + std * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
-    out = np.where(std > 0, gauss, np.clip(diff, 0.0, None))
+    out = np.where(std > 0, gauss, np.maximum(diff, 0.0))
     return np.where(finite, out, 0.0)
 
 
@@ -128,4 +130,4 @@ def ehvi_over_strips(m1, s1, m2, s2, a: np.ndarray, b: np.ndarray) -> np.ndarray
     candidate blocks); the arrays are taken as they are, unchecked."""
     g1 = _expected_shortfall(a, m1, s1)  # (m, n + 2)
     g2 = _expected_shortfall(b, m2, s2)  # (m, n + 1)
-    return np.clip(((g1[:, 1:] - g1[:, :-1]) * g2).sum(axis=1), 0.0, None)
+    return np.maximum(((g1[:, 1:] - g1[:, :-1]) * g2).sum(axis=1), 0.0)

@@ -418,7 +418,7 @@ class GP:
         mean = K @ self._alpha + self._y_mean
         nearest = K.max(axis=1) if K.shape[1] else np.zeros(len(K))
         var = self._amplitude - nearest * nearest / (self._amplitude + self._noise + _JITTER)
-        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_std, K
+        return mean, np.sqrt(np.maximum(var, 0.0)) * self._y_std, K
 
     def _pending_factor(self, pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(Xps, Vp, Lpp)`` of running jobs ``pending``: their scaled rows, ``L^-1 K_sp`` and the
@@ -453,5 +453,5 @@ class GP:
             Ccp = _matern52(Xcs, Xps, self._amplitude) - V.T @ Vp
             W = solve_lower(Lpp, Ccp.T)
             var = var - np.einsum("ij,ij->j", W, W)
-        std = np.sqrt(np.clip(var, 0.0, None))
+        std = np.sqrt(np.maximum(var, 0.0))
         return mean + self._y_mean, std * self._y_std

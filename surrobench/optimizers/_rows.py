@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._ufuncs import clip
 from ..space import HYPERPARAMETERS, INACTIVE, NAMES, validate
 
 __all__ = ["rows_of", "to_config", "sample_rows", "encode_rows", "log10_size_rows", "mutate_rows", "row_key"]
@@ -111,7 +112,7 @@ def sample_rows(rng: np.random.Generator, m: int, *, drop_inactive: bool = True)
             out[:, step[1]] = (step[2] + step[3] * rng.random((len(step[1]), m))).T
     out[:, _LOG_COLS] = np.exp(out[:, _LOG_COLS])
     out[:, _INT_COLS] = np.rint(out[:, _INT_COLS])
-    out[:, _NUM_COLS] = np.clip(out[:, _NUM_COLS], _LO_A[_NUMERIC], _HI_A[_NUMERIC])  # one clip for all columns
+    out[:, _NUM_COLS] = clip(out[:, _NUM_COLS], _LO_A[_NUMERIC], _HI_A[_NUMERIC])  # one clip for all columns
     if drop_inactive:
         for j, depth, index in _CONDITIONAL:
             out[out[:, depth] <= index, j] = np.nan
@@ -230,16 +231,16 @@ def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 
     log = _LOG[c]
     t = p.copy()
     t[log] = np.log(p[log])
-    u = np.clip((t - _TLO[c]) / _TW[c] + steps[r, c], 0.0, 1.0)
+    u = clip((t - _TLO[c]) / _TW[c] + steps[r, c], 0.0, 1.0)
     v = _TLO[c] + u * _TW[c]
     v[log] = np.exp(v[log])
     whole = _INT[c]
     v[whole] = np.rint(v[whole])
-    v = np.clip(v, _LO_A[c], _HI_A[c])
+    v = clip(v, _LO_A[c], _HI_A[c])
     same = whole & (v == p)
     if same.any():
         ps, lo, hi = p[same], _LO_A[c[same]], _HI_A[c[same]]
-        bumped = np.clip(ps + np.where(down[r[same], c[same]], -1.0, 1.0), lo, hi)
+        bumped = clip(ps + np.where(down[r[same], c[same]], -1.0, 1.0), lo, hi)
         v[same] = np.where(bumped == ps, np.where(ps == lo, ps + 1, ps - 1), bumped)
     out[r, c] = v
 
@@ -264,7 +265,7 @@ def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 
             x = _PRIOR_LOW[wg] + _PRIOR_WIDTH[wg] * prior[wg, r[grown]]
             x[_LOG[wg]] = np.exp(x[_LOG[wg]])
             x[_INT[wg]] = np.rint(x[_INT[wg]])
-            fresh[grown] = np.clip(x, _LO_A[wg], _HI_A[wg])
+            fresh[grown] = clip(x, _LO_A[wg], _HI_A[wg])
         out[r, w] = fresh
         out[r, c] = new
     return out
@@ -273,8 +274,8 @@ def mutate_rows(parents: np.ndarray, rng: np.random.Generator, *, step: float = 
 def _from_unit(units: np.ndarray) -> np.ndarray:
     """Values of the numeric columns of encoded rows (clipped to [0, 1], integers rounded);
     :meth:`~surrobench.space.Hyperparameter.from_unit`, vectorised."""
-    u = np.clip(units, 0.0, 1.0)
+    u = clip(units, 0.0, 1.0)
     t = _TLO + u * (_THI - _TLO)
     v = np.where(_LOG, np.exp(np.where(_LOG, t, 0.0)), t)
     v = np.where(_INT, np.rint(v), v)
-    return np.clip(v, _LO_A, _HI_A)
+    return clip(v, _LO_A, _HI_A)

@@ -31,6 +31,7 @@ import numpy as np
 import xgboost as xgb
 from scipy.special import ndtr
 
+from .._ufuncs import clip
 from ..space import MAX_EPOCH
 from .clock import Clock
 from .fast import check_agreement, merge_boosters, probe_rows
@@ -97,7 +98,7 @@ class TailMap:
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Map logits ``z`` of shape (n, N_OUT)."""
         k = self.x.shape[1]
-        at = np.clip((self.x[None, :, :] <= z[:, :, None]).sum(axis=2) - 1, 0, k - 2) + self._base
+        at = clip((self.x[None, :, :] <= z[:, :, None]).sum(axis=2) - 1, 0, k - 2) + self._base
         x, y, slope = self._flat
         return y.take(at) + (z - x.take(at)) * slope.take(at)
 
@@ -130,7 +131,7 @@ class CurveModel:
         return margin, self.learner(scores)
 
     def learner(self, scores: np.ndarray) -> np.ndarray:
-        return np.clip(self.pca_mean + _rowwise(scores, self.components), self.lower, self.upper)
+        return clip(self.pca_mean + _rowwise(scores, self.components), self.lower, self.upper)
 
     def learn_probability(self, margin: np.ndarray) -> np.ndarray:
         """Calibrated P(learns) from the classifier's margin."""
@@ -159,7 +160,7 @@ class CurveModel:
         learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
         bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
         pick = np.minimum((ndtr(normals[:, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
-        return np.clip(np.where(learned[:, None], learner, bank[pick]), 0.0, 1.0)
+        return clip(np.where(learned[:, None], learner, bank[pick]), 0.0, 1.0)
 
 
 def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def combine(p: np.ndarray, learner: np.ndarray, chance_curve: np.ndarray) -> np.ndarray:
     p = p[:, None]
-    return np.clip(p * learner + (1.0 - p) * chance_curve, 0.0, 1.0)
+    return clip(p * learner + (1.0 - p) * chance_curve, 0.0, 1.0)
 
 
 @dataclass
