@@ -12,7 +12,8 @@ Each run uses one BLAS thread, as ``compare`` runs every cell.
 Side by side in the same run:
 
 * ``--before REV``: the same measurements for another git revision (unpacked with ``git archive``
-  and run in a subprocess that imports it), printed as before / after columns and their ratio;
+  and run in a subprocess that imports it), printed as before / after columns and their ratio; the
+  trees take turns optimizer by optimizer, so that the machine's drift falls on both sides;
 * Optuna's NSGA-II and TPE samplers (``surrobench.bridges.optuna``) on the same benchmark, CPU ms
   per trial (ask and tell) over ``--optuna-trials`` trials, as a ratio to surrobench's NSGA-II;
   skipped with one line when Optuna is not installed;
@@ -159,7 +160,12 @@ def optuna_trials(bench_factory, samplers: list[str], trials: int, seed: int) ->
     return out
 
 
-def measure(args) -> dict:
+def _names(args) -> list[str]:
+    return DEFAULT_ORDER if args.optimizers == "all" else args.optimizers.split(",")
+
+
+def measure(args, names: list[str] | None = None, extras: bool = True) -> dict:
+    """Runs of ``names`` (default: ``--optimizers``); with ``extras``, the scan and Optuna too."""
     import surrobench
     from surrobench.benchmark import SurrogateBenchmark
 
@@ -168,12 +174,13 @@ def measure(args) -> dict:
     def bench_factory():  # an empty answer cache for every run, the surrogate loaded once
         return SurrogateBenchmark(loaded.surrogate)
 
-    names = DEFAULT_ORDER if args.optimizers == "all" else args.optimizers.split(",")
     runs = []
-    for name in names:
+    for name in _names(args) if names is None else names:
         runs.append(run_one(bench_factory, name, args.hours, args.seed, args.settings))
         print(f"  measured {name} ({runs[-1]['cpu_s']:.1f} cpu s)", file=sys.stderr, flush=True)
     result = {"surrobench": surrobench.__file__, "runs": runs}
+    if not extras:
+        return result
     if args.scan_jobs:
         result["scan"] = scan_workers(bench_factory, [int(w) for w in args.scan_workers.split(",")], args.scan_jobs,
                                       args.seed)
@@ -261,19 +268,36 @@ def main(argv=None) -> int:
         return 0
     before = None
     if args.before:
+        # The two trees take turns optimizer by optimizer (before first for the first, after first for
+        # the next, ...), so that the machine's drift over the minutes of a run falls on both sides.
+        before, runs = {"runs": []}, []
         with tempfile.TemporaryDirectory() as tmp:
             tree = unpack(args.before, Path(tmp))
-            cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--hours", str(args.hours), "--seed",
-                   str(args.seed), "--optimizers", args.optimizers, "--scan-jobs", "0", "--optuna-trials", "0"]
-            # the shipped surrogates are not in git: the other tree reads this one's
-            cmd += ["--benchmark", args.benchmark or str(ROOT / "surrobench" / "_data" / "flowers17-surrogate.tar.gz")]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tree)))
-            if out.returncode:
-                sys.exit(f"the run of {args.before} failed:\n{out.stderr}")
-            before = json.loads(out.stdout.strip().splitlines()[-1])
-    after = measure(args)
+            for i, name in enumerate(_names(args)):
+                for side in ("before", "after") if i % 2 == 0 else ("after", "before"):
+                    if side == "after":
+                        runs += measure(args, [name], extras=False)["runs"]
+                    else:
+                        before["runs"] += _measure_other(tree, name, args)["runs"]
+        after = measure(args, [], extras=True)
+        after["runs"] = runs
+    else:
+        after = measure(args)
     report(after, before, args)
     return 0
+
+
+def _measure_other(tree: Path, name: str, args) -> dict:
+    """One optimizer's run in the unpacked tree ``tree``, in a subprocess that imports it."""
+    cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--hours", str(args.hours), "--seed",
+           str(args.seed), "--optimizers", name, "--scan-jobs", "0", "--optuna-trials", "0"]
+    # the shipped surrogates are not in git: the other tree reads this one's
+    cmd += ["--benchmark", args.benchmark or str(ROOT / "surrobench" / "_data" / "flowers17-surrogate.tar.gz")]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tree)))
+    if out.returncode:
+        sys.exit(f"the run of {args.before} failed:\n{out.stderr}")
+    print(f"  measured {name} at {args.before}", file=sys.stderr, flush=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
