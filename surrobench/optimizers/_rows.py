@@ -144,9 +144,8 @@ def log10_size_rows(rows: np.ndarray, input_shape: Sequence[int], n_classes: int
     c, h, w = (float(d) for d in input_shape)
     n_conv = rows[:, _COL["n_conv_l"]].astype(np.intp)
     n_fc = rows[:, _COL["n_fc_l"]].astype(np.intp)
-    layer = np.arange(3)
-    conv = np.where(layer < n_conv[:, None], rows[:, _CONV], 0.0)  # (m, 3) widths, 0 where inactive
-    fc = np.where(layer < n_fc[:, None], rows[:, _FC], 0.0)
+    conv = np.where(np.arange(len(_CONV)) < n_conv[:, None], rows[:, _CONV], 0.0)  # widths, 0 where inactive
+    fc = np.where(np.arange(len(_FC)) < n_fc[:, None], rows[:, _FC], 0.0)
     r = np.arange(m)
     k2 = rows[:, _COL["kernel_size"]] ** 2
     per_unit = 1.0 + 2.0 * rows[:, _COL["batch_norm"]]  # bias, plus BatchNorm's scale and shift
