@@ -26,17 +26,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ceiling(name: str) -> int | float:
-    """A documented ceiling, from the module that enforces it (imported only when parsing)."""
-    from . import compare, simulator
-    from .training import collect
+    """A documented ceiling, from the module that enforces it (imported only when parsing, and only
+    that module: ``collect`` parses on a machine with torch alone, without the benchmark's libraries)."""
+    if name in ("n_configs", "replicates", "seed"):
+        from .training import collect
 
-    return {
-        "seeds": compare.MAX_SEEDS, "worker_counts": compare.MAX_WORKER_COUNTS, "jobs": compare.MAX_JOBS,
-        "workers": simulator.MAX_WORKERS, "budget": simulator.MAX_BUDGET_SECONDS,
-        "evaluations": simulator.MAX_EVALUATIONS, "n_configs": collect.MAX_N_CONFIGS,
-        "replicates": collect.MAX_REPLICATES, "seed": collect.MAX_SEED, "threads": MAX_THREADS,
-        "sample": MAX_SAMPLE, "time_limit": MAX_TIME_LIMIT,
-    }[name]
+        return {"n_configs": collect.MAX_N_CONFIGS, "replicates": collect.MAX_REPLICATES,
+                "seed": collect.MAX_SEED}[name]
+    if name in ("workers", "budget", "evaluations"):
+        from . import simulator
+
+        return {"workers": simulator.MAX_WORKERS, "budget": simulator.MAX_BUDGET_SECONDS,
+                "evaluations": simulator.MAX_EVALUATIONS}[name]
+    if name == "jobs":
+        from ._numbers import MAX_JOBS
+
+        return MAX_JOBS
+    if name in ("seeds", "worker_counts"):
+        from . import compare
+
+        return {"seeds": compare.MAX_SEEDS, "worker_counts": compare.MAX_WORKER_COUNTS}[name]
+    return {"threads": MAX_THREADS, "sample": MAX_SAMPLE, "time_limit": MAX_TIME_LIMIT}[name]
 
 
 MAX_THREADS = 256

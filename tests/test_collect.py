@@ -309,3 +309,18 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
     assert all(line.endswith("\n") for line in lines)
     keys = [json.loads(line)["key"] for line in lines]
     assert Counter(keys) == Counter(plan_keys)  # every planned run exactly once
+
+
+def test_collect_runs_where_only_torch_is_installed(tmp_path):
+    """A GPU image may carry torch but not the benchmark's libraries: a random plan must still collect."""
+    code = ("import sys\n"
+            "for name in ('xgboost', 'moocore'):\n"
+            "    sys.modules[name] = None  # import fails, as where the package is absent\n"
+            "from surrobench.cli import main\n"
+            "sys.exit(main())\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "collect", "--dataset", "digits", "--n-configs", "1", "--epochs", "1",
+         "--replicate-fraction", "0", "--jobs", "1", "--device", "cpu", "--out", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list(iter_records(tmp_path / "digits"))) == 1

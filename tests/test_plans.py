@@ -12,7 +12,7 @@ from surrobench.metrics import pareto_mask
 from surrobench.plans import configs_from_results, configs_from_table, uncertain_configs
 from surrobench.simulator import Budget
 from surrobench.space import config_id, sample, validate
-from surrobench.training.collect import PlanItem, seeded_items
+from surrobench.training.collect import PlanItem, retime_items, seeded_items
 
 from conftest import tiny_sample
 from test_surrogate_synth import fitted
@@ -79,6 +79,40 @@ def test_targeted_items_are_seeded_keyed_and_recorded():
                                  "source": "results/main"}
     assert items[0].stem == "optimizers7"
     assert PlanItem(3, 0, 0, configs[0], 1).record() == {"seed": 3, "index": 0, "replicate": 0, "retime": False}
+
+
+def test_targeted_plans_retime_a_seeded_sample_alone():
+    rng = np.random.default_rng(1)
+    items = seeded_items("optimizers", 9, [tiny_sample(rng) for _ in range(300)], source="r")
+    assert retime_items(items, 0.0) == []
+    alone = retime_items(items, 0.2)
+    assert alone == retime_items(items, 0.2) and 30 <= len(alone) <= 90
+    assert all(it.retime and it.key("digits", 25).endswith("-alone") for it in alone)
+    by_index = {it.index: it for it in items}
+    assert all((it.config, it.seed, it.kind) == (by_index[it.index].config, by_index[it.index].seed, "optimizers")
+               for it in alone)
+    # the same draw for a config whichever shard it lands in
+    assert [it for it in alone if it.index % 3 == 1] == retime_items([it for it in items if it.index % 3 == 1], 0.2)
+    with pytest.raises(ValueError, match="retime_fraction"):
+        retime_items(items, 1.5)
+
+
+def test_collect_retimes_a_targeted_plan_on_a_shared_device(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from surrobench.logs import iter_records
+    from surrobench.training.collect import collect
+
+    rng = np.random.default_rng(0)
+    items = seeded_items("optimizers", 4, [tiny_sample(rng) for _ in range(4)], source="r")
+    collect("digits", out_dir=tmp_path, epochs=1, device="cpu", items=items, n_jobs=2, backend="threading",
+            retime_fraction=0.5)
+    records = list(iter_records(tmp_path / "digits"))
+    expected = retime_items(items, 0.5) + items
+    assert 1 <= len(expected) - len(items) < 4
+    assert sorted(r["key"] for r in records) == sorted(it.key("digits", 1) for it in expected)
+    assert {r["jobs_on_device"] for r in records if r["plan"]["retime"]} == {1}
+    assert {r["jobs_on_device"] for r in records if not r["plan"]["retime"]} == {2}
 
 
 def test_collect_runs_a_targeted_plan_by_shards_and_resumes(tmp_path):

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -87,6 +87,20 @@ def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str 
         seed = int(np.random.default_rng(np.random.SeedSequence([int(plan_seed), k, 1])).integers(0, 2**31 - 1))
         out.append(PlanItem(int(plan_seed), k, 0, dict(cfg), seed, kind=kind, source=source))
     return out
+
+
+def retime_items(items: list[PlanItem], retime_fraction: float) -> list[PlanItem]:
+    """Lone re-timing runs for a seeded ``retime_fraction`` of a given plan's configs: for each
+    first replicate whose draw from ``SeedSequence([plan_seed, index, 2])`` falls below the
+    fraction, the same config and seed again with ``retime=True`` (the same on every machine and
+    shard, like the random plans' re-timings)."""
+    if not 0.0 <= retime_fraction <= 1.0:
+        raise ValueError(f"retime_fraction: must lie in [0, 1], got {retime_fraction}")
+    if retime_fraction == 0.0:
+        return []
+    return [replace(it, retime=True) for it in items
+            if it.replicate == 0 and not it.retime
+            and np.random.default_rng(np.random.SeedSequence([it.plan_seed, it.index, 2])).random() < retime_fraction]
 
 
 def _config_draw(plan_seed: int, index: int, replicate_fraction: float, n_replicates: int, retime_fraction: float):
@@ -248,7 +262,8 @@ def collect(
     seconds, or once ``stop`` is set, nothing new starts and the running jobs finish.
     ``items`` replaces the seeded random plan by given runs (e.g. :func:`seeded_items`), all
     of one plan kind and seed, of which ``shard`` takes those with ``index % n == i``;
-    ``plan_seed``, ``n_configs`` and the fractions are then ignored.
+    ``plan_seed``, ``n_configs`` and ``replicate_fraction`` are then ignored, and a shared
+    device re-times a seeded ``retime_fraction`` of them alone (:func:`retime_items`).
     """
     dataset_info(dataset)
     epochs = validate_epoch(epochs, name="epochs")
@@ -278,6 +293,8 @@ def collect(
         if not (0 <= shard[0] < shard[1]):
             raise ValueError(f"shard: must be i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
         items = [it for it in items if it.index % shard[1] == shard[0]]
+        if jobs_per_device > 1:
+            items = retime_items(items, retime_fraction) + [it for it in items if not it.retime]
         stem = f"{stems.pop() if stems else 'empty'}-shard{shard[0]}of{shard[1]}"
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
