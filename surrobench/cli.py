@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 
 from . import __version__
@@ -31,6 +32,9 @@ from ._cli_args import (
 from ._paths import check_writable_dir
 
 logger = logging.getLogger("surrobench")
+
+# a second SIGINT/SIGTERM within this long of the first is the same signal delivered twice
+SIGNAL_ECHO_SECONDS = 0.5
 
 AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 25-75%% band (default) "
                   "or mean with a band of one standard error (the paper's figures)")
@@ -246,10 +250,16 @@ def cmd_collect(args) -> int:
     from tqdm.auto import tqdm
 
     stop = threading.Event()
+    first_signal = []
 
     def request_stop(signum, frame):
+        # `timeout` and a group kill deliver one signal twice at once (to the process and to its
+        # group): only a second signal that comes a moment later is a request to abort.
         if stop.is_set():
+            if time.monotonic() - first_signal[0] < SIGNAL_ECHO_SECONDS:
+                return
             raise KeyboardInterrupt
+        first_signal.append(time.monotonic())
         stop.set()
         print("surrobench collect: stopping after the running jobs (signal again to abort)", file=sys.stderr)
 

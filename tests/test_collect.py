@@ -312,7 +312,7 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
 
 
 def test_collect_runs_where_only_torch_is_installed(tmp_path):
-    """A GPU image may carry torch but not the benchmark's libraries: a random plan must still collect."""
+    """A GPU image may carry torch but not xgboost or moocore: a random plan must still collect."""
     code = ("import sys\n"
             "for name in ('xgboost', 'moocore'):\n"
             "    sys.modules[name] = None  # import fails, as where the package is absent\n"
@@ -324,3 +324,43 @@ def test_collect_runs_where_only_torch_is_installed(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(list(iter_records(tmp_path / "digits"))) == 1
+
+
+def _start_collector(tmp_path, n_configs=6, epochs=2):
+    seed = _cheapest_plan_seed(n_configs)
+    out = tmp_path / "logs"
+    cmd = [sys.executable, "-m", "surrobench.cli", "collect", "--dataset", "digits", "--n-configs", str(n_configs),
+           "--epochs", str(epochs), "--plan-seed", str(seed), "--replicate-fraction", "0", "--device", "cpu",
+           "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(line.endswith("\n") for line in _lines(out)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+            pytest.fail("the collector wrote no run within two minutes")
+        time.sleep(0.05)
+    return proc, out
+
+
+def test_a_signal_delivered_twice_at_once_stops_cleanly(tmp_path):
+    """`timeout` sends its signal to the collector and to its process group: that is one request to stop."""
+    proc, out = _start_collector(tmp_path)
+    os.kill(proc.pid, signal.SIGTERM)
+    first = proc.stderr.readline()  # the handler has run: the echo below is not merged into the first signal
+    assert "stopping after the running jobs" in first
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "stopped" in stdout and "Traceback" not in stderr and "interrupted" not in stderr
+    assert all(line.endswith("\n") for line in _lines(out / "digits"))
+
+
+def test_a_second_signal_a_moment_later_aborts(tmp_path):
+    proc, out = _start_collector(tmp_path, n_configs=20, epochs=25)  # runs of seconds: one is running
+    os.kill(proc.pid, signal.SIGINT)
+    assert "stopping after the running jobs" in proc.stderr.readline()
+    time.sleep(0.6)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "interrupted" in stderr
