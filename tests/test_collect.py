@@ -337,7 +337,8 @@ def _start_collector(tmp_path, n_configs=6, epochs=2):
     deadline = time.monotonic() + 120
     while not any(line.endswith("\n") for line in _lines(out)):
         if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("the collector wrote no run within two minutes")
         time.sleep(0.05)
     return proc, out
