@@ -55,12 +55,12 @@ MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 # Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
-# the eleventh pass's 24-hour table of tools/bench_protocol.py in docs/performance.md over random
-# search's, rounded). compare starts the costliest runs first (longest processing time first, so a long run
+# the 2026-12-04 24-hour table of tools/bench_protocol.py in docs/performance.md, on the surrogate
+# refitted that day, over random search's, rounded). compare starts the costliest runs first (longest processing time first, so a long run
 # does not start last; the results do not depend on the order), and the progress bar's first
 # estimate uses it until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 11.0, "shemoa": 26.0, "moasha": 21.0, "mobohb": 75.0,
-                  "mobananas": 37.0, "bulkcut": 75.0, "msehvi": 92.0, "ehvi": 105.0}
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 8.0, "shemoa": 21.0, "moasha": 19.0, "mobohb": 20.0,
+                  "mobananas": 40.0, "bulkcut": 25.0, "msehvi": 43.0, "ehvi": 56.0}
 
 
 def _prior_cost(label: str) -> float:
@@ -158,7 +158,7 @@ def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
 
 
 def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, on_time=None, parent_pid=None):
-    """One run: its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
+    """One run: its cell ``(label, seed, n_workers)``, its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
     called as the run's clock advances (every 1 % of a time budget), when given; ``parent_pid``
     makes a worker process exit when the process that started it is gone."""
     if parent_pid is not None:
@@ -180,7 +180,8 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
 
     with threadpool_limits(limits=1, user_api="blas"):  # as in a joblib worker, also when run in this process
         table = simulate(bench, optimizer, problem, seed=bench_seed, overhead=overhead, on_observation=watch)
-    return table.assign(optimizer=label, seed=seed, n_workers=n_workers), time.perf_counter() - started
+    return (label, seed, n_workers), table.assign(optimizer=label, seed=seed, n_workers=n_workers), \
+        time.perf_counter() - started
 
 
 def _cell_key(describe, label, cls, settings, seed, n_workers, budget, overhead) -> str:
@@ -370,7 +371,9 @@ def compare(
     tasks = (delayed(_cell)(spec, label, opts[label][0], opts[label][1], s, w, budget, overhead, clock(label, s, w),
                             os.getpid())
              for label, s, w in todo)
-    for cell, (table, seconds) in zip(todo, Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)):
+    # as they finish (the results do not depend on the order): a progress bar hears of each run
+    # when it ends, not when every run started before it has ended too
+    for cell, table, seconds in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(tasks):
         tables[cell] = table
         if store is not None:
             _save_cell(paths[cell], table)

@@ -276,3 +276,22 @@ def test_a_run_in_this_process_uses_one_blas_thread_as_a_worker_does():
         outside = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
     assert BlasThreadProbe.seen and set(BlasThreadProbe.seen) == {1}
     assert set(outside) == {2}  # and it is given back afterwards
+
+
+def test_runs_are_reported_as_they_finish_not_in_submission_order():
+    """A run that ends early is heard of at once, not after every run started before it (the progress bar's
+    estimate rests on the reports); the tables do not depend on the order."""
+    import time
+
+    class SlowOneWorker(ToyBenchmark):
+        def problem(self, n_workers=1, budget=None):
+            if n_workers == 1:
+                time.sleep(1.5)
+            return super().problem(n_workers=n_workers, budget=budget)
+
+    heard = []
+    res = compare(SlowOneWorker(), ["random"], seeds=[0], n_workers=[1, 2], budget=Budget(evaluations=30), n_grid=10,
+                  n_jobs=2, backend="threading", on_run=lambda label, seed, w, s: heard.append(w))
+    assert heard == [2, 1]
+    alone = compare(ToyBenchmark(), ["random"], seeds=[0], n_workers=[1, 2], budget=Budget(evaluations=30), n_grid=10)
+    pd.testing.assert_frame_equal(res.runs, alone.runs)
