@@ -422,7 +422,9 @@ class RunCostEstimate:
     An optimizer's expected run is the mean of its finished runs; before one has finished, its
     :data:`surrobench.compare.PRIOR_RUN_COST` (the median prior for an unknown name) times the
     median ratio of measured to prior cost over the optimizers measured so far. The sum over the
-    runs left is divided by the parallel jobs. Nothing is estimated before the first run finishes.
+    runs left is divided by the parallel jobs, but is never less than the costliest run left (a run
+    is not split between jobs: at the end one long run can keep the others waiting). Nothing is
+    estimated before the first run finishes.
     """
 
     def __init__(self, labels, runs_each: int, n_jobs: int):
@@ -444,9 +446,11 @@ class RunCostEstimate:
         if not ratios:
             return None
         scale = ratios[len(ratios) // 2]
-        total = sum(n * (sum(self.seconds[k]) / len(self.seconds[k]) if self.seconds.get(k) else self.prior[k] * scale)
-                    for k, n in self.left.items())
-        return total / self.n_jobs
+        each = {k: sum(self.seconds[k]) / len(self.seconds[k]) if self.seconds.get(k) else self.prior[k] * scale
+                for k, n in self.left.items() if n > 0}
+        if not each:
+            return 0.0
+        return max(sum(self.left[k] * c for k, c in each.items()) / self.n_jobs, max(each.values()))
 
     def describe(self) -> str:
         left = self.remaining()

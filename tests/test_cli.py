@@ -158,6 +158,20 @@ def test_run_cost_estimate_weights_the_runs_left_by_their_expected_cost():
     assert eta.left["custom"] == 9
 
 
+def test_run_cost_estimate_is_never_below_the_costliest_run_left():
+    """A run is not split between jobs: one long run left keeps the other jobs idle."""
+    from surrobench.cli import RunCostEstimate
+
+    eta = RunCostEstimate(["random", "ehvi"], runs_each=2, n_jobs=4)
+    eta.finished("random", 1.0)
+    eta.finished("ehvi", 100.0)
+    assert eta.remaining() == pytest.approx(100.0)  # (1 + 100) / 4 would say 25 s
+    eta.finished("ehvi", 100.0)
+    assert eta.remaining() == pytest.approx(1.0)
+    eta.finished("random", 1.0)
+    assert eta.remaining() == 0.0 and eta.describe() == "about 0 s left"
+
+
 def test_no_option_prefixes_and_clear_names(capsys):
     """argparse's prefix matching is off: --seed is not --seeds; an unknown optimizer gets a close match."""
     from surrobench.cli import main
