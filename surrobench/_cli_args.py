@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 
 
@@ -25,28 +26,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# where each documented ceiling lives: the module that enforces it (None: this module)
+_CEILINGS = {
+    "seeds": ("compare", "MAX_SEEDS"), "worker_counts": ("compare", "MAX_WORKER_COUNTS"),
+    "jobs": ("_numbers", "MAX_JOBS"), "workers": ("simulator", "MAX_WORKERS"),
+    "budget": ("simulator", "MAX_BUDGET_SECONDS"), "evaluations": ("simulator", "MAX_EVALUATIONS"),
+    "n_configs": ("training.collect", "MAX_N_CONFIGS"), "replicates": ("training.collect", "MAX_REPLICATES"),
+    "seed": ("training.collect", "MAX_SEED"), "threads": (None, "MAX_THREADS"), "sample": (None, "MAX_SAMPLE"),
+    "time_limit": (None, "MAX_TIME_LIMIT"),
+}
+
+
 def _ceiling(name: str) -> int | float:
-    """A documented ceiling, from the module that enforces it (imported only when parsing, and only
-    that module: ``collect`` parses on a machine with torch alone, without the benchmark's libraries)."""
-    if name in ("n_configs", "replicates", "seed"):
-        from .training import collect
-
-        return {"n_configs": collect.MAX_N_CONFIGS, "replicates": collect.MAX_REPLICATES,
-                "seed": collect.MAX_SEED}[name]
-    if name in ("workers", "budget", "evaluations"):
-        from . import simulator
-
-        return {"workers": simulator.MAX_WORKERS, "budget": simulator.MAX_BUDGET_SECONDS,
-                "evaluations": simulator.MAX_EVALUATIONS}[name]
-    if name == "jobs":
-        from ._numbers import MAX_JOBS
-
-        return MAX_JOBS
-    if name in ("seeds", "worker_counts"):
-        from . import compare
-
-        return {"seeds": compare.MAX_SEEDS, "worker_counts": compare.MAX_WORKER_COUNTS}[name]
-    return {"threads": MAX_THREADS, "sample": MAX_SAMPLE, "time_limit": MAX_TIME_LIMIT}[name]
+    """A documented ceiling, from the module that enforces it, imported only when parsing and only
+    that module (``collect`` parses on a machine with torch alone, without the benchmark's libraries)."""
+    module, attr = _CEILINGS[name]
+    if module is None:
+        return globals()[attr]
+    return getattr(importlib.import_module(f".{module}", __package__), attr)
 
 
 MAX_THREADS = 256

@@ -56,9 +56,9 @@ MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 # Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
 # the 2026-12-04 24-hour table of tools/bench_protocol.py in docs/performance.md, on the surrogate
-# refitted that day, over random search's, rounded). compare starts the costliest runs first (longest processing time first, so a long run
-# does not start last; the results do not depend on the order), and the progress bar's first
-# estimate uses it until runs of that optimizer finish.
+# refitted that day, over random search's, rounded). compare starts the costliest runs first
+# (longest processing time first, so a long run does not start last; the results do not depend on
+# the order), and the progress bar's first estimate uses it until runs of that optimizer finish.
 PRIOR_RUN_COST = {"random": 1.0, "nsga2": 8.0, "shemoa": 21.0, "moasha": 19.0, "mobohb": 20.0,
                   "mobananas": 40.0, "bulkcut": 25.0, "msehvi": 43.0, "ehvi": 56.0}
 
@@ -158,9 +158,10 @@ def _parallelism(n_jobs: int, n_tasks: int, backend: str | None) -> int:
 
 
 def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, on_time=None, parent_pid=None):
-    """One run: its cell ``(label, seed, n_workers)``, its result table and the wall seconds it took. ``on_time(simulated seconds)`` is
-    called as the run's clock advances (every 1 % of a time budget), when given; ``parent_pid``
-    makes a worker process exit when the process that started it is gone."""
+    """One run: its cell ``(label, seed, n_workers)``, its result table and the wall seconds it
+    took. ``on_time(simulated seconds)`` is called as the run's clock advances (every 1 % of a time
+    budget), when given; ``parent_pid`` makes a worker process exit when the process that started
+    it is gone."""
     if parent_pid is not None:
         die_with(parent_pid)
     started = time.perf_counter()
