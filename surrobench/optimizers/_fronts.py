@@ -84,16 +84,19 @@ class Fronts:
         self._xy[index] = p[:2]
         self.promoted.append(False)
         self.front_of.append(-1)
-        lo, hi = 0, len(self.fronts)
-        while lo < hi:  # the first front none of whose members dominates p
-            mid = (lo + hi) // 2
-            if self._dominated(p, self.fronts[mid]):
-                lo = mid + 1
-            else:
-                hi = mid
+        fronts, dominated = self.fronts, self._dominated
+        lo = hi = len(fronts)
+        if hi and not dominated(p, fronts[-1]):  # else to the pool (on a MO-ASHA rung, 3 results in 5)
+            lo = 0
+            while lo < hi:  # the first front none of whose members dominates p
+                mid = (lo + hi) // 2
+                if dominated(p, fronts[mid]):
+                    lo = mid + 1
+                else:
+                    hi = mid
         moved, level = [p], lo
         while moved:
-            if level == len(self.fronts):  # beyond the kept fronts
+            if level == len(fronts):  # beyond the kept fronts
                 for m in moved:
                     old = self.front_of[m[2]]
                     if old >= 0 and not self.promoted[m[2]]:
@@ -101,15 +104,23 @@ class Fronts:
                     self.front_of[m[2]] = -1
                     self.pool.append(m[2])
                 return
-            front = self.fronts[level]
+            front = fronts[level]
             start = bisect.bisect_left(front, (moved[0][0], -math.inf, -math.inf))  # only these can be dominated
             keep, pushed, stop = [], [], len(front)
+            # _dominated(m, moved) for the members in error order, as a merge: the moved point that
+            # can dominate m is the last one whose error is not above m's (j only moves forward)
+            j, last, floor = 0, len(moved) - 1, moved[-1][1]
+            d0, d1 = moved[0][0], moved[0][1]
             for pos in range(start, len(front)):
                 m = front[pos]
-                if m[1] < moved[-1][1]:  # sizes fall along the front: no moved point dominates the rest
+                m0, m1 = m[0], m[1]
+                if m1 < floor:  # sizes fall along the front: no moved point dominates the rest
                     stop = pos
                     break
-                (pushed if self._dominated(m, moved) else keep).append(m)
+                while j < last and moved[j + 1][0] <= m0:
+                    j += 1
+                    d0, d1 = moved[j][0], moved[j][1]
+                (pushed if d1 <= m1 and (d0 != m0 or d1 != m1) else keep).append(m)
             front[start:stop] = sorted(keep + moved) if keep or len(moved) > 1 else moved
             self.version[level] += 1
             for m in moved:
@@ -152,16 +163,23 @@ class Fronts:
             return hit[1]
         # front_contributions in Python floats (the same IEEE operations in the same order; fronts
         # are short, and numpy's per-call cost was most of it), then np.lexsort((index, error,
-        # -contribution))'s order as one sort of tuples (tested against both)
+        # -contribution))'s order as one sort of tuples (tested against both). Along a front the
+        # error rises and the size falls, so the members inside ``ref`` are one run front[a:b].
         front = self.fronts[level]
         r0, r1 = float(ref[0]), float(ref[1])
-        inside = [m for m in front if m[0] < r0 and m[1] < r1]
-        hvc, up = {}, r1
-        for j, m in enumerate(inside):
-            right = inside[j + 1][0] if j + 1 < len(inside) else r0
-            hvc[m[2]] = (right - m[0]) * (up - m[1])
+        a, b = 0, len(front)
+        while a < b and not front[a][1] < r1:
+            a += 1
+        while b > a and not front[b - 1][0] < r0:
+            b -= 1
+        keys = [(-0.0, m[0], m[2]) for m in front[:a]]  # outside: no contribution
+        up, append = r1, keys.append
+        for m, right in zip(front[a:b], front[a + 1 : b] + [(r0,)]):
+            append((-((right[0] - m[0]) * (up - m[1])), m[0], m[2]))
             up = m[1]
-        out = [m[2] for m in sorted((-hvc.get(m[2], 0.0), m[0], m[2]) for m in front)]
+        keys += [(-0.0, m[0], m[2]) for m in front[b:]]
+        keys.sort()
+        out = [k[2] for k in keys]
         self._ordered[level] = (self.version[level], out)
         return out
 
