@@ -171,6 +171,48 @@ def test_batch_trajectories_equal_single_ones_bit_for_bit(surrogate_bench):
         surrogate_bench.trajectories(configs, seed=[1, 2])
 
 
+def _draw_every_branch(curve, p, learner, keys, seeds, mix):
+    """CurveModel.draw as it was before it computed each row's branch alone: both outcomes of
+    every row, then one np.where."""
+    from scipy.special import ndtr
+
+    from surrobench.surrogate.model import N_OUT, _rowwise
+    from surrobench.surrogate.noise import draw_normals, learn_uniforms, logit, sigmoid
+
+    normals, z_config = draw_normals(keys, seeds, N_OUT + 2)
+    z = logit(learner)
+    if curve.tail is not None:
+        z = curve.tail(z)
+    drawn = sigmoid(z + _rowwise(normals[:, :N_OUT], mix))
+    learned = learn_uniforms(keys, normals[:, N_OUT], curve.learn_corr, z_config) < p
+    bank = curve.chance_bank if curve.chance_bank is not None else curve.chance_curve[None, :]
+    pick = np.minimum((ndtr(normals[:, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
+    return np.clip(np.where(learned[:, None], drawn, bank[pick]), 0.0, 1.0), learned
+
+
+@pytest.mark.parametrize("which", ["synthetic", "shipped"])
+def test_draws_of_one_branch_per_row_equal_both_branches_bit_for_bit(surrogate_bench, which):
+    surrogate = surrogate_bench.surrogate if which == "synthetic" else surrobench.load().surrogate
+    configs = sample(seed=33, n=60)
+    rows = np.asarray(surrobench.surrogate.features.features(configs, surrogate.input_shape, surrogate.n_classes,
+                                                             surrogate.n_train))
+    raw = np.asarray(surrogate.fast.inplace_predict(rows), dtype=float).reshape(len(rows), -1)
+    k = surrogate._k
+    p, learner = surrogate.curve.learn_probability(raw[:, 0]), surrogate.curve.learner(raw[:, 1 : k + 1])
+    keys = np.array([int(config_id(c), 16) for c in configs], dtype=np.uint64)
+    seeds = np.arange(60, dtype=np.uint64) * 7919
+    want, learned = _draw_every_branch(surrogate.curve, p, learner, keys, seeds, surrogate._mix)
+    assert 0 < learned.sum() < len(learned)  # both branches taken
+    got = surrogate.curve.draw(p, learner, keys, seeds, surrogate._mix)
+    assert got.tobytes() == want.tobytes()
+    for mask in (learned, ~learned):  # batches of one branch only
+        got = surrogate.curve.draw(p[mask], learner[mask], keys[mask], seeds[mask], surrogate._mix)
+        assert got.tobytes() == want[mask].tobytes()
+    for i in range(0, 60, 7):  # and rows alone
+        got = surrogate.curve.draw(p[i : i + 1], learner[i : i + 1], keys[i : i + 1], seeds[i : i + 1], surrogate._mix)
+        assert got.tobytes() == want[i : i + 1].tobytes()
+
+
 def test_size_objective_is_exact_not_fitted(surrogate_bench):
     for cfg in sample(seed=5, n=30):
         assert surrogate_bench.query(cfg, 3).log10_params == pytest.approx(log10_params(cfg, (3, 16, 16), 17), abs=1e-12)

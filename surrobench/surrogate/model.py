@@ -153,14 +153,23 @@ class CurveModel:
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
         point prediction; the draws need the spread of real runs."""
         normals, z_config = draw_normals(config_keys, seeds, N_OUT + 2)
-        z = logit(learner)
-        if self.tail is not None:
-            z = self.tail(z)
-        learner = sigmoid(z + _rowwise(normals[:, :N_OUT], mix))
         learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
-        bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
-        pick = np.minimum((ndtr(normals[:, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
-        return clip(np.where(learned[:, None], learner, bank[pick]), 0.0, 1.0)
+        # each row's outcome is computed for that row alone (every step is row by row, _rowwise
+        # included): a learner's curve, or a chance-level one; a row costs only its own branch
+        out = np.empty((len(learned), N_OUT))
+        n_learned = int(np.count_nonzero(learned))
+        if n_learned:
+            rows = slice(None) if n_learned == len(learned) else learned
+            z = logit(learner[rows])
+            if self.tail is not None:
+                z = self.tail(z)
+            out[rows] = sigmoid(z + _rowwise(normals[rows, :N_OUT], mix))
+        if n_learned < len(learned):
+            rows = ~learned
+            bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
+            pick = np.minimum((ndtr(normals[rows, N_OUT + 1]) * len(bank)).astype(int), len(bank) - 1)
+            out[rows] = bank[pick]
+        return clip(out, 0.0, 1.0)
 
 
 def _rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
