@@ -86,7 +86,7 @@ class Fronts:
         self.front_of.append(-1)
         fronts, dominated = self.fronts, self._dominated
         lo = hi = len(fronts)
-        if hi and not dominated(p, fronts[-1]):  # else to the pool (on a MO-ASHA rung, 3 results in 5)
+        if hi and not dominated(p, fronts[-1]):  # else to the pool, as most results on a MO-ASHA rung go
             lo = 0
             while lo < hi:  # the first front none of whose members dominates p
                 mid = (lo + hi) // 2
