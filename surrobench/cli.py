@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
     va.add_argument("--jobs", type=_int_in(1, "jobs"), default=1, help="runs in parallel (joblib)")
     va.add_argument("--out", default="validation", help="results directory (default: %(default)s)")
+    va.add_argument("--resume", action="store_true",
+                    help="reuse the runs an earlier or interrupted validate with the same settings and logs stored "
+                         "in OUT/cells")
     va.add_argument("--no-plots", action="store_true")
     va.add_argument("--no-progress", action="store_true")
 
@@ -475,13 +478,20 @@ def cmd_validate(args) -> int:
     check_writable_dir(args.out, "out")
     from tqdm.auto import tqdm
 
+    cells_dir = os.path.join(args.out, "cells")
     bar = tqdm(total=len(sides) * n_opts, unit="task", disable=args.no_progress, desc="validate")
-    with bar:
-        results = validate(
-            args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets, folds=args.folds,
-            grid=grid, sides=sides, n_jobs=args.jobs, on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
-            else logger.info("%s", text), on_task=lambda: bar.update(1),
-        )
+    try:
+        with bar:
+            results = validate(
+                args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
+                folds=args.folds, grid=grid, sides=sides, n_jobs=args.jobs,
+                on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
+                else logger.info("%s", text), on_task=lambda: bar.update(1), cells_dir=cells_dir, resume=args.resume,
+            )
+    except KeyboardInterrupt:
+        print(f"surrobench validate: interrupted; the finished runs are kept in {cells_dir}: "
+              "the same command with --resume goes on from there", file=sys.stderr)
+        return 130
     write_validation(results, args.out, plots=not args.no_plots)
     import pandas as pd
 

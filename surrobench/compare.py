@@ -223,8 +223,9 @@ def _save_cell(path: Path, table: pd.DataFrame) -> bool:
     return True
 
 
-def _load_cell(path: Path) -> pd.DataFrame | None:
-    """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read."""
+def _load_cell(path: Path, required: Iterable[str] | None = None) -> pd.DataFrame | None:
+    """A stored cell's table, dtypes as stored, or None (with a warning) if it cannot be read or
+    lacks one of the ``required`` columns (default: those of a comparison's ``runs`` table)."""
     try:
         # the file opened here, not by np.load, which leaves it open when the archive is truncated
         with open(path, "rb") as f:
@@ -238,7 +239,7 @@ def _load_cell(path: Path) -> pd.DataFrame | None:
         for c, dtype in zip(columns, dtypes):
             if str(frame[c].dtype) != dtype:
                 frame[c] = frame[c].astype(dtype)
-        missing = [c for c in RESULT_TABLE_COLUMNS["runs"] if c not in frame.columns]
+        missing = [c for c in (RESULT_TABLE_COLUMNS["runs"] if required is None else required) if c not in frame.columns]
         if missing:
             raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:

@@ -37,15 +37,20 @@ surrogate lead the method to configs as good as real training would have).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from ._paths import check_writable_dir
 from .metrics import hv_over_time, hypervolume, time_grid
 from .simulator import Budget, simulate
 from .snap import SnappedOptimizer, Snapper
@@ -98,12 +103,41 @@ def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: f
     return table
 
 
-def _task(side_name, side, label, cls, settings, seeds, budgets):
+# The columns a stored cell must hold: a run's result table and what snapping asked (run_cell).
+_CELL_COLUMNS = ("job_id", "trial", "worker", "start", "end", "config_id", "epoch", "from_epoch", "val_error",
+                 "log10_params", "asked_config_id", "snap_distance")
+
+
+def _cell_key(study: Mapping[str, Any], side: str, seconds: float, label: str, cls, settings, seed: int) -> str:
+    """What decides one run of a study: the study's identity (logs, fits), the side, the budget's
+    seconds, the optimizer (class, label, settings), the seed and the surrobench version."""
+    from . import __version__
+
+    ident = {
+        "surrobench": __version__, "study": dict(study), "side": side, "seconds": float(seconds), "label": label,
+        "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
+        "settings": settings, "seed": int(seed),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=repr).encode()).hexdigest()[:20]
+
+
+def _cell_path(store: Path, side: str, budget: str, label: str, seed: int, key: str) -> Path:
+    slug = "-".join("".join(c if c.isalnum() or c in "_" else "_" for c in part)[:40]
+                    for part in (side, budget.replace("%", "pct"), label))
+    return store / f"{slug}-seed{seed}-{key}.npz"
+
+
+def _task(side_name, side, label, cls, settings, todo):
+    """The runs ``todo`` = [(budget name, seconds, seed, path or None)] of one side and optimizer;
+    each is stored at its path as soon as it is made, when it has one."""
+    from .compare import _save_cell
+
     out = []
-    for budget_name, seconds in budgets.items():
-        for seed in seeds:
-            table = run_cell(side, cls, settings, seed, seconds)
-            out.append(((side_name, budget_name, label, seed), table))
+    for budget_name, seconds, seed, path in todo:
+        table = run_cell(side, cls, settings, seed, seconds)
+        if path is not None:
+            _save_cell(path, table)
+        out.append(((side_name, budget_name, label, seed), table))
     return out
 
 
@@ -117,6 +151,9 @@ def run_sides(
     n_grid: int = 60,
     on_task: Callable[[], None] | None = None,
     logged_errors: pd.Series | None = None,
+    cells_dir: str | os.PathLike | None = None,
+    study: Mapping[str, Any] | None = None,
+    resume: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every optimizer x seed x budget on every side: ``(runs, final, hv)`` tidy tables.
 
@@ -131,20 +168,60 @@ def run_sides(
     are worth on real runs (NaN on a side whose configs were not all logged). On a surrogate
     side, ``hv - hv_logged`` is the surrogate's optimism about what the method found, and
     ``hv_logged`` below the real side's ``hv`` means the surrogate steered it to worse configs.
+
+    With ``cells_dir``, every run's table is stored there as soon as it is made (one ``.npz`` of
+    plain arrays per run, written whole and renamed into place, as :func:`~surrobench.compare.compare`
+    stores its cells), named by a key of ``study`` (a JSON-able description of what the sides'
+    benchmarks were built from: :func:`validate` passes the logs' hash, the folds, the tuning grid
+    and the seed), the side's name, the budget's seconds, the optimizer and the seed.
+    ``resume=True`` reads the stored runs whose key matches instead of making them again, so an
+    interrupted study goes on where it stopped. The key does not see code or benchmark objects:
+    after changing either, do not resume. The tables are the same, in the same order, whichever
+    runs were stored.
     """
     from joblib import Parallel, delayed
 
+    from .compare import _load_cell
+
     seeds = [int(s) for s in seeds]
-    tasks = [(name, side, label, cls, settings) for name, side in sides.items()
-             for label, (cls, settings) in optimizers.items()]
-    calls = (delayed(_task)(*t, seeds, dict(budgets)) for t in tasks)
+    if resume and cells_dir is None:
+        raise ValueError("resume: needs cells_dir, the folder where the runs were stored")
+    if cells_dir is not None and study is None:
+        raise ValueError("cells_dir: needs study, the description of the sides that keys the stored runs")
+    store = None
+    if cells_dir is not None:
+        store = check_writable_dir(cells_dir, "cells_dir")
+        store.mkdir(parents=True, exist_ok=True)
+    order = [(name, budget_name, label, seed) for name in sides for label in optimizers
+             for budget_name in budgets for seed in seeds]  # the tables' order, stored or not
     tables: dict[tuple, pd.DataFrame] = {}
+    tasks = []
+    for name, side in sides.items():
+        for label, (cls, settings) in optimizers.items():
+            todo = []
+            for budget_name, seconds in budgets.items():
+                for seed in seeds:
+                    path = None
+                    if store is not None:
+                        key = _cell_key(study, name, seconds, label, cls, settings, seed)
+                        path = _cell_path(store, name, budget_name, label, seed, key)
+                    stored = _load_cell(path, _CELL_COLUMNS) if resume and path.is_file() else None
+                    if stored is not None:
+                        tables[name, budget_name, label, seed] = stored
+                    else:
+                        todo.append((budget_name, float(seconds), seed, path))
+            if todo:
+                tasks.append((name, side, label, cls, settings, todo))
+            elif on_task is not None:
+                on_task()  # every run of this side and optimizer was stored
+    calls = (delayed(_task)(*t) for t in tasks)
     for chunk in Parallel(n_jobs=n_jobs, return_as="generator")(calls):
         tables.update(chunk)
         if on_task is not None:
             on_task()
     runs, finals, hvs = [], [], []
-    for (side_name, budget_name, label, seed), table in tables.items():
+    for side_name, budget_name, label, seed in order:
+        table = tables[side_name, budget_name, label, seed]
         ref = np.asarray(sides[side_name].benchmark.reference_point, dtype=float)
         seconds = float(budgets[budget_name])
         grid = time_grid(seconds / 1e3, seconds, n_grid)
@@ -379,11 +456,17 @@ def validate(
     n_boot: int = 1000,
     on_stage: Callable[[str], None] | None = None,
     on_task: Callable[[], None] | None = None,
+    cells_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> ValidationResults:
     """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
     (:data:`~surrobench.surrogate.GRIDS`); ``seed`` the seed of the folds, the fits and the bootstrap.
+    ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
+    :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,
+    the seed and the XGBoost version). The surrogates are fitted again on a resume (they are
+    deterministic), so an interrupted study saves its runs, not its fits.
     Everything that can be refused is refused before anything is fitted or run.
     """
     from .compare import blas_kernels, resolve_optimizers
@@ -404,6 +487,10 @@ def validate(
         raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
     budgets = list(budgets)
     budget_seconds(budgets, 1, 1.0)  # checks the shares
+    if resume and cells_dir is None:
+        raise ValueError("resume: needs cells_dir, the folder where the runs were stored")
+    if cells_dir is not None:
+        check_writable_dir(cells_dir, "cells_dir")
     logs = "training_logs/flowers17" if logs is None else logs
     logged = logged_set(logs, dataset)
     if len(logged) < MIN_CONFIGS_PER_FOLD * folds:
@@ -439,7 +526,12 @@ def validate(
     seconds = budget_seconds(budgets, len(logged), mean_cost)
     stage(f"running {len(opts)} optimizers x {len(seeds)} seeds x {len(seconds)} budgets on {len(run)} sides")
     errors = logged_errors(logged.data.config_ids, logged.data.val)
-    runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors)
+    import xgboost
+
+    study = {"training_data": logged.data.data_hash, "dataset": logged.dataset, "n_configs": len(logged),
+             "folds": folds, "grid": grid, "seed": seed, "xgboost": xgboost.__version__}
+    runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors,
+                                cells_dir=cells_dir, study=study, resume=resume)
     summary, pairs = compare_sides(final, COMPARISONS, n_boot=n_boot, seed=seed)
     metadata = {
         "logs": str(logs), "dataset": logged.dataset, "n_configs": len(logged), "n_runs": int(len(logged.data)),

@@ -283,6 +283,81 @@ def test_noise_ceiling_is_low_when_seeds_do_not_separate_the_optimizers():
 # ------------------------------------------------------------------------------ command line
 
 
+def _stored_study(tmp_path, resume, study=None, opts=None):
+    snapper = Snapper(SET)
+    sides = {"real": Side(SetBenchmark(ToyBenchmark(), IDS), snapper),
+             "other": Side(SetBenchmark(ToyBenchmark(noise=0.0), IDS), snapper)}
+    return run_sides(sides, opts or _bands(3), range(3), {"1%": 1500.0, "b": 2500.0}, n_grid=8,
+                     cells_dir=tmp_path / "cells", study=study or {"logs": "toy"}, resume=resume)
+
+
+def test_stored_runs_resume_to_the_same_tables_without_running_again(tmp_path, monkeypatch):
+    import surrobench.validate as validate_module
+
+    fresh = run_sides({"real": Side(SetBenchmark(ToyBenchmark(), IDS), Snapper(SET)),
+                       "other": Side(SetBenchmark(ToyBenchmark(noise=0.0), IDS), Snapper(SET))},
+                      _bands(3), range(3), {"1%": 1500.0, "b": 2500.0}, n_grid=8)
+    stored = _stored_study(tmp_path, resume=False)
+    files = sorted((tmp_path / "cells").glob("*.npz"))
+    assert len(files) == 2 * 3 * 2 * 3 and all("%" not in f.name for f in files)  # sides x opts x budgets x seeds
+    for a, b in zip(fresh, stored):
+        pd.testing.assert_frame_equal(a, b)  # storing changes nothing
+
+    made = []
+    real_run_cell = validate_module.run_cell
+
+    def counting(*args, **kwargs):
+        made.append(args[3])
+        return real_run_cell(*args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "run_cell", counting)
+    files[5].unlink()
+    resumed = _stored_study(tmp_path, resume=True)
+    assert len(made) == 1  # only the deleted run is made again
+    for a, b in zip(fresh, resumed):
+        pd.testing.assert_frame_equal(a, b)  # same tables, same row order
+    made.clear()
+    _stored_study(tmp_path, resume=False)
+    assert len(made) == 36  # without resume every run is made (and stored again)
+    made.clear()
+    _stored_study(tmp_path, resume=True, study={"logs": "other logs"})
+    assert len(made) == 36  # another study's runs are not reused
+
+
+def test_stored_runs_need_a_folder_and_a_study_and_skip_a_damaged_file(tmp_path, caplog):
+    opts, sides = _bands(2), {"real": Side(SetBenchmark(ToyBenchmark(), IDS), Snapper(SET))}
+    with pytest.raises(ValueError, match="resume: needs cells_dir"):
+        run_sides(sides, opts, range(1), {"b": 2500.0}, resume=True)
+    with pytest.raises(ValueError, match="cells_dir: needs study"):
+        run_sides(sides, opts, range(1), {"b": 2500.0}, cells_dir=tmp_path / "cells")
+    first = run_sides(sides, opts, range(1), {"b": 2500.0}, n_grid=8, cells_dir=tmp_path / "cells", study={})
+    victim = sorted((tmp_path / "cells").glob("*.npz"))[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated
+    again = run_sides(sides, opts, range(1), {"b": 2500.0}, n_grid=8, cells_dir=tmp_path / "cells", study={},
+                      resume=True)
+    assert "unreadable" in caplog.text
+    pd.testing.assert_frame_equal(first[1], again[1])
+
+
+def test_validate_cli_keeps_the_runs_of_an_interrupted_study(tmp_path, monkeypatch, capsys):
+    import surrobench.validate as validate_module
+
+    asked = {}
+
+    def interrupted(*args, **kwargs):
+        asked.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate_module, "validate", interrupted)
+    out = tmp_path / "o"
+    assert _exit_code(["validate", str(FLOWERS_LOGS), "--out", str(out), "--no-progress", "--resume"]) == 130
+    err = capsys.readouterr().err
+    assert asked["cells_dir"] == str(out / "cells") and asked["resume"] is True
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    _exit_code(["validate", str(FLOWERS_LOGS), "--out", str(out), "--no-progress"])
+    assert asked["resume"] is False
+
+
 def _exit_code(argv):
     from surrobench.cli import main
 
