@@ -324,6 +324,25 @@ def test_stored_runs_resume_to_the_same_tables_without_running_again(tmp_path, m
     assert len(made) == 36  # another study's runs are not reused
 
 
+def test_runs_stored_by_a_command_of_one_side_serve_the_study_of_both(tmp_path, monkeypatch):
+    opts = _bands(2)
+    real = Side(SetBenchmark(ToyBenchmark(), IDS), Snapper(SET))
+    other = Side(SetBenchmark(ToyBenchmark(noise=0.0), IDS), Snapper(SET))
+    kw = dict(n_grid=8, cells_dir=tmp_path / "cells", study={"logs": "toy"})
+    run_sides({"other": other}, opts, range(2), {"b": 2500.0}, **kw)  # one "command" ran one side
+    run_sides({"real": real}, {"band1": opts["band1"]}, range(2), {"b": 2500.0}, **kw)  # another, part of the other
+    whole = run_sides({"real": real, "other": other}, opts, range(2), {"b": 2500.0}, n_grid=8)
+    import surrobench.validate as validate_module
+
+    made = []
+    original = validate_module.run_cell
+    monkeypatch.setattr(validate_module, "run_cell", lambda *a, **k: made.append(a[3]) or original(*a, **k))
+    gathered = run_sides({"real": real, "other": other}, opts, range(2), {"b": 2500.0}, resume=True, **kw)
+    assert len(made) == 2  # only real x band0 x 2 seeds had not been stored
+    for a, b in zip(whole, gathered):
+        pd.testing.assert_frame_equal(a, b)
+
+
 def test_stored_runs_need_a_folder_and_a_study_and_skip_a_damaged_file(tmp_path, caplog):
     opts, sides = _bands(2), {"real": Side(SetBenchmark(ToyBenchmark(), IDS), Snapper(SET))}
     with pytest.raises(ValueError, match="resume: needs cells_dir"):
