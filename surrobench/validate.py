@@ -172,8 +172,8 @@ def run_sides(
     With ``cells_dir``, every run's table is stored there as soon as it is made (one ``.npz`` of
     plain arrays per run, written whole and renamed into place, as :func:`~surrobench.compare.compare`
     stores its cells), named by a key of ``study`` (a JSON-able description of what the sides'
-    benchmarks were built from: :func:`validate` passes the logs' hash, the folds, the tuning grid
-    and the seed), the side's name, the budget's seconds, the optimizer and the seed.
+    benchmarks were built from: :func:`validate` passes the logs' hash and dataset, the folds, the
+    tuning grid, the seed and the XGBoost version), the side's name, the budget's seconds, the optimizer and the seed.
     ``resume=True`` reads the stored runs whose key matches instead of making them again, so an
     interrupted study goes on where it stopped. The key does not see code or benchmark objects:
     after changing either, do not resume. The tables are the same, in the same order, whichever
