@@ -492,7 +492,7 @@ def cmd_validate(args) -> int:
         print(f"surrobench validate: interrupted; the finished runs are kept in {cells_dir}: "
               "the same command with --resume goes on from there", file=sys.stderr)
         return 130
-    write_validation(results, args.out, plots=not args.no_plots)
+    write_validation(results, args.out, plots=not args.no_plots, n_jobs=args.jobs)
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):

@@ -544,20 +544,24 @@ def validate(
                              metadata=metadata)
 
 
-def write_validation(results: ValidationResults, directory, *, plots: bool = True) -> list:
-    """Write the tables (CSV) and ``metadata.json`` into ``directory``, and the side-by-side plots."""
+def write_validation(results: ValidationResults, directory, *, plots: bool = True, n_jobs: int = 1) -> list:
+    """Write the tables (CSV) and ``metadata.json`` into ``directory``, and the side-by-side plots.
+
+    A large table (``runs`` of a long study holds millions of job rows) is formatted in row blocks by
+    ``n_jobs`` processes, the same bytes as with one (see :func:`surrobench.compare.write_results`)."""
     import json
     import os
     from pathlib import Path
 
     from ._paths import check_writable_dir
+    from .compare import _write_csv
 
     d = check_writable_dir(directory, "out")
     d.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ValidationResults.TABLES:
         tmp = d / f".{name}.csv.tmp"
-        getattr(results, name).to_csv(tmp, index=False)
+        _write_csv(getattr(results, name), tmp, n_jobs)
         os.replace(tmp, d / f"{name}.csv")
         written.append(d / f"{name}.csv")
     tmp = d / ".metadata.json.tmp"
