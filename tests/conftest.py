@@ -119,3 +119,25 @@ def flowers_dir() -> Path:
     if not all((FLOWERS_DIR / f"{p}_{s}.npy").is_file() for p in "xy" for s in ("train", "val", "test")):
         pytest.skip(f"flowers17 arrays not found in {FLOWERS_DIR}")
     return FLOWERS_DIR
+
+
+@pytest.fixture
+def parallel_csv(monkeypatch) -> list:
+    """Tables of more than 10 rows are formatted in blocks by 2 processes (as on a 2-core machine), and
+    the returned list collects every path that ``DataFrame.to_csv`` writes in this process, so a test
+    can tell a table formatted by the workers from one written here."""
+    import pandas as pd
+
+    import surrobench.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "PARALLEL_CSV_ROWS", 10)
+    monkeypatch.setattr(compare_module.os, "cpu_count", lambda: 2)
+    written_here: list = []
+    to_csv = pd.DataFrame.to_csv
+
+    def spy(frame, path=None, *args, **kwargs):
+        written_here.append(path)
+        return to_csv(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", spy)
+    return written_here

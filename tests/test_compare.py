@@ -79,20 +79,9 @@ def test_summary_and_round_trip(results, tmp_path):
     assert paths[0].read_bytes() != median_png  # another curve, another picture
 
 
-def test_a_large_table_formatted_by_several_processes_has_the_same_bytes(results, tmp_path, monkeypatch):
-    import surrobench.compare as compare_module
-
+def test_a_large_table_formatted_by_several_processes_has_the_same_bytes(results, tmp_path, request):
     one = write_results(results, tmp_path / "one") / "runs.csv"
-    monkeypatch.setattr(compare_module, "PARALLEL_CSV_ROWS", 10)
-    monkeypatch.setattr(compare_module.os, "cpu_count", lambda: 2)
-    written_here = []
-    to_csv = pd.DataFrame.to_csv
-
-    def spy(frame, path=None, *args, **kwargs):
-        written_here.append(path)
-        return to_csv(frame, path, *args, **kwargs)
-
-    monkeypatch.setattr(pd.DataFrame, "to_csv", spy)
+    written_here = request.getfixturevalue("parallel_csv")  # from here on: blocks, 2 processes
     two = write_results(results, tmp_path / "two", n_jobs=2) / "runs.csv"
     assert not any("runs" in str(p) for p in written_here)  # formatted in the worker processes
     assert len(results.runs) > 4 * 2 * 10  # every block has rows

@@ -260,8 +260,7 @@ def test_hv_logged_scores_a_side_by_the_logs_and_exposes_optimism():
     assert unlogged["hv_logged"].isna().all()
 
 
-def test_a_large_study_table_written_by_several_processes_has_the_same_bytes(tmp_path, monkeypatch):
-    import surrobench.compare as compare_module
+def test_a_large_study_table_written_by_several_processes_has_the_same_bytes(tmp_path, request):
     from surrobench.validate import ValidationResults, write_validation
 
     snapper = Snapper(SET)
@@ -270,15 +269,7 @@ def test_a_large_study_table_written_by_several_processes_has_the_same_bytes(tmp
     res = ValidationResults(runs=runs, final=final, hv=hv, ranking=rankings(final), summary=pd.DataFrame(),
                             pairs=pd.DataFrame(), metadata={"study": "toy"})
     write_validation(res, tmp_path / "one", plots=False)
-    monkeypatch.setattr(compare_module, "PARALLEL_CSV_ROWS", 10)
-    monkeypatch.setattr(compare_module.os, "cpu_count", lambda: 2)
-    to_csv, written_here = pd.DataFrame.to_csv, []
-
-    def spy(frame, path=None, *args, **kwargs):
-        written_here.append(path)
-        return to_csv(frame, path, *args, **kwargs)
-
-    monkeypatch.setattr(pd.DataFrame, "to_csv", spy)
+    written_here = request.getfixturevalue("parallel_csv")  # from here on: blocks, 2 processes
     write_validation(res, tmp_path / "two", plots=False, n_jobs=2)
     assert len(runs) > 4 * 2 * 10 and not any("runs" in str(p) for p in written_here)  # runs: by the workers
     for name in ValidationResults.TABLES:
