@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "headline alone, real,oof,oof_redraw for the headline and its draw ceiling")
     va.add_argument("--grid", choices=["default", "quick"], default=None,
                     help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
+    va.add_argument("--noise-time", default="epoch", choices=["epoch", "log-epoch"],
+                    help="the seed noise's clock in every fitted surrogate (default: epoch; see surrobench fit)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
     va.add_argument("--jobs", type=_int_in(1, "jobs"), default=1, help="runs in parallel (joblib)")
     va.add_argument("--out", default="validation", help="results directory (default: %(default)s)")
@@ -161,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
     f.add_argument("--clock-plans", type=_seed_list, metavar="S,S",
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
+    f.add_argument("--noise-time", default="epoch", choices=["epoch", "log-epoch"],
+                   help="the seed noise's clock: the wobble over epochs (default) or over log epochs with a "
+                        "per-epoch jitter (closer to replicated runs; see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 
@@ -484,7 +489,7 @@ def cmd_validate(args) -> int:
         with bar:
             results = validate(
                 args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
-                folds=args.folds, grid=grid, sides=sides, n_jobs=args.jobs,
+                folds=args.folds, grid=grid, noise_time=args.noise_time, sides=sides, n_jobs=args.jobs,
                 on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
                 else logger.info("%s", text), on_task=lambda: bar.update(1), cells_dir=cells_dir, resume=args.resume,
             )
@@ -538,7 +543,7 @@ def cmd_fit(args) -> int:
     logger.info("fitting a surrogate from %s (grid %s)", args.logs, args.grid)
     surrogate = fit_surrogate(
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
-        grid=args.grid, name=args.name, clock_plans=args.clock_plans,
+        grid=args.grid, name=args.name, clock_plans=args.clock_plans, noise_time=args.noise_time,
     )
     return _write_surrogate(surrogate, out or Path("build") / "surrogates" / surrogate.name, args)
 

@@ -103,6 +103,10 @@ def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: f
     return table
 
 
+NOISELESS_SIDES = ("real", "real_times")
+"""Sides answered by the logged runs: no surrogate's seed noise decides them (the ``real`` side's
+clock is the in-sample surrogate's runtime model, which has no seed noise)."""
+
 # The columns a stored cell must hold: a run's result table and what snapping asked (run_cell).
 _CELL_COLUMNS = ("job_id", "trial", "worker", "start", "end", "config_id", "epoch", "from_epoch", "val_error",
                  "log10_params", "asked_config_id", "snap_distance")
@@ -110,9 +114,13 @@ _CELL_COLUMNS = ("job_id", "trial", "worker", "start", "end", "config_id", "epoc
 
 def _cell_key(study: Mapping[str, Any], side: str, seconds: float, label: str, cls, settings, seed: int) -> str:
     """What decides one run of a study: the study's identity (logs, fits), the side, the budget's
-    seconds, the optimizer (class, label, settings), the seed and the surrobench version."""
+    seconds, the optimizer (class, label, settings), the seed and the surrobench version. The
+    sides answered by the logs (``real``, ``real_times``) draw no seed noise, so the noise's clock
+    is not part of their key: studies that differ only in it share those runs."""
     from . import __version__
 
+    if side in NOISELESS_SIDES:
+        study = {k: v for k, v in study.items() if k != "noise_time"}
     ident = {
         "surrobench": __version__, "study": dict(study), "side": side, "seconds": float(seconds), "label": label,
         "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
@@ -450,6 +458,7 @@ def validate(
     budgets: Sequence[float] = DEFAULT_BUDGETS,
     folds: int = 5,
     grid: str = "default",
+    noise_time: str = "epoch",
     sides: Sequence[str] = DEFAULT_SIDES,
     n_jobs: int = 1,
     seed: int = 0,
@@ -462,7 +471,9 @@ def validate(
     """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
-    (:data:`~surrobench.surrogate.GRIDS`); ``seed`` the seed of the folds, the fits and the bootstrap.
+    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the clock of their seed noise (``"epoch"``
+    or ``"log-epoch"``, see :mod:`surrobench.surrogate.noise`); ``seed`` the seed of the folds, the
+    fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
     :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,
     the seed and the XGBoost version). The surrogates are fitted again on a resume (they are
@@ -472,6 +483,7 @@ def validate(
     from .compare import blas_kernels, resolve_optimizers
     from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
+    from .surrogate.noise import NOISE_TIMES
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
@@ -482,6 +494,8 @@ def validate(
         raise ValueError(f"folds: grouped K-fold needs K >= 5, got {folds!r}")
     if grid not in GRIDS:
         raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
+    if noise_time not in NOISE_TIMES:
+        raise ValueError(f"noise_time: must be one of {', '.join(NOISE_TIMES)}, got {noise_time!r}")
     unknown = [s for s in sides if s not in SIDES]
     if unknown or not sides:
         raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
@@ -500,7 +514,8 @@ def validate(
     from .benchmark import SurrogateBenchmark
 
     stage(f"fitting the in-sample surrogate on {len(logged)} configs ({grid} grid)")
-    clock = SurrogateBenchmark(fit_models(logged.data, device=logged.device, seed=seed, grid=grid), noise=False)
+    clock = SurrogateBenchmark(fit_models(logged.data, device=logged.device, seed=seed, grid=grid,
+                                          noise_time=noise_time), noise=False)
     mean_cost = float(full_cost(clock, logged.configs).mean())
     snapper = Snapper(logged.configs)
     built: dict[str, Side] = {}
@@ -511,7 +526,7 @@ def validate(
                                               name="insample", seeds_from=logged.tabular), snapper)
     if {"oof", "oof_times", "oof_redraw"} & set(sides):
         stage(f"fitting {folds} out-of-fold surrogates")
-        routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid))
+        routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid, noise_time=noise_time))
         built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof", seeds_from=logged.tabular),
                             snapper)
         built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times", seeds_from=logged.tabular),
@@ -520,7 +535,7 @@ def validate(
                                                 seeds_from=logged.tabular, seed_offset=REDRAW_OFFSET), snapper)
     if {"half_a", "half_b"} & set(sides):
         stage("fitting two surrogates on disjoint halves of the configs")
-        for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid)):
+        for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid, noise_time=noise_time)):
             built[name] = Side(SurrogateBenchmark(s, noise=True))
     run = {name: built[name] for name in sides}
     seconds = budget_seconds(budgets, len(logged), mean_cost)
@@ -530,6 +545,8 @@ def validate(
 
     study = {"training_data": logged.data.data_hash, "dataset": logged.dataset, "n_configs": len(logged),
              "folds": folds, "grid": grid, "seed": seed, "xgboost": xgboost.__version__}
+    clock_note = {} if noise_time == "epoch" else {"noise_time": noise_time}  # keys of earlier studies unchanged
+    study.update(clock_note)
     runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors,
                                 cells_dir=cells_dir, study=study, resume=resume)
     summary, pairs = compare_sides(final, COMPARISONS, n_boot=n_boot, seed=seed)
@@ -538,7 +555,7 @@ def validate(
         "training_data": logged.data.data_hash, "clock_device": logged.device, "mean_full_cost": mean_cost,
         "budgets": {k: {"share": f, "seconds": v} for f, (k, v) in zip(budgets, seconds.items())},
         "optimizers": list(opts), "seeds": seeds, "folds": folds, "grid": grid, "seed": seed, "sides": list(run),
-        "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot, "blas": blas_kernels(),
+        "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot, "blas": blas_kernels(), **clock_note,
     }
     return ValidationResults(runs=runs, final=final, hv=hv, ranking=rankings(final), summary=summary, pairs=pairs,
                              metadata=metadata)

@@ -214,3 +214,103 @@ def test_cli_refuses_damaged_files_with_one_line(tmp_path, capsys):
     assert "neither a file nor a directory" in capsys.readouterr().err
     assert main(["fit", str(tmp_path), "--holdout", "0.9"]) == 2
     assert "holdout" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the log-epoch clock of the noise
+
+
+def test_log_epoch_correlation_is_its_formula_and_the_default_is_untouched():
+    got = epoch_correlation(4, 0.2, 0.5, jitter=0.3, time="log-epoch")
+    t = np.log([1.0, 2.0, 3.0, 4.0])
+    want = 0.3 * np.eye(4) + 0.7 * (0.2 + 0.8 * 0.5 ** np.abs(t[:, None] - t[None, :]))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(np.diag(got), np.ones(4))
+    # a lag late in training is shorter than the same lag early: epochs 3-4 move together more than 1-2
+    assert got[2, 3] > got[0, 1]
+    idx = np.arange(5)
+    np.testing.assert_array_equal(epoch_correlation(5, 0.4, 0.5), 0.4 + 0.6 * 0.5 ** np.abs(idx[:, None] - idx[None, :]))
+    with pytest.raises(ValueError, match="time: must be one of epoch, log-epoch"):
+        epoch_correlation(5, 0.4, 0.5, time="hours")
+
+
+@pytest.mark.parametrize("level, rho, jitter", [(0.0, 0.6, 0.3), (0.3, 0.4, 0.1)])
+def test_calibration_recovers_the_log_epoch_process(level, rho, jitter):
+    rng = np.random.default_rng(11)
+    noise = NoiseModel(0.25, 0.25, rho, 0.8, 0, 0, 0, 0, level=level, jitter=jitter, time="log-epoch")
+    n_configs, n_seeds = 200, 3
+    mean = np.linspace(0.0, -1.5, 25)
+    z = rng.standard_normal((n_configs * n_seeds, 50)) @ noise.mixing_matrix(25)
+    val = sigmoid(mean + z[:, :25] + rng.normal(0, 0.5, (n_configs, 1)).repeat(n_seeds, axis=0))
+    test = sigmoid(mean + z[:, 25:])
+    ids = np.repeat([f"c{i}" for i in range(n_configs)], n_seeds)
+    fitted_noise = calibrate(ids, val, test, 0.94, 340, 340, time="log-epoch")
+    assert fitted_noise.time == "log-epoch"
+    assert fitted_noise.level == pytest.approx(level, abs=0.1)
+    assert fitted_noise.rho == pytest.approx(rho, abs=0.1)
+    assert fitted_noise.jitter == pytest.approx(jitter, abs=0.06)
+    assert fitted_noise.sigma_val == pytest.approx(0.25, rel=0.05)
+    # the same residuals under the epoch clock: no jitter, and a poorer description of them
+    assert calibrate(ids, val, test, 0.94, 340, 340).jitter == 0.0
+    with pytest.raises(ValueError, match="time: must be one of"):
+        calibrate(ids, val, test, 0.94, 340, 340, time="log")
+
+
+def test_log_epoch_noise_is_written_and_read_and_old_dicts_keep_their_keys():
+    default = NoiseModel(0.3, 0.5, 0.8, 0.9, 3, 2, 1, 6, level=0.2).to_dict()
+    assert "jitter" not in default and "time" not in default  # files written as before
+    noise = NoiseModel(0.3, 0.5, 0.6, 0.9, 3, 2, 1, 6, jitter=0.25, time="log-epoch")
+    d = noise.to_dict()
+    assert d["time"] == "log-epoch" and d["jitter"] == 0.25 and "log epochs + jitter" in d["process"]
+    assert NoiseModel.from_dict(json.loads(json.dumps(d))) == noise
+    np.testing.assert_allclose(noise.mixing_matrix(25)[:25, :25].T @ noise.mixing_matrix(25)[:25, :25],
+                               0.09 * noise.correlation(25), atol=1e-12)
+    with pytest.raises(ValueError, match="time must be one of epoch, log-epoch, got 'minutes'"):
+        NoiseModel.from_dict({**d, "time": "minutes"})
+    with pytest.raises(ValueError, match="out of range"):
+        NoiseModel.from_dict({**d, "jitter": 1.0})
+    with pytest.raises(ValueError, match="must be finite"):
+        NoiseModel.from_dict({**d, "jitter": float("nan")})
+
+
+def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+
+    logs = synthetic_logs(tmp_path / "logs")
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, got 'days'"):
+        fit_surrogate(logs, grid="quick", noise_time="days")
+    s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
+    assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
+    assert "on the log-epoch clock" in s.quality["seed_noise"]["note"]
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    x = np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float)
+    keys, seeds = np.array([123], dtype=np.uint64), np.array([4], dtype=np.uint64)
+    np.testing.assert_array_equal(again.predict(x, keys, seeds)[0], s.predict(x, keys, seeds)[0])
+    with pytest.raises(SystemExit) as stop:
+        main(["fit", str(logs), "--noise-time", "days"])
+    assert stop.value.code == 2
+
+
+def _noise_clock_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "noise_clock.py"
+    spec = importlib.util.spec_from_file_location("noise_clock", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_noise_clock_tool_averages_the_lags_it_names_and_compares_both_clocks(tmp_path):
+    tool = _noise_clock_tool()
+    corr = np.arange(36, dtype=float).reshape(6, 6)
+    assert tool.mean_correlation(corr, 1, (2, 3)) == np.mean([corr[1, 2], corr[2, 3]])
+    assert tool.mean_correlation(corr, 3, (2, 6)) == np.mean([corr[1, 4], corr[2, 5]])  # pairs past the end dropped
+    lines = tool.rows(str(synthetic_logs(tmp_path / "logs")), None)
+    assert lines[0].startswith("flowers17: the seed noise rests on ")
+    assert [ln.split("  ")[0] for ln in lines[3:]] == ["replicated runs (measured)", "fitted, epoch clock",
+                                                        "fitted, log-epoch clock"]
+    assert "jitter" in lines[-1] and "jitter" not in lines[-2]
+    measured = [float(v) for v in lines[3].split()[3:]]
+    assert len(measured) == 6 and all(-1 <= v <= 1 for v in measured)

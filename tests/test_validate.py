@@ -462,7 +462,20 @@ def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         _exit_code(["validate", str(FLOWERS_LOGS), "--sides", "real,oof,oof_redraw", "--out", str(tmp_path / "o"),
                     "--no-progress"])
-    assert asked["sides"] == ["real", "oof", "oof_redraw"]
+    assert asked["sides"] == ["real", "oof", "oof_redraw"] and asked["noise_time"] == "epoch"
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--noise-time", "log-epoch", "--out", str(tmp_path / "o"),
+                    "--no-progress"])
+    assert asked["noise_time"] == "log-epoch"
+
+
+def test_validate_refuses_an_unknown_noise_clock_before_fitting(monkeypatch):
+    import surrobench.surrogate as surrogate_pkg
+    from surrobench.validate import validate
+
+    monkeypatch.setattr(surrogate_pkg, "fit_models", lambda *a, **k: pytest.fail("fitted before checking"))
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, got 'hours'"):
+        validate(FLOWERS_LOGS, noise_time="hours")
 
 
 @pytest.mark.slow
@@ -531,3 +544,18 @@ def test_validate_dips_tool_finds_runs_whose_best_point_is_part_way(tmp_path, ca
     assert table.loc["oof", "best_any"] == pytest.approx(0.30) and table.loc["oof", "best_25"] == pytest.approx(0.40)
     assert tool.main([str(tmp_path)]) == 0 and "hv_logged" in capsys.readouterr().out
     assert tool.main([str(tmp_path / "missing")]) == 2
+
+
+def test_studies_that_differ_in_the_noise_clock_share_only_the_runs_of_the_logs(tmp_path, monkeypatch):
+    import surrobench.validate as validate_module
+
+    opts = _bands(2)
+    sides = {"real": Side(SetBenchmark(ToyBenchmark(), IDS), Snapper(SET)),
+             "oof": Side(SetBenchmark(ToyBenchmark(noise=0.0), IDS), Snapper(SET))}
+    kw = dict(n_grid=8, cells_dir=tmp_path / "cells")
+    run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy"}, **kw)
+    made = []
+    original = validate_module.run_cell
+    monkeypatch.setattr(validate_module, "run_cell", lambda *a, **k: made.append(a[0]) or original(*a, **k))
+    run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch"}, resume=True, **kw)
+    assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the oof side again; the real runs reused

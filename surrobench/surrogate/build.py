@@ -36,7 +36,7 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import calibrate, fit_learn_corr, learns, logit, replicated_learning, sigmoid
+from .noise import NOISE_TIMES, calibrate, fit_learn_corr, learns, logit, replicated_learning, sigmoid
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -153,6 +153,7 @@ def fit_surrogate(
     name: str | None = None,
     plot: bool = True,
     clock_plans=None,
+    noise_time: str = "epoch",
 ) -> Surrogate:
     """Fit every model on the runs under ``logs`` and judge them on held-out configs.
 
@@ -161,7 +162,8 @@ def fit_surrogate(
     ``device`` picks whose clock the runtime model learns (default: the device with the
     most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
     to the collections that ran on one machine under the same load. ``plot=False`` skips the
-    parity plot. Linear algebra runs on one
+    parity plot. ``noise_time`` is the seed noise's clock (:data:`~.noise.NOISE_TIMES`:
+    ``"epoch"``, the default, or ``"log-epoch"``; see :mod:`~.noise`). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -170,15 +172,16 @@ def fit_surrogate(
         threadpool_limits = None
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
         return _fit(logs, dataset=dataset, device=device, seed=seed, holdout=holdout, grid=grid, name=name, plot=plot,
-                    clock_plans=clock_plans)
+                    clock_plans=clock_plans, noise_time=noise_time)
 
 
-def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans) -> Surrogate:
+def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans, noise_time) -> Surrogate:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
     grid_name, grid = resolve_grid(grid)
+    _check_noise_time(noise_time)
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -187,7 +190,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans)
     if len(np.unique(cur.config_ids)) < max(n_outer, FINAL_FOLDS):
         n = len(np.unique(cur.config_ids))
         raise ValueError(f"logs: {n} configs with complete curves are too few to fit and judge a surrogate")
-    x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info)
+    x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time)
     rt_device = pick_device(data, device)
     rt_rows, per_epoch, per_eval, cost25 = runtime_rows(data, rt_device)
     if clock_plans is not None:
@@ -294,12 +297,18 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
     return "custom", grid
 
 
-def _curve_inputs(cur: RunData, info):
+def _check_noise_time(noise_time) -> None:
+    if noise_time not in NOISE_TIMES:
+        raise ValueError(f"noise_time: must be one of {', '.join(NOISE_TIMES)}, got {noise_time!r}")
+
+
+def _curve_inputs(cur: RunData, info, noise_time: str = "epoch"):
     """What fitting the curve models needs of the curve runs: features, the dataset's bounds, the
     seed-noise model and its sd per output, which runs learn, and the measured curves' logits."""
     x = features(cur.configs, info.input_shape, info.n_classes, info.sizes[0])
     cargs = curve_args(info)
-    noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2],
+                      time=noise_time)
     noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
     learn = learns(cur.val, info.chance_error)
     y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
@@ -325,6 +334,7 @@ def fit_models(
     seed: int = 0,
     grid: str | dict = "default",
     name: str | None = None,
+    noise_time: str = "epoch",
 ) -> Surrogate:
     """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.
 
@@ -341,6 +351,7 @@ def fit_models(
     except ImportError:  # pragma: no cover
         threadpool_limits = None
     grid_name, grid = resolve_grid(grid)
+    _check_noise_time(noise_time)
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)
@@ -349,7 +360,7 @@ def fit_models(
         raise ValueError(f"data: {n_configs} configs with complete curves are too few to tune a surrogate "
                          f"({FINAL_FOLDS}-fold grouped CV)")
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
-        x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info)
+        x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time)
         curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
                                          seed=seed, n_folds=FINAL_FOLDS, **cargs)
         folds = group_folds(cur.config_ids, FINAL_FOLDS, seed)
@@ -450,10 +461,16 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
             sim.append(float(np.var(curves[:, MAX_EPOCH - 1], ddof=1)))
         out["measured_sd"] = float(np.sqrt(sq / dof))
         out["surrogate_sd"] = float(np.sqrt(np.mean(sim)))
+    if noise.time == "epoch" and not noise.jitter:
+        process = (f"run-level share {noise.level:.2f}, epoch-to-epoch correlation "
+                   f"{noise.level + (1 - noise.level) * noise.rho:.2f}")
+    else:
+        corr = noise.correlation(MAX_EPOCH)
+        process = (f"on the {noise.time} clock: run-level share {noise.level:.2f}, jitter {noise.jitter:.2f}, "
+                   f"correlation of epochs 1-2 {corr[0, 1]:.2f} and 24-25 {corr[-2, -1]:.2f}, 19-25 {corr[18, -1]:.2f}")
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
-        f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, run-level share {noise.level:.2f}, epoch-to-epoch "
-        f"correlation {noise.level + (1 - noise.level) * noise.rho:.2f}, "
+        f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, {process}, "
         f"val-test correlation {noise.kappa:.2f}); {noise.n_flip_groups} of {noise.n_groups} replicated configs "
         "flipped between learning and chance across seeds (the draws' flip rate: see draws)"
     )

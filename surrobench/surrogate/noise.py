@@ -12,11 +12,21 @@ own final error more often than logged runs do; the quality card counts these di
 validation noise correlated with coefficient ``kappa`` (the same network is evaluated). A
 run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
 
+The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
+default). In the replicated flowers17 runs the residuals of late epochs move together far
+more than early ones (correlation about 0.7 between epochs 6 apart after epoch 14, about 0.3
+before), which no process stationary in epochs gives. This process runs the AR(1) wobble on
+``log(epoch)``, so that a lag late in training is shorter than the same lag early, and lets a
+share ``jitter`` of the variance be independent at every epoch: the correlation is
+``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** |log i - log j|)``. Its
+marginal sd is still ``sigma`` at every epoch.
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
-``level`` and ``rho`` maximise the Gaussian likelihood of the validation residuals (on a
-grid of step :data:`CORR_STEP`, ``sigma`` profiled out).
+``level`` and ``rho`` (and ``jitter`` on the log-epoch clock) maximise the Gaussian
+likelihood of the validation residuals (on a grid of step :data:`CORR_STEP`, ``sigma``
+profiled out).
 
 Learns or not. A seeded draw is an outcome, never a blend: it learns when
 ``Phi(sqrt(r) * z_config + sqrt(1 - r) * z_seed) < p``, with ``p`` the (calibrated)
@@ -58,11 +68,19 @@ __all__ = [
     "learns",
     "epoch_correlation",
     "fit_correlation",
+    "fit_log_time_correlation",
+    "replicated_residuals",
+    "Residuals",
+    "correlation_loglik",
     "CORR_STEP",
+    "NOISE_TIMES",
 ]
 
 CORR_STEP = 0.01
 """Grid step of the calibrated ``level`` and ``rho``."""
+
+NOISE_TIMES = ("epoch", "log-epoch")
+"""The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
 LEARN_MARGIN = 0.05
 """A run "learns" when its validation error drops at least this far below chance at some epoch."""
@@ -262,9 +280,21 @@ class NoiseModel:
     n_flip_groups: int  # ... whose seeds disagreed about learning at all
     n_runs: int
     level: float = 0.0  # share of the variance that shifts the whole run (0 in files without it)
+    jitter: float = 0.0  # share of the variance independent at every epoch (0 in files without it)
+    time: str = "epoch"  # the wobble's clock: "epoch" or "log-epoch" ("epoch" in files without it)
 
     def to_dict(self) -> dict:
-        return {"scale": "logit", "process": "level + AR(1) over epochs", **asdict(self)}
+        process = "level + AR(1) over epochs" if self.time == "epoch" else "level + AR(1) over log epochs"
+        if self.jitter:
+            process += " + jitter"
+        out = {"scale": "logit", "process": process, **asdict(self)}
+        if self.time == "epoch" and not self.jitter:  # written as before the log-epoch clock existed
+            del out["jitter"], out["time"]
+        return out
+
+    def correlation(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
+        """The (n_epochs, n_epochs) correlation of the validation noise between epochs."""
+        return epoch_correlation(n_epochs, self.level, self.rho, jitter=self.jitter, time=self.time)
 
     @classmethod
     def from_dict(cls, d: dict) -> "NoiseModel":
@@ -272,23 +302,27 @@ class NoiseModel:
         try:
             values = {k: d[k] for k in fields}
             values["level"] = d.get("level", 0.0)  # surrogates built before the level: pure AR(1)
+            values["jitter"] = d.get("jitter", 0.0)  # ... before the jitter and the log-epoch clock
+            time = d.get("time", "epoch")
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
+        if time not in NOISE_TIMES:
+            raise ValueError(f"noise parameters: time must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
         try:
-            out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()})
+            out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
-        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level)):
+        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter)):
             raise ValueError("noise parameters must be finite")
         if (out.sigma_val < 0 or out.sigma_test < 0 or not -1 < out.rho < 1 or not -1 <= out.kappa <= 1
-                or not 0 <= out.level < 1):
-            raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1, 0 <= level < 1)")
+                or not 0 <= out.level < 1 or not 0 <= out.jitter < 1):
+            raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1, 0 <= level < 1, "
+                             "0 <= jitter < 1)")
         return out
 
     def mixing_matrix(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """M with ``eps = z @ M`` for z of shape (n, 2 * n_epochs): [val noise | test noise]."""
-        corr = epoch_correlation(n_epochs, self.level, self.rho)
-        chol = np.linalg.cholesky(corr)  # eta = z @ chol.T has the level + AR(1) correlation
+        chol = np.linalg.cholesky(self.correlation(n_epochs))  # eta = z @ chol.T has the calibrated correlation
         k2 = math.sqrt(max(0.0, 1.0 - self.kappa**2))
         m = np.zeros((2 * n_epochs, 2 * n_epochs))
         m[:n_epochs, :n_epochs] = chol.T * self.sigma_val
@@ -297,10 +331,30 @@ class NoiseModel:
         return m
 
 
-def epoch_correlation(n_epochs: int, level: float, rho: float) -> np.ndarray:
-    """(n_epochs, n_epochs) correlation ``level + (1 - level) * rho ** |i - j|``."""
+def epoch_correlation(n_epochs: int, level: float, rho: float, *, jitter: float = 0.0, time: str = "epoch") -> np.ndarray:
+    """(n_epochs, n_epochs) correlation ``level + (1 - level) * rho ** |i - j|`` between epochs
+    ``i`` and ``j``; with ``time="log-epoch"`` the lag is ``|log i - log j|`` (epochs from 1),
+    and a ``jitter`` share of the variance is independent at every epoch:
+    ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** lag)``."""
     idx = np.arange(n_epochs)
-    return level + (1.0 - level) * float(rho) ** np.abs(idx[:, None] - idx[None, :])
+    if time == "epoch" and not jitter:  # the process of every surrogate built before the jitter
+        return level + (1.0 - level) * float(rho) ** np.abs(idx[:, None] - idx[None, :])
+    if time not in NOISE_TIMES:
+        raise ValueError(f"time: must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
+    t = idx.astype(float) if time == "epoch" else np.log(idx + 1.0)
+    wobble = level + (1.0 - level) * float(rho) ** np.abs(t[:, None] - t[None, :])
+    return jitter * np.eye(n_epochs) + (1.0 - jitter) * wobble
+
+
+def _correlation_loglik(corr: np.ndarray, scatter: np.ndarray, dof: int) -> float:
+    """Gaussian log likelihood (up to a constant) of residuals with scatter ``scatter`` under
+    correlation ``corr``, the sd profiled out."""
+    p = scatter.shape[0]
+    chol = np.linalg.cholesky(corr)
+    logdet = 2.0 * float(np.log(np.diag(chol)).sum())
+    inv_chol = np.linalg.solve(chol, np.eye(p))
+    quad = float(np.sum((inv_chol @ scatter) * inv_chol))  # tr(R^-1 S)
+    return -0.5 * (dof * p * math.log(max(quad / (dof * p), 1e-300)) + dof * logdet)
 
 
 def fit_correlation(scatter: np.ndarray, dof: int, step: float = CORR_STEP) -> tuple[float, float]:
@@ -317,20 +371,67 @@ def fit_correlation(scatter: np.ndarray, dof: int, step: float = CORR_STEP) -> t
     rhos = np.round(np.arange(0.0, 0.98 + step / 2, step), 6)
     for level in levels:
         for rho in rhos:
-            chol = np.linalg.cholesky(epoch_correlation(p, level, rho))
-            logdet = 2.0 * float(np.log(np.diag(chol)).sum())
-            inv_chol = np.linalg.solve(chol, np.eye(p))
-            quad = float(np.sum((inv_chol @ scatter) * inv_chol))  # tr(R^-1 S)
-            ll = -0.5 * (dof * p * math.log(max(quad / (dof * p), 1e-300)) + dof * logdet)
+            ll = _correlation_loglik(epoch_correlation(p, level, rho), scatter, dof)
             if ll > best + 1e-9:
                 best, out = ll, (float(level), float(rho))
     return out
 
 
-def calibrate(
+def fit_log_time_correlation(scatter: np.ndarray, dof: int, step: float = CORR_STEP) -> tuple[float, float, float]:
+    """``(level, rho, jitter)`` of the log-epoch process (:func:`epoch_correlation` with
+    ``time="log-epoch"``) maximising the likelihood of :func:`fit_correlation`: a grid of step
+    0.05 over ``0 <= level <= 0.95``, ``0 <= rho <= 0.98`` and ``0 <= jitter <= 0.9``, then a grid
+    of ``step`` within 0.05 of its best point. Ties go to the smaller values (scanned in
+    increasing order, only a strictly better point wins)."""
+    scatter = np.asarray(scatter, float)
+    p = scatter.shape[0]
+
+    def search(levels, rhos, jitters):
+        best, out = -math.inf, (0.0, 0.0, 0.0)
+        for jitter in jitters:
+            for level in levels:
+                for rho in rhos:
+                    try:
+                        ll = _correlation_loglik(epoch_correlation(p, level, rho, jitter=jitter, time="log-epoch"),
+                                                 scatter, dof)
+                    except np.linalg.LinAlgError:  # rho near 1 without jitter: late epochs almost one value
+                        continue
+                    if ll > best + 1e-9:
+                        best, out = ll, (float(level), float(rho), float(jitter))
+        return out
+
+    def grid(lo, hi, by):
+        return np.round(np.arange(lo, hi + by / 2, by), 6)
+
+    level, rho, jitter = search(grid(0.0, 0.95, 0.05), grid(0.0, 0.98, 0.05), grid(0.0, 0.9, 0.05))
+    return search(grid(max(0.0, level - 0.05), min(0.95, level + 0.05), step),
+                  grid(max(0.0, rho - 0.05), min(0.98, rho + 0.05), step),
+                  grid(max(0.0, jitter - 0.05), min(0.9, jitter + 0.05), step))
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """Logit residuals of replicated learners around their config's mean: what the noise is fitted on."""
+
+    val: np.ndarray  # (runs, epochs) validation residuals, rows grouped by config
+    test: np.ndarray  # (runs, epochs) test residuals
+    dof: int  # sum over configs of (runs - 1)
+    n_groups: int  # replicated configs (several seeds)
+    n_learner_groups: int  # ... that learned under every seed
+    n_flip_groups: int  # ... whose seeds disagreed about learning at all
+    n_runs: int  # runs of the learner groups
+
+    @property
+    def scatter(self) -> np.ndarray:
+        """Pooled scatter matrix of the validation residuals (epochs x epochs)."""
+        return self.val.T @ self.val
+
+
+def replicated_residuals(
     config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int
-) -> NoiseModel:
-    """Fit the noise model on curve runs (one per (config, seed)); see the module docstring."""
+) -> Residuals:
+    """Residuals of each seed's logit curve around its config's mean, for the configs run with
+    several seeds that learned under all of them (``ValueError`` if fewer than two)."""
     config_ids = np.asarray(config_ids)
     is_learner = learns(val, chance)
     ids, inverse, counts = np.unique(config_ids, return_inverse=True, return_counts=True)
@@ -356,23 +457,48 @@ def calibrate(
             f"seed noise: needs at least 2 configs run with several seeds that learn under all of them; "
             f"found {n_learner} (of {n_groups} replicated configs)"
         )
-    zv_all, zt_all = np.vstack(zv), np.vstack(zt)
+    return Residuals(np.vstack(zv), np.vstack(zt), dof, n_groups, n_learner, n_flip, n_runs)
+
+
+def calibrate(
+    config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int,
+    *, time: str = "epoch",
+) -> NoiseModel:
+    """Fit the noise model on curve runs (one per (config, seed)); see the module docstring.
+
+    ``time="log-epoch"`` fits the log-epoch process with jitter (:func:`fit_log_time_correlation`)
+    instead of the level + AR(1) over epochs."""
+    if time not in NOISE_TIMES:
+        raise ValueError(f"time: must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
+    res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
+    zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
     sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
-    level, rho = fit_correlation(zv_all.T @ zv_all, dof)
+    if time == "epoch":
+        (level, rho), jitter = fit_correlation(res.scatter, dof), 0.0
+    else:
+        level, rho, jitter = fit_log_time_correlation(res.scatter, dof)
     kappa = float(np.sum(zv_all * zt_all) / max(math.sqrt(np.sum(zv_all**2) * np.sum(zt_all**2)), 1e-300))
     return NoiseModel(
         sigma_val=sigma_val,
         sigma_test=sigma_test,
         rho=rho,
         level=level,
+        jitter=jitter,
+        time=time,
         kappa=float(np.clip(kappa, -1.0, 1.0)),
-        n_groups=n_groups,
-        n_learner_groups=n_learner,
-        n_flip_groups=n_flip,
-        n_runs=n_runs,
+        n_groups=res.n_groups,
+        n_learner_groups=res.n_learner_groups,
+        n_flip_groups=res.n_flip_groups,
+        n_runs=res.n_runs,
     )
+
+
+def correlation_loglik(corr: np.ndarray, residuals: Residuals) -> float:
+    """The Gaussian log likelihood (up to a constant, the sd profiled out) that the calibration
+    maximises, of ``residuals`` under the validation correlation ``corr``."""
+    return _correlation_loglik(corr, residuals.scatter, residuals.dof)
 
 
 def replicated_learning(config_ids: np.ndarray, p: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

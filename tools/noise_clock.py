@@ -1,0 +1,111 @@
+"""How the seed noise's two clocks describe the replicated runs: correlation by lag, early and late.
+
+The seed noise of a surrogate (``surrobench.surrogate.noise``) is fitted on the logit residuals of
+configs run with several seeds that learned under all of them. This prints, for those residuals
+and for the process each clock fits to them (``surrobench fit --noise-time epoch|log-epoch``):
+
+* the mean correlation between epochs ``lag`` apart, over pairs whose first epoch lies early
+  (epochs 2-12) and late (epochs 14-25): a process stationary in epochs has one number per lag;
+* the fitted parameters and the log likelihood the calibration maximises (higher is better; the
+  log-epoch clock has one parameter more, the jitter).
+
+With ``--cards`` it also fits a surrogate with each clock (``fit_surrogate``, everything else the
+same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
+dips (learning runs whose validation error part-way is below their final error by more than 0.02,
+logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
+final errors, and the between-seed sd of final error on the replicated configs.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from surrobench.datasets import info as dataset_info  # noqa: E402
+from surrobench.space import MAX_EPOCH  # noqa: E402
+from surrobench.surrogate.data import load_run_data  # noqa: E402
+from surrobench.surrogate.noise import NOISE_TIMES, calibrate, correlation_loglik, replicated_residuals  # noqa: E402
+
+LAGS = (1, 3, 6)
+EARLY, LATE = (2, 12), (14, MAX_EPOCH)  # first epochs (1-based) of the pairs averaged
+
+
+def mean_correlation(corr: np.ndarray, lag: int, first: tuple[int, int]) -> float:
+    """Mean of ``corr[i, i + lag]`` over the pairs whose first epoch ``i + 1`` lies in ``first``
+    and whose second is at most the last epoch."""
+    lo, hi = first
+    pairs = [corr[i, i + lag] for i in range(lo - 1, hi) if i + lag < corr.shape[0]]
+    return float(np.mean(pairs))
+
+
+def rows(logs: str, dataset: str | None) -> list[str]:
+    data = load_run_data(logs, dataset)
+    info = dataset_info(data.dataset)
+    cur = data.subset(data.curve_run)
+    args = (cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    res = replicated_residuals(*args)
+    cov = res.scatter / res.dof
+    sd = np.sqrt(np.diag(cov))
+    measured = cov / np.outer(sd, sd)
+    head = "".join(f"  lag {lag} early  late" for lag in LAGS)
+    out = [f"{data.dataset}: the seed noise rests on {res.n_learner_groups} configs that learned under every seed "
+           f"({res.n_runs} runs, {res.dof} degrees of freedom)",
+           f"correlation between epochs `lag` apart, pairs starting at epochs {EARLY[0]}-{EARLY[1]} (early) and "
+           f"{LATE[0]}-{LATE[1]} (late)",
+           f"{'':30s}{head}   log lik  parameters"]
+
+    def line(name: str, corr: np.ndarray, lik: str, params: str) -> str:
+        cells = "".join(f"  {'':5s}{mean_correlation(corr, lag, EARLY):5.2f} {mean_correlation(corr, lag, LATE):5.2f}"
+                        for lag in LAGS)
+        return f"{name:30s}{cells}  {lik:>8s}  {params}".rstrip()
+
+    out.append(line("replicated runs (measured)", measured, "", ""))
+    for time in NOISE_TIMES:
+        noise = calibrate(*args, time=time)
+        corr = noise.correlation(MAX_EPOCH)
+        params = f"level {noise.level:.2f}, rho {noise.rho:.2f}" + (f", jitter {noise.jitter:.2f}" if time != "epoch" else "")
+        out.append(line(f"fitted, {time} clock", corr, f"{correlation_loglik(corr, res):.1f}", params))
+    return out
+
+
+def card_rows(logs: str, dataset: str | None) -> list[str]:
+    """The draws rows of the quality cards of two surrogates fitted on ``logs``, one per clock."""
+    from surrobench.surrogate import fit_surrogate
+
+    cards = {t: fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t).quality for t in NOISE_TIMES}
+    first = cards[NOISE_TIMES[0]]["draws"]["dips"]
+    out = ["quality cards of a surrogate fitted with each clock (same logs, grid and seed; out-of-fold draws)",
+           f"{'':42s}" + "".join(f"{t:>12s}" for t in ("logged", *NOISE_TIMES))]
+    for i, epoch in enumerate(first["epochs"]):
+        cells = [first["logged"][i]] + [cards[t]["draws"]["dips"]["drawn"][i] for t in NOISE_TIMES]
+        out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}" + "".join(f"{v:12.3f}" for v in cells))
+    noise = [cards[t]["seed_noise"] for t in NOISE_TIMES]
+    out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:12.4f}"
+               + "".join(f"{n['surrogate_sd']:12.4f}" for n in noise))
+    out.append(f"{'largest gap, final-error distribution':42s}{'':12s}"
+               + "".join(f"{cards[t]['draws']['max_gap']:12.3f}" for t in NOISE_TIMES))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("logs", nargs="?", default=str(ROOT / "training_logs" / "flowers17"))
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--cards", action="store_true", help="also fit a surrogate with each clock and compare their cards")
+    args = p.parse_args(argv)
+    print("\n".join(rows(args.logs, args.dataset)))
+    if args.cards:
+        print("\n".join(card_rows(args.logs, args.dataset)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
