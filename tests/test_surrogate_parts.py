@@ -309,8 +309,28 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_both_clocks(tm
     assert tool.mean_correlation(corr, 3, (2, 6)) == np.mean([corr[1, 4], corr[2, 5]])  # pairs past the end dropped
     lines = tool.rows(str(synthetic_logs(tmp_path / "logs")), None)
     assert lines[0].startswith("flowers17: the seed noise rests on ")
-    assert [ln.split("  ")[0] for ln in lines[3:]] == ["replicated runs (measured)", "fitted, epoch clock",
+    assert lines[1].startswith("measured sd (logit) at epochs 1, 2, 5, 13, 25: ")
+    assert [ln.split("  ")[0] for ln in lines[4:]] == ["replicated runs (measured)", "fitted, epoch clock",
                                                         "fitted, log-epoch clock"]
     assert "jitter" in lines[-1] and "jitter" not in lines[-2]
-    measured = [float(v) for v in lines[3].split()[3:]]
+    measured = [float(v) for v in lines[4].split()[3:]]
     assert len(measured) == 6 and all(-1 <= v <= 1 for v in measured)
+
+
+def test_noise_clock_cards_put_each_clock_in_its_own_column(monkeypatch):
+    import surrobench.surrogate as surrogate_pkg
+
+    tool = _noise_clock_tool()
+
+    def fake_fit(logs, *, dataset, plot, noise_time):
+        drawn = [0.1, 0.2] if noise_time == "epoch" else [0.3, 0.4]
+        quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn},
+                             "max_gap": 0.01 if noise_time == "epoch" else 0.02},
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.041 if noise_time == "epoch" else 0.042}}
+        return type("Fitted", (), {"quality": quality})()
+
+    monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
+    lines = tool.card_rows("logs", None)
+    assert lines[1].split() == ["logged", "epoch", "log-epoch"]
+    assert lines[2].split()[-3:] == ["0.050", "0.100", "0.300"] and lines[3].split()[-3:] == ["0.060", "0.200", "0.400"]
+    assert lines[4].split()[-3:] == ["0.0400", "0.0410", "0.0420"] and lines[5].split()[-2:] == ["0.010", "0.020"]

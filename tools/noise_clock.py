@@ -9,7 +9,7 @@ and for the process each clock fits to them (``surrobench fit --noise-time epoch
 * the fitted parameters and the log likelihood the calibration maximises (higher is better; the
   log-epoch clock has one parameter more, the jitter).
 
-With ``--cards`` it also fits a surrogate with each clock (``fit_surrogate``, everything else the
+With ``--cards`` it instead fits a surrogate with each clock (``fit_surrogate``, everything else the
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
 dips (learning runs whose validation error part-way is below their final error by more than 0.02,
 logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
@@ -68,6 +68,10 @@ def rows(logs: str, dataset: str | None) -> list[str]:
         return f"{name:30s}{cells}  {lik:>8s}  {params}".rstrip()
 
     out.append(line("replicated runs (measured)", measured, "", ""))
+    shown = (1, 2, 5, 13, 25)
+    out.insert(1, f"measured sd (logit) at epochs {', '.join(map(str, shown))}: "
+                  f"{' '.join(f'{sd[e - 1]:.2f}' for e in shown)}; both clocks use one sd for every epoch, "
+                  f"{float(np.sqrt(np.mean(np.diag(cov)))):.3f}")
     for time in NOISE_TIMES:
         noise = calibrate(*args, time=time)
         corr = noise.correlation(MAX_EPOCH)
@@ -99,11 +103,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("logs", nargs="?", default=str(ROOT / "training_logs" / "flowers17"))
     p.add_argument("--dataset", default=None)
-    p.add_argument("--cards", action="store_true", help="also fit a surrogate with each clock and compare their cards")
+    p.add_argument("--cards", action="store_true", help="fit a surrogate with each clock and compare their cards")
     args = p.parse_args(argv)
-    print("\n".join(rows(args.logs, args.dataset)))
-    if args.cards:
-        print("\n".join(card_rows(args.logs, args.dataset)))
+    print("\n".join(card_rows(args.logs, args.dataset) if args.cards else rows(args.logs, args.dataset)))
     return 0
 
 
