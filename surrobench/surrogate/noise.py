@@ -14,8 +14,10 @@ run that stays at chance has no seed noise. The logit scale keeps every draw in 
 
 The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
 default). In the replicated flowers17 runs the residuals of late epochs move together far
-more than early ones (correlation about 0.7 between epochs 6 apart after epoch 14, about 0.3
-before), which no process stationary in epochs gives. This process runs the AR(1) wobble on
+more than early ones (correlation about 0.6 between epochs 6 apart from epoch 14 on, about 0.35
+before; ``tools/noise_clock.py``), which no process stationary in epochs gives. Early epochs
+are described too tightly by it, late ones well (docs/surrogates.md has both, and what each
+does to a ``validate`` study). This process runs the AR(1) wobble on
 ``log(epoch)``, so that a lag late in training is shorter than the same lag early, and lets a
 share ``jitter`` of the variance be independent at every epoch: the correlation is
 ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** |log i - log j|)``. Its
