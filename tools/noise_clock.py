@@ -56,8 +56,11 @@ def rows(logs: str, dataset: str | None) -> list[str]:
     sd = np.sqrt(np.diag(cov))
     measured = cov / np.outer(sd, sd)
     head = "".join(f"  lag {lag} early  late" for lag in LAGS)
+    shown = (1, 2, 5, 13, 25)
     out = [f"{data.dataset}: the seed noise rests on {res.n_learner_groups} configs that learned under every seed "
            f"({res.n_runs} runs, {res.dof} degrees of freedom)",
+           f"measured sd (logit) at epochs {', '.join(map(str, shown))}: {' '.join(f'{sd[e - 1]:.2f}' for e in shown)}; "
+           f"both clocks use one sd for every epoch, {float(np.sqrt(np.mean(np.diag(cov)))):.3f}",
            f"correlation between epochs `lag` apart, pairs starting at epochs {EARLY[0]}-{EARLY[1]} (early) and "
            f"{LATE[0]}-{LATE[1]} (late)",
            f"{'':30s}{head}   log lik  parameters"]
@@ -68,10 +71,6 @@ def rows(logs: str, dataset: str | None) -> list[str]:
         return f"{name:30s}{cells}  {lik:>8s}  {params}".rstrip()
 
     out.append(line("replicated runs (measured)", measured, "", ""))
-    shown = (1, 2, 5, 13, 25)
-    out.insert(1, f"measured sd (logit) at epochs {', '.join(map(str, shown))}: "
-                  f"{' '.join(f'{sd[e - 1]:.2f}' for e in shown)}; both clocks use one sd for every epoch, "
-                  f"{float(np.sqrt(np.mean(np.diag(cov)))):.3f}")
     for time in NOISE_TIMES:
         noise = calibrate(*args, time=time)
         corr = noise.correlation(MAX_EPOCH)
