@@ -250,7 +250,12 @@ def test_calibration_recovers_the_log_epoch_process(level, rho, jitter):
     assert fitted_noise.jitter == pytest.approx(jitter, abs=0.06)
     assert fitted_noise.sigma_val == pytest.approx(0.25, rel=0.05)
     # the same residuals under the epoch clock: no jitter, and a poorer description of them
-    assert calibrate(ids, val, test, 0.94, 340, 340).jitter == 0.0
+    from surrobench.surrogate.noise import correlation_loglik, replicated_residuals
+
+    on_epochs = calibrate(ids, val, test, 0.94, 340, 340)
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    assert on_epochs.jitter == 0.0 and on_epochs.time == "epoch"
+    assert correlation_loglik(fitted_noise.correlation(25), res) > correlation_loglik(on_epochs.correlation(25), res)
     with pytest.raises(ValueError, match="time: must be one of"):
         calibrate(ids, val, test, 0.94, 340, 340, time="log")
 
@@ -264,7 +269,7 @@ def test_log_epoch_noise_is_written_and_read_and_old_dicts_keep_their_keys():
     assert NoiseModel.from_dict(json.loads(json.dumps(d))) == noise
     np.testing.assert_allclose(noise.mixing_matrix(25)[:25, :25].T @ noise.mixing_matrix(25)[:25, :25],
                                0.09 * noise.correlation(25), atol=1e-12)
-    with pytest.raises(ValueError, match="time must be one of epoch, log-epoch, got 'minutes'"):
+    with pytest.raises(ValueError, match="noise parameters: time: must be one of epoch, log-epoch, got 'minutes'"):
         NoiseModel.from_dict({**d, "time": "minutes"})
     with pytest.raises(ValueError, match="out of range"):
         NoiseModel.from_dict({**d, "jitter": 1.0})

@@ -36,7 +36,7 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import NOISE_TIMES, calibrate, fit_learn_corr, learns, logit, replicated_learning, sigmoid
+from .noise import calibrate, check_noise_time, fit_learn_corr, learns, logit, replicated_learning, sigmoid
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -181,7 +181,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
     grid_name, grid = resolve_grid(grid)
-    _check_noise_time(noise_time)
+    check_noise_time(noise_time, "noise_time")
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -297,11 +297,6 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
     return "custom", grid
 
 
-def _check_noise_time(noise_time) -> None:
-    if noise_time not in NOISE_TIMES:
-        raise ValueError(f"noise_time: must be one of {', '.join(NOISE_TIMES)}, got {noise_time!r}")
-
-
 def _curve_inputs(cur: RunData, info, noise_time: str = "epoch"):
     """What fitting the curve models needs of the curve runs: features, the dataset's bounds, the
     seed-noise model and its sd per output, which runs learn, and the measured curves' logits."""
@@ -351,7 +346,7 @@ def fit_models(
     except ImportError:  # pragma: no cover
         threadpool_limits = None
     grid_name, grid = resolve_grid(grid)
-    _check_noise_time(noise_time)
+    check_noise_time(noise_time, "noise_time")
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)

@@ -76,6 +76,7 @@ __all__ = [
     "correlation_loglik",
     "CORR_STEP",
     "NOISE_TIMES",
+    "check_noise_time",
 ]
 
 CORR_STEP = 0.01
@@ -83,6 +84,13 @@ CORR_STEP = 0.01
 
 NOISE_TIMES = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
+
+
+def check_noise_time(value, name: str = "time") -> str:
+    """``value`` if it names a clock of :data:`NOISE_TIMES`, else a one-line ``ValueError`` naming ``name``."""
+    if value not in NOISE_TIMES:
+        raise ValueError(f"{name}: must be one of {', '.join(NOISE_TIMES)}, got {value!r}")
+    return value
 
 LEARN_MARGIN = 0.05
 """A run "learns" when its validation error drops at least this far below chance at some epoch."""
@@ -308,8 +316,7 @@ class NoiseModel:
             time = d.get("time", "epoch")
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
-        if time not in NOISE_TIMES:
-            raise ValueError(f"noise parameters: time must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
+        check_noise_time(time, "noise parameters: time")
         try:
             out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time)
         except (TypeError, ValueError):
@@ -341,8 +348,7 @@ def epoch_correlation(n_epochs: int, level: float, rho: float, *, jitter: float 
     idx = np.arange(n_epochs)
     if time == "epoch" and not jitter:  # the process of every surrogate built before the jitter
         return level + (1.0 - level) * float(rho) ** np.abs(idx[:, None] - idx[None, :])
-    if time not in NOISE_TIMES:
-        raise ValueError(f"time: must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
+    check_noise_time(time)
     t = idx.astype(float) if time == "epoch" else np.log(idx + 1.0)
     wobble = level + (1.0 - level) * float(rho) ** np.abs(t[:, None] - t[None, :])
     return jitter * np.eye(n_epochs) + (1.0 - jitter) * wobble
@@ -470,8 +476,7 @@ def calibrate(
 
     ``time="log-epoch"`` fits the log-epoch process with jitter (:func:`fit_log_time_correlation`)
     instead of the level + AR(1) over epochs."""
-    if time not in NOISE_TIMES:
-        raise ValueError(f"time: must be one of {', '.join(NOISE_TIMES)}, got {time!r}")
+    check_noise_time(time)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
