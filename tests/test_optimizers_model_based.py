@@ -751,7 +751,7 @@ def test_bulkcut_is_labelled_an_approximation():
 
 def test_ehvi_winners_tool_attributes_every_decision_once(monkeypatch, capsys):
     """tools/ehvi_winners.py on a small GP: every decision is counted once, below or past the cap,
-    and the parts it names add up to all of them."""
+    and the parts it names add up to all of them; its last column counts configs scored exactly."""
     import importlib.util
     from pathlib import Path
 
@@ -763,8 +763,11 @@ def test_ehvi_winners_tool_attributes_every_decision_once(monkeypatch, capsys):
     assert tool.main(["--optimizers", "msehvi", "--benchmarks", "toy", "--seeds", "1", "--evaluations", "80",
                       "--settings", settings]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("toy")]
-    counts = {(r[2] + " " + r[3]): (int(r[4]), [float(v.rstrip("%")) for v in r[5:]]) for r in rows}
+    counts = {(r[2] + " " + r[3]): (int(r[4]), [float(v.rstrip("%")) for v in r[5:9]]) for r in rows}
+    pruning = {(r[2] + " " + r[3]): [float(v) for v in r[9].split("/")] for r in rows}
     # asks 11..80 decide with 10..79 observations: 31 at most 40 (below the cap), 39 past it
     assert counts["below cap"][0] == 31 and counts["past cap"][0] == 39
     for total, shares in counts.values():
         assert sum(shares) == pytest.approx(100.0, abs=0.3) and shares[2] > 0  # refinements win some
+    for exact, configs in pruning.values():  # the bound rules some configs out, and never all of a block
+        assert 1.0 <= exact < configs

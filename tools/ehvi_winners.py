@@ -5,7 +5,11 @@ drawn from the priors and local moves around front members, then local moves aro
 those (the refinement), and proposes the best of all. This tool runs each optimizer with one worker
 for ``--evaluations`` jobs per seed and counts, for every decision, which part its winner came from,
 separately for decisions below the GP's subset cap (``max_gp_points`` observations) and past it.
-It changes nothing in the optimizer: it watches the blocks that are scored.
+It changes nothing in the optimizer: it watches the blocks that are scored. The last column says
+how hard the branch and bound of ``GPEHVI._score`` works: the configs a scored block holds and how
+many of them it had to score exactly (the rest its bound ruled out), per block on average.
+
+``--benchmarks`` takes ``toy`` or what ``surrobench.load`` takes (a name, a folder, an archive).
 
     python tools/ehvi_winners.py [--optimizers msehvi,ehvi] [--benchmarks toy,flowers17] [--seeds 3]
         [--evaluations 1500] [--settings '{"at_cap": [8, 32]}']
@@ -38,12 +42,14 @@ def watch(counts: collections.Counter) -> None:
 
     def wrapped(self):
         n = len(self._error)
-        blocks = []
+        blocks, exact = [], []
         score = self._score
 
         def scoring(rows, *args, **kwargs):
             blocks.append(rows)
-            return score(rows, *args, **kwargs)
+            out = score(rows, *args, **kwargs)
+            exact.append((len(rows), len(out[0])))
+            return out
 
         self._score = scoring
         try:
@@ -60,7 +66,12 @@ def watch(counts: collections.Counter) -> None:
         else:
             if len(blocks) > 1 and any(row_key(r) == won for r in blocks[1]):
                 part = "refine"
-        wrapped.counts[0]["past cap" if n > self.gp_error.max_points else "below cap", part] += 1
+        stage = "past cap" if n > self.gp_error.max_points else "below cap"
+        tally = wrapped.counts[0]
+        tally[stage, part] += 1
+        tally[stage, "blocks"] += len(exact)
+        tally[stage, "configs"] += sum(c for c, _ in exact)
+        tally[stage, "exact"] += sum(e for _, e in exact)
         return config
 
     wrapped.counts = [counts]
@@ -89,7 +100,8 @@ def main(argv=None) -> int:
 
     print(f"winners of the decisions, 1 worker, {args.evaluations} evaluations, seeds 0..{args.seeds - 1}"
           + (f", settings {json.dumps(args.settings)}" if args.settings else ""))
-    print(f"{'benchmark':10} {'optimizer':10} {'decisions':>16} " + " ".join(f"{p:>7}" for p in PARTS))
+    print(f"{'benchmark':10} {'optimizer':10} {'decisions':>16} " + " ".join(f"{p:>7}" for p in PARTS)
+          + "  exact/block")
     for bench_name in args.benchmarks.split(","):
         for opt in args.optimizers.split(","):
             counts: collections.Counter = collections.Counter()
@@ -99,9 +111,11 @@ def main(argv=None) -> int:
                 problem = bench.problem(n_workers=1, budget=Budget(evaluations=args.evaluations))
                 simulate(bench, OPTIMIZERS[opt](problem, seed=seed, **args.settings), problem, seed=seed)
             for stage in ("below cap", "past cap"):
-                total = sum(v for (s, _), v in counts.items() if s == stage)
+                total = sum(counts[stage, part] for part in PARTS)
                 shares = " ".join(f"{100 * counts[stage, part] / max(total, 1):6.1f}%" for part in PARTS)
-                print(f"{bench_name:10} {opt:10} {stage:>9} {total:6d} {shares}")
+                blocks = max(counts[stage, "blocks"], 1)
+                exact = f"{counts[stage, 'exact'] / blocks:.1f}/{counts[stage, 'configs'] / blocks:.1f}"
+                print(f"{bench_name:10} {opt:10} {stage:>9} {total:6d} {shares}  {exact:>11}")
     return 0
 
 
