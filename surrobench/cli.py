@@ -317,16 +317,17 @@ def _targeted_items(args):
     """The runs of a targeted plan (``--plan-from`` / ``--plan-uncertain``), or None."""
     from .training.collect import seeded_items
 
+    replicates = {"replicate_fraction": args.replicate_fraction, "n_replicates": args.replicates}
     if args.plan_from:
         from .plans import configs_from_results
 
         configs = configs_from_results(args.plan_from, args.n_configs, args.plan_seed)
-        return seeded_items("optimizers", args.plan_seed, configs, source=str(args.plan_from))
+        return seeded_items("optimizers", args.plan_seed, configs, source=str(args.plan_from), **replicates)
     if args.plan_uncertain:
         from .plans import uncertain_configs
 
         configs = uncertain_configs(args.plan_uncertain, args.n_configs, args.plan_seed, dataset=args.dataset)
-        return seeded_items("uncertain", args.plan_seed, configs, source=str(args.plan_uncertain))
+        return seeded_items("uncertain", args.plan_seed, configs, source=str(args.plan_uncertain), **replicates)
     return None
 
 

@@ -81,6 +81,49 @@ def test_targeted_items_are_seeded_keyed_and_recorded():
     assert PlanItem(3, 0, 0, configs[0], 1).record() == {"seed": 3, "index": 0, "replicate": 0, "retime": False}
 
 
+def test_targeted_plans_replicate_a_seeded_share_of_their_configs():
+    rng = np.random.default_rng(2)
+    configs = [tiny_sample(rng) for _ in range(300)]
+    single = seeded_items("optimizers", 5, configs, source="r")
+    assert [it.replicate for it in single] == [0] * 300  # the default: one run per config, as before
+    some = seeded_items("optimizers", 5, configs, source="r", replicate_fraction=0.2, n_replicates=3)
+    assert some == seeded_items("optimizers", 5, configs, source="r", replicate_fraction=0.2, n_replicates=3)
+    firsts = [it for it in some if it.replicate == 0]
+    assert firsts == single  # a config's first run does not depend on the fraction
+    extra = [it for it in some if it.replicate > 0]
+    replicated = {it.index for it in extra}
+    assert 30 <= len(replicated) <= 90 and len(extra) == 2 * len(replicated)
+    for k in replicated:  # right after the first run, the same config, seeds all different
+        runs = [it for it in some if it.index == k]
+        assert [it.replicate for it in runs] == [0, 1, 2]
+        assert all(it.config == runs[0].config and it.kind == "optimizers" for it in runs)
+        assert len({it.seed for it in runs}) == 3
+        assert some.index(runs[0]) + 2 == some.index(runs[2])
+    assert len({it.key("digits", 25) for it in some}) == len(some)
+    # the same draw per config: a larger fraction replicates a superset, more replicates extend the seeds
+    more = seeded_items("optimizers", 5, configs, source="r", replicate_fraction=0.5, n_replicates=4)
+    assert replicated < {it.index for it in more if it.replicate > 0}
+    assert {(it.index, it.replicate, it.seed) for it in extra} < {(it.index, it.replicate, it.seed) for it in more}
+    assert len(seeded_items("optimizers", 5, configs, replicate_fraction=1.0, n_replicates=2)) == 600
+    with pytest.raises(ValueError, match="replicate_fraction"):
+        seeded_items("optimizers", 5, configs, replicate_fraction=1.5)
+    with pytest.raises(ValueError, match="n_replicates"):
+        seeded_items("optimizers", 5, configs, replicate_fraction=0.5, n_replicates=0)
+
+
+def test_collect_cli_replicates_targeted_plans(results_dir):
+    """--replicate-fraction and --replicates reach a --plan-from plan (they were once ignored there)."""
+    from surrobench.cli import _targeted_items, build_parser
+
+    def items(*extra):
+        return _targeted_items(build_parser().parse_args(
+            ["collect", "--plan-from", str(results_dir), "--plan-seed", "3", "--n-configs", "20", *extra]))
+
+    both = items("--replicate-fraction", "1", "--replicates", "2")
+    assert len(both) >= 4 and [it.replicate for it in both] == [0, 1] * (len(both) // 2)
+    assert [it for it in both if it.replicate == 0] == items("--replicate-fraction", "0")
+
+
 def test_targeted_plans_retime_a_seeded_sample_alone():
     rng = np.random.default_rng(1)
     items = seeded_items("optimizers", 9, [tiny_sample(rng) for _ in range(300)], source="r")

@@ -80,12 +80,26 @@ class PlanItem:
         return out
 
 
-def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str | None = None) -> list[PlanItem]:
-    """A plan of given configs (one run each, seeds from ``SeedSequence([plan_seed, k])``)."""
+def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str | None = None,
+                 replicate_fraction: float = 0.0, n_replicates: int = 3) -> list[PlanItem]:
+    """A plan of given configs: config ``k`` runs with the seed drawn from
+    ``SeedSequence([plan_seed, k, 1])``, and a seeded ``replicate_fraction`` of the configs (those
+    whose draw from ``SeedSequence([plan_seed, k, 4])`` falls below it, the same on every shard)
+    also with ``n_replicates - 1`` more seeds (replicate ``j`` from ``SeedSequence([plan_seed, k, 3,
+    j])``), right after it. The first run of a config is the same whatever the fraction, so a plan
+    drawn without replicates gains only new runs when resumed with them."""
+    if not 0.0 <= replicate_fraction <= 1.0:
+        raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
+    n_replicates = as_int(n_replicates, "n_replicates", low=1, high=MAX_REPLICATES)
+    plan_seed = int(plan_seed)
     out = []
     for k, cfg in enumerate(configs):
-        seed = int(np.random.default_rng(np.random.SeedSequence([int(plan_seed), k, 1])).integers(0, 2**31 - 1))
-        out.append(PlanItem(int(plan_seed), k, 0, dict(cfg), seed, kind=kind, source=source))
+        seed = int(np.random.default_rng(np.random.SeedSequence([plan_seed, k, 1])).integers(0, 2**31 - 1))
+        out.append(PlanItem(plan_seed, k, 0, dict(cfg), seed, kind=kind, source=source))
+        if replicate_fraction and np.random.default_rng(np.random.SeedSequence([plan_seed, k, 4])).random() < replicate_fraction:
+            for j in range(1, n_replicates):
+                more = int(np.random.default_rng(np.random.SeedSequence([plan_seed, k, 3, j])).integers(0, 2**31 - 1))
+                out.append(PlanItem(plan_seed, k, j, dict(cfg), more, kind=kind, source=source))
     return out
 
 
@@ -260,9 +274,10 @@ def collect(
     are first re-run alone so the runtime model has honest timings (for at most a quarter of
     ``time_limit``). After ``time_limit``
     seconds, or once ``stop`` is set, nothing new starts and the running jobs finish.
-    ``items`` replaces the seeded random plan by given runs (e.g. :func:`seeded_items`), all
-    of one plan kind and seed, of which ``shard`` takes those with ``index % n == i``;
-    ``plan_seed``, ``n_configs`` and ``replicate_fraction`` are then ignored, and a shared
+    ``items`` replaces the seeded random plan by given runs (e.g. :func:`seeded_items`, whose
+    replicates are its own), all of one plan kind and seed, of which ``shard`` takes those with
+    ``index % n == i``; ``plan_seed``, ``n_configs``, ``replicate_fraction`` and ``n_replicates``
+    are then ignored, and a shared
     device re-times a seeded ``retime_fraction`` of them alone (:func:`retime_items`).
     """
     dataset_info(dataset)
