@@ -14,7 +14,7 @@ run that stays at chance has no seed noise. The logit scale keeps every draw in 
 
 The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
 default). In the replicated flowers17 runs the residuals of late epochs move together far
-more than early ones (correlation about 0.6 between epochs 6 apart from epoch 14 on, about 0.35
+more than early ones (correlation about 0.5 between epochs 6 apart from epoch 14 on, about 0.3
 before; ``tools/noise_clock.py``), which no process stationary in epochs gives. Early epochs
 are described too tightly by it, late ones well (docs/surrogates.md has both, and what each
 does to a ``validate`` study). This process runs the AR(1) wobble on
