@@ -15,9 +15,9 @@ run that stays at chance has no seed noise. The logit scale keeps every draw in 
 The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
 default). In the replicated flowers17 runs the residuals of late epochs move together far
 more than early ones (correlation about 0.5 between epochs 6 apart from epoch 14 on, about 0.3
-before; ``tools/noise_clock.py``), which no process stationary in epochs gives. Early epochs
-are described too tightly by it, late ones well (docs/surrogates.md has both, and what each
-does to a ``validate`` study). This process runs the AR(1) wobble on
+before; ``tools/noise_clock.py``), which no process stationary in epochs gives. The process
+below describes late epochs closely and early ones too tightly (docs/surrogates.md has both
+clocks against the runs, and what each does to a ``validate`` study). It runs the AR(1) wobble on
 ``log(epoch)``, so that a lag late in training is shorter than the same lag early, and lets a
 share ``jitter`` of the variance be independent at every epoch: the correlation is
 ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** |log i - log j|)``. Its
@@ -91,6 +91,7 @@ def check_noise_time(value, name: str = "time") -> str:
     if value not in NOISE_TIMES:
         raise ValueError(f"{name}: must be one of {', '.join(NOISE_TIMES)}, got {value!r}")
     return value
+
 
 LEARN_MARGIN = 0.05
 """A run "learns" when its validation error drops at least this far below chance at some epoch."""

@@ -96,7 +96,8 @@ def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str 
     for k, cfg in enumerate(configs):
         seed = int(np.random.default_rng(np.random.SeedSequence([plan_seed, k, 1])).integers(0, 2**31 - 1))
         out.append(PlanItem(plan_seed, k, 0, dict(cfg), seed, kind=kind, source=source))
-        if replicate_fraction and np.random.default_rng(np.random.SeedSequence([plan_seed, k, 4])).random() < replicate_fraction:
+        draw = np.random.default_rng(np.random.SeedSequence([plan_seed, k, 4])).random()
+        if draw < replicate_fraction:
             for j in range(1, n_replicates):
                 more = int(np.random.default_rng(np.random.SeedSequence([plan_seed, k, 3, j])).integers(0, 2**31 - 1))
                 out.append(PlanItem(plan_seed, k, j, dict(cfg), more, kind=kind, source=source))
