@@ -358,7 +358,11 @@ def test_a_signal_delivered_twice_at_once_stops_cleanly(tmp_path):
 
 
 def test_a_second_signal_a_moment_later_aborts(tmp_path):
-    proc, out = _start_collector(tmp_path, n_configs=20, epochs=25)  # runs of seconds: one is running
+    proc, out = _start_collector(tmp_path, n_configs=20, epochs=25)  # runs of seconds
+    # The first run's line is written just before the second run starts: a signal in between stops a
+    # collector with nothing running, which exits (and no longer handles signals) before the second one.
+    time.sleep(1.0)
+    assert proc.poll() is None and len(_lines(out / "digits")) == 1, "the second run is not running"
     os.kill(proc.pid, signal.SIGINT)
     assert "stopping after the running jobs" in proc.stderr.readline()
     time.sleep(0.6)
