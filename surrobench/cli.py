@@ -271,8 +271,7 @@ def cmd_collect(args) -> int:
         stop.set()
         print("surrobench collect: stopping after the running jobs (signal again to abort)", file=sys.stderr)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     bar = None
 
     def on_plan(n):
@@ -309,6 +308,8 @@ def cmd_collect(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+        for sig, handler in previous.items():  # called in-process (a notebook, a test): the caller's handlers back
+            signal.signal(sig, handler)
     print(summary.line())
     return 0
 

@@ -369,3 +369,23 @@ def test_a_second_signal_a_moment_later_aborts(tmp_path):
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode != 0 and "interrupted" in stderr
+
+
+def test_collect_called_in_process_gives_the_callers_signal_handlers_back(tmp_path):
+    """The CLI's stop-after-the-running-jobs handlers last as long as the collection: a notebook or a
+    test that calls ``main(["collect", ...])`` keeps its own Ctrl-C afterwards."""
+    from surrobench.cli import main
+
+    def mine(signum, frame):  # pragma: no cover - never delivered
+        pass
+
+    before = {sig: signal.signal(sig, mine) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = main(["collect", "--dataset", "digits", "--n-configs", "1", "--epochs", "1", "--replicate-fraction", "0",
+                   "--jobs", "1", "--device", "cpu", "--out", str(tmp_path), "--no-progress"])
+        assert rc == 0
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert len(list(iter_records(tmp_path / "digits"))) == 1
