@@ -341,12 +341,16 @@ def _start_collector(tmp_path, n_configs=6, epochs=2):
                 os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("the collector wrote no run within two minutes")
         time.sleep(0.05)
+    # The first run's line is written just before the second run starts: a signal in between stops a
+    # collector with nothing running, which exits (and no longer handles signals) before a second one.
+    time.sleep(0.5)
+    assert proc.poll() is None and len(_lines(out / "digits")) == 1, "the second run is not running"
     return proc, out
 
 
 def test_a_signal_delivered_twice_at_once_stops_cleanly(tmp_path):
     """`timeout` sends its signal to the collector and to its process group: that is one request to stop."""
-    proc, out = _start_collector(tmp_path)
+    proc, out = _start_collector(tmp_path, n_configs=20, epochs=5)  # the second run lasts seconds
     os.kill(proc.pid, signal.SIGTERM)
     first = proc.stderr.readline()  # the handler has run: the echo below is not merged into the first signal
     assert "stopping after the running jobs" in first
@@ -358,11 +362,7 @@ def test_a_signal_delivered_twice_at_once_stops_cleanly(tmp_path):
 
 
 def test_a_second_signal_a_moment_later_aborts(tmp_path):
-    proc, out = _start_collector(tmp_path, n_configs=20, epochs=25)  # runs of seconds
-    # The first run's line is written just before the second run starts: a signal in between stops a
-    # collector with nothing running, which exits (and no longer handles signals) before the second one.
-    time.sleep(1.0)
-    assert proc.poll() is None and len(_lines(out / "digits")) == 1, "the second run is not running"
+    proc, out = _start_collector(tmp_path, n_configs=20, epochs=10)  # the second run lasts seconds
     os.kill(proc.pid, signal.SIGINT)
     assert "stopping after the running jobs" in proc.stderr.readline()
     time.sleep(0.6)
