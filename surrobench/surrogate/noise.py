@@ -14,9 +14,9 @@ run that stays at chance has no seed noise. The logit scale keeps every draw in 
 
 The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
 default). In the replicated flowers17 runs the residuals of late epochs move together far
-more than early ones (correlation about 0.5 between epochs 6 apart from epoch 14 on, about 0.3
+more than early ones (correlation about 0.45 between epochs 6 apart from epoch 14 on, about 0.3
 before; ``tools/noise_clock.py``), which no process stationary in epochs gives. The process
-below describes late epochs closely and early ones too tightly (docs/surrogates.md has both
+below describes late epochs a little tightly and early ones too tightly (docs/surrogates.md has both
 clocks against the runs, and what each does to a ``validate`` study). It runs the AR(1) wobble on
 ``log(epoch)``, so that a lag late in training is shorter than the same lag early, and lets a
 share ``jitter`` of the variance be independent at every epoch: the correlation is
