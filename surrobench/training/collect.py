@@ -80,6 +80,13 @@ class PlanItem:
         return out
 
 
+def _checked_replicates(replicate_fraction: float, n_replicates: int) -> int:
+    """``n_replicates`` as an int, once both replicate settings of a plan are checked."""
+    if not 0.0 <= replicate_fraction <= 1.0:
+        raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
+    return as_int(n_replicates, "n_replicates", low=1, high=MAX_REPLICATES)
+
+
 def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str | None = None,
                  replicate_fraction: float = 0.0, n_replicates: int = 3) -> list[PlanItem]:
     """A plan of given configs: config ``k`` runs with the seed drawn from
@@ -88,9 +95,7 @@ def seeded_items(kind: str, plan_seed: int, configs: list[dict], *, source: str 
     also with ``n_replicates - 1`` more seeds (replicate ``j`` from ``SeedSequence([plan_seed, k, 3,
     j])``), right after it. The first run of a config is the same whatever the fraction, so a plan
     drawn without replicates gains only new runs when resumed with them."""
-    if not 0.0 <= replicate_fraction <= 1.0:
-        raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
-    n_replicates = as_int(n_replicates, "n_replicates", low=1, high=MAX_REPLICATES)
+    n_replicates = _checked_replicates(replicate_fraction, n_replicates)
     plan_seed = int(plan_seed)
     out = []
     for k, cfg in enumerate(configs):
@@ -140,11 +145,9 @@ def plan_items(
     i, n = shard
     if not (0 <= i < n):
         raise ValueError(f"shard: must be i/n with 0 <= i < n, got {i}/{n}")
-    if not 0.0 <= replicate_fraction <= 1.0:
-        raise ValueError(f"replicate_fraction: must lie in [0, 1], got {replicate_fraction}")
+    n_replicates = _checked_replicates(replicate_fraction, n_replicates)
     if not 0.0 <= retime_fraction <= 1.0:
         raise ValueError(f"retime_fraction: must lie in [0, 1], got {retime_fraction}")
-    n_replicates = as_int(n_replicates, "n_replicates", low=1, high=MAX_REPLICATES)
     n_configs = as_int(n_configs, "n_configs", low=0, high=MAX_N_CONFIGS)
     plan_seed = as_int(plan_seed, "plan_seed", low=0, high=MAX_SEED)
     runs: list[PlanItem] = []
