@@ -471,8 +471,8 @@ def validate(
     """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
-    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the clock of their seed noise (``"epoch"``
-    or ``"log-epoch"``, see :mod:`surrobench.surrogate.noise`); ``seed`` the seed of the folds, the
+    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"epoch"``,
+    ``"log-epoch"`` or ``"log-epoch-early"``, see :mod:`surrobench.surrogate.noise`); ``seed`` the seed of the folds, the
     fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
     :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,

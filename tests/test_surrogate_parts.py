@@ -281,10 +281,11 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
 
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, got 'days'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, got 'days'"):
         fit_surrogate(logs, grid="quick", noise_time="days")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
     assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
+    assert s.noise.early == 0.0 and "early" not in s.manifest["noise"]
     assert "on the log-epoch clock" in s.quality["seed_noise"]["note"]
     again = load_surrogate(save_surrogate(s, tmp_path / "s"))
     assert again.noise == s.noise
@@ -294,6 +295,114 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     with pytest.raises(SystemExit) as stop:
         main(["fit", str(logs), "--noise-time", "days"])
     assert stop.value.code == 2
+
+
+# ------------------------------------------------------------------ early noise: sds that fall over the first epochs
+
+
+def test_early_noise_correlation_and_sd_are_their_formulas_and_zero_changes_nothing():
+    from surrobench.surrogate.noise import epoch_sd
+
+    got = epoch_correlation(4, 0.2, 0.5, jitter=0.3, time="log-epoch", early=1.5, decay=2.0)
+    t = np.log([1.0, 2.0, 3.0, 4.0])
+    extra = 1.5 * np.exp(-np.arange(4) / 2.0)
+    cov = 0.3 * np.eye(4) + 0.7 * (0.2 + 0.8 * 0.5 ** np.abs(t[:, None] - t[None, :])) + np.diag(extra)
+    np.testing.assert_allclose(got, cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov))), rtol=1e-12)
+    sd = epoch_sd(4, 1.5, 2.0)
+    np.testing.assert_allclose(sd, np.sqrt((1 + extra) / np.mean(1 + extra)), rtol=1e-12)
+    assert np.mean(sd**2) == pytest.approx(1.0) and np.all(np.diff(sd) < 0)  # falls over the epochs, RMS 1
+    np.testing.assert_array_equal(epoch_sd(6), np.ones(6))
+    for time in ("epoch", "log-epoch"):  # early 0 is the process without it, bit for bit
+        np.testing.assert_array_equal(epoch_correlation(6, 0.3, 0.4, jitter=0.2, time=time, early=0.0, decay=3.0),
+                                      epoch_correlation(6, 0.3, 0.4, jitter=0.2, time=time))
+    with pytest.raises(ValueError, match="decay: must be > 0 with early noise, got 0.0"):
+        epoch_correlation(4, 0.2, 0.5, time="log-epoch", early=1.0, decay=0.0)
+    with pytest.raises(ValueError, match="time: must be one of epoch, log-epoch, got 'log-epoch-early'"):
+        epoch_correlation(4, 0.2, 0.5, time="log-epoch-early")  # a process option, not a clock
+
+
+def test_early_noise_mixes_to_its_covariance_and_round_trips():
+    noise = NoiseModel(0.3, 0.5, 0.6, 0.9, 3, 2, 1, 6, jitter=0.25, time="log-epoch", early=1.2, decay=3.0)
+    m = noise.mixing_matrix(25)
+    cov = m.T @ m
+    np.testing.assert_allclose(cov[:25, :25], 0.09 * noise.shape(25), atol=1e-12)
+    sd = noise.sd_profile(25)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov[25:, 25:])), 0.5 * sd, rtol=1e-12)  # test noise: same profile
+    np.testing.assert_allclose(cov[:25, 25:], 0.9 * 0.3 * 0.5 * noise.shape(25), atol=1e-12)
+    d = noise.to_dict()
+    assert d["early"] == 1.2 and d["decay"] == 3.0 and d["process"].endswith("+ early noise")
+    assert NoiseModel.from_dict(json.loads(json.dumps(d))) == noise
+    plain = NoiseModel(0.3, 0.5, 0.6, 0.9, 3, 2, 1, 6, jitter=0.25, time="log-epoch")
+    assert "early" not in plain.to_dict() and "decay" not in plain.to_dict()  # files written as before
+    np.testing.assert_array_equal(plain.shape(25), plain.correlation(25))
+    with pytest.raises(ValueError, match="out of range"):
+        NoiseModel.from_dict({**d, "early": -0.1})
+    with pytest.raises(ValueError, match="out of range"):
+        NoiseModel.from_dict({**d, "decay": 0.0})
+    with pytest.raises(ValueError, match="must be finite"):
+        NoiseModel.from_dict({**d, "decay": float("inf")})
+    with pytest.raises(ValueError, match="noise parameters: time: must be one of epoch, log-epoch, got 'log-epoch-early'"):
+        NoiseModel.from_dict({**d, "time": "log-epoch-early"})
+
+
+def _planted_runs(noise: NoiseModel, n_configs: int = 300, n_seeds: int = 3, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    mean = np.linspace(0.0, -1.5, 25)
+    z = rng.standard_normal((n_configs * n_seeds, 50)) @ noise.mixing_matrix(25)
+    val = sigmoid(mean + z[:, :25] + rng.normal(0, 0.5, (n_configs, 1)).repeat(n_seeds, axis=0))
+    test = sigmoid(mean + z[:, 25:])
+    return np.repeat([f"c{i}" for i in range(n_configs)], n_seeds), val, test
+
+
+def test_calibration_recovers_planted_early_noise_and_finds_none_where_there_is_none():
+    from surrobench.surrogate.noise import correlation_loglik, replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, jitter=0.2, time="log-epoch", early=2.0, decay=3.0)
+    ids, val, test = _planted_runs(planted)
+    fitted_noise = calibrate(ids, val, test, 0.94, 340, 340, time="log-epoch-early")
+    assert fitted_noise.time == "log-epoch"  # the clock; the early noise is in early and decay
+    assert fitted_noise.early == pytest.approx(2.0, rel=0.3) and fitted_noise.decay == pytest.approx(3.0, rel=0.3)
+    assert fitted_noise.rho == pytest.approx(0.5, abs=0.1) and fitted_noise.jitter == pytest.approx(0.2, abs=0.08)
+    # the epoch-1 sd the runs have, which the log-epoch clock alone (one sd) cannot give
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    measured = np.sqrt(np.diag(res.scatter) / res.dof)
+    drawn = fitted_noise.sigma_val * fitted_noise.sd_profile(25)
+    assert drawn[0] == pytest.approx(measured[0], rel=0.1) and drawn[-1] == pytest.approx(measured[-1], rel=0.1)
+    alone = calibrate(ids, val, test, 0.94, 340, 340, time="log-epoch")
+    assert correlation_loglik(fitted_noise.shape(25), res) > correlation_loglik(alone.shape(25), res) + 10
+    # residuals with one sd at every epoch: early noise too small to matter (or none)
+    ids, val, test = _planted_runs(NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, jitter=0.2, time="log-epoch"))
+    flat = calibrate(ids, val, test, 0.94, 340, 340, time="log-epoch-early")
+    assert np.ptp(flat.sd_profile(25)) < 0.15
+
+
+def test_a_surrogate_fitted_with_early_noise_keeps_it(tmp_path):
+    from surrobench.cli import NOISE_TIMES as CLI_TIMES
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate.noise import NOISE_TIMES
+
+    assert CLI_TIMES == NOISE_TIMES
+    import dataclasses
+
+    from surrobench.surrogate.model import Surrogate
+
+    s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False, noise_time="log-epoch-early")
+    assert s.noise.time == "log-epoch" and s.manifest["noise"].get("early", 0.0) == s.noise.early
+    # the synthetic runs have one sd at every epoch; plant early noise in the fitted surrogate
+    planted = dataclasses.replace(s.noise, early=1.5, decay=2.0)
+    t = Surrogate(manifest={**s.manifest, "noise": planted.to_dict()}, curve=s.curve, runtime=s.runtime,
+                  noise=planted, fast=s.fast)
+    again = load_surrogate(save_surrogate(t, tmp_path / "s"))
+    assert again.noise == planted and again.noise.early == 1.5
+    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 400, axis=0)
+    keys, seeds = np.full(400, 123, dtype=np.uint64), np.arange(400, dtype=np.uint64)
+    curves = again.predict(x, keys, seeds)[0]
+    np.testing.assert_array_equal(curves, t.predict(x, keys, seeds)[0])
+    learned = curves[:, 24] < 0.9
+    z = np.log(curves[learned, :25]) - np.log1p(-curves[learned, :25])
+    plain = s.predict(x, keys, seeds)[0][learned, :25]
+    z0 = np.log(plain) - np.log1p(-plain)
+    assert learned.sum() > 100 and z[:, 0].std() > 1.2 * z0[:, 0].std() and z[:, 24].std() < z0[:, 24].std()
 
 
 def _noise_clock_tool():
@@ -307,35 +416,41 @@ def _noise_clock_tool():
     return tool
 
 
-def test_noise_clock_tool_averages_the_lags_it_names_and_compares_both_clocks(tmp_path):
+def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(tmp_path):
     tool = _noise_clock_tool()
     corr = np.arange(36, dtype=float).reshape(6, 6)
     assert tool.mean_correlation(corr, 1, (2, 3)) == np.mean([corr[1, 2], corr[2, 3]])
     assert tool.mean_correlation(corr, 3, (2, 6)) == np.mean([corr[1, 4], corr[2, 5]])  # pairs past the end dropped
     lines = tool.rows(str(synthetic_logs(tmp_path / "logs")), None)
     assert lines[0].startswith("flowers17: the seed noise rests on ")
-    assert lines[1].startswith("measured sd (logit) at epochs 1, 2, 5, 13, 25: ")
-    assert [ln.split("  ")[0] for ln in lines[4:]] == ["replicated runs (measured)", "fitted, epoch clock",
-                                                        "fitted, log-epoch clock"]
-    assert "jitter" in lines[-1] and "jitter" not in lines[-2]
-    measured = [float(v) for v in lines[4].split()[3:]]
+    assert lines[1] == "sd (logit) at epochs 1, 2, 5, 13, 25"
+    names = ["replicated runs (measured)", "fitted, epoch", "fitted, log-epoch", "fitted, log-epoch-early"]
+    assert [ln.split("  ")[0] for ln in lines[2:6]] == names and [ln.split("  ")[0] for ln in lines[8:]] == names
+    sd = {ln.split("  ")[0]: [float(v) for v in ln.split()[-5:]] for ln in lines[2:6]}
+    assert len(set(sd["fitted, epoch"])) == 1 and len(set(sd["fitted, log-epoch"])) == 1  # one sd for every epoch
+    assert all(0 < v < 1 for v in sd["replicated runs (measured)"])
+    assert "jitter" in lines[-2] and "jitter" not in lines[-3]
+    measured = [float(v) for v in lines[8].split()[3:]]
     assert len(measured) == 6 and all(-1 <= v <= 1 for v in measured)
 
 
-def test_noise_clock_cards_put_each_clock_in_its_own_column(monkeypatch):
+def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
     import surrobench.surrogate as surrogate_pkg
 
     tool = _noise_clock_tool()
 
     def fake_fit(logs, *, dataset, plot, noise_time):
-        drawn = [0.1, 0.2] if noise_time == "epoch" else [0.3, 0.4]
+        k = ("epoch", "log-epoch", "log-epoch-early").index(noise_time)
+        drawn = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]][k]
         quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn},
-                             "max_gap": 0.01 if noise_time == "epoch" else 0.02},
-                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.041 if noise_time == "epoch" else 0.042}}
+                             "max_gap": 0.01 * (k + 1)},
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.041 + 0.001 * k}}
         return type("Fitted", (), {"quality": quality})()
 
     monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
     lines = tool.card_rows("logs", None)
-    assert lines[1].split() == ["logged", "epoch", "log-epoch"]
-    assert lines[2].split()[-3:] == ["0.050", "0.100", "0.300"] and lines[3].split()[-3:] == ["0.060", "0.200", "0.400"]
-    assert lines[4].split()[-3:] == ["0.0400", "0.0410", "0.0420"] and lines[5].split()[-2:] == ["0.010", "0.020"]
+    assert lines[1].split() == ["logged", "epoch", "log-epoch", "log-epoch-early"]
+    assert lines[2].split()[-4:] == ["0.050", "0.100", "0.300", "0.500"]
+    assert lines[3].split()[-4:] == ["0.060", "0.200", "0.400", "0.600"]
+    assert lines[4].split()[-4:] == ["0.0400", "0.0410", "0.0420", "0.0430"]
+    assert lines[5].split()[-3:] == ["0.010", "0.020", "0.030"]

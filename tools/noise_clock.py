@@ -1,15 +1,18 @@
-"""How the seed noise's two clocks describe the replicated runs: correlation by lag, early and late.
+"""How the seed noise's processes describe the replicated runs: sd by epoch, correlation by lag.
 
 The seed noise of a surrogate (``surrobench.surrogate.noise``) is fitted on the logit residuals of
 configs run with several seeds that learned under all of them. This prints, for those residuals
-and for the process each clock fits to them (``surrobench fit --noise-time epoch|log-epoch``):
+and for the process each option fits to them (``surrobench fit --noise-time
+epoch|log-epoch|log-epoch-early``):
 
+* the sd at a few epochs (the two clocks have one sd for every epoch, the early noise does not);
 * the mean correlation between epochs ``lag`` apart, over pairs whose first epoch lies early
   (epochs 2-12) and late (epochs 14-25): a process stationary in epochs has one number per lag;
 * the fitted parameters and the log likelihood the calibration maximises (higher is better; the
-  log-epoch clock has one parameter more, the jitter).
+  log-epoch clock has one parameter more than the epoch clock, the jitter, and the early noise
+  two more, its size and decay).
 
-With ``--cards`` it instead fits a surrogate with each clock (``fit_surrogate``, everything else the
+With ``--cards`` it instead fits a surrogate with each process (``fit_surrogate``, everything else the
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
 dips (learning runs whose validation error part-way is below their final error by more than 0.02,
 logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
@@ -57,13 +60,20 @@ def rows(logs: str, dataset: str | None) -> list[str]:
     measured = cov / np.outer(sd, sd)
     head = "".join(f"  lag {lag} early  late" for lag in LAGS)
     shown = (1, 2, 5, 13, 25)
+    fitted = {time: calibrate(*args, time=time) for time in NOISE_TIMES}
     out = [f"{data.dataset}: the seed noise rests on {res.n_learner_groups} configs that learned under every seed "
            f"({res.n_runs} runs, {res.dof} degrees of freedom)",
-           f"measured sd (logit) at epochs {', '.join(map(str, shown))}: {' '.join(f'{sd[e - 1]:.2f}' for e in shown)}; "
-           f"both clocks use one sd for every epoch, {float(np.sqrt(np.mean(np.diag(cov)))):.3f}",
-           f"correlation between epochs `lag` apart, pairs starting at epochs {EARLY[0]}-{EARLY[1]} (early) and "
-           f"{LATE[0]}-{LATE[1]} (late)",
-           f"{'':30s}{head}   log lik  parameters"]
+           f"sd (logit) at epochs {', '.join(map(str, shown))}"]
+
+    def sds(name: str, values: np.ndarray) -> str:
+        return f"{name:30s}  " + " ".join(f"{values[e - 1]:.3f}" for e in shown)
+
+    out.append(sds("replicated runs (measured)", sd))
+    for time, noise in fitted.items():
+        out.append(sds(f"fitted, {time}", noise.sigma_val * noise.sd_profile(MAX_EPOCH)))
+    out += [f"correlation between epochs `lag` apart, pairs starting at epochs {EARLY[0]}-{EARLY[1]} (early) and "
+            f"{LATE[0]}-{LATE[1]} (late)",
+            f"{'':30s}{head}   log lik  parameters"]
 
     def line(name: str, corr: np.ndarray, lik: str, params: str) -> str:
         cells = "".join(f"  {'':5s}{mean_correlation(corr, lag, EARLY):5.2f} {mean_correlation(corr, lag, LATE):5.2f}"
@@ -71,30 +81,31 @@ def rows(logs: str, dataset: str | None) -> list[str]:
         return f"{name:30s}{cells}  {lik:>8s}  {params}".rstrip()
 
     out.append(line("replicated runs (measured)", measured, "", ""))
-    for time in NOISE_TIMES:
-        noise = calibrate(*args, time=time)
-        corr = noise.correlation(MAX_EPOCH)
+    for time, noise in fitted.items():
         params = f"level {noise.level:.2f}, rho {noise.rho:.2f}" + (f", jitter {noise.jitter:.2f}" if time != "epoch" else "")
-        out.append(line(f"fitted, {time} clock", corr, f"{correlation_loglik(corr, res):.1f}", params))
+        if noise.early:
+            params += f", early {noise.early:.2f}, decay {noise.decay:.1f} epochs"
+        lik = correlation_loglik(noise.shape(MAX_EPOCH), res)
+        out.append(line(f"fitted, {time}", noise.correlation(MAX_EPOCH), f"{lik:.1f}", params))
     return out
 
 
 def card_rows(logs: str, dataset: str | None) -> list[str]:
-    """The draws rows of the quality cards of two surrogates fitted on ``logs``, one per clock."""
+    """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process."""
     from surrobench.surrogate import fit_surrogate
 
     cards = {t: fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t).quality for t in NOISE_TIMES}
     first = cards[NOISE_TIMES[0]]["draws"]["dips"]
-    out = ["quality cards of a surrogate fitted with each clock (same logs, grid and seed; out-of-fold draws)",
-           f"{'':42s}" + "".join(f"{t:>12s}" for t in ("logged", *NOISE_TIMES))]
+    out = ["quality cards of a surrogate fitted with each noise process (same logs, grid and seed; out-of-fold draws)",
+           f"{'':42s}" + "".join(f"{t:>16s}" for t in ("logged", *NOISE_TIMES))]
     for i, epoch in enumerate(first["epochs"]):
         cells = [first["logged"][i]] + [cards[t]["draws"]["dips"]["drawn"][i] for t in NOISE_TIMES]
-        out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}" + "".join(f"{v:12.3f}" for v in cells))
+        out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}" + "".join(f"{v:16.3f}" for v in cells))
     noise = [cards[t]["seed_noise"] for t in NOISE_TIMES]
-    out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:12.4f}"
-               + "".join(f"{n['surrogate_sd']:12.4f}" for n in noise))
-    out.append(f"{'largest gap, final-error distribution':42s}{'':12s}"
-               + "".join(f"{cards[t]['draws']['max_gap']:12.3f}" for t in NOISE_TIMES))
+    out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:16.4f}"
+               + "".join(f"{n['surrogate_sd']:16.4f}" for n in noise))
+    out.append(f"{'largest gap, final-error distribution':42s}{'':16s}"
+               + "".join(f"{cards[t]['draws']['max_gap']:16.3f}" for t in NOISE_TIMES))
     return out
 
 
@@ -102,7 +113,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("logs", nargs="?", default=str(ROOT / "training_logs" / "flowers17"))
     p.add_argument("--dataset", default=None)
-    p.add_argument("--cards", action="store_true", help="fit a surrogate with each clock and compare their cards")
+    p.add_argument("--cards", action="store_true", help="fit a surrogate with each noise process and compare their cards")
     args = p.parse_args(argv)
     print("\n".join(card_rows(args.logs, args.dataset) if args.cards else rows(args.logs, args.dataset)))
     return 0

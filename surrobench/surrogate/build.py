@@ -162,8 +162,8 @@ def fit_surrogate(
     ``device`` picks whose clock the runtime model learns (default: the device with the
     most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
     to the collections that ran on one machine under the same load. ``plot=False`` skips the
-    parity plot. ``noise_time`` is the seed noise's clock (:data:`~.noise.NOISE_TIMES`:
-    ``"epoch"``, the default, or ``"log-epoch"``; see :mod:`~.noise`). Linear algebra runs on one
+    parity plot. ``noise_time`` is the seed noise's process (:data:`~.noise.NOISE_TIMES`:
+    ``"epoch"``, the default, ``"log-epoch"`` or ``"log-epoch-early"``; see :mod:`~.noise`). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -304,7 +304,8 @@ def _curve_inputs(cur: RunData, info, noise_time: str = "epoch"):
     cargs = curve_args(info)
     noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2],
                       time=noise_time)
-    noise_sd = np.r_[np.full(MAX_EPOCH, noise.sigma_val), np.full(MAX_EPOCH, noise.sigma_test)]
+    profile = noise.sd_profile(MAX_EPOCH)
+    noise_sd = np.r_[noise.sigma_val * profile, noise.sigma_test * profile]
     learn = learns(cur.val, info.chance_error)
     y_logit = logit(np.clip(np.hstack([cur.val, cur.test]), cargs["lower"], cargs["upper"]))
     return x, cargs, noise, noise_sd, learn, y_logit
@@ -463,6 +464,10 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
         corr = noise.correlation(MAX_EPOCH)
         process = (f"on the {noise.time} clock: run-level share {noise.level:.2f}, jitter {noise.jitter:.2f}, "
                    f"correlation of epochs 1-2 {corr[0, 1]:.2f} and 24-25 {corr[-2, -1]:.2f}, 19-25 {corr[18, -1]:.2f}")
+        if noise.early:
+            sd = noise.sd_profile(MAX_EPOCH)
+            process += (f", early noise (sd at epoch 1 {sd[0]:.2f} and 25 {sd[-1]:.2f} times the overall sd, "
+                        f"decay {noise.decay:.1f} epochs)")
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
         f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, {process}, "

@@ -76,20 +76,28 @@ __all__ = [
     "correlation_loglik",
     "CORR_STEP",
     "NOISE_TIMES",
+    "NOISE_CLOCKS",
     "check_noise_time",
+    "epoch_sd",
+    "fit_early_noise",
 ]
 
 CORR_STEP = 0.01
 """Grid step of the calibrated ``level`` and ``rho``."""
 
-NOISE_TIMES = ("epoch", "log-epoch")
+NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early")
+"""The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): a clock of
+:data:`NOISE_CLOCKS`, and ``"log-epoch-early"``, the log-epoch clock plus a larger independent
+noise in the first epochs (``early``, ``decay``)."""
 
-def check_noise_time(value, name: str = "time") -> str:
-    """``value`` if it names a clock of :data:`NOISE_TIMES`, else a one-line ``ValueError`` naming ``name``."""
-    if value not in NOISE_TIMES:
-        raise ValueError(f"{name}: must be one of {', '.join(NOISE_TIMES)}, got {value!r}")
+
+def check_noise_time(value, name: str = "time", choices: tuple[str, ...] = NOISE_TIMES) -> str:
+    """``value`` if it is one of ``choices`` (:data:`NOISE_TIMES`), else a one-line ``ValueError`` naming ``name``."""
+    if value not in choices:
+        raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -293,19 +301,39 @@ class NoiseModel:
     level: float = 0.0  # share of the variance that shifts the whole run (0 in files without it)
     jitter: float = 0.0  # share of the variance independent at every epoch (0 in files without it)
     time: str = "epoch"  # the wobble's clock: "epoch" or "log-epoch" ("epoch" in files without it)
+    early: float = 0.0  # extra independent variance at epoch 1, in units of the late variance (0: none)
+    decay: float = 0.0  # ... falling by a factor e every ``decay`` epochs (0 when early is 0)
 
     def to_dict(self) -> dict:
         process = "level + AR(1) over epochs" if self.time == "epoch" else "level + AR(1) over log epochs"
         if self.jitter:
             process += " + jitter"
+        if self.early:
+            process += " + early noise"
         out = {"scale": "logit", "process": process, **asdict(self)}
         if self.time == "epoch" and not self.jitter:  # written as before the log-epoch clock existed
             del out["jitter"], out["time"]
+        if not self.early:  # ... and before the early noise
+            del out["early"], out["decay"]
         return out
 
     def correlation(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """The (n_epochs, n_epochs) correlation of the validation noise between epochs."""
-        return epoch_correlation(n_epochs, self.level, self.rho, jitter=self.jitter, time=self.time)
+        return epoch_correlation(n_epochs, self.level, self.rho, jitter=self.jitter, time=self.time,
+                                 early=self.early, decay=self.decay)
+
+    def sd_profile(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
+        """(n_epochs,) sd of each epoch's noise relative to ``sigma``: ones without early noise, else
+        :func:`epoch_sd` (root mean square 1, so ``sigma`` stays the sd over all epochs)."""
+        return epoch_sd(n_epochs, self.early, self.decay)
+
+    def shape(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
+        """The covariance of the validation noise divided by ``sigma_val ** 2``: the correlation
+        scaled by :meth:`sd_profile` (the correlation itself without early noise)."""
+        if not self.early:
+            return self.correlation(n_epochs)
+        sd = self.sd_profile(n_epochs)
+        return self.correlation(n_epochs) * np.outer(sd, sd)
 
     @classmethod
     def from_dict(cls, d: dict) -> "NoiseModel":
@@ -314,20 +342,24 @@ class NoiseModel:
             values = {k: d[k] for k in fields}
             values["level"] = d.get("level", 0.0)  # surrogates built before the level: pure AR(1)
             values["jitter"] = d.get("jitter", 0.0)  # ... before the jitter and the log-epoch clock
+            values["early"] = d.get("early", 0.0)  # ... before the early noise
+            values["decay"] = d.get("decay", 0.0)
             time = d.get("time", "epoch")
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
-        check_noise_time(time, "noise parameters: time")
+        check_noise_time(time, "noise parameters: time", NOISE_CLOCKS)
         try:
             out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
-        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter)):
+        if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter,
+                                               out.early, out.decay)):
             raise ValueError("noise parameters must be finite")
         if (out.sigma_val < 0 or out.sigma_test < 0 or not -1 < out.rho < 1 or not -1 <= out.kappa <= 1
-                or not 0 <= out.level < 1 or not 0 <= out.jitter < 1):
+                or not 0 <= out.level < 1 or not 0 <= out.jitter < 1 or out.early < 0
+                or (out.early > 0 and out.decay <= 0)):
             raise ValueError("noise parameters out of range (sigma >= 0, |rho| < 1, |kappa| <= 1, 0 <= level < 1, "
-                             "0 <= jitter < 1)")
+                             "0 <= jitter < 1, early >= 0, decay > 0 with early noise)")
         return out
 
     def mixing_matrix(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
@@ -338,21 +370,47 @@ class NoiseModel:
         m[:n_epochs, :n_epochs] = chol.T * self.sigma_val
         m[:n_epochs, n_epochs:] = chol.T * (self.kappa * self.sigma_test)
         m[n_epochs:, n_epochs:] = chol.T * (k2 * self.sigma_test)
+        if self.early:  # column j of each block is epoch j's noise: scale it by that epoch's sd
+            m *= np.tile(self.sd_profile(n_epochs), 2)[None, :]
         return m
 
 
-def epoch_correlation(n_epochs: int, level: float, rho: float, *, jitter: float = 0.0, time: str = "epoch") -> np.ndarray:
+def epoch_correlation(n_epochs: int, level: float, rho: float, *, jitter: float = 0.0, time: str = "epoch",
+                      early: float = 0.0, decay: float = 0.0) -> np.ndarray:
     """(n_epochs, n_epochs) correlation ``level + (1 - level) * rho ** |i - j|`` between epochs
     ``i`` and ``j``; with ``time="log-epoch"`` the lag is ``|log i - log j|`` (epochs from 1),
     and a ``jitter`` share of the variance is independent at every epoch:
-    ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** lag)``."""
+    ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** lag)``.
+
+    With ``early > 0`` the epochs' variances differ: that covariance (variance 1 at every epoch)
+    plus an independent variance ``early * exp(-(i - 1) / decay)`` at epoch ``i``, returned as its
+    correlation (the sd profile is :func:`epoch_sd`)."""
     idx = np.arange(n_epochs)
-    if time == "epoch" and not jitter:  # the process of every surrogate built before the jitter
+    if time == "epoch" and not jitter and not early:  # the process of every surrogate built before the jitter
         return level + (1.0 - level) * float(rho) ** np.abs(idx[:, None] - idx[None, :])
-    check_noise_time(time)
+    check_noise_time(time, "time", NOISE_CLOCKS)
     t = idx.astype(float) if time == "epoch" else np.log(idx + 1.0)
     wobble = level + (1.0 - level) * float(rho) ** np.abs(t[:, None] - t[None, :])
-    return jitter * np.eye(n_epochs) + (1.0 - jitter) * wobble
+    corr = jitter * np.eye(n_epochs) + (1.0 - jitter) * wobble
+    if not early:
+        return corr
+    corr[np.diag_indices(n_epochs)] += _early_variance(n_epochs, early, decay)
+    sd = np.sqrt(np.diag(corr))
+    return corr / np.outer(sd, sd)
+
+
+def _early_variance(n_epochs: int, early: float, decay: float) -> np.ndarray:
+    if early and not decay > 0:
+        raise ValueError(f"decay: must be > 0 with early noise, got {decay!r}")
+    return early * np.exp(-np.arange(n_epochs) / decay) if early else np.zeros(n_epochs)
+
+
+def epoch_sd(n_epochs: int, early: float = 0.0, decay: float = 0.0) -> np.ndarray:
+    """(n_epochs,) sd of the seed noise at each epoch relative to its root mean square over the
+    epochs: ``sqrt(v_i / mean(v))`` with ``v_i = 1 + early * exp(-(i - 1) / decay)`` (ones without
+    early noise)."""
+    v = 1.0 + _early_variance(n_epochs, early, decay)
+    return np.sqrt(v / v.mean())
 
 
 def _correlation_loglik(corr: np.ndarray, scatter: np.ndarray, dof: int) -> float:
@@ -418,6 +476,54 @@ def fit_log_time_correlation(scatter: np.ndarray, dof: int, step: float = CORR_S
                   grid(max(0.0, jitter - 0.05), min(0.9, jitter + 0.05), step))
 
 
+EARLY_BOUNDS = ((0.0, 0.95), (0.0, 0.98), (0.0, 0.9), (0.0, 20.0), (0.1, 25.0))
+"""The ranges :func:`fit_early_noise` searches: level, rho, jitter, early, decay (epochs)."""
+
+
+def fit_early_noise(scatter: np.ndarray, dof: int, *, time: str = "log-epoch",
+                    start: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[float, float, float, float, float]:
+    """``(level, rho, jitter, early, decay)`` of the process of :func:`epoch_correlation` on clock
+    ``time`` with early noise, maximising the likelihood of :func:`fit_correlation` (the covariance
+    ``sigma**2 * shape``, one overall scale profiled out, so the epochs' sds may differ).
+
+    ``start`` is the fitted ``(level, rho, jitter)`` of the clock without early noise. The search:
+    early in {0.25, 0.5, 1, 2, 4} by decay in {0.5, 1, 2, 4} epochs at ``start``, then a bounded
+    Nelder-Mead over all five (:data:`EARLY_BOUNDS`) from the two best grid points, rounded to
+    0.001. Deterministic for given residuals. Where no early noise beats ``start``, early 0."""
+    from scipy.optimize import minimize
+
+    scatter = np.asarray(scatter, float)
+    p = scatter.shape[0]
+    check_noise_time(time, "time", NOISE_CLOCKS)
+
+    def loss(x) -> float:
+        level, rho, jitter, early, decay = (float(v) for v in x)
+        try:
+            corr = epoch_correlation(p, level, rho, jitter=jitter, time=time, early=early, decay=decay)
+            sd = epoch_sd(p, early, decay)
+            return -_correlation_loglik(corr * np.outer(sd, sd), scatter, dof)
+        except (np.linalg.LinAlgError, ValueError):
+            return math.inf
+
+    lo, hi = np.array(EARLY_BOUNDS).T
+    base = np.array([*start, 0.0, 1.0])
+    grid = sorted((loss([*start, e, d]), e, d) for e in (0.25, 0.5, 1.0, 2.0, 4.0) for d in (0.5, 1.0, 2.0, 4.0))
+    best = None
+    for _, e, d in grid[:2]:
+        x0 = np.clip(np.array([*start, e, d]), lo, hi)
+        step = 0.1 * (hi - lo)
+        simplex = np.vstack([x0] + [x0 + np.where(np.arange(5) == i, np.where(x0 + step <= hi, step, -step), 0.0)
+                                    for i in range(5)])
+        r = minimize(loss, x0, method="Nelder-Mead", bounds=EARLY_BOUNDS,
+                     options={"initial_simplex": simplex, "xatol": 1e-5, "fatol": 1e-7, "maxiter": 5000, "maxfev": 5000})
+        if best is None or r.fun < best.fun:
+            best = r
+    x = np.clip(np.round(best.x, 3), lo, hi)
+    if x[3] <= 0 or not loss(x) < loss(base):
+        return (*(float(v) for v in start), 0.0, 0.0)
+    return tuple(float(v) for v in x)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Residuals:
     """Logit residuals of replicated learners around their config's mean: what the noise is fitted on."""
@@ -476,17 +582,23 @@ def calibrate(
     """Fit the noise model on curve runs (one per (config, seed)); see the module docstring.
 
     ``time="log-epoch"`` fits the log-epoch process with jitter (:func:`fit_log_time_correlation`)
-    instead of the level + AR(1) over epochs."""
+    instead of the level + AR(1) over epochs; ``time="log-epoch-early"`` that process plus early
+    noise (:func:`fit_early_noise`): the epochs' sds then differ, ``sigma`` being their root mean
+    square (the validation and the test noise share the profile)."""
     check_noise_time(time)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
     sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
+    early = decay = 0.0
     if time == "epoch":
         (level, rho), jitter = fit_correlation(res.scatter, dof), 0.0
     else:
         level, rho, jitter = fit_log_time_correlation(res.scatter, dof)
+    if time == "log-epoch-early":
+        time = "log-epoch"
+        level, rho, jitter, early, decay = fit_early_noise(res.scatter, dof, time=time, start=(level, rho, jitter))
     kappa = float(np.sum(zv_all * zt_all) / max(math.sqrt(np.sum(zv_all**2) * np.sum(zt_all**2)), 1e-300))
     return NoiseModel(
         sigma_val=sigma_val,
@@ -495,6 +607,8 @@ def calibrate(
         level=level,
         jitter=jitter,
         time=time,
+        early=early,
+        decay=decay,
         kappa=float(np.clip(kappa, -1.0, 1.0)),
         n_groups=res.n_groups,
         n_learner_groups=res.n_learner_groups,
