@@ -23,12 +23,20 @@ share ``jitter`` of the variance be independent at every epoch: the correlation 
 ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** |log i - log j|)``. Its
 marginal sd is still ``sigma`` at every epoch.
 
+Early noise (``time="log-epoch-early"``, opt-in too). The replicated runs' sd is not one number
+either: larger in the first epochs than at the end (``tools/noise_clock.py`` prints it by epoch).
+This process adds to the log-epoch covariance above an independent variance
+``early * exp(-(i - 1) / decay)`` at epoch ``i`` (in units of the rest), so the first epochs
+jitter more and correlate less with the others; ``sigma`` becomes the root mean square of the
+epochs' sds (:func:`epoch_sd` gives their profile; the test noise shares it). A file records it as
+the log-epoch clock with ``early`` and ``decay``.
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
 ``level`` and ``rho`` (and ``jitter`` on the log-epoch clock) maximise the Gaussian
 likelihood of the validation residuals (on a grid of step :data:`CORR_STEP`, ``sigma``
-profiled out).
+profiled out; with early noise all five by a bounded Nelder-Mead, :func:`fit_early_noise`).
 
 Learns or not. A seeded draw is an outcome, never a blend: it learns when
 ``Phi(sqrt(r) * z_config + sqrt(1 - r) * z_seed) < p``, with ``p`` the (calibrated)
@@ -80,6 +88,7 @@ __all__ = [
     "check_noise_time",
     "epoch_sd",
     "fit_early_noise",
+    "EARLY_BOUNDS",
 ]
 
 CORR_STEP = 0.01
