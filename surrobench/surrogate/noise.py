@@ -13,11 +13,11 @@ validation noise correlated with coefficient ``kappa`` (the same network is eval
 run that stays at chance has no seed noise. The logit scale keeps every draw in [0, 1].
 
 The log-epoch clock (``time="log-epoch"``, chosen when the surrogate is fitted; not the
-default). In the replicated flowers17 runs the residuals of late epochs move together far
-more than early ones (correlation about 0.45 between epochs 6 apart from epoch 14 on, about 0.3
-before; ``tools/noise_clock.py``), which no process stationary in epochs gives. The process
-below describes late epochs a little tightly and early ones too tightly (docs/surrogates.md has both
-clocks against the runs, and what each does to a ``validate`` study). It runs the AR(1) wobble on
+default). In the replicated flowers17 runs the residuals of epochs 3 or 6 apart move together
+more late in training than early (``tools/noise_clock.py`` prints the correlation by lag), which no
+process stationary in epochs gives. The process below describes both ends more tightly than the
+runs (docs/surrogates.md has every process against the runs, and what each does to a ``validate``
+study). It runs the AR(1) wobble on
 ``log(epoch)``, so that a lag late in training is shorter than the same lag early, and lets a
 share ``jitter`` of the variance be independent at every epoch: the correlation is
 ``jitter * [i == j] + (1 - jitter) * (level + (1 - level) * rho ** |log i - log j|)``. Its
