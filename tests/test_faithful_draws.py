@@ -213,6 +213,12 @@ def test_card_reports_draws_out_of_fold():
     assert "below their final error" in text
     old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "dips"}}}
     assert "below their final error" not in format_card(old)  # cards written before the row still print
+    cut = draws["early_cut"]  # the best runs that an early cut keeps, logged vs drawn
+    assert cut["epochs"] == [1, 3, 9] and len(cut["logged"]) == len(cut["drawn"]) == 3
+    assert all(0.0 <= v <= 1.0 for v in cut["logged"] + cut["drawn"])
+    assert "what an early cut keeps" in text
+    old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "early_cut"}}}
+    assert "what an early cut keeps" not in format_card(old)
 
 
 def test_logit_helpers_round_trip():

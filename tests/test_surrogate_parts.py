@@ -18,7 +18,7 @@ from surrobench.surrogate.fast import check_agreement, merge_boosters
 from surrobench.surrogate.features import FEATURES, feature_row, features, size_bounds
 from surrobench.surrogate.fit import group_folds
 from surrobench.surrogate.noise import NoiseModel, calibrate, epoch_correlation, sigmoid, standard_normals
-from surrobench.surrogate.quality import dip_share, rerun_pairs, stats, verdict
+from surrobench.surrogate.quality import dip_share, early_cut_share, rerun_pairs, stats, verdict
 from test_surrogate_synth import fitted, synthetic_logs
 
 SHAPES = [((3, 16, 16), 17), ((1, 8, 8), 10), ((1, 28, 28), 10)]
@@ -128,6 +128,23 @@ def test_dip_share_counts_runs_better_part_way_than_at_their_end():
     assert dip_share(curves, 13) == 0.5  # the second run is 0.1 better at epoch 13 than at 25
     assert dip_share(curves, 5) == 0.0
     assert dip_share(curves[:0], 13) is None
+
+
+def test_early_cut_share_counts_the_best_runs_an_early_cut_keeps():
+    final = np.linspace(0.30, 0.49, 20)  # run 0 and run 1 end best (the best 10 %)
+    early = np.linspace(0.60, 0.79, 20)  # in the same order at epoch 3 ...
+    early[1] = 0.95  # ... but run 1 starts slowly: last at epoch 3
+    curves = np.column_stack([early, early, early, np.linspace(early, final, 22).T])
+    assert curves.shape == (20, 25)
+    assert early_cut_share(curves, 3, keep=1 / 3, best=0.1) == 0.5  # run 0 kept, run 1 cut
+    assert early_cut_share(curves, 3, keep=1.0, best=0.1) == 1.0  # keeping everything loses nothing
+    assert early_cut_share(curves, 25, keep=1 / 3, best=0.1) == 1.0  # the final epoch ranks them as the end does
+    with pytest.raises(ValueError, match="at least one run"):
+        early_cut_share(curves[:0], 3)
+    with pytest.raises(ValueError, match="epoch: must lie in 1..25"):
+        early_cut_share(curves, 0)
+    with pytest.raises(ValueError, match="keep and best"):
+        early_cut_share(curves, 3, keep=0.0)
 
 
 def test_calibration_needs_replicated_learners():

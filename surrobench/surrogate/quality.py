@@ -240,6 +240,14 @@ def draw_card(
                    "drawn_mean": _num(float(draw_mean[top].mean())),
                    "kendall_tau_learner": top_stats["kendall_tau"]},
         "dips": dips,
+        "early_cut": {
+            "epochs": [e for e in CUT_EPOCHS if e < val.shape[1]],
+            "keep": CUT_KEEP,
+            "best": CUT_BEST,
+            "logged": [_num(early_cut_share(val, e)) for e in CUT_EPOCHS if e < val.shape[1]],
+            "drawn": [_num(float(np.mean([early_cut_share(d, e) for d in drawn]))) for e in CUT_EPOCHS
+                      if e < val.shape[1]],
+        },
     }
 
 
@@ -255,6 +263,29 @@ def dip_share(curves: np.ndarray, epoch: int, margin: float = DIP_MARGIN) -> flo
     if len(curves) == 0:
         return None
     return float(np.mean(curves[:, epoch - 1] < curves[:, -1] - margin))
+
+
+CUT_EPOCHS = (1, 3, 9)  # MO-ASHA's and SH-EMOA's rungs below the last (eta 3, epochs 1..25)
+CUT_KEEP = 1.0 / 3.0
+CUT_BEST = 0.05
+
+
+def early_cut_share(curves: np.ndarray, epoch: int, keep: float = CUT_KEEP, best: float = CUT_BEST) -> float:
+    """Share of the best ``best`` of ``curves`` (rows of validation error at epochs 1..n, ranked by
+    their final error) whose error at ``epoch`` (1-based) is among the best ``keep`` there: how many
+    of the runs that end best an early cut of successive halving would have kept. Where real runs
+    start slowly and end well more often than drawn ones, methods that cut early lose less on the
+    surrogate than on real runs."""
+    curves = np.asarray(curves, float)
+    if curves.ndim != 2 or len(curves) == 0:
+        raise ValueError(f"curves: expected runs x epochs with at least one run, got shape {curves.shape}")
+    if not 1 <= epoch <= curves.shape[1]:
+        raise ValueError(f"epoch: must lie in 1..{curves.shape[1]}, got {epoch!r}")
+    if not (0.0 < keep <= 1.0 and 0.0 < best <= 1.0):
+        raise ValueError(f"keep and best: shares in (0, 1], got {keep!r} and {best!r}")
+    final, early = curves[:, -1], curves[:, epoch - 1]
+    top = final <= np.quantile(final, best)
+    return float(np.mean(early[top] <= np.quantile(early, keep)))
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -341,6 +372,12 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
     if d:
         at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(d["epochs"], d["logged"], d["drawn"]))
         lines.append(f"  learning runs below their final error by > {d['margin']} at epoch (logged / drawn): {at}")
+    c = draws.get("early_cut")  # cards written before it lack this row
+    if c:
+        at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(c["epochs"], c["logged"], c["drawn"]))
+        lines.append(f"  best {round(100 * c['best'])} % of runs by final error that are in the best "
+                     f"{'third' if abs(c['keep'] - 1 / 3) < 1e-9 else format(c['keep'], '.2f')} at epoch "
+                     f"(logged / drawn; what an early cut keeps): {at}")
     return lines
 
 
