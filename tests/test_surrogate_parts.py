@@ -471,3 +471,31 @@ def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
     assert lines[3].split()[-4:] == ["0.060", "0.200", "0.400", "0.600"]
     assert lines[4].split()[-4:] == ["0.0400", "0.0410", "0.0420", "0.0430"]
     assert lines[5].split()[-3:] == ["0.010", "0.020", "0.030"]
+
+
+def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from surrobench.logs import read_logs
+    from surrobench.surrogate import build
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "early_cut.py"
+    spec = importlib.util.spec_from_file_location("early_cut", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    logs = synthetic_logs(tmp_path / "logs")
+    card = build.draw_card
+    assert tool.main([str(logs), "--grid", "quick"]) == 0
+    assert build.draw_card is card  # the fit's card is its own again
+    out = capsys.readouterr().out
+    table = read_logs(logs)
+    table = table[~table["retime"].astype(bool)]  # the lone re-timings are clock runs, not curve runs
+    curves = table.pivot_table(index="key", columns="epoch", values="val_error").dropna().to_numpy()
+    assert out.startswith(f"{len(curves)} curve runs, 8 out-of-fold draws each")
+    for e in (1, 3, 9):  # the logged share is the one the curves give; the drawn one a share too
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"epoch {e}:"))
+        logged, drawn = (float(v) for v in line.split(":")[1].split("/"))
+        assert logged == round(early_cut_share(curves, e), 3)
+        assert 0.0 <= drawn <= 1.0
+    assert "median batch_size" in out and "variance of log-odds progress" in out

@@ -13,6 +13,7 @@ with those draws:
 * the mean curves: mean validation error at epochs 1 and 3, binned by batch size and final error.
 
     python tools/early_cut.py training_logs/flowers17 [--device "cuda:NVIDIA H200"] [--noise-time epoch]
+        [--grid default]
 
 A fit takes a few minutes on one core (the default grid).
 """
@@ -35,7 +36,7 @@ from surrobench.surrogate.quality import CUT_EPOCHS, early_cut_share  # noqa: E4
 LEARN_GAP = 0.05  # a run learns when its final error is this far below chance
 
 
-def out_of_fold_draws(logs: str, device: str | None, noise_time: str):
+def out_of_fold_draws(logs: str, device: str | None, noise_time: str, grid: str = "default"):
     """(config ids, logged curves, draws (k, runs, epochs), chance-level error) as the fit's quality
     card sees them."""
     seen = {}
@@ -47,7 +48,7 @@ def out_of_fold_draws(logs: str, device: str | None, noise_time: str):
 
     build.draw_card = capture
     try:
-        build.fit_surrogate(logs, device=device, plot=False, noise_time=noise_time)
+        build.fit_surrogate(logs, device=device, plot=False, noise_time=noise_time, grid=grid)
     finally:
         build.draw_card = card
     return (np.asarray(seen["config_ids"]), np.asarray(seen["val"], float), np.asarray(seen["drawn"], float),
@@ -64,8 +65,9 @@ def main(argv=None) -> int:
     p.add_argument("logs")
     p.add_argument("--device", default=None, help="whose clock the fit learns (does not change the curves)")
     p.add_argument("--noise-time", default="epoch", choices=("epoch", "log-epoch", "log-epoch-early"))
+    p.add_argument("--grid", default="default", choices=("default", "quick"), help="XGBoost grid of the fit")
     args = p.parse_args(argv)
-    ids, val, drawn, chance = out_of_fold_draws(args.logs, args.device, args.noise_time)
+    ids, val, drawn, chance = out_of_fold_draws(args.logs, args.device, args.noise_time, args.grid)
     configs = read_runs(args.logs).drop_duplicates("config_id").set_index("config_id")
     print(f"{len(val)} curve runs, {drawn.shape[0]} out-of-fold draws each, seed noise over {args.noise_time}")
 
