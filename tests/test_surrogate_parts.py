@@ -499,3 +499,30 @@ def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tm
         assert logged == round(early_cut_share(curves, e), 3)
         assert 0.0 <= drawn <= 1.0
     assert "median batch_size" in out and "variance of log-odds progress" in out
+
+
+def test_early_cut_tool_writes_fast_starting_logs(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "early_cut.py"
+    spec = importlib.util.spec_from_file_location("early_cut_fast", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    logs = synthetic_logs(tmp_path / "logs")
+    assert tool.main([str(logs), "--fast-starts", str(tmp_path / "fast")]) == 0
+    assert "made to start fast" in capsys.readouterr().out
+    (src,) = sorted(logs.glob("*.jsonl"))
+    before = [json.loads(line) for line in src.read_text().splitlines()]
+    after = [json.loads(line) for line in (tmp_path / "fast" / src.name).read_text().splitlines()]
+    assert len(before) == len(after)
+    changed = 0
+    for b, a in zip(before, after):
+        vb, va = b["curve"]["val_error"], a["curve"]["val_error"]
+        assert {k: v for k, v in b.items() if k != "curve"} == {k: v for k, v in a.items() if k != "curve"}
+        assert va[9:] == vb[9:] and all(x <= y for x, y in zip(va[:9], vb[:9]))  # only lowered, only early
+        changed += va != vb
+    assert changed > 0
+    assert tool.main([str(logs), "--fast-starts", str(tmp_path / "fast")]) == 2  # never over an existing folder
+    assert "exists; name a new folder" in capsys.readouterr().err
