@@ -68,27 +68,31 @@ def out_of_fold_draws(logs: str, device: str | None, noise_time: str, grid: str 
 
 def write_fast_starts(logs: str, out: str) -> str:
     """Write the logs with the slow-starting best runs made fast (see the module docstring) into
-    ``out`` (one file per logs file, the same names); returns a one-line summary."""
+    ``out`` (one file per logs file, the same names); returns a one-line summary. The curve runs
+    are the ones a fit uses (:func:`surrobench.surrogate.data.load_run_data`)."""
     from surrobench.logs import log_files
+    from surrobench.surrogate.data import load_run_data
 
-    files = log_files(logs)
-    records = [[json.loads(line) for line in f.read_text().splitlines() if line.strip()] for f in files]
-    curve = [(i, j) for i, recs in enumerate(records) for j, r in enumerate(recs)
-             if r.get("status") == "ok" and len(r["curve"].get("val_error", [])) == 25
-             and not (r.get("plan") or {}).get("retime", False)]
-    val = np.array([records[i][j]["curve"]["val_error"] for i, j in curve], float)
+    data = load_run_data(logs)
+    cur = data.subset(data.curve_run)
+    val = np.asarray(cur.val, float)[:, :25]
     best = val[:, -1] <= np.quantile(val[:, -1], 0.05)
     lost = best & ((val[:, 0] > np.quantile(val[:, 0], 1 / 3)) | (val[:, 2] > np.quantile(val[:, 2], 1 / 3)))
     template = np.median(val[best & ~lost, :9], axis=0)
-    for k in np.flatnonzero(lost):
-        i, j = curve[k]
-        v = records[i][j]["curve"]["val_error"]
-        records[i][j]["curve"]["val_error"] = [float(min(x, t)) for x, t in zip(v[:9], template)] + v[9:]
+    faster = {str(k) for k in cur.keys[lost]}
     target = Path(out)
     target.mkdir(parents=True, exist_ok=False)
-    for f, recs in zip(files, records):
-        (target / f.name).write_text("".join(json.dumps(r) + "\n" for r in recs))
-    return (f"{len(curve)} curve runs, {int(best.sum())} in the best 5 %, {int(lost.sum())} of them made to start fast "
+    for f in log_files(logs):
+        lines = []
+        for line in f.read_text().splitlines():
+            rec = json.loads(line) if line.strip() else None
+            if rec is not None and rec.get("key") in faster:
+                v = rec["curve"]["val_error"]
+                rec["curve"]["val_error"] = [float(min(x, t)) for x, t in zip(v[:9], template)] + v[9:]
+                line = json.dumps(rec)
+            lines.append(line + "\n")
+        (target / f.name).write_text("".join(lines))
+    return (f"{len(cur)} curve runs, {int(best.sum())} in the best 5 %, {int(lost.sum())} of them made to start fast "
             f"(epochs 1-9 at most {np.round(template, 3).tolist()}); written to {target}")
 
 
