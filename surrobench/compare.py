@@ -43,7 +43,7 @@ from ._paths import check_writable_dir
 from ._workers import die_with
 from .metrics import hv_over_time, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
-from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, simulate
+from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, run_seeds, simulate
 
 __all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "load_benchmark",
            "simulated",
@@ -54,13 +54,13 @@ DAY = 24 * 3600.0
 MAX_SEEDS = 1000
 MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
-# Relative cost of one run per optimizer (one seed, 24 simulated hours, one worker; CPU seconds of
-# the 2026-12-04 24-hour table of tools/bench_protocol.py in docs/performance.md, on the surrogate
-# refitted that day, over random search's, rounded). compare starts the costliest runs first
+# Relative cost of one run per optimizer (24 simulated hours, one worker: the mean CPU seconds of the
+# protocol's ten runs of each, over random search's, rounded; `python tools/bench_protocol.py
+# --costed-seeds 10` on 2026-12-06, docs/performance.md). compare starts the costliest runs first
 # (longest processing time first, so a long run does not start last; the results do not depend on
 # the order), and the progress bar's first estimate uses it until runs of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 8.0, "shemoa": 21.0, "moasha": 19.0, "mobohb": 20.0,
-                  "mobananas": 40.0, "bulkcut": 25.0, "msehvi": 43.0, "ehvi": 56.0}
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 13.0, "shemoa": 20.0, "moasha": 18.0, "mobohb": 28.0,
+                  "mobananas": 32.0, "bulkcut": 31.0, "msehvi": 45.0, "ehvi": 71.0}
 
 
 def _prior_cost(label: str) -> float:
@@ -167,8 +167,7 @@ def _cell(bench_spec, label, cls, settings, seed, n_workers, budget, overhead, o
     started = time.perf_counter()
     bench = load_benchmark(bench_spec)
     problem = bench.problem(n_workers=n_workers, budget=budget)
-    seq = np.random.SeedSequence([int(seed), 0x5EED])
-    opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
+    opt_seed, bench_seed = run_seeds(seed)
     optimizer = cls(problem, seed=opt_seed, **settings)
     watch = None
     if on_time is not None and budget.seconds is not None:

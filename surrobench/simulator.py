@@ -42,8 +42,8 @@ from .records import (
 )
 from .space import NAMES
 
-__all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "Event", "EventQueue",
-           "TrialLedger", "RESULT_COLUMNS", "MAX_WORKERS", "MAX_BUDGET_SECONDS", "MAX_EVALUATIONS"]
+__all__ = ["Overhead", "Budget", "as_budget", "as_overhead", "simulate", "trial_seed", "run_seeds", "Event",
+           "EventQueue", "TrialLedger", "RESULT_COLUMNS", "MAX_WORKERS", "MAX_BUDGET_SECONDS", "MAX_EVALUATIONS"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,15 @@ RESULT_COLUMNS = [
     "job_id", "trial", "worker", "start", "end", "decided", "config_id", "epoch", "from_epoch", "parent", "tag",
     "val_error", "test_error", "log10_params", "cost", "overhead",
 ] + [column for _, column in _CONFIG_COLUMNS]
+
+
+def run_seeds(seed: int) -> tuple[int, int]:
+    """The optimizer's seed and the simulator's run seed of a comparison's run ``seed``: independent
+    streams from ``SeedSequence([seed, 0x5EED])`` (how :func:`surrobench.compare.compare` and
+    :mod:`surrobench.validate` seed their runs)."""
+    seq = np.random.SeedSequence([int(seed), 0x5EED])
+    opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
+    return opt_seed, bench_seed
 
 
 def trial_seed(run_seed: int, trial: int) -> int:

@@ -52,7 +52,7 @@ from scipy.stats import kendalltau
 
 from ._paths import check_writable_dir
 from .metrics import hv_over_time, hypervolume, time_grid
-from .simulator import Budget, simulate
+from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
 
 __all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
@@ -77,18 +77,11 @@ class Side:
     snapper: Snapper | None = None
 
 
-def _seeds_of(seed: int) -> tuple[int, int]:
-    """The optimizer's and the benchmark's seeds of a run seed (the derivation :mod:`~surrobench.compare` uses)."""
-    seq = np.random.SeedSequence([int(seed), 0x5EED])
-    opt_seed, bench_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(2))
-    return opt_seed, bench_seed
-
-
 def run_cell(side: Side, cls, settings: Mapping[str, Any], seed: int, seconds: float) -> pd.DataFrame:
     """One simulated run: the result table plus the asked config id and snap distance of each job."""
     bench = side.benchmark
     problem = bench.problem(n_workers=1, budget=Budget(seconds=seconds))
-    opt_seed, bench_seed = _seeds_of(seed)
+    opt_seed, bench_seed = run_seeds(seed)
     optimizer = cls(problem, seed=opt_seed, **settings)
     if side.snapper is not None:
         optimizer = SnappedOptimizer(optimizer, side.snapper)

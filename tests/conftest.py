@@ -105,6 +105,17 @@ def make_record(
     }
 
 
+def load_tool(name: str):
+    """The module of ``tools/NAME.py`` (the tools are scripts, not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def write_records(path: Path, records) -> Path:
     """Write records as JSON lines (the collector's format) and return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,20 @@ def test_same_seeds_reproduce(results):
     pd.testing.assert_frame_equal(results.runs, again.runs)
 
 
+def test_a_run_is_simulate_with_the_seeds_run_seeds_derives(results):
+    """What tools/bench_protocol.py relies on to run the protocol's cells one by one."""
+    from surrobench.simulator import run_seeds, simulate
+
+    bench = ToyBenchmark()
+    problem = bench.problem(n_workers=4, budget=Budget(seconds=3 * 3600))
+    opt_seed, bench_seed = run_seeds(2)
+    assert opt_seed != bench_seed and run_seeds(2) == (opt_seed, bench_seed) and run_seeds(3) != (opt_seed, bench_seed)
+    table = simulate(bench, RandomSearch(problem, seed=opt_seed), problem, seed=bench_seed)
+    cell = results.runs[(results.runs["optimizer"] == "random") & (results.runs["seed"] == 2)
+                        & (results.runs["n_workers"] == 4)]
+    pd.testing.assert_frame_equal(cell[table.columns].reset_index(drop=True), table)
+
+
 def test_parallel_backend_gives_the_same_tables(results):
     par = compare(ToyBenchmark(), {"random": "random", "mine": FirstLayerOnly}, seeds=range(3), n_workers=[1, 4],
                   budget=Budget(seconds=3 * 3600), n_grid=50, n_jobs=2, backend="threading")

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_tool
 from test_surrogate_synth import GPU, synthetic_logs
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "quality_vs_data.py"
 
 
 @pytest.fixture(scope="module")
 def qvd():
-    spec = importlib.util.spec_from_file_location("quality_vs_data", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("quality_vs_data")
 
 
 def test_split_is_grouped_nested_and_stratified(qvd):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import load_tool
 from surrobench.cli import main
 from surrobench.model_size import n_params
 from surrobench.model_size import sizes_of_valid as sizes
@@ -422,20 +423,8 @@ def test_a_surrogate_fitted_with_early_noise_keeps_it(tmp_path):
     assert learned.sum() > 100 and z[:, 0].std() > 1.2 * z0[:, 0].std() and z[:, 24].std() < z0[:, 24].std()
 
 
-def _tool(name: str):
-    """The module of ``tools/NAME.py``."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(tmp_path):
-    tool = _tool("noise_clock")
+    tool = load_tool("noise_clock")
     corr = np.arange(36, dtype=float).reshape(6, 6)
     assert tool.mean_correlation(corr, 1, (2, 3)) == np.mean([corr[1, 2], corr[2, 3]])
     assert tool.mean_correlation(corr, 3, (2, 6)) == np.mean([corr[1, 4], corr[2, 5]])  # pairs past the end dropped
@@ -455,7 +444,7 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(
 def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
     import surrobench.surrogate as surrogate_pkg
 
-    tool = _tool("noise_clock")
+    tool = load_tool("noise_clock")
 
     def fake_fit(logs, *, dataset, plot, noise_time):
         k = ("epoch", "log-epoch", "log-epoch-early").index(noise_time)
@@ -478,7 +467,7 @@ def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tm
     from surrobench.logs import read_logs
     from surrobench.surrogate import build
 
-    tool = _tool("early_cut")
+    tool = load_tool("early_cut")
     logs = synthetic_logs(tmp_path / "logs")
     card = build.draw_card
     assert tool.main([str(logs), "--grid", "quick"]) == 0
@@ -499,7 +488,7 @@ def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tm
 def test_early_cut_tool_writes_fast_starting_logs(tmp_path, capsys):
     import json
 
-    tool = _tool("early_cut")
+    tool = load_tool("early_cut")
     logs = synthetic_logs(tmp_path / "logs")
     assert tool.main([str(logs), "--fast-starts", str(tmp_path / "fast")]) == 0
     assert "made to start fast" in capsys.readouterr().out

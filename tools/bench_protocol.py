@@ -1,6 +1,8 @@
 """The paper's protocol, costed: one seed of each optimizer over 24 simulated hours (issue 16).
 
-For each optimizer it runs one seed with one worker on the shipped surrogate and prints the jobs,
+For each optimizer it runs one seed with one worker on the shipped surrogate (seeded as ``surrobench
+compare`` seeds its run of that seed, so that seed ``s`` here is the protocol's cell ``s``; until
+2026-12-06 the tool gave the optimizer and the simulator the seed itself) and prints the jobs,
 the decisions (asks), the CPU milliseconds per decision (median of the asks; mean of asks and tells
 per ask), the run's CPU seconds and how they split between the optimizer (ask, tell, upcoming),
 the benchmark (answer, prefetch, query, cost) and the simulator (the rest). CPU time
@@ -8,6 +10,14 @@ the benchmark (answer, prefetch, query, cost) and the simulator (the rest). CPU 
 other processes. From the per-optimizer CPU seconds it estimates the full protocol
 (``surrobench compare``'s defaults: every optimizer, 10 seeds, one worker) on ``--cores`` cores.
 Each run uses one BLAS thread, as ``compare`` runs every cell.
+
+One seed is a rough estimate: how much work a day holds differs from seed to seed (on the shipped
+surrogate one seed's Bulk & Cut costs 14 CPU s, another's 58). ``--costed-seeds N`` runs seeds
+``--seed`` .. ``--seed`` + N - 1 of every optimizer instead and prints, per optimizer, the medians
+over them (jobs, decisions, the per-run median decision), the mean decision and the mean CPU
+seconds per run with their range; the estimate then rests on the mean CPU seconds per run. With
+``--costed-seeds 10`` the runs are the protocol's 90 cells, one at a time (the jobs are those of
+``docs/results/protocol/final.csv``).
 
 Side by side in the same run:
 
@@ -21,8 +31,8 @@ Side by side in the same run:
   1, 16 and 256 workers, in each quarter of a run of ``--scan-jobs`` jobs, so a cost that grows
   with the finished jobs shows as a rising row.
 
-    python tools/bench_protocol.py [--hours 24] [--seed 0] [--optimizers all] [--before REV]
-        [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300] [--settings JSON]
+    python tools/bench_protocol.py [--hours 24] [--seed 0] [--costed-seeds 1] [--optimizers all]
+        [--before REV] [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300] [--settings JSON]
 
 ``--settings`` passes optimizer settings to this tree's runs only (the ``--before`` side keeps its
 defaults), to cost a setting against the defaults.
@@ -96,19 +106,32 @@ class TimedBenchmark:
         return getattr(self._bench, name)
 
 
+def _run_seeds(seed: int) -> tuple[int, int]:
+    """The optimizer's and the simulator's seeds that ``surrobench compare`` gives its run ``seed``,
+    so that seed ``s`` here is cell ``s`` of the protocol."""
+    try:
+        from surrobench.simulator import run_seeds
+    except ImportError:  # a --before tree from before run_seeds: its compare derived them inline, the same way
+        import numpy as np
+
+        return tuple(int(s.generate_state(1)[0]) for s in np.random.SeedSequence([int(seed), 0x5EED]).spawn(2))
+    return run_seeds(seed)
+
+
 def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | None = None) -> dict:
     from threadpoolctl import threadpool_limits
 
     from surrobench.optimizers import OPTIMIZERS
     from surrobench.simulator import Budget, simulate
 
+    opt_seed, bench_seed = _run_seeds(seed)
     ledger = CpuLedger()
     bench = TimedBenchmark(bench_factory(), ledger)
     problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
-    opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=seed, **(settings or {})), ledger)
+    opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=opt_seed, **(settings or {})), ledger)
     t0, c0 = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1, user_api="blas"):  # as surrobench compare runs every cell
-        table = simulate(bench, opt, problem, seed=seed)
+        table = simulate(bench, opt, problem, seed=bench_seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     asks = ledger.asks
     return {
@@ -176,8 +199,11 @@ def measure(args, names: list[str] | None = None, extras: bool = True) -> dict:
 
     runs = []
     for name in _names(args) if names is None else names:
-        runs.append(run_one(bench_factory, name, args.hours, args.seed, args.settings))
-        print(f"  measured {name} ({runs[-1]['cpu_s']:.1f} cpu s)", file=sys.stderr, flush=True)
+        for seed in range(args.seed, args.seed + args.costed_seeds):
+            runs.append(run_one(bench_factory, name, args.hours, seed, args.settings))
+            runs[-1]["seed"] = seed
+            print(f"  measured {name} seed {seed}: {runs[-1]['jobs']} jobs, {runs[-1]['cpu_s']:.1f} cpu s", file=sys.stderr,
+                  flush=True)
     result = {"surrobench": surrobench.__file__, "runs": runs}
     if not extras:
         return result
@@ -202,30 +228,62 @@ def unpack(revision: str, into: Path) -> Path:
     return dest
 
 
+def pooled(runs: list[dict]) -> list[dict]:
+    """The runs of each optimizer (several seeds) as one row, optimizers in their order: medians of
+    the jobs, decisions and per-run median decision; the mean decision over all asks; mean CPU,
+    wall, optimizer and benchmark seconds per run, and the CPU seconds' range. One run stays itself."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["optimizer"], []).append(r)
+    out = []
+    for name, rs in by.items():
+        mean = lambda key: statistics.fmean(r[key] for r in rs)  # noqa: E731
+        decisions = sum(r["decisions"] for r in rs)
+        out.append({
+            "optimizer": name, "seeds": len(rs),
+            "jobs": statistics.median(r["jobs"] for r in rs), "decisions": statistics.median(r["decisions"] for r in rs),
+            "ms_median": statistics.median(r["ms_median"] for r in rs),
+            "ms_mean": 1e3 * sum(r["optimizer_s"] for r in rs) / max(1, decisions),
+            "cpu_s": mean("cpu_s"), "wall_s": mean("wall_s"), "optimizer_s": mean("optimizer_s"),
+            "benchmark_s": mean("benchmark_s"), "cpu_min": min(r["cpu_s"] for r in rs),
+            "cpu_max": max(r["cpu_s"] for r in rs),
+        })
+    return out
+
+
 def report(after: dict, before: dict | None, args) -> None:
     hours = f"{args.hours:g}"
-    print(f"one seed ({args.seed}) per optimizer, {hours} simulated hours, 1 worker, shipped surrogate; CPU time"
+    several = args.costed_seeds > 1
+    seeds = (f"seeds {args.seed}..{args.seed + args.costed_seeds - 1} per optimizer (jobs, decisions and ms/dec med: "
+             "medians over the seeds; cpu s: mean per run, with its range)" if several
+             else f"one seed ({args.seed}) per optimizer")
+    print(f"{seeds}, {hours} simulated hours, 1 worker, shipped surrogate; CPU time"
           + (f"; settings {json.dumps(args.settings)} (this tree only)" if args.settings else ""))
     cols = (f"{'optimizer':10} {'jobs':>7} {'decisions':>9} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7} "
             f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6}")
+    if several:
+        cols += f" {'cpu s range':>13}"
     if before:
         cols += f" | {'before: jobs':>12} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7}  {'mean ratio':>10}"
     print(cols)
-    prior = {r["optimizer"]: r for r in before["runs"]} if before else {}
+    prior = {r["optimizer"]: r for r in pooled(before["runs"])} if before else {}
     total = 0.0
-    for r in after["runs"]:
+    for r in pooled(after["runs"]):
         sim = max(0.0, r["cpu_s"] - r["optimizer_s"] - r["benchmark_s"])
         pct = lambda v: 100.0 * v / r["cpu_s"] if r["cpu_s"] > 0 else 0.0  # noqa: E731
-        line = (f"{r['optimizer']:10} {r['jobs']:7d} {r['decisions']:9d} {r['ms_median']:10.3f} {r['ms_mean']:11.3f} "
+        line = (f"{r['optimizer']:10} {r['jobs']:7.0f} {r['decisions']:9.0f} {r['ms_median']:10.3f} {r['ms_mean']:11.3f} "
                 f"{r['cpu_s']:7.1f} {r['wall_s']:7.1f} {pct(r['optimizer_s']):6.1f} {pct(r['benchmark_s']):7.1f} "
                 f"{pct(sim):6.1f}")
+        if several:
+            line += f" {r['cpu_min']:6.1f}-{r['cpu_max']:<6.1f}"
         b = prior.get(r["optimizer"])
         if b:
-            line += (f" | {b['jobs']:12d} {b['ms_median']:10.3f} {b['ms_mean']:11.3f} {b['cpu_s']:7.1f}  "
+            line += (f" | {b['jobs']:12.0f} {b['ms_median']:10.3f} {b['ms_mean']:11.3f} {b['cpu_s']:7.1f}  "
                      f"{b['ms_mean'] / r['ms_mean'] if r['ms_mean'] > 0 else float('nan'):9.1f}x")
         print(line)
         total += r["cpu_s"]
-    print(f"sum over optimizers: {total:.1f} cpu s per seed; protocol estimate ({args.seeds} seeds on {args.cores} "
+    per = f"cpu s per seed (the mean run of each over {args.costed_seeds} seeds)" if several else "cpu s per seed"
+    print(f"sum over optimizers: {total:.1f} {per}; protocol estimate ({args.seeds} seeds on {args.cores} "
           f"cores, perfect packing): {total * args.seeds / args.cores / 60:.1f} min")
     if "optuna" in after:
         opt = after["optuna"]
@@ -249,6 +307,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--hours", type=float, default=24.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--costed-seeds", type=int, default=1,
+                   help="run this many seeds of each optimizer, from --seed on (default 1)")
     p.add_argument("--optimizers", default="all")
     p.add_argument("--benchmark", default=None, help="surrogate folder (default: the shipped one)")
     p.add_argument("--before", default=None, help="git revision to measure side by side")
@@ -262,6 +322,8 @@ def main(argv=None) -> int:
     p.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # internal: measure this tree, print JSON
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.costed_seeds < 1:
+        p.error(f"--costed-seeds: expected an integer >= 1, got {args.costed_seeds}")
     _import_tree(args.tree)
     if args.json:
         print(json.dumps(measure(args)))
@@ -290,7 +352,8 @@ def main(argv=None) -> int:
 def _measure_other(tree: Path, name: str, args) -> dict:
     """One optimizer's run in the unpacked tree ``tree``, in a subprocess that imports it."""
     cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--hours", str(args.hours), "--seed",
-           str(args.seed), "--optimizers", name, "--scan-jobs", "0", "--optuna-trials", "0"]
+           str(args.seed), "--costed-seeds", str(args.costed_seeds), "--optimizers", name, "--scan-jobs", "0",
+           "--optuna-trials", "0"]
     # the shipped surrogates are not in git: the other tree reads this one's
     cmd += ["--benchmark", args.benchmark or str(ROOT / "surrobench" / "_data" / "flowers17-surrogate.tar.gz")]
     out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tree)))

@@ -1,0 +1,42 @@
+"""tools/bench_protocol.py: the runs of several seeds pooled per optimizer, and the estimate they give."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from conftest import load_tool
+
+
+def _run(optimizer, seed, jobs, cpu, opt, bench, ms_median):
+    return {"optimizer": optimizer, "seed": seed, "jobs": jobs, "decisions": jobs + 1, "wall_s": cpu + 0.5,
+            "cpu_s": cpu, "ms_median": ms_median, "ms_mean": 1e3 * opt / (jobs + 1), "optimizer_s": opt,
+            "benchmark_s": bench}
+
+
+RUNS = [_run("ehvi", 0, 10, 2.0, 1.0, 0.5, 1.0), _run("ehvi", 1, 30, 4.0, 2.0, 1.0, 3.0),
+        _run("ehvi", 2, 20, 9.0, 3.0, 3.0, 2.0), _run("random", 0, 7, 1.0, 0.25, 0.5, 0.01)]
+
+
+def test_pooled_takes_medians_of_counts_and_means_of_seconds_per_optimizer():
+    tool = load_tool("bench_protocol")
+    ehvi, random = tool.pooled(RUNS)
+    assert [ehvi["optimizer"], random["optimizer"]] == ["ehvi", "random"]
+    assert (ehvi["seeds"], ehvi["jobs"], ehvi["decisions"], ehvi["ms_median"]) == (3, 20, 21, 2.0)
+    assert ehvi["cpu_s"] == pytest.approx(5.0) and (ehvi["cpu_min"], ehvi["cpu_max"]) == (2.0, 9.0)
+    assert ehvi["optimizer_s"] == pytest.approx(2.0) and ehvi["benchmark_s"] == pytest.approx(1.5)
+    assert ehvi["ms_mean"] == pytest.approx(1e3 * 6.0 / 63)  # all optimizer seconds over all decisions
+    assert {k: random[k] for k in ("jobs", "cpu_s", "ms_median", "ms_mean")} == \
+        {k: RUNS[3][k] for k in ("jobs", "cpu_s", "ms_median", "ms_mean")}  # one run stays itself
+
+
+def test_report_estimates_the_protocol_from_the_mean_run_of_each_optimizer(capsys):
+    tool = load_tool("bench_protocol")
+    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=3, settings={}, seeds=10, cores=2)
+    tool.report({"runs": RUNS}, None, args)
+    out = capsys.readouterr().out
+    assert "seeds 0..2 per optimizer" in out and "2.0-9.0" in out
+    # (5.0 + 1.0) cpu s per seed, 10 seeds on 2 cores: 30 s = 0.5 min
+    assert "sum over optimizers: 6.0 cpu s per seed (the mean run of each over 3 seeds)" in out
+    assert "perfect packing): 0.5 min" in out
