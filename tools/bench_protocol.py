@@ -12,7 +12,7 @@ other processes. From the per-optimizer CPU seconds it estimates the full protoc
 Each run uses one BLAS thread, as ``compare`` runs every cell.
 
 One seed is a rough estimate: how much work a day holds differs from seed to seed (on the shipped
-surrogate one seed's Bulk & Cut costs 14 CPU s, another's 58). ``--costed-seeds N`` runs seeds
+surrogate the protocol's ten Bulk & Cut runs cost 13 to 81 CPU s, docs/performance.md). ``--costed-seeds N`` runs seeds
 ``--seed`` .. ``--seed`` + N - 1 of every optimizer instead and prints, per optimizer, the medians
 over them (jobs, decisions, the per-run median decision), the mean decision and the mean CPU
 seconds per run with their range; the estimate then rests on the mean CPU seconds per run. With
