@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from surrobench.logs import read_runs  # noqa: E402
 from surrobench.surrogate import build  # noqa: E402
-from surrobench.surrogate.quality import CUT_EPOCHS, early_cut_share  # noqa: E402
+from surrobench.surrogate.quality import CUT_BEST, CUT_EPOCHS, CUT_KEEP, early_cut_share  # noqa: E402
 
 LEARN_GAP = 0.05  # a run learns when its final error is this far below chance
 
@@ -76,8 +76,8 @@ def write_fast_starts(logs: str, out: str) -> str:
     data = load_run_data(logs)
     cur = data.subset(data.curve_run)
     val = np.asarray(cur.val, float)[:, :25]
-    best = val[:, -1] <= np.quantile(val[:, -1], 0.05)
-    lost = best & ((val[:, 0] > np.quantile(val[:, 0], 1 / 3)) | (val[:, 2] > np.quantile(val[:, 2], 1 / 3)))
+    best = val[:, -1] <= np.quantile(val[:, -1], CUT_BEST)
+    lost = best & ((val[:, 0] > np.quantile(val[:, 0], CUT_KEEP)) | (val[:, 2] > np.quantile(val[:, 2], CUT_KEEP)))
     template = np.median(val[best & ~lost, :9], axis=0)
     faster = {str(k) for k in cur.keys[lost]}
     target = Path(out)
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
         print(f"  epoch {e}: {early_cut_share(val, e):.3f} / {drawn_share:.3f}")
 
     final = val[:, -1]
-    best = final <= np.quantile(final, 0.05)
-    cut = np.quantile(val[:, 2], 1 / 3)
+    best = final <= np.quantile(final, CUT_BEST)
+    cut = np.quantile(val[:, 2], CUT_KEEP)
     lost = best & (val[:, 2] > cut)
     kept = best & ~lost
     print(f"logged: the cut at epoch 3 keeps errors <= {cut:.3f}; it loses {lost.sum()} of the {best.sum()} best runs "
