@@ -5,8 +5,9 @@ or the working tree for ``--after .``) runs in its own subprocess, so both impor
 For every benchmark, optimizer and seed it runs ``--evaluations`` jobs with one worker (the
 overhead model ``none``: results depend on decisions only) and records the hypervolume of
 (validation error, log10 params) against the benchmark's reference point. The table shows, per
-benchmark and optimizer, the median and quartiles over the seeds for both versions, and the
-number of seeds where after >= before.
+benchmark and optimizer, the median and quartiles over the seeds for both versions, the
+number of seeds where after >= before, and the number where the two hypervolumes are equal to the
+last bit (a change that only rounds differently leaves them so unless a decision changed).
 
     python tools/compare_versions.py --before a20cfb2 --optimizers msehvi,ehvi \\
         --benchmarks toy,flowers17 --seeds 10 --evaluations 300 [--cache DIR]
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
         print(f"hypervolume after {args.evaluations} evaluations, 1 worker, seeds 0..{args.seeds - 1}: "
               f"median [q25, q75]; before = {shown['before']}, after = {shown['after']}")
         print(f"{'benchmark':10} {'optimizer':10} {'before':>27} {'after':>27} {'after>=before':>13} "
-              f"{'cpu s/run before':>16} {'after':>6}")
+              f"{'equal':>6} {'cpu s/run before':>16} {'after':>6}")
         for bench in args.benchmarks.split(","):
             for opt in args.optimizers.split(","):
                 res = {}
@@ -162,8 +163,9 @@ def main(argv=None) -> int:
                 cb = np.median([res["before"][s]["cpu_s"] for s in seeds])
                 ca = np.median([res["after"][s]["cpu_s"] for s in seeds])
                 wins = sum(a >= b for a, b in zip(ha, hb))
+                equal = sum(a == b for a, b in zip(ha, hb))
                 print(f"{bench:10} {opt:10} {quartiles(hb):>27} {quartiles(ha):>27} {wins:>10}/{len(seeds)} "
-                      f"{cb:16.1f} {ca:6.1f}", flush=True)
+                      f"{equal:>6} {cb:16.1f} {ca:6.1f}", flush=True)
     return 0
 
 
