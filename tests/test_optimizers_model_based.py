@@ -145,6 +145,25 @@ def test_gp_bound_has_the_posterior_mean_and_bounds_its_spread(n, n_pending, see
     np.testing.assert_array_equal(np.array(gp.predict(Xc, kernel=kernel)), np.array(gp.predict(Xc)))
 
 
+def test_matern52_product_form_agrees_with_pairwise_distances():
+    from scipy.spatial.distance import cdist
+
+    from surrobench.optimizers._gp import _matern52
+
+    rng = np.random.default_rng(3)
+    A, B = rng.normal(size=(37, 13)), rng.normal(size=(90, 13))
+    A[5] = B[7]  # a candidate equal to a subset row: distance 0 up to rounding
+    d = cdist(A, B) * math.sqrt(5.0)
+    reference = 1.7 * (1.0 + d + d * d / 3.0) * np.exp(-d)
+    product = _matern52(A, B, 1.7, B_sq=(B * B).sum(axis=1))
+    np.testing.assert_allclose(product, reference, rtol=1e-12, atol=1e-13)
+    assert abs(product[5, 7] - 1.7) < 1e-12
+    pairwise = _matern52(A, B, 1.7)
+    np.testing.assert_allclose(pairwise, reference, rtol=1e-14, atol=1e-15)
+    itself = _matern52(B, B, 1.7)
+    assert (np.diag(itself) == 1.7).all()  # the factor's kernel keeps an exact diagonal
+
+
 @pytest.mark.parametrize("name", ["msehvi", "ehvi"])
 def test_branch_and_bound_picks_what_scoring_every_candidate_picks(name):
     # at every decision, the pruned search's top candidates and scores are those of the full one
