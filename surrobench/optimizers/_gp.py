@@ -28,9 +28,10 @@ stable between calls of :meth:`GP.fit` so that its Cholesky factor is extended, 
 So a decision costs O(max_points^2) plus one rebuild every ``slack`` observations, and the scaled
 subset rows (inputs divided by the length scales) and their squared norms are cached for the kernel
 rows of candidates, whose distances come from one matrix product (``|a|^2 + |b|^2 - 2 a.b``)
-instead of scipy's ``cdist`` since issue 16: 7-10 % less per decision at the cap. The kernel's
-numbers moved in their last bits with it (and with its Horner form), so decisions could in
-principle flip on a near-tie; in the runs compared (docs/performance.md) none did.
+instead of scipy's ``cdist`` since issue 16: 7-10 % less per decision at the toy benchmark's cap,
+1-3 % in a day of the protocol on flowers17. The kernel's numbers moved in their last bits with it
+(and with its Horner form), so decisions could in principle flip on a near-tie; in the runs
+compared (docs/performance.md, fifteenth pass) none did.
 The targets' normalisation (mean and standard deviation of the subset) is recomputed on every
 fit; the posterior mean needs only ``L^-1 y`` and ``L^-1 1``, extended like the factor, so a fit
 between rebuilds costs O(max_points^2) for the appended rows and nothing more. A hyperparameter fit costs
@@ -228,7 +229,7 @@ def _matern52(A: np.ndarray, B: np.ndarray, amplitude: float, *, B_sq: np.ndarra
 
     With ``B_sq`` (the squared norms of ``B``'s rows) the distances come from one matrix product,
     ``sqrt(|a|^2 + |b|^2 - 2 a.b)``, instead of ``cdist``'s pairwise loop: for a decision's
-    candidates against a 500-row subset about half the time. They agree with cdist's to a few
+    candidates against a 500-row subset the distances take about half the time. They agree with cdist's to a few
     units in the last place (tested), not bit for bit, so this changes the posterior's last bits;
     in the runs compared when it came (issue 16) no decision changed. Kernels of a set with itself
     (the subset's factor) keep cdist, whose diagonal is exactly 0.
