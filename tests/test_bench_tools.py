@@ -40,3 +40,15 @@ def test_report_estimates_the_protocol_from_the_mean_run_of_each_optimizer(capsy
     # (5.0 + 1.0) cpu s per seed, 10 seeds on 2 cores: 30 s = 0.5 min
     assert "sum over optimizers: 6.0 cpu s per seed (the mean run of each over 3 seeds)" in out
     assert "perfect packing): 0.5 min" in out
+
+
+def test_report_says_when_an_optimizer_named_twice_is_pooled(capsys):
+    tool = load_tool("bench_protocol")
+    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=1, settings={}, seeds=10, cores=2)
+    twice = [_run("ehvi", 0, 10, 2.0, 1.0, 0.5, 1.0), _run("ehvi", 0, 10, 4.0, 3.0, 0.5, 3.0)]
+    tool.report({"runs": twice}, None, args)
+    out = capsys.readouterr().out
+    assert "each row pools its runs (both sides): ehvi 2x" in out
+    assert "sum over optimizers: 3.0 cpu s per seed" in out  # the mean of the two runs
+    tool.report({"runs": twice[:1]}, None, args)
+    assert "pools" not in capsys.readouterr().out

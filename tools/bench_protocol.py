@@ -43,6 +43,7 @@ Numbers on a busy machine vary run to run; read the ratios.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -259,6 +260,10 @@ def report(after: dict, before: dict | None, args) -> None:
              else f"one seed ({args.seed}) per optimizer")
     print(f"{seeds}, {hours} simulated hours, 1 worker, shipped surrogate; CPU time"
           + (f"; settings {json.dumps(args.settings)} (this tree only)" if args.settings else ""))
+    counts = collections.Counter(r["optimizer"] for r in after["runs"])
+    repeated = [f"{name} {n // args.costed_seeds}x" for name, n in counts.items() if n > args.costed_seeds]
+    if repeated:  # an optimizer named more than once in --optimizers: its runs are pooled into one row
+        print(f"repeated in --optimizers, each row pools its runs (both sides): {', '.join(repeated)}")
     cols = (f"{'optimizer':10} {'jobs':>7} {'decisions':>9} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7} "
             f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6}")
     if several:
