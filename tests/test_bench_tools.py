@@ -27,13 +27,15 @@ def test_pooled_takes_medians_of_counts_and_means_of_seconds_per_optimizer():
     assert ehvi["cpu_s"] == pytest.approx(5.0) and (ehvi["cpu_min"], ehvi["cpu_max"]) == (2.0, 9.0)
     assert ehvi["optimizer_s"] == pytest.approx(2.0) and ehvi["benchmark_s"] == pytest.approx(1.5)
     assert ehvi["ms_mean"] == pytest.approx(1e3 * 6.0 / 63)  # all optimizer seconds over all decisions
+    # benchmark + simulator (cpu - optimizer) over all jobs: (1 + 2 + 6) s over 60 jobs
+    assert ehvi["outside_us_per_job"] == pytest.approx(1e6 * 9.0 / 60)
     assert {k: random[k] for k in ("jobs", "cpu_s", "ms_median", "ms_mean")} == \
         {k: RUNS[3][k] for k in ("jobs", "cpu_s", "ms_median", "ms_mean")}  # one run stays itself
 
 
 def test_report_estimates_the_protocol_from_the_mean_run_of_each_optimizer(capsys):
     tool = load_tool("bench_protocol")
-    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=3, settings={}, seeds=10, cores=2)
+    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=3, settings={}, seeds=10, cores=2, goal_minutes=10.0)
     tool.report({"runs": RUNS}, None, args)
     out = capsys.readouterr().out
     assert "seeds 0..2 per optimizer" in out and "2.0-9.0" in out
@@ -44,7 +46,7 @@ def test_report_estimates_the_protocol_from_the_mean_run_of_each_optimizer(capsy
 
 def test_report_says_when_an_optimizer_named_twice_is_pooled(capsys):
     tool = load_tool("bench_protocol")
-    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=1, settings={}, seeds=10, cores=2)
+    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=1, settings={}, seeds=10, cores=2, goal_minutes=10.0)
     twice = [_run("ehvi", 0, 10, 2.0, 1.0, 0.5, 1.0), _run("ehvi", 0, 10, 4.0, 3.0, 0.5, 3.0)]
     tool.report({"runs": twice}, None, args)
     out = capsys.readouterr().out
@@ -52,3 +54,20 @@ def test_report_says_when_an_optimizer_named_twice_is_pooled(capsys):
     assert "sum over optimizers: 3.0 cpu s per seed" in out  # the mean of the two runs
     tool.report({"runs": twice[:1]}, None, args)
     assert "pools" not in capsys.readouterr().out
+
+
+def test_report_says_what_the_goal_leaves_the_optimizers(capsys):
+    tool = load_tool("bench_protocol")
+    # per seed: ehvi 5.0 cpu s (2.0 optimizer), random 1.0 (0.25): 6.0 in all, 3.75 outside the optimizers
+    args = argparse.Namespace(hours=24.0, seed=0, costed_seeds=3, settings={}, seeds=10, cores=2, goal_minutes=0.05)
+    tool.report({"runs": RUNS}, None, args)
+    out = capsys.readouterr().out
+    # 0.05 min on 2 cores for 10 seeds: 0.6 cpu s per seed, less than the 3.75 outside
+    assert "benchmark + simulator: 3.8 of the 6.0 cpu s per seed (62 %)" in out
+    assert "(0.6 cpu s per seed) is exceeded by the benchmark and simulator alone" in out
+    args.goal_minutes = 0.5  # 6.0 cpu s per seed: 2.25 left for optimizers that spend 2.25
+    tool.report({"runs": RUNS}, None, args)
+    assert "leaves the optimizers 2.2 cpu s per seed, more than their 2.2: the goal is met" in capsys.readouterr().out
+    args.goal_minutes = 0.4375  # 5.25 cpu s per seed: 1.5 left, 2.25 needed
+    tool.report({"runs": RUNS}, None, args)
+    assert "leaves the optimizers 1.5 cpu s per seed, 1.5x less than their 2.2" in capsys.readouterr().out

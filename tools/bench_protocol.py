@@ -5,10 +5,13 @@ compare`` seeds its run of that seed, so that seed ``s`` here is the protocol's 
 2026-12-06 the tool gave the optimizer and the simulator the seed itself) and prints the jobs,
 the decisions (asks), the CPU milliseconds per decision (median of the asks; mean of asks and tells
 per ask), the run's CPU seconds and how they split between the optimizer (ask, tell, upcoming),
-the benchmark (answer, prefetch, query, cost) and the simulator (the rest). CPU time
+the benchmark (answer, prefetch, query, cost) and the simulator (the rest), and the benchmark's and
+simulator's CPU microseconds per job (``b+s us/job``). CPU time
 (``time.process_time``) is used throughout: the machine is shared, and wall time would count the
 other processes. From the per-optimizer CPU seconds it estimates the full protocol
-(``surrobench compare``'s defaults: every optimizer, 10 seeds, one worker) on ``--cores`` cores.
+(``surrobench compare``'s defaults: every optimizer, 10 seeds, one worker) on ``--cores`` cores,
+and what a protocol of ``--goal-minutes`` (issue 16: 10) leaves the optimizers once the benchmark
+and the simulator have taken their part: how many times less CPU they would need.
 Each run uses one BLAS thread, as ``compare`` runs every cell.
 
 One seed is a rough estimate: how much work a day holds differs from seed to seed (on the shipped
@@ -32,7 +35,8 @@ Side by side in the same run:
   with the finished jobs shows as a rising row.
 
     python tools/bench_protocol.py [--hours 24] [--seed 0] [--costed-seeds 1] [--optimizers all]
-        [--before REV] [--cores 2] [--seeds 10] [--scan-jobs 40000] [--optuna-trials 300] [--settings JSON]
+        [--before REV] [--cores 2] [--seeds 10] [--goal-minutes 10] [--scan-jobs 40000] [--optuna-trials 300]
+        [--settings JSON]
 
 ``--settings`` passes optimizer settings to this tree's runs only (the ``--before`` side keeps its
 defaults), to cost a setting against the defaults.
@@ -232,7 +236,8 @@ def unpack(revision: str, into: Path) -> Path:
 def pooled(runs: list[dict]) -> list[dict]:
     """The runs of each optimizer (several seeds) as one row, optimizers in their order: medians of
     the jobs, decisions and per-run median decision; the mean decision over all asks; mean CPU,
-    wall, optimizer and benchmark seconds per run, and the CPU seconds' range. One run stays itself."""
+    wall, optimizer and benchmark seconds per run, and the CPU seconds' range; the benchmark's and
+    the simulator's CPU microseconds per job over all the runs. One run stays itself."""
     by: dict[str, list[dict]] = {}
     for r in runs:
         by.setdefault(r["optimizer"], []).append(r)
@@ -248,8 +253,28 @@ def pooled(runs: list[dict]) -> list[dict]:
             "cpu_s": mean("cpu_s"), "wall_s": mean("wall_s"), "optimizer_s": mean("optimizer_s"),
             "benchmark_s": mean("benchmark_s"), "cpu_min": min(r["cpu_s"] for r in rs),
             "cpu_max": max(r["cpu_s"] for r in rs),
+            # the benchmark and the simulator (all but the optimizer) per job, over all the runs
+            "outside_us_per_job": 1e6 * sum(r["cpu_s"] - r["optimizer_s"] for r in rs) / max(1, sum(r["jobs"] for r in rs)),
         })
     return out
+
+
+def goal_line(total: float, outside: float, args) -> str:
+    """What a protocol of ``--goal-minutes`` on ``--cores`` cores (perfect packing) leaves the
+    optimizers per seed, given the CPU seconds per seed of the runs (``total``) and of their
+    benchmark and simulator (``outside``, all but the optimizer), which a faster optimizer does not
+    touch."""
+    budget = args.goal_minutes * 60.0 * args.cores / args.seeds  # cpu s per seed of the goal
+    head = (f"benchmark + simulator: {outside:.1f} of the {total:.1f} cpu s per seed ({100.0 * outside / total:.0f} %)"
+            if total > 0 else "benchmark + simulator: no cpu time measured")
+    room, opt = budget - outside, total - outside
+    if room <= 0:
+        return (f"{head}; a {args.goal_minutes:g}-minute protocol on {args.cores} cores ({budget:.1f} cpu s per seed) "
+                "is exceeded by the benchmark and simulator alone")
+    verdict = (f"{opt / room:.1f}x less than their {opt:.1f}" if opt > room
+               else f"more than their {opt:.1f}: the goal is met")
+    return (f"{head}; a {args.goal_minutes:g}-minute protocol on {args.cores} cores ({budget:.1f} cpu s per seed) "
+            f"leaves the optimizers {room:.1f} cpu s per seed, {verdict}")
 
 
 def report(after: dict, before: dict | None, args) -> None:
@@ -265,20 +290,20 @@ def report(after: dict, before: dict | None, args) -> None:
     if repeated:  # an optimizer named more than once in --optimizers: its runs are pooled into one row
         print(f"repeated in --optimizers, each row pools its runs (both sides): {', '.join(repeated)}")
     cols = (f"{'optimizer':10} {'jobs':>7} {'decisions':>9} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7} "
-            f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6}")
+            f"{'wall s':>7} {'opt %':>6} {'bench %':>7} {'sim %':>6} {'b+s us/job':>10}")
     if several:
         cols += f" {'cpu s range':>13}"
     if before:
         cols += f" | {'before: jobs':>12} {'ms/dec med':>10} {'ms/dec mean':>11} {'cpu s':>7}  {'mean ratio':>10}"
     print(cols)
     prior = {r["optimizer"]: r for r in pooled(before["runs"])} if before else {}
-    total = 0.0
+    total = outside = 0.0
     for r in pooled(after["runs"]):
         sim = max(0.0, r["cpu_s"] - r["optimizer_s"] - r["benchmark_s"])
         pct = lambda v: 100.0 * v / r["cpu_s"] if r["cpu_s"] > 0 else 0.0  # noqa: E731
         line = (f"{r['optimizer']:10} {r['jobs']:7.0f} {r['decisions']:9.0f} {r['ms_median']:10.3f} {r['ms_mean']:11.3f} "
                 f"{r['cpu_s']:7.1f} {r['wall_s']:7.1f} {pct(r['optimizer_s']):6.1f} {pct(r['benchmark_s']):7.1f} "
-                f"{pct(sim):6.1f}")
+                f"{pct(sim):6.1f} {r['outside_us_per_job']:10.0f}")
         if several:
             line += f" {r['cpu_min']:6.1f}-{r['cpu_max']:<6.1f}"
         b = prior.get(r["optimizer"])
@@ -287,9 +312,11 @@ def report(after: dict, before: dict | None, args) -> None:
                      f"{b['ms_mean'] / r['ms_mean'] if r['ms_mean'] > 0 else float('nan'):9.1f}x")
         print(line)
         total += r["cpu_s"]
+        outside += r["cpu_s"] - r["optimizer_s"]
     per = f"cpu s per seed (the mean run of each over {args.costed_seeds} seeds)" if several else "cpu s per seed"
     print(f"sum over optimizers: {total:.1f} {per}; protocol estimate ({args.seeds} seeds on {args.cores} "
           f"cores, perfect packing): {total * args.seeds / args.cores / 60:.1f} min")
+    print(goal_line(total, outside, args))
     if "optuna" in after:
         opt = after["optuna"]
         if opt is None:
@@ -319,6 +346,8 @@ def main(argv=None) -> int:
     p.add_argument("--before", default=None, help="git revision to measure side by side")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--goal-minutes", type=float, default=10.0,
+                   help="the protocol's target wall time on --cores cores (issue 16: 10), for the line saying what it leaves the optimizers")
     p.add_argument("--scan-workers", default="1,16,256")
     p.add_argument("--scan-jobs", type=int, default=40000)
     p.add_argument("--optuna-trials", type=int, default=300)
