@@ -63,11 +63,53 @@ def test_report_says_what_the_goal_leaves_the_optimizers(capsys):
     tool.report({"runs": RUNS}, None, args)
     out = capsys.readouterr().out
     # 0.05 min on 2 cores for 10 seeds: 0.6 cpu s per seed, less than the 3.75 outside
-    assert "benchmark + simulator: 3.8 of the 6.0 cpu s per seed (62 %)" in out
+    assert "benchmark + simulator: 3.8 of the 6.0 cpu s per seed (62 %) (the 2 optimizers measured" in out
     assert "(0.6 cpu s per seed) is exceeded by the benchmark and simulator alone" in out
     args.goal_minutes = 0.5  # 6.0 cpu s per seed: 2.25 left for optimizers that spend 2.25
     tool.report({"runs": RUNS}, None, args)
-    assert "leaves the optimizers 2.2 cpu s per seed, more than their 2.2: the goal is met" in capsys.readouterr().out
+    assert capsys.readouterr().out.rstrip().endswith("leaves the optimizers 2.2 cpu s per seed, more than their 2.2")
     args.goal_minutes = 0.4375  # 5.25 cpu s per seed: 1.5 left, 2.25 needed
     tool.report({"runs": RUNS}, None, args)
     assert "leaves the optimizers 1.5 cpu s per seed, 1.5x less than their 2.2" in capsys.readouterr().out
+
+
+def test_the_goal_line_of_some_optimizers_says_so_and_never_that_the_goal_is_met():
+    tool = load_tool("bench_protocol")
+    args = argparse.Namespace(seeds=10, cores=2, goal_minutes=10.0)
+    some = tool.goal_line(20.0, 5.0, args, ["ehvi", "random", "ehvi"])
+    assert "(the 2 optimizers measured, not the protocol's nine)" in some
+    assert "more than their 15.0" in some and "goal is met" not in some
+    every = tool.goal_line(20.0, 5.0, args, list(tool.DEFAULT_ORDER))
+    assert "not the protocol's nine" not in every and every.endswith("more than their 15.0: the goal is met")
+
+
+def _spin(n):
+    return sum(i * i for i in range(n))
+
+
+def test_profile_lines_rank_functions_by_own_time_with_their_shares():
+    import cProfile
+
+    tool = load_tool("bench_protocol")
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(20):
+        _spin(20000)
+    profile.disable()
+    lines = tool.profile_lines(profile, 3)
+    assert len(lines) == 4 and lines[0].split()[:4] == ["own", "s", "own", "%"]
+    # the generator expression inside _spin does the work; _spin itself holds it (inclusive)
+    rows = {line.split(None, 5)[5]: [float(v) for v in line.split()[:4]] for line in lines[1:]}
+    genexpr = next(k for k in rows if "<genexpr>" in k)
+    assert rows[genexpr][1] > 50  # most of the profiled time is its own
+    assert all(0 <= r[1] <= r[3] <= 100.0 + 1e-9 for r in rows.values())  # own <= inclusive <= all
+    assert [r[0] for r in rows.values()] == sorted((r[0] for r in rows.values()), reverse=True)
+
+
+def test_profile_is_refused_with_before_and_when_negative(capsys):
+    tool = load_tool("bench_protocol")
+    for argv in (["--profile", "5", "--before", "HEAD"], ["--profile", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            tool.main(argv)
+        assert e.value.code == 2
+        assert "--profile" in capsys.readouterr().err

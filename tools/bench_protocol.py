@@ -36,7 +36,11 @@ Side by side in the same run:
 
     python tools/bench_protocol.py [--hours 24] [--seed 0] [--costed-seeds 1] [--optimizers all]
         [--before REV] [--cores 2] [--seeds 10] [--goal-minutes 10] [--scan-jobs 40000] [--optuna-trials 300]
-        [--settings JSON]
+        [--settings JSON] [--profile K]
+
+``--profile K`` runs each run under cProfile and prints its ``K`` costliest functions by own time,
+with their own and inclusive shares of the run (the table's seconds then include the profiler's
+overhead, which weighs most on many small Python calls).
 
 ``--settings`` passes optimizer settings to this tree's runs only (the ``--before`` side keeps its
 defaults), to cost a setting against the defaults.
@@ -123,7 +127,24 @@ def _run_seeds(seed: int) -> tuple[int, int]:
     return run_seeds(seed)
 
 
-def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | None = None) -> dict:
+def profile_lines(profile, top: int) -> list[str]:
+    """The ``top`` functions of a finished ``cProfile.Profile`` by their own time: own and inclusive
+    seconds, each as a share of the run's profiled time (the sum of every function's own time)."""
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # (file, line, name) -> (primitive calls, calls, own, inclusive, callers)
+    total = sum(v[2] for v in stats.values()) or 1.0
+    lines = [f"{'own s':>8} {'own %':>6} {'incl s':>8} {'incl %':>6} {'calls':>9}  function"]
+    for (path, line, func), (_, calls, own, incl, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+        where = f"{Path(path).parent.name}/{Path(path).name}:{line}({func})" if line else func
+        lines.append(f"{own:8.2f} {100 * own / total:6.1f} {incl:8.2f} {100 * incl / total:6.1f} {calls:9d}  {where}")
+    return lines
+
+
+def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | None = None,
+            profile_top: int = 0) -> dict:
+    """One run, timed by part; with ``profile_top``, under cProfile too (slower, so its CPU seconds
+    are not comparable), and its ``profile_top`` costliest functions printed."""
     from threadpoolctl import threadpool_limits
 
     from surrobench.optimizers import OPTIMIZERS
@@ -134,10 +155,23 @@ def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | 
     bench = TimedBenchmark(bench_factory(), ledger)
     problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
     opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=opt_seed, **(settings or {})), ledger)
+    profile = None
+    if profile_top:
+        import cProfile
+
+        profile = cProfile.Profile()
     t0, c0 = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1, user_api="blas"):  # as surrobench compare runs every cell
+        if profile is not None:
+            profile.enable()
         table = simulate(bench, opt, problem, seed=bench_seed)
+        if profile is not None:
+            profile.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if profile is not None:
+        print(f"profile of {name} seed {seed} ({len(table)} jobs, {cpu:.1f} cpu s under the profiler), "
+              f"the {profile_top} costliest functions by own time:")
+        print("\n".join(profile_lines(profile, profile_top)))
     asks = ledger.asks
     return {
         "optimizer": name, "jobs": len(table), "decisions": len(asks), "wall_s": wall, "cpu_s": cpu,
@@ -205,7 +239,7 @@ def measure(args, names: list[str] | None = None, extras: bool = True) -> dict:
     runs = []
     for name in _names(args) if names is None else names:
         for seed in range(args.seed, args.seed + args.costed_seeds):
-            runs.append(run_one(bench_factory, name, args.hours, seed, args.settings))
+            runs.append(run_one(bench_factory, name, args.hours, seed, args.settings, args.profile))
             runs[-1]["seed"] = seed
             print(f"  measured {name} seed {seed}: {runs[-1]['jobs']} jobs, {runs[-1]['cpu_s']:.1f} cpu s", file=sys.stderr,
                   flush=True)
@@ -259,20 +293,25 @@ def pooled(runs: list[dict]) -> list[dict]:
     return out
 
 
-def goal_line(total: float, outside: float, args) -> str:
+def goal_line(total: float, outside: float, args, names: list[str] | None = None) -> str:
     """What a protocol of ``--goal-minutes`` on ``--cores`` cores (perfect packing) leaves the
     optimizers per seed, given the CPU seconds per seed of the runs (``total``) and of their
     benchmark and simulator (``outside``, all but the optimizer), which a faster optimizer does not
-    touch."""
+    touch. ``names``: the optimizers measured; fewer than the protocol's nine are said to be a part."""
     budget = args.goal_minutes * 60.0 * args.cores / args.seeds  # cpu s per seed of the goal
     head = (f"benchmark + simulator: {outside:.1f} of the {total:.1f} cpu s per seed ({100.0 * outside / total:.0f} %)"
             if total > 0 else "benchmark + simulator: no cpu time measured")
+    part = names is not None and set(names) != set(DEFAULT_ORDER)
+    if part:
+        head += f" (the {len(set(names))} optimizers measured, not the protocol's nine)"
     room, opt = budget - outside, total - outside
     if room <= 0:
         return (f"{head}; a {args.goal_minutes:g}-minute protocol on {args.cores} cores ({budget:.1f} cpu s per seed) "
                 "is exceeded by the benchmark and simulator alone")
-    verdict = (f"{opt / room:.1f}x less than their {opt:.1f}" if opt > room
-               else f"more than their {opt:.1f}: the goal is met")
+    if opt > room:
+        verdict = f"{opt / room:.1f}x less than their {opt:.1f}"
+    else:
+        verdict = f"more than their {opt:.1f}" + ("" if part else ": the goal is met")
     return (f"{head}; a {args.goal_minutes:g}-minute protocol on {args.cores} cores ({budget:.1f} cpu s per seed) "
             f"leaves the optimizers {room:.1f} cpu s per seed, {verdict}")
 
@@ -316,7 +355,7 @@ def report(after: dict, before: dict | None, args) -> None:
     per = f"cpu s per seed (the mean run of each over {args.costed_seeds} seeds)" if several else "cpu s per seed"
     print(f"sum over optimizers: {total:.1f} {per}; protocol estimate ({args.seeds} seeds on {args.cores} "
           f"cores, perfect packing): {total * args.seeds / args.cores / 60:.1f} min")
-    print(goal_line(total, outside, args))
+    print(goal_line(total, outside, args, [r["optimizer"] for r in after["runs"]]))
     if "optuna" in after:
         opt = after["optuna"]
         if opt is None:
@@ -353,11 +392,18 @@ def main(argv=None) -> int:
     p.add_argument("--optuna-trials", type=int, default=300)
     p.add_argument("--settings", type=json.loads, default={},
                    help="JSON object of optimizer settings for this tree's runs (not --before's), e.g. '{\"at_cap\": [8, 32]}'")
+    p.add_argument("--profile", type=int, default=0, metavar="K",
+                   help="run under cProfile and print each run's K costliest functions by own time "
+                        "(the table's CPU seconds then include the profiler's overhead)")
     p.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # internal: measure this tree, print JSON
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.costed_seeds < 1:
         p.error(f"--costed-seeds: expected an integer >= 1, got {args.costed_seeds}")
+    if args.profile < 0:
+        p.error(f"--profile: expected an integer >= 0, got {args.profile}")
+    if args.profile and args.before:
+        p.error("--profile: not with --before (the profiler's overhead would fall on one side only)")
     _import_tree(args.tree)
     if args.json:
         print(json.dumps(measure(args)))
