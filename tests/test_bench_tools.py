@@ -113,3 +113,15 @@ def test_profile_is_refused_with_before_and_when_negative(capsys):
             tool.main(argv)
         assert e.value.code == 2
         assert "--profile" in capsys.readouterr().err
+
+
+def test_a_short_profiled_run_prints_its_costliest_functions_and_the_table(capsys):
+    tool = load_tool("bench_protocol")
+    assert tool.main(["--hours", "0.05", "--optimizers", "random", "--scan-jobs", "0", "--optuna-trials", "0",
+                      "--profile", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("profile of random seed 0 ("))
+    assert out[head + 1].split()[:2] == ["own", "s"] and len(out[head + 2].split()) >= 6
+    assert out[head + 5].startswith("one seed (0) per optimizer")  # a header, three functions, then the table
+    assert any(line.startswith("random ") for line in out)
+    assert out[-1].startswith("benchmark + simulator:") and "not the protocol's nine" in out[-1]
