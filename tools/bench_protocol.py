@@ -52,6 +52,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import cProfile
 import json
 import os
 import statistics
@@ -155,20 +157,12 @@ def run_one(bench_factory, name: str, hours: float, seed: int, settings: dict | 
     bench = TimedBenchmark(bench_factory(), ledger)
     problem = bench.problem(n_workers=1, budget=Budget(seconds=hours * 3600.0))
     opt = TimedOptimizer(OPTIMIZERS[name](problem, seed=opt_seed, **(settings or {})), ledger)
-    profile = None
-    if profile_top:
-        import cProfile
-
-        profile = cProfile.Profile()
+    profile = cProfile.Profile() if profile_top else contextlib.nullcontext()
     t0, c0 = time.perf_counter(), time.process_time()
-    with threadpool_limits(limits=1, user_api="blas"):  # as surrobench compare runs every cell
-        if profile is not None:
-            profile.enable()
+    with threadpool_limits(limits=1, user_api="blas"), profile:  # one BLAS thread, as compare runs every cell
         table = simulate(bench, opt, problem, seed=bench_seed)
-        if profile is not None:
-            profile.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if profile is not None:
+    if profile_top:
         print(f"profile of {name} seed {seed} ({len(table)} jobs, {cpu:.1f} cpu s under the profiler), "
               f"the {profile_top} costliest functions by own time:")
         print("\n".join(profile_lines(profile, profile_top)))
