@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--scheduler", help="dask scheduler address (with --backend dask); a local cluster otherwise")
     c.add_argument("--time-limit", type=_duration, help="start nothing new after this long (e.g. 45m); running jobs finish")
     c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--dry-run", action="store_true",
+                   help="list the runs this command would start, in its order, and train nothing (no torch needed)")
+    c.add_argument("--clock", metavar="SURROGATE",
+                   help="with --dry-run: predict each run's seconds on this surrogate's clock, a shipped name "
+                        "(flowers17-cpu) or a path")
 
     lg = sub.add_parser("logs", help="summarise training logs: counts by dataset, device and status, coverage")
     lg.add_argument("path", nargs="?", default="training_logs")
@@ -250,6 +255,10 @@ def _setup_backend(args):
 
 
 def cmd_collect(args) -> int:
+    if args.clock and not args.dry_run:
+        raise ValueError("--clock: predicts the runs of --dry-run; give both")
+    if args.dry_run:
+        return _collect_dry_run(args)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -316,6 +325,59 @@ def cmd_collect(args) -> int:
             signal.signal(sig, handler)
     print(summary.line())
     return 0
+
+
+def _collect_dry_run(args) -> int:
+    """``collect --dry-run``: the runs the command would start, in its order, each with its
+    parameters and batch size and, with ``--clock``, its predicted seconds on that clock."""
+    from .datasets import info as dataset_info
+    from .model_size import n_params
+    from .training.collect import pending_runs
+
+    _epochs_ok(args.epochs)
+    bench = None
+    if args.clock:
+        from .benchmark import SurrogateBenchmark, resolve_surrogate
+
+        bench = SurrogateBenchmark(resolve_surrogate(args.clock), noise=False)
+        if bench.dataset != args.dataset:
+            raise ValueError(f"--clock: {args.clock!r} is a surrogate of {bench.dataset}, not of {args.dataset}")
+    todo, planned, name = pending_runs(
+        args.dataset, out_dir=args.out, plan_seed=args.plan_seed, n_configs=args.n_configs, epochs=args.epochs,
+        shard=args.shard, replicate_fraction=args.replicate_fraction, n_replicates=args.replicates,
+        retime_fraction=args.retime_fraction, n_jobs=args.jobs, device=args.device, items=_targeted_items(args))
+    print(f"{name}: {planned} runs, {planned - len(todo)} logged, {len(todo)} to run")
+    if bench is not None:
+        device = bench.surrogate.manifest["devices"]["runtime_clock"]
+        print(f"predicted on the clock of {bench.surrogate.name} ({device}): {args.epochs} epochs, an evaluation "
+              "after each; the clock learned from runs that had the device alone")
+    info = dataset_info(args.dataset)
+    shape, classes = tuple(info.input_shape), info.n_classes
+    head = f"{'run':<44} {'params':>12} {'batch':>6}"
+    print(head + (f" {'seconds':>9} {'cumulative':>11}" if bench is not None else ""))
+    total, longest = 0.0, (0.0, None)
+    for item in todo:
+        key = item.key(args.dataset, args.epochs)
+        line = f"{key:<44} {n_params(item.config, shape, classes):>12,} {item.config['batch_size']:>6}"
+        if bench is not None:
+            curve = bench.trajectory(item.config)[: args.epochs]
+            seconds = curve[-1].train_time + sum(r.eval_time for r in curve)
+            total += seconds
+            longest = max(longest, (seconds, key), key=lambda t: t[0])
+            line += f" {seconds:>9.2f} {total:>11.1f}"
+        print(line)
+    if bench is not None and todo:
+        print(f"predicted: {_span(total)} for the {len(todo)} runs one at a time; the longest, {longest[1]}, "
+              f"{_span(longest[0])}")
+    return 0
+
+
+def _span(seconds: float) -> str:
+    """Seconds as ``1 h 5 min``, ``12 min`` or ``45 s``."""
+    if seconds >= 3600:
+        hours, rest = divmod(round(seconds / 60), 60)
+        return f"{hours} h {rest} min"
+    return f"{round(seconds / 60)} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _targeted_items(args):

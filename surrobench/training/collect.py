@@ -32,8 +32,8 @@ from ..datasets import load as load_dataset
 from ..logs import iter_records
 from ..space import sample, validate_epoch
 
-__all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "CollectSummary", "LogWriter", "parse_shard", "PlanLock",
-           "MAX_N_CONFIGS", "MAX_REPLICATES", "MAX_SHARDS", "MAX_JOBS", "MAX_SEED"]
+__all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "pending_runs", "CollectSummary", "LogWriter",
+           "parse_shard", "PlanLock", "MAX_N_CONFIGS", "MAX_REPLICATES", "MAX_SHARDS", "MAX_JOBS", "MAX_SEED"]
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,86 @@ def _cuda_count() -> int:
         return 0
 
 
+@dataclass
+class _Plan:
+    """The runs of one shard of a plan as :func:`collect` resolves its arguments (before resuming)."""
+
+    dataset: str
+    epochs: int
+    items: list[PlanItem]
+    stem: str
+    what: str
+    devices: list
+    jobs_per_device: int
+    n_jobs: int
+
+    @classmethod
+    def resolve(cls, dataset, *, plan_seed, n_configs, epochs, shard, replicate_fraction, n_replicates,
+                retime_fraction, n_jobs, device, items) -> "_Plan":
+        dataset_info(dataset)
+        epochs = validate_epoch(epochs, name="epochs")
+        n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
+        n_gpus = _cuda_count() if device in (None, "cuda") else 0
+        devices = [f"cuda:{g}" for g in range(n_gpus)] if n_gpus else [device]
+        jobs_per_device = int(np.ceil(n_jobs / len(devices)))
+        if retime_fraction is None:
+            retime_fraction = 0.03 if jobs_per_device > 1 else 0.0
+        if items is None:
+            items = plan_items(
+                plan_seed,
+                n_configs,
+                shard=shard,
+                replicate_fraction=replicate_fraction,
+                n_replicates=n_replicates,
+                retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
+            )
+            stem, kind, items_seed = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}", None, None
+        else:
+            stems = {it.stem for it in items}
+            kind, items_seed = (items[0].kind, items[0].plan_seed) if items else ("empty", 0)
+            if len(stems) > 1:
+                raise ValueError(f"items: runs of one plan only, got {sorted(stems)}")
+            if not (0 <= shard[0] < shard[1]):
+                raise ValueError(f"shard: must be i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
+            items = [it for it in items if it.index % shard[1] == shard[0]]
+            if jobs_per_device > 1:
+                items = retime_items(items, retime_fraction) + [it for it in items if not it.retime]
+            stem = f"{stems.pop() if stems else 'empty'}-shard{shard[0]}of{shard[1]}"
+        what = f"plan {plan_seed}" if kind is None else f"{kind} plan {items_seed}"
+        return cls(dataset, epochs, items, stem, what, devices, jobs_per_device, n_jobs)
+
+    def todo(self, directory: Path) -> list[PlanItem]:
+        """The runs not logged in ``directory`` yet, in the plan's order."""
+        done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
+        return [it for it in self.items if it.key(self.dataset, self.epochs) not in done]
+
+
+def pending_runs(
+    dataset: str = "digits",
+    *,
+    out_dir: str | os.PathLike = "training_logs",
+    plan_seed: int = 0,
+    n_configs: int = 30,
+    epochs: int = 25,
+    shard: tuple[int, int] = (0, 1),
+    replicate_fraction: float = 0.1,
+    n_replicates: int = 3,
+    retime_fraction: float | None = None,
+    n_jobs: int = 1,
+    device: str | None = None,
+    items: list[PlanItem] | None = None,
+) -> tuple[list[PlanItem], int, str]:
+    """What :func:`collect` with the same arguments would run: the runs not logged in
+    ``out_dir/<dataset>/`` yet, in the order it starts them, the number of runs of this shard of
+    the plan (logged or not), and the plan's name. Reads the logs only: nothing is trained,
+    locked or written, and the dataset's files are not needed."""
+    plan = _Plan.resolve(dataset, plan_seed=plan_seed, n_configs=n_configs, epochs=epochs, shard=shard,
+                         replicate_fraction=replicate_fraction, n_replicates=n_replicates,
+                         retime_fraction=retime_fraction, n_jobs=n_jobs, device=device, items=items)
+    todo = plan.todo(Path(out_dir) / dataset)
+    return todo, len(plan.items), f"{plan.what} shard {shard[0]}/{shard[1]} of {dataset}"
+
+
 def collect(
     dataset: str = "digits",
     *,
@@ -284,48 +364,21 @@ def collect(
     are then ignored, and a shared
     device re-times a seeded ``retime_fraction`` of them alone (:func:`retime_items`).
     """
-    dataset_info(dataset)
-    epochs = validate_epoch(epochs, name="epochs")
-    n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
+    plan = _Plan.resolve(dataset, plan_seed=plan_seed, n_configs=n_configs, epochs=epochs, shard=shard,
+                         replicate_fraction=replicate_fraction, n_replicates=n_replicates,
+                         retime_fraction=retime_fraction, n_jobs=n_jobs, device=device, items=items)
     if time_limit is not None and time_limit <= 0:
         raise ValueError(f"time_limit: must be positive, got {time_limit}")
-    n_gpus = _cuda_count() if device in (None, "cuda") else 0
-    devices = [f"cuda:{g}" for g in range(n_gpus)] if n_gpus else [device]
-    jobs_per_device = int(np.ceil(n_jobs / len(devices)))
-    if retime_fraction is None:
-        retime_fraction = 0.03 if jobs_per_device > 1 else 0.0
-    if items is None:
-        items = plan_items(
-            plan_seed,
-            n_configs,
-            shard=shard,
-            replicate_fraction=replicate_fraction,
-            n_replicates=n_replicates,
-            retime_fraction=retime_fraction if jobs_per_device > 1 else 0.0,
-        )
-        stem, kind, items_seed = f"plan{plan_seed}-shard{shard[0]}of{shard[1]}", None, None
-    else:
-        stems = {it.stem for it in items}
-        kind, items_seed = (items[0].kind, items[0].plan_seed) if items else ("empty", 0)
-        if len(stems) > 1:
-            raise ValueError(f"items: runs of one plan only, got {sorted(stems)}")
-        if not (0 <= shard[0] < shard[1]):
-            raise ValueError(f"shard: must be i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
-        items = [it for it in items if it.index % shard[1] == shard[0]]
-        if jobs_per_device > 1:
-            items = retime_items(items, retime_fraction) + [it for it in items if not it.retime]
-        stem = f"{stems.pop() if stems else 'empty'}-shard{shard[0]}of{shard[1]}"
+    epochs, devices, jobs_per_device, n_jobs = plan.epochs, plan.devices, plan.jobs_per_device, plan.n_jobs
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
     directory = check_writable_dir(Path(out_dir) / dataset, "out")
-    what = f"plan {plan_seed}" if kind is None else f"{kind} plan {items_seed}"
-    with PlanLock(directory, stem, f"{what} shard {shard[0]}/{shard[1]} of {dataset}"):
-        done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
-        todo = [it for it in items if it.key(dataset, epochs) not in done]
-        summary = CollectSummary(planned=len(items), skipped=len(items) - len(todo))
+    with PlanLock(directory, plan.stem, f"{plan.what} shard {shard[0]}/{shard[1]} of {dataset}"):
+        todo = plan.todo(directory)
+        summary = CollectSummary(planned=len(plan.items), skipped=len(plan.items) - len(todo))
         if on_plan is not None:
             on_plan(len(todo))
-        _run_plan(todo, LogWriter(directory, stem), summary, dataset=dataset, epochs=epochs, data_dir=data_dir,
+        _run_plan(todo, LogWriter(directory, plan.stem), summary, dataset=dataset, epochs=epochs, data_dir=data_dir,
                   devices=devices, threads=threads, n_jobs=n_jobs, jobs_per_device=jobs_per_device, backend=backend,
                   time_limit=time_limit, stop=stop, on_record=on_record)
     return summary
