@@ -256,7 +256,7 @@ class _Plan:
     epochs: int
     items: list[PlanItem]
     stem: str
-    what: str
+    name: str  # e.g. "optimizers plan 43 shard 0/1 of flowers17"
     devices: list
     jobs_per_device: int
     n_jobs: int
@@ -294,7 +294,8 @@ class _Plan:
                 items = retime_items(items, retime_fraction) + [it for it in items if not it.retime]
             stem = f"{stems.pop() if stems else 'empty'}-shard{shard[0]}of{shard[1]}"
         what = f"plan {plan_seed}" if kind is None else f"{kind} plan {items_seed}"
-        return cls(dataset, epochs, items, stem, what, devices, jobs_per_device, n_jobs)
+        name = f"{what} shard {shard[0]}/{shard[1]} of {dataset}"
+        return cls(dataset, epochs, items, stem, name, devices, jobs_per_device, n_jobs)
 
     def todo(self, directory: Path) -> list[PlanItem]:
         """The runs not logged in ``directory`` yet, in the plan's order."""
@@ -325,7 +326,7 @@ def pending_runs(
                          replicate_fraction=replicate_fraction, n_replicates=n_replicates,
                          retime_fraction=retime_fraction, n_jobs=n_jobs, device=device, items=items)
     todo = plan.todo(Path(out_dir) / dataset)
-    return todo, len(plan.items), f"{plan.what} shard {shard[0]}/{shard[1]} of {dataset}"
+    return todo, len(plan.items), plan.name
 
 
 def collect(
@@ -373,7 +374,7 @@ def collect(
     if dataset != "digits":  # missing or tampered files are the caller's error, not an "error" record per run
         load_dataset(dataset, data_dir)
     directory = check_writable_dir(Path(out_dir) / dataset, "out")
-    with PlanLock(directory, plan.stem, f"{plan.what} shard {shard[0]}/{shard[1]} of {dataset}"):
+    with PlanLock(directory, plan.stem, plan.name):
         todo = plan.todo(directory)
         summary = CollectSummary(planned=len(plan.items), skipped=len(plan.items) - len(todo))
         if on_plan is not None:
