@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import make_record, write_records
 from surrobench.cli import main
 from surrobench.logs import iter_records
+from surrobench.space import config_id
 from surrobench.training.collect import pending_runs, plan_items
 
 
@@ -83,3 +85,38 @@ def test_bad_clock_arguments_are_one_line_and_exit_2(tmp_path, capsys, argv, wor
     err = capsys.readouterr().err
     assert rc == 2 and words in err and err.count("\n") == 1 and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def _logged(tmp_path, item, *, config=None, seed=None, epochs=1):
+    """A record for ``item`` of a digits plan, logged under its key, with another config or seed if given."""
+    rec = make_record(config or item.config, seed=item.seed if seed is None else seed, epochs=epochs,
+                      key=item.key("digits", epochs))
+    write_records(tmp_path / "digits" / "plan9-shard0of1-test.jsonl", [rec])
+
+
+def test_a_logged_key_with_the_plans_config_and_seed_counts_as_done(tmp_path):
+    items = plan_items(9, 3, replicate_fraction=0.0)
+    _logged(tmp_path, items[1])
+    todo, planned, _ = pending_runs("digits", out_dir=tmp_path, plan_seed=9, n_configs=3, epochs=1,
+                                    replicate_fraction=0.0)
+    assert planned == 3 and todo == [items[0], items[2]]
+
+
+@pytest.mark.parametrize("change", ["config", "seed"])
+def test_a_logged_key_with_another_config_or_seed_is_refused_not_skipped(tmp_path, capsys, change):
+    items = plan_items(9, 3, replicate_fraction=0.0)
+    other = items[2].config if change == "config" else None
+    _logged(tmp_path, items[0], config=other, seed=items[0].seed + 1 if change == "seed" else None)
+    assert config_id(items[2].config) != config_id(items[0].config)
+    with pytest.raises(ValueError, match=r"plan 9 shard 0/1 of digits: 1 logged run\(s\) have this plan's keys "
+                                         r"but another config or seed \(first digits/e1/s9/c0/r0\)"):
+        pending_runs("digits", out_dir=tmp_path, plan_seed=9, n_configs=3, epochs=1, replicate_fraction=0.0)
+    before = (tmp_path / "digits" / "plan9-shard0of1-test.jsonl").read_bytes()
+    for dry in (["--dry-run"], []):  # the dry run and the collector refuse alike, before any training
+        rc = main(["collect", "--dataset", "digits", "--plan-seed", "9", "--n-configs", "3", "--epochs", "1",
+                   "--replicate-fraction", "0", "--device", "cpu", "--out", str(tmp_path)] + dry)
+        err = capsys.readouterr().err
+        assert rc == 2 and "use a plan seed no earlier collection used" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert [p.name for p in (tmp_path / "digits").iterdir() if p.suffix == ".jsonl"] == ["plan9-shard0of1-test.jsonl"]
+    assert (tmp_path / "digits" / "plan9-shard0of1-test.jsonl").read_bytes() == before

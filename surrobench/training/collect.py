@@ -30,7 +30,7 @@ from .._workers import die_with
 from ..datasets import info as dataset_info
 from ..datasets import load as load_dataset
 from ..logs import iter_records
-from ..space import sample, validate_epoch
+from ..space import config_id, sample, validate_epoch
 
 __all__ = ["PlanItem", "plan_items", "seeded_items", "collect", "pending_runs", "CollectSummary", "LogWriter",
            "parse_shard", "PlanLock", "MAX_N_CONFIGS", "MAX_REPLICATES", "MAX_SHARDS", "MAX_JOBS", "MAX_SEED"]
@@ -298,9 +298,30 @@ class _Plan:
         return cls(dataset, epochs, items, stem, name, devices, jobs_per_device, n_jobs)
 
     def todo(self, directory: Path) -> list[PlanItem]:
-        """The runs not logged in ``directory`` yet, in the plan's order."""
-        done = {rec.get("key") for rec in iter_records(directory)} if directory.is_dir() else set()
-        return [it for it in self.items if it.key(self.dataset, self.epochs) not in done]
+        """The runs not logged in ``directory`` yet, in the plan's order.
+
+        A run counts as logged by its key. A logged key whose config or seed is not the plan's is
+        refused (``ValueError``) rather than skipped: the plan was drawn from other inputs (a
+        ``--plan-from`` folder that changed since), and resuming it would mix two plans under one name.
+        """
+        logged: dict[str, tuple[Any, Any]] = {}
+        if directory.is_dir():
+            for rec in iter_records(directory):
+                if rec.get("key") is not None:
+                    logged.setdefault(rec["key"], (rec.get("config_id"), rec.get("seed")))
+        todo, clashes = [], []
+        for it in self.items:
+            key = it.key(self.dataset, self.epochs)
+            if key not in logged:
+                todo.append(it)
+            elif logged[key] != (config_id(it.config), it.seed):
+                clashes.append(key)
+        if clashes:
+            raise ValueError(
+                f"{self.name}: {len(clashes)} logged run(s) have this plan's keys but another config or seed "
+                f"(first {clashes[0]}): the plan was drawn from other inputs than the logged one (a changed "
+                f"--plan-from folder?); use a plan seed no earlier collection used")
+        return todo
 
 
 def pending_runs(
