@@ -319,8 +319,8 @@ class _Plan:
         if clashes:
             raise ValueError(
                 f"{self.name}: {len(clashes)} logged run(s) have this plan's keys but another config or seed "
-                f"(first {clashes[0]}): the plan was drawn from other inputs than the logged one (a changed "
-                f"--plan-from folder?); use a plan seed no earlier collection used")
+                f"(first {clashes[0]}): the plan was made from other inputs than the logged runs (another "
+                f"--plan-from folder, --configs or --n-configs?); use a plan seed no earlier collection used")
         return todo
 
 
