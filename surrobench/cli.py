@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--no-progress", action="store_true")
 
     va = sub.add_parser("validate", help="does the surrogate rank optimizers as the logged runs do? (real vs surrogate)")
-    va.add_argument("logs", nargs="?", default="training_logs/flowers17",
-                    help="logs file or directory (default: %(default)s, the shipped runs)")
+    va.add_argument("logs", nargs="?",
+                    help="logs file or directory (default: training_logs/DATASET, the shipped runs; "
+                         "DATASET is --dataset or flowers17)")
     va.add_argument("--dataset", help="dataset of the runs to use (default: the one the logs hold)")
     va.add_argument("--optimizers", help="comma-separated names (default: all nine)")
     va.add_argument("--seeds", type=_int_in(1, "seeds"), default=None,
@@ -552,15 +553,25 @@ def cmd_validate(args) -> int:
     from tqdm.auto import tqdm
 
     cells_dir = os.path.join(args.out, "cells")
-    bar = tqdm(total=len(sides) * n_opts, unit="task", disable=args.no_progress, desc="validate")
+    logs = args.logs or os.path.join("training_logs", args.dataset or "flowers17")
+    bars: list = []  # the bar opens at validate's first stage, once the input is checked: an error stays one line
+
+    def bar():
+        if not bars:
+            bars.append(tqdm(total=len(sides) * n_opts, unit="task", disable=args.no_progress, desc="validate"))
+        return bars[0]
+
     try:
-        with bar:
+        try:
             results = validate(
-                args.logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
+                logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
                 folds=args.folds, grid=grid, noise_time=args.noise_time, sides=sides, n_jobs=args.jobs,
-                on_stage=lambda text: bar.set_postfix_str(text[:60]) if not args.no_progress
-                else logger.info("%s", text), on_task=lambda: bar.update(1), cells_dir=cells_dir, resume=args.resume,
+                on_stage=lambda text: bar().set_postfix_str(text[:60]) if not args.no_progress
+                else logger.info("%s", text), on_task=lambda: bar().update(1), cells_dir=cells_dir, resume=args.resume,
             )
+        finally:
+            for b in bars:
+                b.close()
     except KeyboardInterrupt:
         print(f"surrobench validate: interrupted; the finished runs are kept in {cells_dir}: "
               "the same command with --resume goes on from there", file=sys.stderr)

@@ -423,8 +423,9 @@ BAD_VALIDATE = {
 }
 
 
+@pytest.mark.parametrize("progress", [[], ["--no-progress"]], ids=["bar", "no-bar"])
 @pytest.mark.parametrize("case", sorted(BAD_VALIDATE))
-def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsys, monkeypatch, case):
+def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsys, monkeypatch, case, progress):
     import surrobench.surrogate as surrogate_pkg
 
     def no_fitting(*args, **kwargs):
@@ -433,11 +434,25 @@ def test_bad_validate_input_exits_2_with_one_line_before_any_run(tmp_path, capsy
     monkeypatch.setattr(surrogate_pkg, "fit_models", no_fitting)
     args, needle = BAD_VALIDATE[case](tmp_path)
     capsys.readouterr()
-    code = _exit_code(["validate", *args, "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"])
+    code = _exit_code(["validate", *args, "--out", str(tmp_path / "out"), "--no-plots", *progress])
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err and err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, logs", [([], "training_logs/flowers17"), (["--dataset", "digits"], "training_logs/digits")])
+def test_validate_reads_the_logs_of_its_dataset_by_default(tmp_path, capsys, monkeypatch, argv, logs):
+    from conftest import make_record, write_records
+
+    for dataset in ("flowers17", "digits"):  # too few configs in each: the error names the folder it read
+        records = [make_record(c, dataset=dataset, epochs=25) for c in sample(seed=3, n=4)]
+        write_records(tmp_path / "training_logs" / dataset / "runs.jsonl", records)
+    monkeypatch.chdir(tmp_path)
+    code = _exit_code(["validate", *argv, "--out", str(tmp_path / "out"), "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"logs: 4 configs with complete runs in {logs} are too few for 5 folds" in err, err
 
 
 def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
