@@ -505,3 +505,31 @@ def test_early_cut_tool_writes_fast_starting_logs(tmp_path, capsys):
     assert changed > 0
     assert tool.main([str(logs), "--fast-starts", str(tmp_path / "fast")]) == 2  # never over an existing folder
     assert "exists; name a new folder" in capsys.readouterr().err
+
+
+def test_noise_clock_by_config_finds_noise_planted_to_grow_with_final_error():
+    from surrobench.surrogate.noise import replicated_residuals
+
+    tool = load_tool("noise_clock")
+    rng = np.random.default_rng(7)
+    n_configs, n_seeds = 150, 3
+    # the configs' final logit errors, up to a constant: the worst third, well apart, wobbles three times as much
+    offset = np.r_[rng.uniform(-1.5, -0.5, 100), rng.uniform(0.5, 1.0, 50)]
+    scale = np.where(offset > 0, 0.3, 0.1)
+    mean = np.linspace(1.0, -0.5, 25)
+    z = rng.standard_normal((n_configs * n_seeds, 25)) * scale.repeat(n_seeds)[:, None]
+    val = sigmoid(mean + offset.repeat(n_seeds)[:, None] + z)
+    res = replicated_residuals(np.repeat([f"c{i}" for i in range(n_configs)], n_seeds), val, val, 0.94, 340, 340)
+    assert list(res.sizes) == [n_seeds] * n_configs and res.val_mean.shape == (n_configs, 25)
+    lines = tool.sd_by_thirds(res)
+    assert lines[0].split() == ["configs", "sd", "epochs", "2-8", "sd", "epochs", "15-25"]
+    by_error = lines[lines.index("final validation error (mean curve)") + 1:]
+    sds = [[float(v) for v in ln.split()[-2:]] for ln in by_error[:3]]
+    assert [int(ln.split()[-3]) for ln in by_error[:3]] == [50, 50, 50]
+    for low, mid, high in zip(*sds):  # both windows: the planted sds, per third
+        assert low == pytest.approx(0.1, rel=0.15) and mid == pytest.approx(0.1, rel=0.15)
+        assert high == pytest.approx(0.3, rel=0.15)
+    assert by_error[3].startswith("  Spearman") and min(float(by_error[3].split()[k]) for k in (-6, -3)) > 0.6
+    # the late fall is the same for every config here: its thirds cannot separate the planted noise
+    by_fall = lines[2:5]
+    assert max(float(ln.split()[-1]) for ln in by_fall) < 0.3 and min(float(ln.split()[-1]) for ln in by_fall) > 0.1

@@ -18,7 +18,13 @@ dips (learning runs whose validation error part-way is below their final error b
 logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
 final errors, and the between-seed sd of final error on the replicated configs.
 
-    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards]
+With ``--by-config`` it prints whether the noise is the same for every config, as every process
+assumes: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8) and
+late (epochs 15-25), for the replicated learners split into thirds by how far their mean curve
+still falls late (its logit from epoch 15 to 25) and by their mean final validation error, with
+Spearman's correlation between each config's own sd and the property.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards | --by-config]
 """
 
 from __future__ import annotations
@@ -90,6 +96,49 @@ def rows(logs: str, dataset: str | None) -> list[str]:
     return out
 
 
+SD_EPOCHS = {"early": (2, 8), "late": (15, MAX_EPOCH)}  # 1-based, inclusive
+
+
+def by_config_rows(logs: str, dataset: str | None) -> list[str]:
+    """Between-seed sd of the replicated learners by thirds of a config property (see the docstring)."""
+    data = load_run_data(logs, dataset)
+    info = dataset_info(data.dataset)
+    cur = data.subset(data.curve_run)
+    res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    return [f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
+            "pooled over the configs of each third"] + sd_by_thirds(res)
+
+
+def sd_by_thirds(res) -> list[str]:
+    """The table of :func:`by_config_rows` (below its title) for the replicated residuals ``res``."""
+    from scipy.stats import spearmanr
+
+    starts = np.r_[0, np.cumsum(res.sizes)[:-1]]
+    # per config and window: the sum of squared residuals and its degrees of freedom
+    ss = {w: np.array([np.sum(res.val[a : a + n, lo - 1 : hi] ** 2) for a, n in zip(starts, res.sizes)])
+          for w, (lo, hi) in SD_EPOCHS.items()}
+    dof = {w: (res.sizes - 1) * (hi - lo + 1) for w, (lo, hi) in SD_EPOCHS.items()}
+    late0, last = SD_EPOCHS["late"]
+    props = {f"late fall of the mean curve (logit, epoch {late0} to {last})": res.val_mean[:, late0 - 1] - res.val_mean[:, last - 1],
+             "final validation error (mean curve)": 1.0 / (1.0 + np.exp(-res.val_mean[:, last - 1]))}
+    windows = "".join(f"  sd epochs {lo}-{hi}" for lo, hi in SD_EPOCHS.values())
+    out = [f"{'':40s}configs{windows}"]
+    for name, x in props.items():
+        out.append(name)
+        edges = np.quantile(x, [0, 1 / 3, 2 / 3, 1])
+        third = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 2)
+        for k in range(3):
+            sel = third == k
+            sds = "".join(f"{np.sqrt(ss[w][sel].sum() / dof[w][sel].sum()):15.3f}" for w in SD_EPOCHS)
+            out.append(f"  [{edges[k]:6.3f}, {edges[k + 1]:6.3f}]{'':22s}{int(sel.sum()):7d}{sds}")
+        rhos = []
+        for w in SD_EPOCHS:
+            r = spearmanr(x, np.sqrt(ss[w] / dof[w]))
+            rhos.append(f"{r.statistic:+6.2f} (p {r.pvalue:.3f})")
+        out.append(f"  {'Spearman, config sd vs this':38s}{'':7s}" + "".join(f"{c:>15s}" for c in rhos))
+    return out
+
+
 def card_rows(logs: str, dataset: str | None) -> list[str]:
     """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process."""
     from surrobench.surrogate import fit_surrogate
@@ -113,9 +162,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("logs", nargs="?", default=str(ROOT / "training_logs" / "flowers17"))
     p.add_argument("--dataset", default=None)
-    p.add_argument("--cards", action="store_true", help="fit a surrogate with each noise process and compare their cards")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--cards", action="store_true", help="fit a surrogate with each noise process and compare their cards")
+    how.add_argument("--by-config", action="store_true", help="the between-seed sd by thirds of a config property")
     args = p.parse_args(argv)
-    print("\n".join(card_rows(args.logs, args.dataset) if args.cards else rows(args.logs, args.dataset)))
+    table = card_rows if args.cards else by_config_rows if args.by_config else rows
+    print("\n".join(table(args.logs, args.dataset)))
     return 0
 
 

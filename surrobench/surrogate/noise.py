@@ -544,6 +544,8 @@ class Residuals:
     n_learner_groups: int  # ... that learned under every seed
     n_flip_groups: int  # ... whose seeds disagreed about learning at all
     n_runs: int  # runs of the learner groups
+    sizes: np.ndarray | None = None  # (learner groups,) runs of each, in the order of the rows
+    val_mean: np.ndarray | None = None  # (learner groups, epochs) each group's mean validation logit curve
 
     @property
     def scatter(self) -> np.ndarray:
@@ -559,7 +561,7 @@ def replicated_residuals(
     config_ids = np.asarray(config_ids)
     is_learner = learns(val, chance)
     ids, inverse, counts = np.unique(config_ids, return_inverse=True, return_counts=True)
-    zv, zt, dof = [], [], 0
+    zv, zt, means, sizes, dof = [], [], [], [], 0
     n_groups = n_learner = n_flip = n_runs = 0
     for g in np.flatnonzero(counts >= 2):
         rows = np.flatnonzero(inverse == g)
@@ -573,7 +575,9 @@ def replicated_residuals(
         n_runs += len(rows)
         lv = logit(np.clip(val[rows], 0.5 / n_val, 1 - 0.5 / n_val))
         lt = logit(np.clip(test[rows], 0.5 / n_test, 1 - 0.5 / n_test))
-        zv.append(lv - lv.mean(axis=0))
+        means.append(lv.mean(axis=0))
+        sizes.append(len(rows))
+        zv.append(lv - means[-1])
         zt.append(lt - lt.mean(axis=0))
         dof += len(rows) - 1
     if n_learner < 2:
@@ -581,7 +585,8 @@ def replicated_residuals(
             f"seed noise: needs at least 2 configs run with several seeds that learn under all of them; "
             f"found {n_learner} (of {n_groups} replicated configs)"
         )
-    return Residuals(np.vstack(zv), np.vstack(zt), dof, n_groups, n_learner, n_flip, n_runs)
+    return Residuals(np.vstack(zv), np.vstack(zt), dof, n_groups, n_learner, n_flip, n_runs,
+                     np.asarray(sizes), np.vstack(means))
 
 
 def calibrate(
