@@ -31,7 +31,7 @@ from ._cli_args import (
 )
 from ._paths import check_writable_dir
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
 
 logger = logging.getLogger("surrobench")
@@ -174,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
     f.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES,
                    help="the seed noise's process: the wobble over epochs (default), over log epochs with a "
-                        "per-epoch jitter, or that plus a larger independent noise in the first epochs "
-                        "(log-epoch-early; closer to replicated runs; see docs/surrogates.md)")
+                        "per-epoch jitter, that plus a larger independent noise in the first epochs "
+                        "(log-epoch-early), or no process: the replicated runs' measured covariance between "
+                        "epochs (empirical; see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 

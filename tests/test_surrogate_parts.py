@@ -299,7 +299,7 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
 
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, got 'days'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, got 'days'"):
         fit_surrogate(logs, grid="quick", noise_time="days")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
     assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
@@ -313,6 +313,61 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     with pytest.raises(SystemExit) as stop:
         main(["fit", str(logs), "--noise-time", "days"])
     assert stop.value.code == 2
+
+
+# ------------------------------------------------------------------ the measured covariance: no process
+
+
+def test_the_measured_covariance_is_the_residuals_own_mixes_to_it_and_round_trips():
+    from surrobench.surrogate.noise import replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, jitter=0.2, time="log-epoch", early=2.0, decay=3.0)
+    ids, val, test = _planted_runs(planted)
+    noise = calibrate(ids, val, test, 0.94, 340, 340, time="empirical")
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    measured = res.scatter / res.dof
+    assert noise.level == noise.rho == noise.jitter == noise.early == 0.0 and noise.time == "epoch"
+    np.testing.assert_allclose(noise.sigma_val**2 * noise.shape(25), measured, rtol=1e-12)
+    assert np.mean(noise.sd_profile(25) ** 2) == pytest.approx(1.0)  # sigma stays the sd over all epochs
+    np.testing.assert_allclose(noise.correlation(25), measured / np.sqrt(np.outer(np.diag(measured), np.diag(measured))),
+                               rtol=1e-10)
+    cov = noise.mixing_matrix(25).T @ noise.mixing_matrix(25)
+    np.testing.assert_allclose(cov[:25, :25], measured, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov[25:, 25:])), noise.sigma_test * noise.sd_profile(25), rtol=1e-10)
+    np.testing.assert_allclose(noise.shape(6), noise.shape(25)[:6, :6])  # fewer epochs: the leading block
+    with pytest.raises(ValueError, match="covers 25 epochs, got 30"):
+        noise.shape(30)
+    d = json.loads(json.dumps(noise.to_dict()))
+    assert d["process"] == "measured covariance between epochs" and len(d["matrix"]) == 25
+    assert NoiseModel.from_dict(d) == noise
+    assert "matrix" not in calibrate(ids, val, test, 0.94, 340, 340).to_dict()  # the processes' files as before
+    bad = np.array(d["matrix"])
+    for matrix, words in [(bad[:, :24].tolist(), "finite square matrix"), ((bad + np.triu(bad, 1) * 0.1).tolist(), "symmetric"),
+                          ((bad - 2 * np.eye(25) * bad.max()).tolist(), "positive definite"),
+                          ([[1.0, float("nan")], [float("nan"), 1.0]], "finite square"), ("abc", "matrix of numbers")]:
+        with pytest.raises(ValueError, match=f"noise parameters: matrix must be .*{words}"):
+            NoiseModel.from_dict({**d, "matrix": matrix})
+
+
+def test_a_surrogate_fitted_with_the_measured_covariance_keeps_it(tmp_path):
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+
+    s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False, noise_time="empirical")
+    assert s.noise.matrix is not None and s.manifest["noise"]["matrix"] == [list(r) for r in s.noise.matrix]
+    assert "the measured covariance between epochs" in s.quality["seed_noise"]["note"]
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 400, axis=0)
+    keys, seeds = np.full(400, 123, dtype=np.uint64), np.arange(400, dtype=np.uint64)
+    curves = again.predict(x, keys, seeds)[0]
+    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
+    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    learned = curves[:, 24] < 0.9
+    z = np.log(curves[learned, :25]) - np.log1p(-curves[learned, :25])
+    drawn = np.cov(z, rowvar=False)
+    planted = s.noise.sigma_val**2 * s.noise.shape(25)
+    assert learned.sum() > 100
+    np.testing.assert_allclose(np.sqrt(np.diag(drawn)), np.sqrt(np.diag(planted)), rtol=0.2)
 
 
 # ------------------------------------------------------------------ early noise: sds that fall over the first epochs
@@ -431,14 +486,19 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(
     lines = tool.rows(str(synthetic_logs(tmp_path / "logs")), None)
     assert lines[0].startswith("flowers17: the seed noise rests on ")
     assert lines[1] == "sd (logit) at epochs 1, 2, 5, 13, 25"
-    names = ["replicated runs (measured)", "fitted, epoch", "fitted, log-epoch", "fitted, log-epoch-early"]
-    assert [ln.split("  ")[0] for ln in lines[2:6]] == names and [ln.split("  ")[0] for ln in lines[8:]] == names
-    sd = {ln.split("  ")[0]: [float(v) for v in ln.split()[-5:]] for ln in lines[2:6]}
+    names = ["replicated runs (measured)", "fitted, epoch", "fitted, log-epoch", "fitted, log-epoch-early",
+             "fitted, empirical"]
+    assert [ln.split("  ")[0] for ln in lines[2:7]] == names and [ln.split("  ")[0] for ln in lines[9:]] == names
+    sd = {ln.split("  ")[0]: [float(v) for v in ln.split()[-5:]] for ln in lines[2:7]}
     assert len(set(sd["fitted, epoch"])) == 1 and len(set(sd["fitted, log-epoch"])) == 1  # one sd for every epoch
     assert all(0 < v < 1 for v in sd["replicated runs (measured)"])
-    assert "jitter" in lines[-2] and "jitter" not in lines[-3]
-    measured = [float(v) for v in lines[8].split()[3:]]
+    assert sd["fitted, empirical"] == sd["replicated runs (measured)"]  # the measured covariance, by construction
+    assert "jitter" in lines[-3] and "jitter" not in lines[-4] and lines[-1].endswith("the measured covariance (25 x 25)")
+    measured = [float(v) for v in lines[9].split()[3:]]
     assert len(measured) == 6 and all(-1 <= v <= 1 for v in measured)
+    assert lines[-1].split()[2:8] == lines[9].split()[3:]  # every lag's correlation is the runs'
+    liks = [float(ln.split()[8]) for ln in lines[10:]]
+    assert liks[-1] == max(liks)  # the unconstrained covariance: the largest likelihood
 
 
 def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
@@ -447,8 +507,8 @@ def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
     tool = load_tool("noise_clock")
 
     def fake_fit(logs, *, dataset, plot, noise_time):
-        k = ("epoch", "log-epoch", "log-epoch-early").index(noise_time)
-        drawn = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]][k]
+        k = ("epoch", "log-epoch", "log-epoch-early", "empirical").index(noise_time)
+        drawn = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]][k]
         quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn},
                              "max_gap": 0.01 * (k + 1)},
                    "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.041 + 0.001 * k}}
@@ -456,11 +516,11 @@ def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
 
     monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
     lines = tool.card_rows("logs", None)
-    assert lines[1].split() == ["logged", "epoch", "log-epoch", "log-epoch-early"]
-    assert lines[2].split()[-4:] == ["0.050", "0.100", "0.300", "0.500"]
-    assert lines[3].split()[-4:] == ["0.060", "0.200", "0.400", "0.600"]
-    assert lines[4].split()[-4:] == ["0.0400", "0.0410", "0.0420", "0.0430"]
-    assert lines[5].split()[-3:] == ["0.010", "0.020", "0.030"]
+    assert lines[1].split() == ["logged", "epoch", "log-epoch", "log-epoch-early", "empirical"]
+    assert lines[2].split()[-5:] == ["0.050", "0.100", "0.300", "0.500", "0.700"]
+    assert lines[3].split()[-5:] == ["0.060", "0.200", "0.400", "0.600", "0.800"]
+    assert lines[4].split()[-5:] == ["0.0400", "0.0410", "0.0420", "0.0430", "0.0440"]
+    assert lines[5].split()[-4:] == ["0.010", "0.020", "0.030", "0.040"]
 
 
 def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tmp_path, capsys):

@@ -10,7 +10,8 @@ epoch|log-epoch|log-epoch-early``):
   (epochs 2-12) and late (epochs 14-25): a process stationary in epochs has one number per lag;
 * the fitted parameters and the log likelihood the calibration maximises (higher is better; the
   log-epoch clock has one parameter more than the epoch clock, the jitter, and the early noise
-  two more, its size and decay).
+  two more, its size and decay; the measured covariance, ``empirical``, is the runs' own by
+  construction: every sd and correlation, and the largest likelihood, with 325 parameters).
 
 With ``--cards`` it instead fits a surrogate with each process (``fit_surrogate``, everything else the
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
@@ -88,7 +89,8 @@ def rows(logs: str, dataset: str | None) -> list[str]:
 
     out.append(line("replicated runs (measured)", measured, "", ""))
     for time, noise in fitted.items():
-        params = f"level {noise.level:.2f}, rho {noise.rho:.2f}" + (f", jitter {noise.jitter:.2f}" if time != "epoch" else "")
+        params = (f"level {noise.level:.2f}, rho {noise.rho:.2f}" + (f", jitter {noise.jitter:.2f}" if time != "epoch" else "")
+                  if noise.matrix is None else f"the measured covariance ({MAX_EPOCH} x {MAX_EPOCH})")
         if noise.early:
             params += f", early {noise.early:.2f}, decay {noise.decay:.1f} epochs"
         lik = correlation_loglik(noise.shape(MAX_EPOCH), res)

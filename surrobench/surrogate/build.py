@@ -457,7 +457,12 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
             sim.append(float(np.var(curves[:, MAX_EPOCH - 1], ddof=1)))
         out["measured_sd"] = float(np.sqrt(sq / dof))
         out["surrogate_sd"] = float(np.sqrt(np.mean(sim)))
-    if noise.time == "epoch" and not noise.jitter:
+    if noise.matrix is not None:
+        corr, sd = noise.correlation(MAX_EPOCH), noise.sd_profile(MAX_EPOCH)
+        process = (f"the measured covariance between epochs: correlation of epochs 1-2 {corr[0, 1]:.2f} and "
+                   f"24-25 {corr[-2, -1]:.2f}, 19-25 {corr[18, -1]:.2f}, sd at epoch 1 {sd[0]:.2f} and 25 "
+                   f"{sd[-1]:.2f} times the overall sd")
+    elif noise.time == "epoch" and not noise.jitter:
         process = (f"run-level share {noise.level:.2f}, epoch-to-epoch correlation "
                    f"{noise.level + (1 - noise.level) * noise.rho:.2f}")
     else:

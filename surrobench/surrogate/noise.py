@@ -31,6 +31,12 @@ jitter more and correlate less with the others; ``sigma`` becomes the root mean 
 epochs' sds (:func:`epoch_sd` gives their profile; the test noise shares it). A file records it as
 the log-epoch clock with ``early`` and ``decay``.
 
+The measured covariance (``time="empirical"``, opt-in too). No process: the noise has the
+covariance of the replicated runs' residuals itself (their pooled scatter over the degrees of
+freedom, ``n_epochs x n_epochs``), so every epoch's sd and every pair's correlation are the runs'
+by construction. A file stores it as ``matrix``, that covariance over ``sigma_val ** 2`` (its
+diagonal averages 1); the test noise shares it, correlated with ``kappa`` as above.
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
@@ -97,10 +103,11 @@ CORR_STEP = 0.01
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early")
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")
 """The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): a clock of
-:data:`NOISE_CLOCKS`, and ``"log-epoch-early"``, the log-epoch clock plus a larger independent
-noise in the first epochs (``early``, ``decay``)."""
+:data:`NOISE_CLOCKS`, ``"log-epoch-early"``, the log-epoch clock plus a larger independent
+noise in the first epochs (``early``, ``decay``), and ``"empirical"``, the replicated runs'
+measured covariance between epochs (``matrix``)."""
 
 
 def check_noise_time(value, name: str = "time", choices: tuple[str, ...] = NOISE_TIMES) -> str:
@@ -312,9 +319,14 @@ class NoiseModel:
     time: str = "epoch"  # the wobble's clock: "epoch" or "log-epoch" ("epoch" in files without it)
     early: float = 0.0  # extra independent variance at epoch 1, in units of the late variance (0: none)
     decay: float = 0.0  # ... falling by a factor e every ``decay`` epochs (0 when early is 0)
+    # the measured covariance over sigma_val ** 2 (time "empirical"), rows of epochs; None: a process
+    matrix: tuple[tuple[float, ...], ...] | None = None
 
     def to_dict(self) -> dict:
-        process = "level + AR(1) over epochs" if self.time == "epoch" else "level + AR(1) over log epochs"
+        if self.matrix is not None:
+            process = "measured covariance between epochs"
+        else:
+            process = "level + AR(1) over epochs" if self.time == "epoch" else "level + AR(1) over log epochs"
         if self.jitter:
             process += " + jitter"
         if self.early:
@@ -324,21 +336,40 @@ class NoiseModel:
             del out["jitter"], out["time"]
         if not self.early:  # ... and before the early noise
             del out["early"], out["decay"]
+        if self.matrix is None:  # ... and before the measured covariance
+            del out["matrix"]
+        else:
+            out["matrix"] = [list(row) for row in self.matrix]
         return out
+
+    def _matrix(self, n_epochs: int) -> np.ndarray:
+        m = np.asarray(self.matrix, dtype=float)
+        if n_epochs > len(m):
+            raise ValueError(f"n_epochs: the measured covariance covers {len(m)} epochs, got {n_epochs}")
+        return m[:n_epochs, :n_epochs]
 
     def correlation(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """The (n_epochs, n_epochs) correlation of the validation noise between epochs."""
+        if self.matrix is not None:
+            m = self._matrix(n_epochs)
+            sd = np.sqrt(np.diag(m))
+            return m / np.outer(sd, sd)
         return epoch_correlation(n_epochs, self.level, self.rho, jitter=self.jitter, time=self.time,
                                  early=self.early, decay=self.decay)
 
     def sd_profile(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """(n_epochs,) sd of each epoch's noise relative to ``sigma``: ones without early noise, else
-        :func:`epoch_sd` (root mean square 1, so ``sigma`` stays the sd over all epochs)."""
+        :func:`epoch_sd` (root mean square 1, so ``sigma`` stays the sd over all epochs); with the
+        measured covariance, the square root of its diagonal."""
+        if self.matrix is not None:
+            return np.sqrt(np.diag(self._matrix(n_epochs)))
         return epoch_sd(n_epochs, self.early, self.decay)
 
     def shape(self, n_epochs: int = MAX_EPOCH) -> np.ndarray:
         """The covariance of the validation noise divided by ``sigma_val ** 2``: the correlation
         scaled by :meth:`sd_profile` (the correlation itself without early noise)."""
+        if self.matrix is not None:
+            return self._matrix(n_epochs)
         if not self.early:
             return self.correlation(n_epochs)
         sd = self.sd_profile(n_epochs)
@@ -354,11 +385,14 @@ class NoiseModel:
             values["early"] = d.get("early", 0.0)  # ... before the early noise
             values["decay"] = d.get("decay", 0.0)
             time = d.get("time", "epoch")
+            matrix = d.get("matrix")  # surrogates built before the measured covariance: none
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
         check_noise_time(time, "noise parameters: time", NOISE_CLOCKS)
+        matrix = None if matrix is None else _checked_matrix(matrix)
         try:
-            out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time)
+            out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time,
+                      matrix=matrix)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
         if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter,
@@ -379,9 +413,26 @@ class NoiseModel:
         m[:n_epochs, :n_epochs] = chol.T * self.sigma_val
         m[:n_epochs, n_epochs:] = chol.T * (self.kappa * self.sigma_test)
         m[n_epochs:, n_epochs:] = chol.T * (k2 * self.sigma_test)
-        if self.early:  # column j of each block is epoch j's noise: scale it by that epoch's sd
+        if self.early or self.matrix is not None:  # column j of each block is epoch j's noise: scale it by its sd
             m *= np.tile(self.sd_profile(n_epochs), 2)[None, :]
         return m
+
+
+def _checked_matrix(matrix) -> tuple[tuple[float, ...], ...]:
+    """A measured covariance: square, finite, symmetric and positive definite (``ValueError`` else)."""
+    try:
+        m = np.array(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("noise parameters: matrix must be a square matrix of numbers") from None
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or not 2 <= len(m) <= MAX_EPOCH or not np.all(np.isfinite(m)):
+        raise ValueError(f"noise parameters: matrix must be a finite square matrix of 2..{MAX_EPOCH} epochs")
+    if not np.allclose(m, m.T, rtol=0.0, atol=1e-12 * max(1.0, float(np.abs(m).max()))):
+        raise ValueError("noise parameters: matrix must be symmetric")
+    try:
+        np.linalg.cholesky(m)
+    except np.linalg.LinAlgError:
+        raise ValueError("noise parameters: matrix must be positive definite") from None
+    return tuple(tuple(float(v) for v in row) for row in m)
 
 
 def epoch_correlation(n_epochs: int, level: float, rho: float, *, jitter: float = 0.0, time: str = "epoch",
@@ -598,7 +649,8 @@ def calibrate(
     ``time="log-epoch"`` fits the log-epoch process with jitter (:func:`fit_log_time_correlation`)
     instead of the level + AR(1) over epochs; ``time="log-epoch-early"`` that process plus early
     noise (:func:`fit_early_noise`): the epochs' sds then differ, ``sigma`` being their root mean
-    square (the validation and the test noise share the profile)."""
+    square (the validation and the test noise share the profile); ``time="empirical"`` takes the
+    residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch)."""
     check_noise_time(time)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
     zv_all, zt_all, dof = res.val, res.test, res.dof
@@ -606,7 +658,12 @@ def calibrate(
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
     sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
     early = decay = 0.0
-    if time == "epoch":
+    matrix = None
+    if time == "empirical":  # no process: the pooled covariance itself, over sigma_val ** 2
+        time, level, rho, jitter = "epoch", 0.0, 0.0, 0.0
+        scatter = res.scatter
+        matrix = _checked_matrix((scatter + scatter.T) / (2 * dof * sigma_val**2))
+    elif time == "epoch":
         (level, rho), jitter = fit_correlation(res.scatter, dof), 0.0
     else:
         level, rho, jitter = fit_log_time_correlation(res.scatter, dof)
@@ -624,6 +681,7 @@ def calibrate(
         early=early,
         decay=decay,
         kappa=float(np.clip(kappa, -1.0, 1.0)),
+        matrix=matrix,
         n_groups=res.n_groups,
         n_learner_groups=res.n_learner_groups,
         n_flip_groups=res.n_flip_groups,
