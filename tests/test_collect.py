@@ -218,7 +218,7 @@ def test_shared_device_retimes_a_sample_alone(cheap, tmp_path):
 def test_time_limit_stops_starting_runs(cheap, tmp_path):
     summary = _run(tmp_path, time_limit=1e-6)
     assert summary.stopped_early and summary.finished < summary.planned
-    assert "stopped at the time limit" in summary.line()
+    assert "stopped by the time limit" in summary.line()
     resumed = _run(tmp_path)
     assert resumed.finished == resumed.planned - summary.finished and not resumed.stopped_early
 
@@ -229,6 +229,7 @@ def test_stop_event_stops_after_running_jobs(cheap, tmp_path):
     stop = threading.Event()
     summary = _run(tmp_path, stop=stop, on_record=lambda rec, s: stop.set())
     assert summary.stopped_early and 1 <= summary.finished < summary.planned
+    assert "stopped by a stop request" in summary.line() and "time limit" not in summary.line()
 
 
 @pytest.mark.parametrize(

@@ -206,13 +206,14 @@ class CollectSummary:
     statuses: dict = field(default_factory=dict)
     seconds: float = 0.0
     stopped_early: bool = False
+    stopped_by: str = ""  # what stopped it early: "the time limit" or "a stop request" (a signal, Ctrl-C)
     path: Path | None = None
 
     def line(self) -> str:
         st = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
         where = f"; wrote {self.path}" if self.path else ""
         left = self.planned - self.skipped - self.finished
-        stop = f"; stopped at the time limit with {left} not started" if self.stopped_early else ""
+        stop = f"; stopped by {self.stopped_by or 'the time limit'} with {left} not started" if self.stopped_early else ""
         return (
             f"collected {self.finished} runs ({st}) in {self.seconds:.0f} s; "
             f"{self.skipped} of {self.planned} planned were already done{stop}{where}"
@@ -424,6 +425,7 @@ def _run_plan(todo: list[PlanItem], writer: LogWriter, summary: CollectSummary, 
             return False
         if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
             summary.stopped_early = True
+            summary.stopped_by = summary.stopped_by or ("a stop request" if stop.is_set() else "the time limit")
             return False
         return True
 
