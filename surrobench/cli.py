@@ -33,6 +33,7 @@ from ._paths import check_writable_dir
 
 NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
+NOISE_SIZES = ("shared", "by-error")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
 
 logger = logging.getLogger("surrobench")
 
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
     va.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES,
                     help="the seed noise's process in every fitted surrogate (default: epoch; see surrobench fit)")
+    va.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
+                    help="the seed noise's size in every fitted surrogate (default: shared; see surrobench fit)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
     va.add_argument("--jobs", type=_int_in(1, "jobs"), default=1, help="runs in parallel (joblib)")
     va.add_argument("--out", default="validation", help="results directory (default: %(default)s)")
@@ -177,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "per-epoch jitter, that plus a larger independent noise in the first epochs "
                         "(log-epoch-early), or no process: the replicated runs' measured covariance between "
                         "epochs (empirical; see docs/surrogates.md)")
+    f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
+                   help="the seed noise's size: one for every config (shared, the default), or one that follows "
+                        "the config's final error as the replicated runs' does (by-error; see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 
@@ -566,7 +572,8 @@ def cmd_validate(args) -> int:
         try:
             results = validate(
                 logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
-                folds=args.folds, grid=grid, noise_time=args.noise_time, sides=sides, n_jobs=args.jobs,
+                folds=args.folds, grid=grid, noise_time=args.noise_time, noise_size=args.noise_size, sides=sides,
+                n_jobs=args.jobs,
                 on_stage=lambda text: bar().set_postfix_str(text[:60]) if not args.no_progress
                 else logger.info("%s", text), on_task=lambda: bar().update(1), cells_dir=cells_dir, resume=args.resume,
             )
@@ -624,6 +631,7 @@ def cmd_fit(args) -> int:
     surrogate = fit_surrogate(
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
         grid=args.grid, name=args.name, clock_plans=args.clock_plans, noise_time=args.noise_time,
+        noise_size=args.noise_size,
     )
     return _write_surrogate(surrogate, out or Path("build") / "surrogates" / surrogate.name, args)
 

@@ -140,7 +140,8 @@ def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.array([float(bench.cost(c, MAX_EPOCH, seed=0)) for c in configs])
 
 
-def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch"):
+def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch",
+                    noise_size: str = "shared"):
     """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
     from .surrogate import fit_models
     from .surrogate.fit import group_folds
@@ -150,13 +151,14 @@ def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str =
     run_fold = np.array([fold_of_id.get(c, -1) for c in logged.data.config_ids.tolist()])
     surrogates = [
         fit_models(logged.data.subset((run_fold != k) & (run_fold != -1)), device=logged.device, seed=seed, grid=grid,
-                   name=f"{logged.dataset}-fold{k}", noise_time=noise_time)
+                   name=f"{logged.dataset}-fold{k}", noise_time=noise_time, noise_size=noise_size)
         for k in range(folds)
     ]
     return fold_of_id, surrogates
 
 
-def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch"):
+def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch",
+                    noise_size: str = "shared"):
     """Two surrogates fitted on disjoint halves of the configs (the data-robustness check)."""
     from .surrogate import fit_models
     from .surrogate.fit import group_folds
@@ -164,7 +166,8 @@ def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", 
     half = dict(zip(logged.ids, group_folds(np.asarray(logged.ids), 2, seed + 1).tolist()))
     run_half = np.array([half.get(c, -1) for c in logged.data.config_ids.tolist()])
     return [fit_models(logged.data.subset(run_half == h), device=logged.device, seed=seed, grid=grid,
-                       name=f"{logged.dataset}-half{'ab'[h]}", noise_time=noise_time) for h in (0, 1)]
+                       name=f"{logged.dataset}-half{'ab'[h]}", noise_time=noise_time, noise_size=noise_size)
+            for h in (0, 1)]
 
 
 def routed_surrogates(fold_of_id: Mapping[str, int], surrogates: Sequence[Any]) -> dict[str, SurrogateBenchmark]:

@@ -109,11 +109,11 @@ def _cell_key(study: Mapping[str, Any], side: str, seconds: float, label: str, c
     """What decides one run of a study: the study's identity (logs, fits), the side, the budget's
     seconds, the optimizer (class, label, settings), the seed and the surrobench version. The
     sides answered by the logs (``real``, ``real_times``) draw no seed noise, so the noise's clock
-    is not part of their key: studies that differ only in it share those runs."""
+    and size are not part of their key: studies that differ only in them share those runs."""
     from . import __version__
 
     if side in NOISELESS_SIDES:
-        study = {k: v for k, v in study.items() if k != "noise_time"}
+        study = {k: v for k, v in study.items() if k not in ("noise_time", "noise_size")}
     ident = {
         "surrobench": __version__, "study": dict(study), "side": side, "seconds": float(seconds), "label": label,
         "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
@@ -452,6 +452,7 @@ def validate(
     folds: int = 5,
     grid: str = "default",
     noise_time: str = "epoch",
+    noise_size: str = "shared",
     sides: Sequence[str] = DEFAULT_SIDES,
     n_jobs: int = 1,
     seed: int = 0,
@@ -465,8 +466,9 @@ def validate(
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
     (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"epoch"``,
-    ``"log-epoch"`` or ``"log-epoch-early"``, see :mod:`surrobench.surrogate.noise`); ``seed`` the seed of the folds, the
-    fits and the bootstrap.
+    ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
+    between configs (``"shared"`` or ``"by-error"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
+    seed of the folds, the fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
     :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,
     the seed and the XGBoost version). The surrogates are fitted again on a resume (they are
@@ -476,7 +478,7 @@ def validate(
     from .compare import blas_kernels, resolve_optimizers
     from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
-    from .surrogate.noise import check_noise_time
+    from .surrogate.noise import NOISE_SIZES, check_noise_time
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
@@ -488,6 +490,7 @@ def validate(
     if grid not in GRIDS:
         raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
     check_noise_time(noise_time, "noise_time")
+    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
     unknown = [s for s in sides if s not in SIDES]
     if unknown or not sides:
         raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
@@ -507,7 +510,7 @@ def validate(
 
     stage(f"fitting the in-sample surrogate on {len(logged)} configs ({grid} grid)")
     clock = SurrogateBenchmark(fit_models(logged.data, device=logged.device, seed=seed, grid=grid,
-                                          noise_time=noise_time), noise=False)
+                                          noise_time=noise_time, noise_size=noise_size), noise=False)
     mean_cost = float(full_cost(clock, logged.configs).mean())
     snapper = Snapper(logged.configs)
     built: dict[str, Side] = {}
@@ -518,7 +521,8 @@ def validate(
                                               name="insample", seeds_from=logged.tabular), snapper)
     if {"oof", "oof_times", "oof_redraw"} & set(sides):
         stage(f"fitting {folds} out-of-fold surrogates")
-        routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid, noise_time=noise_time))
+        routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid, noise_time=noise_time,
+                                                    noise_size=noise_size))
         built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof", seeds_from=logged.tabular),
                             snapper)
         built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times", seeds_from=logged.tabular),
@@ -527,7 +531,8 @@ def validate(
                                                 seeds_from=logged.tabular, seed_offset=REDRAW_OFFSET), snapper)
     if {"half_a", "half_b"} & set(sides):
         stage("fitting two surrogates on disjoint halves of the configs")
-        for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid, noise_time=noise_time)):
+        for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid, noise_time=noise_time,
+                                                                 noise_size=noise_size)):
             built[name] = Side(SurrogateBenchmark(s, noise=True))
     run = {name: built[name] for name in sides}
     seconds = budget_seconds(budgets, len(logged), mean_cost)
@@ -538,6 +543,8 @@ def validate(
     study = {"training_data": logged.data.data_hash, "dataset": logged.dataset, "n_configs": len(logged),
              "folds": folds, "grid": grid, "seed": seed, "xgboost": xgboost.__version__}
     clock_note = {} if noise_time == "epoch" else {"noise_time": noise_time}  # keys of earlier studies unchanged
+    if noise_size != "shared":
+        clock_note["noise_size"] = noise_size
     study.update(clock_note)
     runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors,
                                 cells_dir=cells_dir, study=study, resume=resume)

@@ -370,6 +370,123 @@ def test_a_surrogate_fitted_with_the_measured_covariance_keeps_it(tmp_path):
     np.testing.assert_allclose(np.sqrt(np.diag(drawn)), np.sqrt(np.diag(planted)), rtol=0.2)
 
 
+# ------------------------------------------------------------------ the noise's size by config
+
+
+def _sized_runs(noise: NoiseModel, n_configs: int = 400, n_seeds: int = 3, seed: int = 7):
+    """Replicated learners whose final errors spread over 0.1..0.8, with ``noise`` drawn at each
+    config's true final error (its size by config included)."""
+    rng = np.random.default_rng(seed)
+    final = rng.uniform(-2.2, 1.3, n_configs)  # logit of the final validation error
+    mean = final[:, None] + np.linspace(1.5, 0.0, 25)[None, :]
+    z = rng.standard_normal((n_configs * n_seeds, 50)) @ noise.mixing_matrix(25)
+    z = noise.resize(z, np.repeat(sigmoid(final), n_seeds))
+    val = sigmoid(np.repeat(mean, n_seeds, axis=0) + z[:, :25])
+    test = sigmoid(np.repeat(mean, n_seeds, axis=0) + z[:, 25:])
+    return np.repeat([f"c{i}" for i in range(n_configs)], n_seeds), val, test
+
+
+def test_resize_scales_the_run_level_shift_and_the_wobble_by_their_own_factors():
+    noise = NoiseModel(0.2, 0.3, 0.5, 0.8, 0, 0, 0, 0, level=0.3, size="by-error", size_level=1.0,
+                       size_wobble=0.25, size_ref=0.2, size_lo=0.1, size_hi=0.25)
+    shared = NoiseModel(0.2, 0.3, 0.5, 0.8, 0, 0, 0, 0, level=0.3)
+    rows = np.random.default_rng(0).standard_normal((4, 50))
+    e = np.array([0.5, 0.2, 0.05, 0.9])  # v 0.25, 0.16, 0.0475 (clipped to 0.1), 0.09 (clipped to 0.1)
+    level, wobble = noise.size_factors(e)
+    np.testing.assert_allclose(level, [0.8, 1.25, 2.0, 2.0])
+    np.testing.assert_allclose(wobble, np.array([0.8, 1.25, 2.0, 2.0]) ** 0.25)
+    out = noise.resize(rows, e)
+    for block in (slice(0, 25), slice(25, 50)):
+        mean, got = rows[:, block].mean(axis=1), out[:, block].mean(axis=1)
+        np.testing.assert_allclose(got, level * mean)
+        np.testing.assert_allclose(out[:, block] - got[:, None], wobble[:, None] * (rows[:, block] - mean[:, None]))
+    assert shared.size_factors(e) is None and shared.resize(rows, e) is rows
+
+
+def test_calibration_recovers_a_planted_size_by_config_and_finds_none_where_there_is_none():
+    from surrobench.surrogate.noise import fit_noise_size, replicated_residuals
+
+    base = dict(sigma_val=0.25, sigma_test=0.25, rho=0.6, kappa=0.8, n_groups=0, n_learner_groups=0, n_flip_groups=0,
+                n_runs=0, level=0.4)
+    planted = NoiseModel(**base, size="by-error", size_level=1.0, size_wobble=0.0, size_ref=0.2, size_lo=0.01,
+                         size_hi=0.25)
+    ids, val, test = _sized_runs(planted)
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    level, wobble, ref, lo, hi, gain = fit_noise_size(res)
+    assert level == pytest.approx(1.0, abs=0.3) and wobble == pytest.approx(0.0, abs=0.15) and gain > 20
+    v = res.final_spread()
+    assert lo == v.min() and hi == v.max() and lo < ref < hi
+    noise = calibrate(ids, val, test, 0.94, 340, 340, size="by-error")
+    assert (noise.size, noise.size_level, noise.size_wobble) == ("by-error", level, wobble)
+    plain = calibrate(ids, val, test, 0.94, 340, 340)
+    assert plain.size == "shared" and "size" not in plain.to_dict()
+    # the process is fitted on the rescaled residuals: the planted level share, which one size for
+    # all blurs with the configs' different shifts
+    assert abs(noise.level - 0.4) < abs(plain.level - 0.4) + 0.02
+    ids, val, test = _sized_runs(NoiseModel(**base))  # one size for all
+    level, wobble, *_, gain = fit_noise_size(replicated_residuals(ids, val, test, 0.94, 340, 340))
+    assert abs(level) < 0.35 and abs(wobble) < 0.15 and gain < 6
+
+
+def test_a_noise_sized_by_config_round_trips_and_bad_sizes_are_refused():
+    noise = NoiseModel(0.2, 0.3, 0.5, 0.8, 3, 2, 1, 6, level=0.3, size="by-error", size_level=0.9,
+                       size_wobble=0.2, size_ref=0.21, size_lo=0.11, size_hi=0.25)
+    d = json.loads(json.dumps(noise.to_dict()))
+    assert d["size"] == "by-error" and d["process"].endswith("shift and wobble sized by the config's final error")
+    assert NoiseModel.from_dict(d) == noise
+    for key, value, words in [("size", "huge", "size: must be one of shared, by-error, got 'huge'"),
+                              ("size_level", 5.0, "size out of range"), ("size_wobble", float("nan"), "size out of range"),
+                              ("size_lo", 0.0, "size out of range"), ("size_hi", 0.3, "size out of range"),
+                              ("size_ref", -1.0, "size out of range"), ("size_level", "x", "must be numbers")]:
+        with pytest.raises(ValueError, match=words):
+            NoiseModel.from_dict({**d, key: value})
+    without = {k: v for k, v in d.items() if k != "size_wobble"}
+    with pytest.raises(ValueError, match="noise parameters lack 'size_wobble'"):
+        NoiseModel.from_dict(without)
+
+
+def test_a_surrogate_fitted_with_a_noise_sized_by_config_keeps_it(tmp_path):
+    from surrobench.cli import NOISE_SIZES as CLI_SIZES
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate.noise import NOISE_SIZES
+
+    assert CLI_SIZES == NOISE_SIZES
+    logs = synthetic_logs(tmp_path / "logs")
+    with pytest.raises(ValueError, match="noise_size: must be one of shared, by-error, got 'big'"):
+        fit_surrogate(logs, grid="quick", noise_size="big")
+    s = fit_surrogate(logs, grid="quick", plot=False, noise_time="empirical", noise_size="by-error")
+    assert s.noise.size == "by-error" and s.manifest["noise"]["size"] == "by-error" and s.noise.matrix is not None
+    assert "sized by the config's final error e" in s.quality["seed_noise"]["note"]
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    x = np.repeat(np.asarray(features([sample(seed=3), sample(seed=4)], (3, 16, 16), 17, 680), dtype=float), 200, axis=0)
+    keys = np.repeat(np.array([123, 456], dtype=np.uint64), 200)
+    seeds = np.tile(np.arange(200, dtype=np.uint64), 2)
+    curves = again.predict(x, keys, seeds)[0]
+    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
+    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    # the same draws as the unsized noise, rescaled: a learner's logit noise is resize() of the shared one
+    import dataclasses
+
+    from surrobench.surrogate.model import Surrogate
+
+    shared = Surrogate(s.manifest, s.curve, s.runtime, dataclasses.replace(s.noise, size="shared"), fast=s.fast)
+    plain = shared.predict(x, keys, seeds)[0]
+    learned = (curves[:, 24] < 0.85) & (plain[:, 24] < 0.85)
+    assert learned.sum() > 100
+    logit = lambda c: np.log(c) - np.log1p(-c)  # noqa: E731
+    mean = s.curve.tail(logit(s.curve.learner(np.asarray(s.fast.inplace_predict(x), float).reshape(len(x), -1)[:, 1:-2])))
+    got = logit(np.clip(curves[learned], 1e-12, 1)) - mean[learned]
+    want = s.noise.resize(logit(np.clip(plain[learned], 1e-12, 1)) - mean[learned], sigmoid(mean[learned, 24]))
+    inside = np.all((curves[learned] > s.curve.lower + 1e-9) & (curves[learned] < s.curve.upper - 1e-9), axis=1) & \
+        np.all((plain[learned] > s.curve.lower + 1e-9) & (plain[learned] < s.curve.upper - 1e-9), axis=1)
+    assert inside.sum() > 50
+    np.testing.assert_allclose(got[inside], want[inside], atol=1e-6)
+    with pytest.raises(SystemExit) as stop:
+        main(["fit", str(logs), "--noise-size", "big"])
+    assert stop.value.code == 2
+
+
 # ------------------------------------------------------------------ early noise: sds that fall over the first epochs
 
 
@@ -499,6 +616,38 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(
     assert lines[-1].split()[2:8] == lines[9].split()[3:]  # every lag's correlation is the runs'
     liks = [float(ln.split()[8]) for ln in lines[10:]]
     assert liks[-1] == max(liks)  # the unconstrained covariance: the largest likelihood
+    sized = tool.by_config_rows(str(tmp_path / "logs"), None)
+    assert sized[-1].startswith("size by config (fit --noise-size by-error): shift x (v / ")
+    assert float(sized[-1].split("log likelihood ")[1].split()[0]) >= 0  # never below one size for all
+
+
+def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypatch, capsys):
+    import surrobench.surrogate as surrogate_pkg
+
+    tool = load_tool("noise_clock")
+    asked = []
+
+    def fake_fit(logs, *, dataset, plot, noise_time, noise_size="shared"):
+        asked.append((noise_time, noise_size))
+        k = ("epoch", "log-epoch", "log-epoch-early", "empirical").index(noise_time) + 4 * (noise_size == "by-error")
+        drawn = [0.1 * (k + 1), 0.01 * (k + 1)]
+        quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn}, "max_gap": 0.02},
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
+        return type("Fitted", (), {"quality": quality})()
+
+    monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
+    assert tool.main(["logs", "--cards", "--processes", "empirical, epoch", "--sizes", "shared,by-error"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert asked == [("empirical", "shared"), ("empirical", "by-error"), ("epoch", "shared"), ("epoch", "by-error")]
+    assert "each noise process and size" in lines[0]
+    assert lines[1].split() == ["logged", "empirical", "empirical/by-error", "epoch", "epoch/by-error"]
+    assert lines[2].split()[-5:] == ["0.050", "0.400", "0.800", "0.100", "0.500"]
+    assert lines[4].split()[-5:] == ["0.0400", "0.0030", "0.0070", "0.0000", "0.0040"]
+    for bad in (["logs", "--cards", "--processes", "weeks"], ["logs", "--cards", "--sizes", ""], ["logs", "--sizes", "by-error"]):
+        with pytest.raises(SystemExit) as stop:
+            tool.main(bad)
+        assert stop.value.code == 2
+    assert "unknown process weeks" not in capsys.readouterr().out
 
 
 def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
@@ -582,14 +731,15 @@ def test_noise_clock_by_config_finds_noise_planted_to_grow_with_final_error():
     res = replicated_residuals(np.repeat([f"c{i}" for i in range(n_configs)], n_seeds), val, val, 0.94, 340, 340)
     assert list(res.sizes) == [n_seeds] * n_configs and res.val_mean.shape == (n_configs, 25)
     lines = tool.sd_by_thirds(res)
-    assert lines[0].split() == ["configs", "sd", "epochs", "2-8", "sd", "epochs", "15-25"]
+    assert lines[0].split() == ["configs", "sd", "epochs", "2-8", "sd", "epochs", "15-25", "shift", "sd", "wobble", "sd"]
     by_error = lines[lines.index("final validation error (mean curve)") + 1:]
-    sds = [[float(v) for v in ln.split()[-2:]] for ln in by_error[:3]]
-    assert [int(ln.split()[-3]) for ln in by_error[:3]] == [50, 50, 50]
-    for low, mid, high in zip(*sds):  # both windows: the planted sds, per third
-        assert low == pytest.approx(0.1, rel=0.15) and mid == pytest.approx(0.1, rel=0.15)
-        assert high == pytest.approx(0.3, rel=0.15)
-    assert by_error[3].startswith("  Spearman") and min(float(by_error[3].split()[k]) for k in (-6, -3)) > 0.6
+    sds = [[float(v) for v in ln.split()[-4:]] for ln in by_error[:3]]
+    assert [int(ln.split()[-5]) for ln in by_error[:3]] == [50, 50, 50]
+    for k, planted in enumerate((1.0, 1.0, 0.2, 1.0)):  # both windows and the wobble: the planted sd; the shift,
+        low, mid, high = (row[k] for row in sds)  # the mean of 25 independent epochs: a fifth of it
+        assert low == pytest.approx(0.1 * planted, rel=0.2) and mid == pytest.approx(0.1 * planted, rel=0.2)
+        assert high == pytest.approx(0.3 * planted, rel=0.2)
+    assert by_error[3].startswith("  Spearman") and min(float(by_error[3].split()[k]) for k in (-12, -9, -6, -3)) > 0.5
     # the late fall is the same for every config here: its thirds cannot separate the planted noise
     by_fall = lines[2:5]
     assert max(float(ln.split()[-1]) for ln in by_fall) < 0.3 and min(float(ln.split()[-1]) for ln in by_fall) > 0.1

@@ -481,7 +481,11 @@ def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         _exit_code(["validate", str(FLOWERS_LOGS), "--noise-time", "log-epoch", "--out", str(tmp_path / "o"),
                     "--no-progress"])
-    assert asked["noise_time"] == "log-epoch"
+    assert asked["noise_time"] == "log-epoch" and asked["noise_size"] == "shared"
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--noise-size", "by-error", "--out", str(tmp_path / "o"),
+                    "--no-progress"])
+    assert asked["noise_size"] == "by-error"
 
 
 def test_validate_refuses_an_unknown_noise_clock_before_fitting(monkeypatch):
@@ -491,6 +495,8 @@ def test_validate_refuses_an_unknown_noise_clock_before_fitting(monkeypatch):
     monkeypatch.setattr(surrogate_pkg, "fit_models", lambda *a, **k: pytest.fail("fitted before checking"))
     with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, got 'hours'"):
         validate(FLOWERS_LOGS, noise_time="hours")
+    with pytest.raises(ValueError, match="noise_size: must be one of shared, by-error, got 'tall'"):
+        validate(FLOWERS_LOGS, noise_size="tall")
 
 
 @pytest.mark.slow
@@ -574,3 +580,7 @@ def test_studies_that_differ_in_the_noise_clock_share_only_the_runs_of_the_logs(
     monkeypatch.setattr(validate_module, "run_cell", lambda *a, **k: made.append(a[0]) or original(*a, **k))
     run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch"}, resume=True, **kw)
     assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the oof side again; the real runs reused
+    made.clear()
+    run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error"},
+              resume=True, **kw)
+    assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the noise's size: the same

@@ -19,13 +19,19 @@ dips (learning runs whose validation error part-way is below their final error b
 logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
 final errors, and the between-seed sd of final error on the replicated configs.
 
-With ``--by-config`` it prints whether the noise is the same for every config, as every process
-assumes: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8) and
-late (epochs 15-25), for the replicated learners split into thirds by how far their mean curve
-still falls late (its logit from epoch 15 to 25) and by their mean final validation error, with
-Spearman's correlation between each config's own sd and the property.
+``--processes`` and ``--sizes`` pick the cards' columns: every process named, each with every size
+named (``surrobench fit --noise-size``; default: the four processes, one size for all), e.g.
+``--cards --processes empirical --sizes shared,by-error``.
 
-    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards | --by-config]
+With ``--by-config`` it prints whether the noise is the same for every config, as the processes
+assume: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8) and
+late (epochs 15-25), and of each run's shift (its residual's mean over the epochs) and wobble (the
+residual around that mean, per epoch), for the replicated learners split into thirds by how far
+their mean curve still falls late (its logit from epoch 15 to 25) and by their mean final
+validation error, with Spearman's correlation between each config's own sd and the property; then
+the size by config that ``--noise-size by-error`` fits to them.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config]
 """
 
 from __future__ import annotations
@@ -42,7 +48,14 @@ sys.path.insert(0, str(ROOT))
 from surrobench.datasets import info as dataset_info  # noqa: E402
 from surrobench.space import MAX_EPOCH  # noqa: E402
 from surrobench.surrogate.data import load_run_data  # noqa: E402
-from surrobench.surrogate.noise import NOISE_TIMES, calibrate, correlation_loglik, replicated_residuals  # noqa: E402
+from surrobench.surrogate.noise import (  # noqa: E402
+    NOISE_SIZES,
+    NOISE_TIMES,
+    calibrate,
+    correlation_loglik,
+    fit_noise_size,
+    replicated_residuals,
+)
 
 LAGS = (1, 3, 6)
 EARLY, LATE = (2, 12), (14, MAX_EPOCH)  # first epochs (1-based) of the pairs averaged
@@ -107,8 +120,12 @@ def by_config_rows(logs: str, dataset: str | None) -> list[str]:
     info = dataset_info(data.dataset)
     cur = data.subset(data.curve_run)
     res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
-    return [f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
-            "pooled over the configs of each third"] + sd_by_thirds(res)
+    level, wobble, ref, lo, hi, gain = fit_noise_size(res)
+    return ([f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
+             "pooled over the configs of each third"] + sd_by_thirds(res)
+            + [f"size by config (fit --noise-size by-error): shift x (v / {ref:.3f}) ** {-level:+.3f}, wobble x "
+               f"(v / {ref:.3f}) ** {-wobble:+.3f}, v = e (1 - e) of the final error in [{lo:.3f}, {hi:.3f}]; "
+               f"log likelihood {gain:+.1f} over one size"])
 
 
 def sd_by_thirds(res) -> list[str]:
@@ -120,10 +137,14 @@ def sd_by_thirds(res) -> list[str]:
     ss = {w: np.array([np.sum(res.val[a : a + n, lo - 1 : hi] ** 2) for a, n in zip(starts, res.sizes)])
           for w, (lo, hi) in SD_EPOCHS.items()}
     dof = {w: (res.sizes - 1) * (hi - lo + 1) for w, (lo, hi) in SD_EPOCHS.items()}
+    shift = res.val.mean(axis=1, keepdims=True)  # each run's shift; the wobble is the rest (epochs - 1 dof per run)
+    ss["shift"] = np.array([np.sum(shift[a : a + n] ** 2) for a, n in zip(starts, res.sizes)])
+    ss["wobble"] = np.array([np.sum((res.val - shift)[a : a + n] ** 2) for a, n in zip(starts, res.sizes)])
+    dof["shift"], dof["wobble"] = res.sizes - 1, (res.sizes - 1) * (res.val.shape[1] - 1)
     late0, last = SD_EPOCHS["late"]
     props = {f"late fall of the mean curve (logit, epoch {late0} to {last})": res.val_mean[:, late0 - 1] - res.val_mean[:, last - 1],
              "final validation error (mean curve)": 1.0 / (1.0 + np.exp(-res.val_mean[:, last - 1]))}
-    windows = "".join(f"  sd epochs {lo}-{hi}" for lo, hi in SD_EPOCHS.values())
+    windows = "".join(f"  sd epochs {lo}-{hi}" for lo, hi in SD_EPOCHS.values()) + f"{'shift sd':>15s}{'wobble sd':>15s}"
     out = [f"{'':40s}configs{windows}"]
     for name, x in props.items():
         out.append(name)
@@ -131,33 +152,49 @@ def sd_by_thirds(res) -> list[str]:
         third = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 2)
         for k in range(3):
             sel = third == k
-            sds = "".join(f"{np.sqrt(ss[w][sel].sum() / dof[w][sel].sum()):15.3f}" for w in SD_EPOCHS)
+            sds = "".join(f"{np.sqrt(ss[w][sel].sum() / dof[w][sel].sum()):15.3f}" for w in ss)
             out.append(f"  [{edges[k]:6.3f}, {edges[k + 1]:6.3f}]{'':22s}{int(sel.sum()):7d}{sds}")
         rhos = []
-        for w in SD_EPOCHS:
+        for w in ss:
             r = spearmanr(x, np.sqrt(ss[w] / dof[w]))
             rhos.append(f"{r.statistic:+6.2f} (p {r.pvalue:.3f})")
         out.append(f"  {'Spearman, config sd vs this':38s}{'':7s}" + "".join(f"{c:>15s}" for c in rhos))
     return out
 
 
-def card_rows(logs: str, dataset: str | None) -> list[str]:
-    """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process."""
+def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("shared",)) -> list[str]:
+    """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process
+    and size (a column each, named by the process, with ``/by-error`` where the size follows the config)."""
     from surrobench.surrogate import fit_surrogate
 
-    cards = {t: fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t).quality for t in NOISE_TIMES}
-    first = cards[NOISE_TIMES[0]]["draws"]["dips"]
-    out = ["quality cards of a surrogate fitted with each noise process (same logs, grid and seed; out-of-fold draws)",
-           f"{'':42s}" + "".join(f"{t:>16s}" for t in ("logged", *NOISE_TIMES))]
+    columns = [(t, z) for t in processes for z in sizes]
+    names = [t if z == "shared" else f"{t}/{z}" for t, z in columns]
+    cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t,
+                           **({} if z == "shared" else {"noise_size": z})).quality for t, z in columns]
+    first = cards[0]["draws"]["dips"]
+    width = max(16, max(map(len, names)) + 1)
+    what = "each noise process" if sizes == ("shared",) else "each noise process and size"
+    out = [f"quality cards of a surrogate fitted with {what} (same logs, grid and seed; out-of-fold draws)",
+           f"{'':42s}{'logged':>16s}" + "".join(f"{t:>{width}s}" for t in names)]
     for i, epoch in enumerate(first["epochs"]):
-        cells = [first["logged"][i]] + [cards[t]["draws"]["dips"]["drawn"][i] for t in NOISE_TIMES]
-        out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}" + "".join(f"{v:16.3f}" for v in cells))
-    noise = [cards[t]["seed_noise"] for t in NOISE_TIMES]
+        cells = [c["draws"]["dips"]["drawn"][i] for c in cards]
+        out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}{first['logged'][i]:16.3f}"
+                   + "".join(f"{v:{width}.3f}" for v in cells))
+    noise = [c["seed_noise"] for c in cards]
     out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:16.4f}"
-               + "".join(f"{n['surrogate_sd']:16.4f}" for n in noise))
+               + "".join(f"{n['surrogate_sd']:{width}.4f}" for n in noise))
     out.append(f"{'largest gap, final-error distribution':42s}{'':16s}"
-               + "".join(f"{cards[t]['draws']['max_gap']:16.3f}" for t in NOISE_TIMES))
+               + "".join(f"{c['draws']['max_gap']:{width}.3f}" for c in cards))
     return out
+
+
+def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in names if t not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or '(none given)'} "
+                                         f"(known: {', '.join(known)})")
+    return names
 
 
 def main(argv=None) -> int:
@@ -167,9 +204,18 @@ def main(argv=None) -> int:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--cards", action="store_true", help="fit a surrogate with each noise process and compare their cards")
     how.add_argument("--by-config", action="store_true", help="the between-seed sd by thirds of a config property")
+    p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=NOISE_TIMES,
+                   help="with --cards: the processes, comma-separated (default: all)")
+    p.add_argument("--sizes", type=lambda t: _names(t, NOISE_SIZES, "size"), default=("shared",),
+                   help="with --cards: the sizes, comma-separated (default: shared)")
     args = p.parse_args(argv)
-    table = card_rows if args.cards else by_config_rows if args.by_config else rows
-    print("\n".join(table(args.logs, args.dataset)))
+    if not args.cards and (args.processes != NOISE_TIMES or args.sizes != ("shared",)):
+        p.error("--processes and --sizes pick the columns of --cards")
+    if args.cards:
+        lines = card_rows(args.logs, args.dataset, args.processes, args.sizes)
+    else:
+        lines = (by_config_rows if args.by_config else rows)(args.logs, args.dataset)
+    print("\n".join(lines))
     return 0
 
 

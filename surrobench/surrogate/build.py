@@ -36,7 +36,8 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import calibrate, check_noise_time, fit_learn_corr, learns, logit, replicated_learning, sigmoid
+from .noise import (NOISE_SIZES, calibrate, check_noise_time, fit_learn_corr, learns, logit, replicated_learning,
+                    sigmoid)
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -154,6 +155,7 @@ def fit_surrogate(
     plot: bool = True,
     clock_plans=None,
     noise_time: str = "epoch",
+    noise_size: str = "shared",
 ) -> Surrogate:
     """Fit every model on the runs under ``logs`` and judge them on held-out configs.
 
@@ -163,7 +165,9 @@ def fit_surrogate(
     most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
     to the collections that ran on one machine under the same load. ``plot=False`` skips the
     parity plot. ``noise_time`` is the seed noise's process (:data:`~.noise.NOISE_TIMES`:
-    ``"epoch"``, the default, ``"log-epoch"`` or ``"log-epoch-early"``; see :mod:`~.noise`). Linear algebra runs on one
+    ``"epoch"``, the default, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
+    ``noise_size`` how its size varies between configs (:data:`~.noise.NOISE_SIZES`: ``"shared"``, the
+    default, or ``"by-error"``). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -172,16 +176,17 @@ def fit_surrogate(
         threadpool_limits = None
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
         return _fit(logs, dataset=dataset, device=device, seed=seed, holdout=holdout, grid=grid, name=name, plot=plot,
-                    clock_plans=clock_plans, noise_time=noise_time)
+                    clock_plans=clock_plans, noise_time=noise_time, noise_size=noise_size)
 
 
-def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans, noise_time) -> Surrogate:
+def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans, noise_time, noise_size) -> Surrogate:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
     grid_name, grid = resolve_grid(grid)
     check_noise_time(noise_time, "noise_time")
+    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -190,7 +195,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
     if len(np.unique(cur.config_ids)) < max(n_outer, FINAL_FOLDS):
         n = len(np.unique(cur.config_ids))
         raise ValueError(f"logs: {n} configs with complete curves are too few to fit and judge a surrogate")
-    x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time)
+    x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time, noise_size)
     rt_device = pick_device(data, device)
     rt_rows, per_epoch, per_eval, cost25 = runtime_rows(data, rt_device)
     if clock_plans is not None:
@@ -239,7 +244,8 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
         model.chance_bank, model.learn_corr = bank, learn_corr
         for k in range(DRAWS_PER_RUN):
             seeds = cur.seeds[te].astype(np.uint64) + np.uint64(k * 2**32)
-            oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix)[:, :MAX_EPOCH]
+            oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix,
+                                         noise.resize if noise.size != "shared" else None)[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)
@@ -297,13 +303,13 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
     return "custom", grid
 
 
-def _curve_inputs(cur: RunData, info, noise_time: str = "epoch"):
+def _curve_inputs(cur: RunData, info, noise_time: str = "epoch", noise_size: str = "shared"):
     """What fitting the curve models needs of the curve runs: features, the dataset's bounds, the
     seed-noise model and its sd per output, which runs learn, and the measured curves' logits."""
     x = features(cur.configs, info.input_shape, info.n_classes, info.sizes[0])
     cargs = curve_args(info)
     noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2],
-                      time=noise_time)
+                      time=noise_time, size=noise_size)
     profile = noise.sd_profile(MAX_EPOCH)
     noise_sd = np.r_[noise.sigma_val * profile, noise.sigma_test * profile]
     learn = learns(cur.val, info.chance_error)
@@ -331,6 +337,7 @@ def fit_models(
     grid: str | dict = "default",
     name: str | None = None,
     noise_time: str = "epoch",
+    noise_size: str = "shared",
 ) -> Surrogate:
     """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.
 
@@ -348,6 +355,7 @@ def fit_models(
         threadpool_limits = None
     grid_name, grid = resolve_grid(grid)
     check_noise_time(noise_time, "noise_time")
+    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)
@@ -356,7 +364,7 @@ def fit_models(
         raise ValueError(f"data: {n_configs} configs with complete curves are too few to tune a surrogate "
                          f"({FINAL_FOLDS}-fold grouped CV)")
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
-        x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time)
+        x, cargs, noise, noise_sd, learn, y_logit = _curve_inputs(cur, info, noise_time, noise_size)
         curve_params, curve_score = tune(curve_cv_score, x, cur.val, cur.test, cur.config_ids, grid,
                                          seed=seed, n_folds=FINAL_FOLDS, **cargs)
         folds = group_folds(cur.config_ids, FINAL_FOLDS, seed)
@@ -473,6 +481,11 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
             sd = noise.sd_profile(MAX_EPOCH)
             process += (f", early noise (sd at epoch 1 {sd[0]:.2f} and 25 {sd[-1]:.2f} times the overall sd, "
                         f"decay {noise.decay:.1f} epochs)")
+    if noise.size != "shared":
+        level, wobble = noise.size_factors(np.array([0.3, 0.5, 0.7]))
+        process += ("; sized by the config's final error e: run-level shift times "
+                    f"{level[0]:.2f}, {level[1]:.2f}, {level[2]:.2f} and wobble times {wobble[0]:.2f}, {wobble[1]:.2f}, "
+                    f"{wobble[2]:.2f} at e = 0.3, 0.5, 0.7")
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
         f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, {process}, "

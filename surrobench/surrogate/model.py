@@ -148,10 +148,12 @@ class CurveModel:
         return combine(p, learner, self.chance_curve)
 
     def draw(self, p: np.ndarray, learner: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray,
-             mix: np.ndarray) -> np.ndarray:
+             mix: np.ndarray, size=None) -> np.ndarray:
         """Seeded outcomes: a learner curve (its logits through the tail map, plus seed noise)
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
-        point prediction; the draws need the spread of real runs."""
+        point prediction; the draws need the spread of real runs. ``size`` (a noise model's
+        :meth:`~.noise.NoiseModel.resize`, or ``None``: one size for all) scales each learner's noise
+        by its final validation error after the tail map."""
         normals, z_config = draw_normals(config_keys, seeds, N_OUT + 2)
         learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
         # each row's outcome is computed for that row alone (every step is row by row, _rowwise
@@ -163,7 +165,10 @@ class CurveModel:
             z = logit(learner[rows])
             if self.tail is not None:
                 z = self.tail(z)
-            out[rows] = sigmoid(z + _rowwise(normals[rows, :N_OUT], mix))
+            noise = _rowwise(normals[rows, :N_OUT], mix)
+            if size is not None:
+                noise = size(noise, sigmoid(z[:, MAX_EPOCH - 1]))
+            out[rows] = sigmoid(z + noise)
         if n_learned < len(learned):
             rows = ~learned
             bank = self.chance_bank if self.chance_bank is not None else self.chance_curve[None, :]
@@ -217,6 +222,7 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         self._mix = self.noise.mixing_matrix(MAX_EPOCH)
+        self._size = None if self.noise.size == "shared" else self.noise.resize
         if self.fast is None:
             self.fast = merge_boosters(self.parts)
             n_features = self.curve.learns.num_features()
@@ -272,5 +278,5 @@ class Surrogate:
         if config_keys is None:
             curves = combine(p, learner, self.curve.chance_curve)
         else:
-            curves = self.curve.draw(p, learner, config_keys, seeds, self._mix)
+            curves = self.curve.draw(p, learner, config_keys, seeds, self._mix, self._size)
         return curves, seconds[:, 0], seconds[:, 1]

@@ -37,6 +37,24 @@ freedom, ``n_epochs x n_epochs``), so every epoch's sd and every pair's correlat
 by construction. A file stores it as ``matrix``, that covariance over ``sigma_val ** 2`` (its
 diagonal averages 1); the test noise shares it, correlated with ``kappa`` as above.
 
+Noise size by config (``size="by-error"``, opt-in, with any process). Every process above gives
+every config the same noise, but the replicated runs' noise grows with the config's final error,
+and not evenly: split each run's residual curve into its mean over the epochs (the run-level
+shift) and the rest (the wobble around it); on flowers17's replicated learners the shift's sd
+roughly doubles from the best third to the worst third (on the logit scale: about the same size in
+error units), the wobble's grows by about a fifth (``tools/noise_clock.py --by-config``). One size
+for all overstates the shift of the configs that learn well, where optimizers look, and understates
+it for the rest. With ``size="by-error"`` a config's noise (validation and test, the same factors)
+has its shift scaled by ``(v / size_ref) ** -size_level`` and its wobble by
+``(v / size_ref) ** -size_wobble``, with ``v = e * (1 - e)`` of its final validation error ``e`` (a
+draw: its learner curve after the tail map; the calibration: the replicated config's mean curve),
+``v`` clipped to the range the replicated learners span (``size_lo``, ``size_hi``: no
+extrapolation) and ``size_ref`` their geometric mean (weighted by degrees of freedom), so that
+``sigma`` keeps its meaning. The two powers maximise the Gaussian likelihood of the validation
+residuals under one pooled covariance (profiled out) of the residuals so rescaled
+(:func:`fit_noise_size`); the process is then fitted as above on the rescaled residuals. Files
+without it (``size`` absent) draw as before.
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
@@ -60,7 +78,8 @@ machine and every numpy version, and 10,000 trajectories need no Python loop.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -91,6 +110,8 @@ __all__ = [
     "CORR_STEP",
     "NOISE_TIMES",
     "NOISE_CLOCKS",
+    "NOISE_SIZES",
+    "fit_noise_size",
     "check_noise_time",
     "epoch_sd",
     "fit_early_noise",
@@ -99,6 +120,14 @@ __all__ = [
 
 CORR_STEP = 0.01
 """Grid step of the calibrated ``level`` and ``rho``."""
+
+NOISE_SIZES = ("shared", "by-error")
+"""How the seed noise's size varies between configs (``surrobench fit --noise-size``): ``"shared"``,
+one size for every config (the default), or ``"by-error"``, a size that follows the config's final
+error (``size_power``, see the module docstring)."""
+
+SIZE_POWER_BOUNDS = (-3.0, 3.0)  # the range searched for size_level and size_wobble (and accepted in files)
+_SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
@@ -321,6 +350,37 @@ class NoiseModel:
     decay: float = 0.0  # ... falling by a factor e every ``decay`` epochs (0 when early is 0)
     # the measured covariance over sigma_val ** 2 (time "empirical"), rows of epochs; None: a process
     matrix: tuple[tuple[float, ...], ...] | None = None
+    # the noise's size by config (module docstring): "shared" (files without it), or "by-error" with the
+    # run-level shift scaled by (v / size_ref) ** -size_level and the wobble by (v / size_ref) ** -size_wobble,
+    # v = clip(e * (1 - e), size_lo, size_hi) of a config's final validation error e
+    size: str = "shared"
+    size_level: float = 0.0
+    size_wobble: float = 0.0
+    size_ref: float = 0.25
+    size_lo: float = 0.25
+    size_hi: float = 0.25
+
+    def size_factors(self, final_val_error: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The factors of each config's run-level shift and of its wobble, from its final validation
+        error (``None`` when the noise has one size for every config)."""
+        if self.size == "shared":
+            return None
+        e = np.asarray(final_val_error, dtype=float)
+        r = np.clip(e * (1.0 - e), self.size_lo, self.size_hi) / self.size_ref
+        return r ** -self.size_level, r ** -self.size_wobble
+
+    def resize(self, noise: np.ndarray, final_val_error: np.ndarray) -> np.ndarray:
+        """Noise rows (validation epochs, then as many test epochs) of unit-size configs, scaled to the
+        configs whose final validation errors are given (rows unchanged with one size for all)."""
+        factors = self.size_factors(final_val_error)
+        if factors is None:
+            return noise
+        level, wobble = factors[0][:, None], factors[1][:, None]
+        half = noise.shape[1] // 2
+        out = noise * wobble
+        for block in (slice(0, half), slice(half, 2 * half)):
+            out[:, block] += (level - wobble) * noise[:, block].mean(axis=1, keepdims=True)
+        return out
 
     def to_dict(self) -> dict:
         if self.matrix is not None:
@@ -340,6 +400,11 @@ class NoiseModel:
             del out["matrix"]
         else:
             out["matrix"] = [list(row) for row in self.matrix]
+        if self.size == "shared":  # ... and before the size by config
+            for k in _SIZE_FIELDS:
+                del out[k]
+        else:
+            out["process"] += ", shift and wobble sized by the config's final error"
         return out
 
     def _matrix(self, n_epochs: int) -> np.ndarray:
@@ -386,15 +451,25 @@ class NoiseModel:
             values["decay"] = d.get("decay", 0.0)
             time = d.get("time", "epoch")
             matrix = d.get("matrix")  # surrogates built before the measured covariance: none
+            size = d.get("size", "shared")  # ... before the size by config: one size
+            if size != "shared":
+                values.update({k: d[k] for k in _SIZE_FIELDS[1:]})
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"noise parameters lack {exc}") from None
         check_noise_time(time, "noise parameters: time", NOISE_CLOCKS)
+        check_noise_time(size, "noise parameters: size", NOISE_SIZES)
         matrix = None if matrix is None else _checked_matrix(matrix)
         try:
             out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time,
-                      matrix=matrix)
+                      matrix=matrix, size=size)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
+        lo, hi = SIZE_POWER_BOUNDS
+        if not all(math.isfinite(getattr(out, k)) for k in _SIZE_FIELDS[1:]) or not (
+                lo <= out.size_level <= hi and lo <= out.size_wobble <= hi and out.size_ref > 0
+                and 0 < out.size_lo <= out.size_hi <= 0.25):
+            raise ValueError(f"noise parameters: size out of range (size_level and size_wobble in [{lo:g}, {hi:g}], "
+                             "size_ref > 0, 0 < size_lo <= size_hi <= 0.25)")
         if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter,
                                                out.early, out.decay)):
             raise ValueError("noise parameters must be finite")
@@ -603,6 +678,58 @@ class Residuals:
         """Pooled scatter matrix of the validation residuals (epochs x epochs)."""
         return self.val.T @ self.val
 
+    def final_spread(self) -> np.ndarray:
+        """``v = e * (1 - e)`` of each learner group's final validation error ``e`` (its mean curve's)."""
+        e = sigmoid(self.val_mean[:, -1])
+        return e * (1.0 - e)
+
+
+def fit_noise_size(res: Residuals) -> tuple[float, float, float, float, float, float]:
+    """``(size_level, size_wobble, size_ref, size_lo, size_hi, gain)`` of the noise's size by config
+    (module docstring) for the replicated learners ``res``.
+
+    Config ``g``'s residual rows ``r`` are rescaled to ``T_g r`` with ``T_g = a_g P + b_g (I - P)``,
+    ``P`` the projection on the run-level shift (the mean over the epochs), ``a_g = v_g ** level``
+    and ``b_g = v_g ** wobble``; the two powers maximise the Gaussian likelihood of the validation
+    residuals, ``-dof / 2 * log det(S) + sum_g dof_g * log det(T_g)`` with ``S`` the pooled
+    covariance of the rescaled residuals (profiled out), by Nelder-Mead from the best point of a grid
+    over :data:`SIZE_POWER_BOUNDS` (rounded to 3 decimals). Also returns ``size_ref`` (the groups'
+    geometric mean ``v``, weighted by their degrees of freedom), the range of ``v``, and how much
+    the log likelihood rises over one size for all (both powers 0)."""
+    from scipy.optimize import minimize
+
+    v = res.final_spread()
+    dof_g = res.sizes - 1
+    ref = float(np.exp(dof_g @ np.log(v) / res.dof))
+    logr = np.log(v / ref)
+    n_ep = res.val.shape[1]
+    proj = np.full((n_ep, n_ep), 1.0 / n_ep)
+    rest = np.eye(n_ep) - proj
+    starts = np.r_[0, np.cumsum(res.sizes)[:-1]]
+    scatters = np.stack([res.val[a:a + n].T @ res.val[a:a + n] for a, n in zip(starts, res.sizes)])
+    shift = proj @ scatters @ proj  # the blocks of T S T^T: a^2 shift + a b cross + b^2 wobble
+    cross = proj @ scatters @ rest
+    cross = cross + cross.transpose(0, 2, 1)
+    wobble = rest @ scatters @ rest
+
+    def nll(powers) -> float:  # minus the profile log likelihood, up to a constant
+        la, lb = float(powers[0]) * logr, float(powers[1]) * logr
+        cov = (np.tensordot(np.exp(2 * la), shift, axes=1) + np.tensordot(np.exp(la + lb), cross, axes=1)
+               + np.tensordot(np.exp(2 * lb), wobble, axes=1)) / res.dof
+        sign, logdet = np.linalg.slogdet(cov)
+        return math.inf if sign <= 0 else 0.5 * res.dof * logdet - float(dof_g @ (la + (n_ep - 1) * lb))
+
+    lo, hi = SIZE_POWER_BOUNDS
+    grid = np.linspace(lo, hi, 13)
+    start = min(((a, b) for a in grid for b in grid), key=nll)
+    fit = minimize(nll, np.array(start), method="Nelder-Mead", bounds=[SIZE_POWER_BOUNDS] * 2,
+                   options={"xatol": 1e-5, "fatol": 1e-8, "maxiter": 2000})
+    powers = np.clip(np.round(fit.x, 3), lo, hi)
+    if not nll(powers) <= nll((0.0, 0.0)):  # pragma: no cover - the grid holds (0, 0)
+        powers = np.zeros(2)
+    return (float(powers[0]), float(powers[1]), ref, float(v.min()), float(v.max()),
+            float(nll((0.0, 0.0)) - nll(powers)))
+
 
 def replicated_residuals(
     config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int
@@ -642,7 +769,7 @@ def replicated_residuals(
 
 def calibrate(
     config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int,
-    *, time: str = "epoch",
+    *, time: str = "epoch", size: str = "shared",
 ) -> NoiseModel:
     """Fit the noise model on curve runs (one per (config, seed)); see the module docstring.
 
@@ -650,9 +777,23 @@ def calibrate(
     instead of the level + AR(1) over epochs; ``time="log-epoch-early"`` that process plus early
     noise (:func:`fit_early_noise`): the epochs' sds then differ, ``sigma`` being their root mean
     square (the validation and the test noise share the profile); ``time="empirical"`` takes the
-    residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch)."""
+    residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch).
+    ``size="by-error"`` lets the noise's size follow the config's final error (:func:`fit_noise_size`);
+    the process is then fitted on the residuals divided by their config's factor."""
     check_noise_time(time)
+    check_noise_time(size, "size", NOISE_SIZES)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
+    sized: dict[str, Any] = {}
+    if size == "by-error":  # fit the process on the residuals of unit-size configs
+        sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res)[:5])))
+        level, wobble = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **sized).size_factors(sigmoid(res.val_mean[:, -1]))
+        inv_level, inv_wobble = np.repeat(1.0 / level, res.sizes)[:, None], np.repeat(1.0 / wobble, res.sizes)[:, None]
+
+        def unsized(z: np.ndarray) -> np.ndarray:
+            mean = z.mean(axis=1, keepdims=True)
+            return (z - mean) * inv_wobble + mean * inv_level
+
+        res = replace(res, val=unsized(res.val), test=unsized(res.test))
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
@@ -686,6 +827,7 @@ def calibrate(
         n_learner_groups=res.n_learner_groups,
         n_flip_groups=res.n_flip_groups,
         n_runs=res.n_runs,
+        **sized,
     )
 
 
