@@ -631,8 +631,9 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
         asked.append((noise_time, noise_size))
         k = ("epoch", "log-epoch", "log-epoch-early", "empirical").index(noise_time) + 4 * (noise_size == "by-error")
         drawn = [0.1 * (k + 1), 0.01 * (k + 1)]
+        thirds = {"edges": [0.4, 0.5, 0.6, 0.8], "measured_sd": [0.03, 0.04, 0.05], "surrogate_sd": [k, 2 * k, 3 * k]}
         quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn}, "max_gap": 0.02},
-                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k, "by_final_error": thirds}}
         return type("Fitted", (), {"quality": quality})()
 
     monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
@@ -643,6 +644,9 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
     assert lines[1].split() == ["logged", "empirical", "empirical/by-error", "epoch", "epoch/by-error"]
     assert lines[2].split()[-5:] == ["0.050", "0.400", "0.800", "0.100", "0.500"]
     assert lines[4].split()[-5:] == ["0.0400", "0.0030", "0.0070", "0.0000", "0.0040"]
+    assert lines[5].startswith("  learners, best third [0.40, 0.50]") and lines[7].startswith("  learners, worst third [0.60, 0.80]")
+    assert lines[7].split()[-5:] == ["0.0500", "9.0000", "21.0000", "0.0000", "12.0000"]
+    assert lines[8].startswith("largest gap")
     for bad in (["logs", "--cards", "--processes", "weeks"], ["logs", "--cards", "--sizes", ""], ["logs", "--sizes", "by-error"]):
         with pytest.raises(SystemExit) as stop:
             tool.main(bad)

@@ -178,6 +178,22 @@ def test_seed_draws_spread_like_reruns():
     assert abs(sn["surrogate_sd"] - sn["measured_sd"]) <= 0.35 * sn["measured_sd"]
 
 
+def test_seed_draws_spread_like_reruns_in_each_third_of_final_error():
+    """The planted noise has one size on the logit scale: the card's thirds of the replicated
+    learners, measured and drawn, within 40 % of each other, and the card prints them."""
+    from surrobench.surrogate.quality import format_card
+
+    _, s, _ = fitted()
+    thirds = s.quality["seed_noise"]["by_final_error"]
+    assert sum(thirds["n_configs"]) >= 9 and thirds["edges"] == sorted(thirds["edges"])
+    for measured, drawn in zip(thirds["measured_sd"], thirds["surrogate_sd"]):
+        assert measured > 0 and abs(drawn - measured) <= 0.4 * measured
+    text = format_card(s.manifest)
+    assert "configs that learned under every seed, by thirds of their mean final validation error" in text
+    line = next(ln for ln in text.splitlines() if "by thirds of their mean final" in ln)
+    assert line.count("measured ") == 3 and f"drawn {thirds['surrogate_sd'][2]:.4f}" in line
+
+
 def test_runtime_uses_lone_runs_of_one_device():
     _, s, _ = fitted()
     rt = s.quality["runtime"]

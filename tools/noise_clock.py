@@ -17,7 +17,8 @@ With ``--cards`` it instead fits a surrogate with each process (``fit_surrogate`
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
 dips (learning runs whose validation error part-way is below their final error by more than 0.02,
 logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
-final errors, and the between-seed sd of final error on the replicated configs.
+final errors, and the between-seed sd of final error on the replicated configs (all of them, and
+those that learned under every seed by thirds of their mean final error, the draws in sample).
 
 ``--processes`` and ``--sizes`` pick the cards' columns: every process named, each with every size
 named (``surrobench fit --noise-size``; default: the four processes, one size for all), e.g.
@@ -183,6 +184,12 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
     noise = [c["seed_noise"] for c in cards]
     out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:16.4f}"
                + "".join(f"{n['surrogate_sd']:{width}.4f}" for n in noise))
+    if all("by_final_error" in n for n in noise):  # cards written before it lack these rows
+        thirds = noise[0]["by_final_error"]
+        for k, name in enumerate(("best", "middle", "worst")):
+            label = f"  learners, {name} third [{thirds['edges'][k]:.2f}, {thirds['edges'][k + 1]:.2f}]"
+            out.append(f"{label:42s}{thirds['measured_sd'][k]:16.4f}"
+                       + "".join(f"{n['by_final_error']['surrogate_sd'][k]:{width}.4f}" for n in noise))
     out.append(f"{'largest gap, final-error distribution':42s}{'':16s}"
                + "".join(f"{c['draws']['max_gap']:{width}.3f}" for c in cards))
     return out

@@ -271,7 +271,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
     rt_card = runtime_card(rt_device, rt_rows, n_rt_configs, rt_oof, cost25, runtime)
     card = build_card(
         config_ids=cur.config_ids, val=cur.val, test=cur.test, oof=oof, oof_learn_p=oof_p, learn=learn,
-        runtime=rt_card, seed_noise=_seed_noise_card(surrogate, cur, x, noise),
+        runtime=rt_card, seed_noise=_seed_noise_card(surrogate, cur, x, noise, info.chance_error),
         draws=draw_card(config_ids=cur.config_ids, val=cur.val, drawn=oof_draw, learner_pred=oof_mapped,
                         chance=info.chance_error, learn_corr=learn_corr, oof_p=oof_p),
         protocol=(
@@ -447,12 +447,16 @@ def _log_stats(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     return s
 
 
-def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -> dict[str, Any]:
+def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, chance: float) -> dict[str, Any]:
+    """The between-seed sd of final validation error on the replicated configs, measured and drawn
+    (20 seeds each, in sample): pooled over all of them, and over those that learned under every
+    seed by thirds of their mean final error (of the draws, those that learned)."""
     ids, inv, counts = np.unique(cur.config_ids, return_inverse=True, return_counts=True)
     groups = np.flatnonzero(counts >= 2)
     out = {"n_configs": int(len(groups)), "measured_sd": None, "surrogate_sd": None}
     if len(groups):
         sq, dof, sim = 0.0, 0, []
+        learner = []  # (mean final error, squared deviations, dof, drawn variance of the learned draws)
         for g in groups:
             rows = np.flatnonzero(inv == g)
             y = cur.val[rows, -1]
@@ -463,8 +467,24 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise) -
             seeds = np.arange(n_draw, dtype=np.uint64)
             curves, _, _ = surrogate.predict(np.repeat(x[rows[:1]], n_draw, axis=0), keys, seeds)
             sim.append(float(np.var(curves[:, MAX_EPOCH - 1], ddof=1)))
+            drawn = curves[learns(curves[:, :MAX_EPOCH], chance), MAX_EPOCH - 1]
+            if learns(cur.val[rows], chance).all() and len(drawn) >= 2:
+                learner.append((float(y.mean()), float(np.sum((y - y.mean()) ** 2)), len(rows) - 1,
+                                float(np.var(drawn, ddof=1))))
         out["measured_sd"] = float(np.sqrt(sq / dof))
         out["surrogate_sd"] = float(np.sqrt(np.mean(sim)))
+        if len(learner) >= 3:
+            mean, ss, dfs, var = (np.array(c) for c in zip(*learner))
+            edges = np.quantile(mean, [0, 1 / 3, 2 / 3, 1])
+            third = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, 2)
+            out["by_final_error"] = {
+                "what": "configs that learned under every seed, by thirds of their mean final validation error "
+                        "(draws: those that learned)",
+                "edges": [float(e) for e in edges],
+                "n_configs": [int(np.sum(third == k)) for k in range(3)],
+                "measured_sd": [float(np.sqrt(ss[third == k].sum() / dfs[third == k].sum())) for k in range(3)],
+                "surrogate_sd": [float(np.sqrt(var[third == k].mean())) for k in range(3)],
+            }
     if noise.matrix is not None:
         corr, sd = noise.correlation(MAX_EPOCH), noise.sd_profile(MAX_EPOCH)
         process = (f"the measured covariance between epochs: correlation of epochs 1-2 {corr[0, 1]:.2f} and "

@@ -346,6 +346,13 @@ def format_card(manifest: dict[str, Any]) -> str:
         f"measured {_fmt(sn['measured_sd'], 4)}, surrogate draws {_fmt(sn['surrogate_sd'], 4)}",
         f"  {sn['note']}",
     ]
+    thirds = sn.get("by_final_error")  # cards written before it lack this row
+    if thirds:
+        e = thirds["edges"]
+        lines.append(
+            f"  {thirds['what']}: " + ", ".join(
+                f"[{e[k]:.2f}, {e[k + 1]:.2f}] measured {_fmt(m, 4)}, drawn {_fmt(d, 4)}"
+                for k, (m, d) in enumerate(zip(thirds["measured_sd"], thirds["surrogate_sd"]))))
     if "draws" in card:
         lines += ["", *format_draws(card["draws"])]
     lines += ["", card.get("shipped", "")]
