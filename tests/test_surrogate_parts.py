@@ -735,15 +735,17 @@ def test_noise_clock_by_config_finds_noise_planted_to_grow_with_final_error():
     res = replicated_residuals(np.repeat([f"c{i}" for i in range(n_configs)], n_seeds), val, val, 0.94, 340, 340)
     assert list(res.sizes) == [n_seeds] * n_configs and res.val_mean.shape == (n_configs, 25)
     lines = tool.sd_by_thirds(res)
-    assert lines[0].split() == ["configs", "sd", "epochs", "2-8", "sd", "epochs", "15-25", "shift", "sd", "wobble", "sd"]
+    assert lines[0].split() == ["configs", "sd", "epochs", "2-8", "sd", "epochs", "15-25", "sd", "epoch", "25", "shift",
+                                "sd", "wobble", "sd"]
     by_error = lines[lines.index("final validation error (mean curve)") + 1:]
-    sds = [[float(v) for v in ln.split()[-4:]] for ln in by_error[:3]]
-    assert [int(ln.split()[-5]) for ln in by_error[:3]] == [50, 50, 50]
-    for k, planted in enumerate((1.0, 1.0, 0.2, 1.0)):  # both windows and the wobble: the planted sd; the shift,
+    sds = [[float(v) for v in ln.split()[-5:]] for ln in by_error[:3]]
+    assert [int(ln.split()[-6]) for ln in by_error[:3]] == [50, 50, 50]
+    for k, planted in enumerate((1.0, 1.0, 1.0, 0.2, 1.0)):  # the windows and the wobble: the planted sd; the shift,
         low, mid, high = (row[k] for row in sds)  # the mean of 25 independent epochs: a fifth of it
-        assert low == pytest.approx(0.1 * planted, rel=0.2) and mid == pytest.approx(0.1 * planted, rel=0.2)
-        assert high == pytest.approx(0.3 * planted, rel=0.2)
-    assert by_error[3].startswith("  Spearman") and min(float(by_error[3].split()[k]) for k in (-12, -9, -6, -3)) > 0.5
+        rel = 0.35 if k == 2 else 0.2  # the last epoch alone: 100 degrees of freedom per third
+        assert low == pytest.approx(0.1 * planted, rel=rel) and mid == pytest.approx(0.1 * planted, rel=rel)
+        assert high == pytest.approx(0.3 * planted, rel=rel)
+    assert by_error[3].startswith("  Spearman") and min(float(by_error[3].split()[k]) for k in (-15, -9, -6, -3)) > 0.5
     # the late fall is the same for every config here: its thirds cannot separate the planted noise
     by_fall = lines[2:5]
     assert max(float(ln.split()[-1]) for ln in by_fall) < 0.3 and min(float(ln.split()[-1]) for ln in by_fall) > 0.1

@@ -25,8 +25,8 @@ named (``surrobench fit --noise-size``; default: the four processes, one size fo
 ``--cards --processes empirical --sizes shared,by-error``.
 
 With ``--by-config`` it prints whether the noise is the same for every config, as the processes
-assume: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8) and
-late (epochs 15-25), and of each run's shift (its residual's mean over the epochs) and wobble (the
+assume: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8), late
+(epochs 15-25) and at the last epoch, and of each run's shift (its residual's mean over the epochs) and wobble (the
 residual around that mean, per epoch), for the replicated learners split into thirds by how far
 their mean curve still falls late (its logit from epoch 15 to 25) and by their mean final
 validation error, with Spearman's correlation between each config's own sd and the property; then
@@ -112,7 +112,7 @@ def rows(logs: str, dataset: str | None) -> list[str]:
     return out
 
 
-SD_EPOCHS = {"early": (2, 8), "late": (15, MAX_EPOCH)}  # 1-based, inclusive
+SD_EPOCHS = {"early": (2, 8), "late": (15, MAX_EPOCH), "last": (MAX_EPOCH, MAX_EPOCH)}  # 1-based, inclusive
 
 
 def by_config_rows(logs: str, dataset: str | None) -> list[str]:
@@ -145,7 +145,8 @@ def sd_by_thirds(res) -> list[str]:
     late0, last = SD_EPOCHS["late"]
     props = {f"late fall of the mean curve (logit, epoch {late0} to {last})": res.val_mean[:, late0 - 1] - res.val_mean[:, last - 1],
              "final validation error (mean curve)": 1.0 / (1.0 + np.exp(-res.val_mean[:, last - 1]))}
-    windows = "".join(f"  sd epochs {lo}-{hi}" for lo, hi in SD_EPOCHS.values()) + f"{'shift sd':>15s}{'wobble sd':>15s}"
+    windows = "".join(f"  sd epochs {lo}-{hi}" if lo < hi else f"{f'sd epoch {lo}':>15s}" for lo, hi in SD_EPOCHS.values())
+    windows += f"{'shift sd':>15s}{'wobble sd':>15s}"
     out = [f"{'':40s}configs{windows}"]
     for name, x in props.items():
         out.append(name)
