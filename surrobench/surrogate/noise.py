@@ -41,8 +41,8 @@ Noise size by config (``size="by-error"``, opt-in, with any process). Every proc
 every config the same noise, but the replicated runs' noise grows with the config's final error,
 and not evenly: split each run's residual curve into its mean over the epochs (the run-level
 shift) and the rest (the wobble around it); on flowers17's replicated learners the shift's sd
-roughly doubles from the best third to the worst third (on the logit scale: about the same size in
-error units), the wobble's grows by about a fifth (``tools/noise_clock.py --by-config``). One size
+(logit) roughly doubles from the best third by final error to the worst third, the wobble's grows
+by about 15 % (``tools/noise_clock.py --by-config``). One size
 for all overstates the shift of the configs that learn well, where optimizers look, and understates
 it for the rest. With ``size="by-error"`` a config's noise (validation and test, the same factors)
 has its shift scaled by ``(v / size_ref) ** -size_level`` and its wobble by
@@ -124,7 +124,7 @@ CORR_STEP = 0.01
 NOISE_SIZES = ("shared", "by-error")
 """How the seed noise's size varies between configs (``surrobench fit --noise-size``): ``"shared"``,
 one size for every config (the default), or ``"by-error"``, a size that follows the config's final
-error (``size_power``, see the module docstring)."""
+error (``size_level`` and ``size_wobble``, see the module docstring)."""
 
 SIZE_POWER_BOUNDS = (-3.0, 3.0)  # the range searched for size_level and size_wobble (and accepted in files)
 _SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
