@@ -647,11 +647,12 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
     assert lines[5].startswith("  learners, best third [0.40, 0.50]") and lines[7].startswith("  learners, worst third [0.60, 0.80]")
     assert lines[7].split()[-5:] == ["0.0500", "9.0000", "21.0000", "0.0000", "12.0000"]
     assert lines[8].startswith("largest gap")
-    for bad in (["logs", "--cards", "--processes", "weeks"], ["logs", "--cards", "--sizes", ""], ["logs", "--sizes", "by-error"]):
+    for bad, words in [(["logs", "--cards", "--processes", "weeks"], "unknown process weeks (known: epoch,"),
+                       (["logs", "--cards", "--sizes", ""], "unknown size (none given) (known: shared, by-error)"),
+                       (["logs", "--sizes", "by-error"], "--processes and --sizes pick the columns of --cards")]:
         with pytest.raises(SystemExit) as stop:
             tool.main(bad)
-        assert stop.value.code == 2
-    assert "unknown process weeks" not in capsys.readouterr().out
+        assert stop.value.code == 2 and words in capsys.readouterr().err
 
 
 def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
@@ -659,7 +660,8 @@ def test_noise_clock_cards_put_each_process_in_its_own_column(monkeypatch):
 
     tool = load_tool("noise_clock")
 
-    def fake_fit(logs, *, dataset, plot, noise_time):
+    def fake_fit(logs, *, dataset, plot, noise_time, noise_size):
+        assert noise_size == "shared"
         k = ("epoch", "log-epoch", "log-epoch-early", "empirical").index(noise_time)
         drawn = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]][k]
         quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn},

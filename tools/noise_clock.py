@@ -171,8 +171,7 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
 
     columns = [(t, z) for t in processes for z in sizes]
     names = [t if z == "shared" else f"{t}/{z}" for t, z in columns]
-    cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t,
-                           **({} if z == "shared" else {"noise_size": z})).quality for t, z in columns]
+    cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t, noise_size=z).quality for t, z in columns]
     first = cards[0]["draws"]["dips"]
     width = max(16, max(map(len, names)) + 1)
     what = "each noise process" if sizes == ("shared",) else "each noise process and size"

@@ -784,16 +784,13 @@ def calibrate(
     check_noise_time(size, "size", NOISE_SIZES)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
     sized: dict[str, Any] = {}
-    if size == "by-error":  # fit the process on the residuals of unit-size configs
+    if size == "by-error":  # fit the process on the residuals of unit-size configs: resize by the inverse powers
         sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res)[:5])))
-        level, wobble = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **sized).size_factors(sigmoid(res.val_mean[:, -1]))
-        inv_level, inv_wobble = np.repeat(1.0 / level, res.sizes)[:, None], np.repeat(1.0 / wobble, res.sizes)[:, None]
-
-        def unsized(z: np.ndarray) -> np.ndarray:
-            mean = z.mean(axis=1, keepdims=True)
-            return (z - mean) * inv_wobble + mean * inv_level
-
-        res = replace(res, val=unsized(res.val), test=unsized(res.test))
+        inverse = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **{**sized, "size_level": -sized["size_level"],
+                                                        "size_wobble": -sized["size_wobble"]})
+        n_ep = res.val.shape[1]
+        unit = inverse.resize(np.hstack([res.val, res.test]), np.repeat(sigmoid(res.val_mean[:, -1]), res.sizes))
+        res = replace(res, val=unit[:, :n_ep], test=unit[:, n_ep:])
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
