@@ -79,8 +79,8 @@ def test_ehvi_matches_monte_carlo(front, mu, sd, seed):
     ``sd[1] = 0`` covers MS-EHVI's degenerate case (the size is known exactly). Monte Carlo judges
     the closed form only where enough draws improve: with a handful of improving draws the sample's
     standard error is itself a guess (front [(0, 1)], mu (0.5, 2), sd (0.125, 0): the exact EHVI is
-    5.4e-6, carried by draws 4 sd out, 3 of 100k improve and their mean is 2.3e-7, 71 of its
-    "standard errors" away). So cases with fewer than 20 improving draws are set aside
+    5.4e-6, carried by draws 4 sd out; one of 100k improves, and the sample's mean, 2.3e-7, is
+    22 of its "standard errors" away). So cases with fewer than 20 improving draws are set aside
     (:func:`test_ehvi_of_a_rare_improvement_matches_quadrature` checks such cases by quadrature);
     the 1e-7 covers rounding of improvements that small.
     """
@@ -94,7 +94,7 @@ def test_ehvi_matches_monte_carlo(front, mu, sd, seed):
 
 
 @pytest.mark.parametrize("front, mu, sd", [
-    ([(0.0, 1.0)], (0.5, 2.0), 0.125),  # improves only 4 sd out: 3 of 100k draws
+    ([(0.0, 1.0)], (0.5, 2.0), 0.125),  # improves only 4 sd out: one of 100k draws (seed 1)
     ([(0.0, 1.0)], (1.0, 2.0), 0.1875),  # 5.3 sd out: no draw of 100k improves
     ([(0.1, 3.0), (0.3, 2.5)], (0.6, 2.7), 0.09),  # between two members, 3.3 sd out
 ])
