@@ -33,7 +33,7 @@ from ._paths import check_writable_dir
 
 NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
-NOISE_SIZES = ("shared", "by-error")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
+NOISE_SIZES = ("shared", "by-error", "by-level")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
 
 logger = logging.getLogger("surrobench")
 
@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "epochs (empirical; see docs/surrogates.md)")
     f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "
-                        "the config's final error as the replicated runs' does (by-error; see docs/surrogates.md)")
+                        "the config's final error e as the replicated runs' does, through e(1-e) (by-error) or e "
+                        "itself (by-level; see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 

@@ -467,7 +467,7 @@ def validate(
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
     (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"epoch"``,
     ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
-    between configs (``"shared"`` or ``"by-error"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
+    between configs (``"shared"``, ``"by-error"`` or ``"by-level"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
     seed of the folds, the fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
     :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,

@@ -186,12 +186,70 @@ def test_planted_tails_are_restored_by_the_tail_map():
     assert np.all(np.diff(tail(pred[held])[order, 7]) >= 0)
 
 
+def _skewed_tail(n=4000, sd=0.2, seed=3):
+    """Configs whose logits have a short lower tail (a floor, as the best runs of a dataset have), one
+    seed each, and a model that shrinks them halfway to the mean and blurs them."""
+    rng = np.random.default_rng(seed)
+    mu = -1.0 + rng.gamma(2.0, 0.5, (n, 1)) + np.linspace(1.0, 0.0, 50)[None, :]
+    truth = mu + sd * rng.standard_normal((n, 50))
+    pred = mu.mean() + 0.5 * (mu - mu.mean()) + 0.15 * rng.standard_normal((n, 1))
+    return pred, truth, rng
+
+
+@pytest.mark.parametrize("rounds, matched", [(None, True), (0, False)])
+def test_the_tail_map_is_matched_to_the_draws_it_makes_down_to_the_best_runs(monkeypatch, rounds, matched):
+    """Narrowing the measured quantiles by the noise's variance restores the spread but not a short
+    lower tail: the draws then reach below the best runs. Matched (the default), the draws' quantiles
+    equal the measured ones from the best 1 % up; unmatched (no rounds), they are off by 0.1 logit there."""
+    import surrobench.surrogate.fit as fit_mod
+
+    if rounds is not None:
+        monkeypatch.setattr(fit_mod, "TAIL_ROUNDS", rounds)
+    sd = 0.2
+    pred, truth, rng = _skewed_tail(sd=sd)
+    tail = fit_tail_map(pred, truth, np.full(50, sd))
+    levels = [0.01, 0.02, 0.05, 0.5, 0.95, 0.99]
+    assert set(levels) <= set(fit_mod.tail_levels(len(pred)))
+    drawn = tail(pred)[:, :, None] + sd * rng.standard_normal((len(pred), 50, 8))
+    gap = np.abs(np.quantile(drawn[:, -1].ravel(), levels) - np.quantile(truth[:, -1], levels))
+    if matched:
+        assert gap.max() < 0.03
+    else:
+        assert gap[0] > 0.08
+    order = np.argsort(pred[:, 0], kind="stable")  # monotone: never reorders configs
+    assert np.all(np.diff(tail(pred)[order, 7]) > 0)
+
+
+def test_the_tail_map_is_matched_with_the_noise_the_draws_use():
+    """With the noise model of the draws (here one whose size follows the final error's level), the map
+    is matched to draws with that noise, which independent noise of one sd would not reproduce."""
+    from surrobench.surrogate.model import MAX_EPOCH
+    from surrobench.surrogate.noise import NoiseModel
+
+    noise = NoiseModel(0.25, 0.25, 0.6, 0.8, 0, 0, 0, 0, level=0.4, size="by-level", size_level=-2.0,
+                       size_wobble=-0.5, size_ref=0.6, size_lo=0.3, size_hi=0.95)
+    pred, truth, rng = _skewed_tail(sd=0.0)
+    mix = noise.mixing_matrix(MAX_EPOCH)
+    eps = rng.standard_normal((len(pred), 50)) @ mix
+    truth = truth + noise.resize(eps, sigmoid(truth[:, MAX_EPOCH - 1]))
+    sd = np.full(50, 0.25)
+    levels = [0.01, 0.05, 0.5, 0.95, 0.99]
+    gaps = {}
+    for name, model in (("model", noise), ("plain", None)):
+        tail = fit_tail_map(pred, truth, sd, noise=model)
+        z = np.tile(tail(pred), (8, 1))
+        drawn = z + noise.resize(rng.standard_normal(z.shape) @ mix, sigmoid(z[:, MAX_EPOCH - 1]))
+        gaps[name] = np.abs(np.quantile(drawn[:, MAX_EPOCH - 1], levels) - np.quantile(truth[:, MAX_EPOCH - 1], levels))
+    assert gaps["model"].max() < 0.04 and gaps["plain"].max() > 2 * gaps["model"].max()
+
+
 def test_distribution_rows():
     final = np.array([0.5, 0.6, 0.7, 0.95, 0.94, 0.941])
     d = distribution(final, 16 / 17)
     assert d["near_chance"] == pytest.approx(0.5)
     assert d["learner_q50"] == pytest.approx(0.6)
     assert d["best_5"] == pytest.approx(np.quantile(final, 0.05))
+    assert d["best_1"] == pytest.approx(np.quantile(final, 0.01))
 
 
 def test_card_reports_draws_out_of_fold():
@@ -219,6 +277,17 @@ def test_card_reports_draws_out_of_fold():
     assert "what an early cut keeps" in text
     old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "early_cut"}}}
     assert "what an early cut keeps" not in format_card(old)
+    tails = draws["tails"]  # the best 1 % of runs' error at low and full fidelity, logged vs drawn
+    assert tails["epochs"] == [1, 3, 9, 25] and tails["level"] == 0.01
+    assert tails["logged"][-1] == pytest.approx(logged["best_1"])  # all runs' 1 % quantile at the last epoch
+    assert all(abs(a - b) < 0.1 for a, b in zip(tails["logged"], tails["drawn"]))
+    assert "the best 1 % of runs' validation error (its quantile) at epoch (logged / drawn): 1: " in text
+    assert "best 1 % of runs (1 % quantile)" in text
+    stripped = {k: v for k, v in draws.items() if k != "tails"}
+    stripped["logged"] = {k: v for k, v in logged.items() if k != "best_1"}
+    stripped["drawn"] = {k: v for k, v in drawn.items() if k != "best_1"}
+    old_text = format_card({**s.manifest, "quality": {**s.quality, "draws": stripped}})
+    assert "best 1 %" not in old_text and "best 5 % of runs" in old_text  # cards written before the rows still print
 
 
 def test_logit_helpers_round_trip():

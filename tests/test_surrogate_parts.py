@@ -18,7 +18,7 @@ from surrobench.space import sample, validate
 from surrobench.surrogate.fast import check_agreement, merge_boosters
 from surrobench.surrogate.features import FEATURES, feature_row, features, size_bounds
 from surrobench.surrogate.fit import group_folds
-from surrobench.surrogate.noise import NoiseModel, calibrate, epoch_correlation, sigmoid, standard_normals
+from surrobench.surrogate.noise import NoiseModel, calibrate, epoch_correlation, logit, sigmoid, standard_normals
 from surrobench.surrogate.quality import dip_share, early_cut_share, rerun_pairs, stats, verdict
 from test_surrogate_synth import fitted, synthetic_logs
 
@@ -434,7 +434,7 @@ def test_a_noise_sized_by_config_round_trips_and_bad_sizes_are_refused():
     d = json.loads(json.dumps(noise.to_dict()))
     assert d["size"] == "by-error" and d["process"].endswith("shift and wobble sized by the config's final error")
     assert NoiseModel.from_dict(d) == noise
-    for key, value, words in [("size", "huge", "size: must be one of shared, by-error, got 'huge'"),
+    for key, value, words in [("size", "huge", "size: must be one of shared, by-error, by-level, got 'huge'"),
                               ("size_level", 5.0, "size out of range"), ("size_wobble", float("nan"), "size out of range"),
                               ("size_lo", 0.0, "size out of range"), ("size_hi", 0.3, "size out of range"),
                               ("size_ref", -1.0, "size out of range"), ("size_level", "x", "must be numbers")]:
@@ -445,6 +445,50 @@ def test_a_noise_sized_by_config_round_trips_and_bad_sizes_are_refused():
         NoiseModel.from_dict(without)
 
 
+def test_the_size_by_level_follows_the_final_error_itself_and_round_trips():
+    noise = NoiseModel(0.2, 0.3, 0.5, 0.8, 3, 2, 1, 6, level=0.3, size="by-level", size_level=-2.0,
+                       size_wobble=-0.5, size_ref=0.6, size_lo=0.45, size_hi=0.9)
+    e = np.array([0.3, 0.6, 0.75, 0.95])  # v = e, clipped to [0.45, 0.9]
+    level, wobble = noise.size_factors(e)
+    np.testing.assert_allclose(level, (np.array([0.45, 0.6, 0.75, 0.9]) / 0.6) ** 2.0)
+    np.testing.assert_allclose(wobble, (np.array([0.45, 0.6, 0.75, 0.9]) / 0.6) ** 0.5)
+    d = json.loads(json.dumps(noise.to_dict()))
+    assert d["process"].endswith("shift and wobble sized by the level of the config's final error")
+    assert NoiseModel.from_dict(d) == noise
+    with pytest.raises(ValueError, match=r"size out of range .* size_hi <= 1\)"):
+        NoiseModel.from_dict({**d, "size_hi": 1.2})
+    with pytest.raises(ValueError, match=r"size_hi <= 0.25\)"):  # e (1 - e) is at most 0.25
+        NoiseModel.from_dict({**d, "size": "by-error"})
+
+
+def test_calibration_recovers_a_planted_size_by_level_where_the_spread_of_the_error_cannot():
+    """Noise that grows with the final error between 0.4 and 0.9, as flowers17's replicated runs' does:
+    by-level recovers its powers; e (1 - e), which hardly moves below 0.6, describes it worse."""
+    from surrobench.surrogate.noise import fit_noise_size, replicated_residuals
+
+    base = dict(sigma_val=0.25, sigma_test=0.25, rho=0.6, kappa=0.8, n_groups=0, n_learner_groups=0, n_flip_groups=0,
+                n_runs=0, level=0.4)
+    planted = NoiseModel(**base, size="by-level", size_level=-2.0, size_wobble=-0.5, size_ref=0.6, size_lo=0.3,
+                         size_hi=0.95)
+    rng = np.random.default_rng(5)
+    n_configs, n_seeds = 150, 3
+    final = rng.uniform(logit(0.4), logit(0.9), n_configs)
+    mean = final[:, None] + np.linspace(1.5, 0.0, 25)[None, :]
+    z = rng.standard_normal((n_configs * n_seeds, 50)) @ planted.mixing_matrix(25)
+    z = planted.resize(z, np.repeat(sigmoid(final), n_seeds))
+    val = sigmoid(np.repeat(mean, n_seeds, axis=0) + z[:, :25])
+    test = sigmoid(np.repeat(mean, n_seeds, axis=0) + z[:, 25:])
+    ids = np.repeat([f"c{i}" for i in range(n_configs)], n_seeds)
+    res = replicated_residuals(ids, val, test, 0.99, 340, 340)
+    level, wobble, ref, lo, hi, gain = fit_noise_size(res, "by-level")
+    assert level == pytest.approx(-2.0, abs=0.5) and wobble == pytest.approx(-0.5, abs=0.2)
+    assert lo == pytest.approx(sigmoid(res.val_mean[:, -1]).min()) and 0.35 <= lo < ref < hi <= 0.95
+    *_, gain_spread = fit_noise_size(res, "by-error")
+    assert gain > gain_spread + 10
+    noise = calibrate(ids, val, test, 0.99, 340, 340, size="by-level")
+    assert (noise.size, noise.size_level, noise.size_wobble, noise.size_ref) == ("by-level", level, wobble, ref)
+
+
 def test_a_surrogate_fitted_with_a_noise_sized_by_config_keeps_it(tmp_path):
     from surrobench.cli import NOISE_SIZES as CLI_SIZES
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
@@ -452,7 +496,7 @@ def test_a_surrogate_fitted_with_a_noise_sized_by_config_keeps_it(tmp_path):
 
     assert CLI_SIZES == NOISE_SIZES
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_size: must be one of shared, by-error, got 'big'"):
+    with pytest.raises(ValueError, match="noise_size: must be one of shared, by-error, by-level, got 'big'"):
         fit_surrogate(logs, grid="quick", noise_size="big")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="empirical", noise_size="by-error")
     assert s.noise.size == "by-error" and s.manifest["noise"]["size"] == "by-error" and s.noise.matrix is not None
@@ -617,8 +661,11 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(
     liks = [float(ln.split()[8]) for ln in lines[10:]]
     assert liks[-1] == max(liks)  # the unconstrained covariance: the largest likelihood
     sized = tool.by_config_rows(str(tmp_path / "logs"), None)
-    assert sized[-1].startswith("size by config (fit --noise-size by-error): shift x (v / ")
-    assert float(sized[-1].split("log likelihood ")[1].split()[0]) >= 0  # never below one size for all
+    assert sized[-2].startswith("size by config (fit --noise-size by-error): shift x (v / ")
+    assert sized[-1].startswith("size by config (fit --noise-size by-level): shift x (v / ")
+    assert "v = the final error e in [" in sized[-1] and "v = e (1 - e) of the final error in [" in sized[-2]
+    for line in sized[-2:]:
+        assert float(line.split("log likelihood ")[1].split()[0]) >= 0  # never below one size for all
 
 
 def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypatch, capsys):
@@ -632,7 +679,9 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
         k = ("epoch", "log-epoch", "log-epoch-early", "empirical").index(noise_time) + 4 * (noise_size == "by-error")
         drawn = [0.1 * (k + 1), 0.01 * (k + 1)]
         thirds = {"edges": [0.4, 0.5, 0.6, 0.8], "measured_sd": [0.03, 0.04, 0.05], "surrogate_sd": [k, 2 * k, 3 * k]}
-        quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn}, "max_gap": 0.02},
+        tails = {"level": 0.01, "epochs": [3, 25], "logged": [0.55, 0.44], "drawn": [0.5 + 0.01 * k, 0.4]}
+        quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn}, "max_gap": 0.02,
+                             "tails": tails},
                    "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k, "by_final_error": thirds}}
         return type("Fitted", (), {"quality": quality})()
 
@@ -646,9 +695,11 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
     assert lines[4].split()[-5:] == ["0.0400", "0.0030", "0.0070", "0.0000", "0.0040"]
     assert lines[5].startswith("  learners, best third [0.40, 0.50]") and lines[7].startswith("  learners, worst third [0.60, 0.80]")
     assert lines[7].split()[-5:] == ["0.0500", "9.0000", "21.0000", "0.0000", "12.0000"]
-    assert lines[8].startswith("largest gap")
+    assert lines[8].startswith("best 1 % of runs at epoch 3 (quantile)")
+    assert lines[8].split()[-5:] == ["0.550", "0.530", "0.570", "0.500", "0.540"]
+    assert lines[9].startswith("best 1 % of runs at epoch 25") and lines[10].startswith("largest gap")
     for bad, words in [(["logs", "--cards", "--processes", "weeks"], "unknown process weeks (known: epoch,"),
-                       (["logs", "--cards", "--sizes", ""], "unknown size (none given) (known: shared, by-error)"),
+                       (["logs", "--cards", "--sizes", ""], "unknown size (none given) (known: shared, by-error, by-level)"),
                        (["logs", "--sizes", "by-error"], "--processes and --sizes pick the columns of --cards")]:
         with pytest.raises(SystemExit) as stop:
             tool.main(bad)

@@ -16,8 +16,9 @@ epoch|log-epoch|log-epoch-early``):
 With ``--cards`` it instead fits a surrogate with each process (``fit_surrogate``, everything else the
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
 dips (learning runs whose validation error part-way is below their final error by more than 0.02,
-logged against drawn out of fold), the largest gap between the logged and the drawn distribution of
-final errors, and the between-seed sd of final error on the replicated configs (all of them, and
+logged against drawn out of fold), the best 1 % of runs' validation error at epochs 1, 3, 9 and 25
+(its quantile, logged against drawn out of fold), the largest gap between the logged and the drawn
+distribution of final errors, and the between-seed sd of final error on the replicated configs (all of them, and
 those that learned under every seed by thirds of their mean final error, the draws in sample).
 
 ``--processes`` and ``--sizes`` pick the cards' columns: every process named, each with every size
@@ -30,7 +31,7 @@ assume: the between-seed sd (logit, pooled over the configs of each row) early (
 residual around that mean, per epoch), for the replicated learners split into thirds by how far
 their mean curve still falls late (its logit from epoch 15 to 25) and by their mean final
 validation error, with Spearman's correlation between each config's own sd and the property; then
-the size by config that ``--noise-size by-error`` fits to them.
+the sizes by config that ``--noise-size by-error`` and ``by-level`` fit to them.
 
     python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config]
 """
@@ -121,12 +122,14 @@ def by_config_rows(logs: str, dataset: str | None) -> list[str]:
     info = dataset_info(data.dataset)
     cur = data.subset(data.curve_run)
     res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
-    level, wobble, ref, lo, hi, gain = fit_noise_size(res)
+    rows = []
+    for size, v in (("by-error", "e (1 - e) of the final error"), ("by-level", "the final error e")):
+        level, wobble, ref, lo, hi, gain = fit_noise_size(res, size)
+        rows.append(f"size by config (fit --noise-size {size}): shift x (v / {ref:.3f}) ** {-level:+.3f}, wobble x "
+                    f"(v / {ref:.3f}) ** {-wobble:+.3f}, v = {v} in [{lo:.3f}, {hi:.3f}]; "
+                    f"log likelihood {gain:+.1f} over one size")
     return ([f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
-             "pooled over the configs of each third"] + sd_by_thirds(res)
-            + [f"size by config (fit --noise-size by-error): shift x (v / {ref:.3f}) ** {-level:+.3f}, wobble x "
-               f"(v / {ref:.3f}) ** {-wobble:+.3f}, v = e (1 - e) of the final error in [{lo:.3f}, {hi:.3f}]; "
-               f"log likelihood {gain:+.1f} over one size"])
+             "pooled over the configs of each third"] + sd_by_thirds(res) + rows)
 
 
 def sd_by_thirds(res) -> list[str]:
@@ -166,7 +169,8 @@ def sd_by_thirds(res) -> list[str]:
 
 def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("shared",)) -> list[str]:
     """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process
-    and size (a column each, named by the process, with ``/by-error`` where the size follows the config)."""
+    and size (a column each, named by the process, with ``/by-error`` or ``/by-level`` where the size follows
+    the config)."""
     from surrobench.surrogate import fit_surrogate
 
     columns = [(t, z) for t in processes for z in sizes]
@@ -190,6 +194,12 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
             label = f"  learners, {name} third [{thirds['edges'][k]:.2f}, {thirds['edges'][k + 1]:.2f}]"
             out.append(f"{label:42s}{thirds['measured_sd'][k]:16.4f}"
                        + "".join(f"{n['by_final_error']['surrogate_sd'][k]:{width}.4f}" for n in noise))
+    if all("tails" in c["draws"] for c in cards):  # cards written before it lack these rows
+        tails = cards[0]["draws"]["tails"]
+        for i, epoch in enumerate(tails["epochs"]):
+            label = f"best {round(100 * tails['level'])} % of runs at epoch {epoch} (quantile)"
+            out.append(f"{label:42s}{tails['logged'][i]:16.3f}"
+                       + "".join(f"{c['draws']['tails']['drawn'][i]:{width}.3f}" for c in cards))
     out.append(f"{'largest gap, final-error distribution':42s}{'':16s}"
                + "".join(f"{c['draws']['max_gap']:{width}.3f}" for c in cards))
     return out

@@ -167,7 +167,7 @@ def fit_surrogate(
     parity plot. ``noise_time`` is the seed noise's process (:data:`~.noise.NOISE_TIMES`:
     ``"epoch"``, the default, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
     ``noise_size`` how its size varies between configs (:data:`~.noise.NOISE_SIZES`: ``"shared"``, the
-    default, or ``"by-error"``). Linear algebra runs on one
+    default, ``"by-error"`` or ``"by-level"``). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -225,13 +225,14 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
     oof_z = logit(oof_learner)
     # Calibration (P(learns), tail map) for the shipped model: fitted on every out-of-fold
     # prediction. For the card, each fold's calibration is fitted on the other folds only.
-    calibration, tail, bank, learn_corr = _draw_parts(cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed)
+    calibration, tail, bank, learn_corr = _draw_parts(cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed,
+                                                      noise)
     oof_p = np.zeros(len(cur))
     oof_mapped = np.zeros(len(cur))  # final-epoch validation error of the mapped learner
     for f, model in enumerate(fold_models):
         te, other = folds == f, (folds != f)
         model.calibration = fit_calibration(oof_margin[other], learn[other])
-        model.tail = fit_tail_map(oof_z[other & learn], y_logit[other & learn], noise_sd)
+        model.tail = fit_tail_map(oof_z[other & learn], y_logit[other & learn], noise_sd, noise=noise, seed=seed)
         oof_p[te] = model.learn_probability(oof_margin[te])
         oof_mapped[te] = sigmoid(model.tail(oof_z[te])[:, MAX_EPOCH - 1])
     oof = combine(oof_p, oof_learner, fold_models[0].chance_curve)
@@ -317,12 +318,12 @@ def _curve_inputs(cur: RunData, info, noise_time: str = "epoch", noise_size: str
     return x, cargs, noise, noise_sd, learn, y_logit
 
 
-def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed):
+def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise=None):
     """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
     calibration, the tail map, the chance-level curves, and the seed correlation of learning
     (fitted so that the replicated configs flip as often as measured)."""
     calibration = fit_calibration(oof_margin, learn)
-    tail = fit_tail_map(logit(oof_learner)[learn], y_logit[learn], noise_sd)
+    tail = fit_tail_map(logit(oof_learner)[learn], y_logit[learn], noise_sd, noise=noise, seed=seed)
     bank = chance_bank(np.hstack([cur.val, cur.test])[~learn], seed) if (~learn).any() else None
     a, b = calibration
     rep_p, rep_n, n_flips = replicated_learning(cur.config_ids, sigmoid(a * oof_margin + b), learn)
@@ -375,7 +376,7 @@ def fit_models(
             oof_margin[te], oof_learner[te] = model.raw(x[te])
         curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
         curve.calibration, curve.tail, curve.chance_bank, curve.learn_corr = _draw_parts(
-            cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed)
+            cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise)
         rt_device = pick_device(data, device)
         rt_rows, per_epoch, per_eval, _ = runtime_rows(data, rt_device)
         rt_x = features([data.configs[i] for i in rt_rows], shape, n_classes, n_train)

@@ -21,7 +21,7 @@ from scipy.stats import kendalltau
 
 from .clock import Clock
 from .model import N_OUT, CurveModel, RuntimeModel, TailMap
-from .noise import learns
+from .noise import learns, sigmoid
 
 __all__ = [
     "GRIDS",
@@ -31,6 +31,7 @@ __all__ = [
     "fit_curve_model",
     "fit_calibration",
     "fit_tail_map",
+    "tail_levels",
     "chance_bank",
     "fit_runtime_model",
     "tune",
@@ -165,6 +166,17 @@ def fit_curve_model(
 
 TAIL_LEVELS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 """Quantile levels of the tail map's knots (beyond them it extends with the central slope)."""
+TAIL_EXTRA = (0.002, 0.005, 0.01, 0.99, 0.995, 0.998)
+"""Levels further out, used where at least :data:`TAIL_BEYOND` runs lie beyond them: the best
+runs' own quantiles, which an optimizer that evaluates thousands of configs reaches."""
+TAIL_BEYOND = 5
+TAIL_DRAWS = 16
+"""Seeded noise draws per run with which the map's draws are simulated while it is matched (fewer
+where the runs are many: at most 40,000 simulated draws in all, at least one per run)."""
+TAIL_ROUNDS = 40
+TAIL_MIN_SLOPE = 0.2
+"""The least slope of the map between knots (and beyond them): matched to a short measured tail,
+the best predictions keep their order instead of collapsing onto one value."""
 MAX_BANK = 256
 
 
@@ -180,29 +192,81 @@ def fit_calibration(margin: np.ndarray, learned: np.ndarray) -> tuple[float, flo
     return (a, b) if a > 0 else (1.0, 0.0)
 
 
-def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray) -> TailMap:
-    """Quantile mapping of predicted learner logits onto measured ones (see :class:`~.model.TailMap`).
+def tail_levels(n: int) -> np.ndarray:
+    """The knots' quantile levels for ``n`` runs: :data:`TAIL_LEVELS`, and those of :data:`TAIL_EXTRA`
+    with at least :data:`TAIL_BEYOND` runs beyond them."""
+    extra = [a for a in TAIL_EXTRA if min(a, 1.0 - a) * n >= TAIL_BEYOND]
+    return np.array(sorted(set(TAIL_LEVELS) | set(extra)))
 
-    ``pred`` are out-of-fold logits of runs that learned, ``truth`` their measured logits
-    (both (n, N_OUT)), ``noise_sd`` the seed noise sd per output: the targets are the
-    measured quantiles narrowed so that adding the seed noise back restores their spread.
-    """
-    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    if len(pred) < 10:
-        raise ValueError(f"tail map: needs at least 10 runs that learn, got {len(pred)}")
-    levels = np.asarray(TAIL_LEVELS)
-    xq = np.quantile(pred, levels, axis=0).T
-    m, var = truth.mean(axis=0), truth.var(axis=0)
-    shrink = np.sqrt(np.clip(1.0 - np.asarray(noise_sd, float) ** 2 / np.maximum(var, 1e-12), 0.1, 1.0))
-    yq = m[:, None] + (np.quantile(truth, levels, axis=0).T - m[:, None]) * shrink[:, None]
-    yq = np.maximum.accumulate(yq, axis=1)
-    xq = np.maximum.accumulate(xq, axis=1) + np.arange(len(levels)) * 1e-9
+
+def _ordered_knots(xq: np.ndarray, yq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots that increase: ``xq`` strictly, ``yq`` with at least the least slope between knots,
+    enforced outward from the middle knot (the best-measured one), so that a tail that cannot rise
+    or fall further stays put instead of dragging the middle with it."""
+    xq = np.maximum.accumulate(xq, axis=1) + np.arange(xq.shape[1]) * 1e-9
+    yq = yq.copy()
+    step = TAIL_MIN_SLOPE * np.diff(xq, axis=1)
+    mid = yq.shape[1] // 2
+    for k in range(mid + 1, yq.shape[1]):
+        yq[:, k] = np.maximum(yq[:, k], yq[:, k - 1] + step[:, k - 1])
+    for k in range(mid - 1, -1, -1):
+        yq[:, k] = np.minimum(yq[:, k], yq[:, k + 1] - step[:, k])
+    return xq, yq
+
+
+def _tail_knots(xq: np.ndarray, yq: np.ndarray, levels: np.ndarray) -> TailMap:
+    """The map through increasing knots ``(xq, yq)`` (rows: outputs), extended linearly beyond them
+    with the central (5 % to 95 %) slope."""
     i, j = list(levels).index(0.05), list(levels).index(0.95)
-    slope = np.clip((yq[:, j] - yq[:, i]) / np.maximum(xq[:, j] - xq[:, i], 1e-9), 0.2, 5.0)
+    slope = np.clip((yq[:, j] - yq[:, i]) / np.maximum(xq[:, j] - xq[:, i], 1e-9), TAIL_MIN_SLOPE, 5.0)
     far = 50.0
     x = np.column_stack([xq[:, 0] - far, xq, xq[:, -1] + far])
     y = np.column_stack([yq[:, 0] - far * slope, yq, yq[:, -1] + far * slope])
     return TailMap(x, y)
+
+
+def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, noise: Any = None,
+                 seed: int = 0) -> TailMap:
+    """Quantile mapping of predicted learner logits onto measured ones (see :class:`~.model.TailMap`).
+
+    ``pred`` are out-of-fold logits of runs that learned, ``truth`` their measured logits
+    (both (n, N_OUT)), ``noise_sd`` the seed noise sd per output. A draw is the map of a prediction
+    plus the seed noise, so the map is matched to what the draws give: its knots (one per level of
+    :func:`tail_levels`, per output) are moved until the quantiles of ``map(pred) + noise`` (the noise
+    simulated with up to :data:`TAIL_DRAWS` seeded draws per run) equal the measured quantiles at every
+    level (:data:`TAIL_ROUNDS` rounds at most). With ``noise`` (the :class:`~.noise.NoiseModel` the draws will use) the simulated noise is
+    the draws' own, sized by config where the model says so (by the final error the map gives);
+    without it, independent with sd ``noise_sd``. Started from the measured quantiles narrowed so that the noise restores
+    their variance; where the measured tail is shorter than the noise's own, the knots rise until the
+    draws' tail is no longer than the runs' (within the least slope, :data:`TAIL_MIN_SLOPE`).
+    """
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    if len(pred) < 10:
+        raise ValueError(f"tail map: needs at least 10 runs that learn, got {len(pred)}")
+    sd = np.asarray(noise_sd, float)
+    levels = tail_levels(len(pred))
+    xq = np.quantile(pred, levels, axis=0).T
+    tq = np.quantile(truth, levels, axis=0).T
+    m, var = truth.mean(axis=0), truth.var(axis=0)
+    shrink = np.sqrt(np.clip(1.0 - sd**2 / np.maximum(var, 1e-12), 0.1, 1.0))
+    xq, yq = _ordered_knots(xq, m[:, None] + (tq - m[:, None]) * shrink[:, None])
+    tail = _tail_knots(xq, yq, levels)
+    if not np.any(sd > 0):
+        return tail
+    n, n_out = pred.shape
+    draws = max(1, min(TAIL_DRAWS, 40_000 // n))
+    normals = np.random.default_rng(seed).standard_normal((draws * n, n_out))
+    eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)
+    sized = noise is not None and noise.size != "shared"
+    for _ in range(TAIL_ROUNDS):
+        mapped = np.tile(tail(pred), (draws, 1))
+        drawn = (mapped + (noise.resize(eps, sigmoid(mapped[:, n_out // 2 - 1])) if sized else eps)).T
+        gap = tq - np.quantile(drawn, levels, axis=1).T
+        if np.abs(gap).max() < 1e-3:
+            break
+        xq, yq = _ordered_knots(xq, yq + gap)
+        tail = _tail_knots(xq, yq, levels)
+    return tail
 
 
 def chance_bank(curves: np.ndarray, seed: int = 0, size: int = MAX_BANK) -> np.ndarray:

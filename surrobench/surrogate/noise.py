@@ -55,6 +55,13 @@ residuals under one pooled covariance (profiled out) of the residuals so rescale
 (:func:`fit_noise_size`); the process is then fitted as above on the rescaled residuals. Files
 without it (``size`` absent) draw as before.
 
+Noise size by level (``size="by-level"``, opt-in). The same, with ``v = e`` itself: the final
+error's level rather than its binomial spread. On flowers17 the learners' final errors lie between
+about 0.4 and 0.9, where ``e * (1 - e)`` hardly tells a config at 0.45 from one at 0.6 (0.248 and
+0.240) while the replicated runs' noise does (``tools/noise_clock.py --by-config`` prints the sd by
+thirds of the final error, and both sizes' likelihood gains: ``v = e`` describes the runs better);
+``size_lo`` and ``size_hi`` are then errors (in (0, 1]).
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
@@ -121,12 +128,22 @@ __all__ = [
 CORR_STEP = 0.01
 """Grid step of the calibrated ``level`` and ``rho``."""
 
-NOISE_SIZES = ("shared", "by-error")
+NOISE_SIZES = ("shared", "by-error", "by-level")
 """How the seed noise's size varies between configs (``surrobench fit --noise-size``): ``"shared"``,
-one size for every config (the default), or ``"by-error"``, a size that follows the config's final
-error (``size_level`` and ``size_wobble``, see the module docstring)."""
+one size for every config (the default), ``"by-error"``, a size that follows ``e * (1 - e)`` of the
+config's final error ``e``, or ``"by-level"``, one that follows ``e`` itself (``size_level`` and
+``size_wobble``, see the module docstring)."""
 
 SIZE_POWER_BOUNDS = (-3.0, 3.0)  # the range searched for size_level and size_wobble (and accepted in files)
+_SIZE_TOP = {"by-error": 0.25, "by-level": 1.0}  # the largest v of each size
+
+
+def size_variable(size: str, final_val_error) -> np.ndarray:
+    """The variable ``v`` a config's noise size follows: ``e * (1 - e)`` of its final validation error
+    ``e`` (``"by-error"``) or ``e`` itself (``"by-level"``)."""
+    e = np.asarray(final_val_error, dtype=float)
+    return e if size == "by-level" else e * (1.0 - e)
+
 _SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
@@ -350,9 +367,9 @@ class NoiseModel:
     decay: float = 0.0  # ... falling by a factor e every ``decay`` epochs (0 when early is 0)
     # the measured covariance over sigma_val ** 2 (time "empirical"), rows of epochs; None: a process
     matrix: tuple[tuple[float, ...], ...] | None = None
-    # the noise's size by config (module docstring): "shared" (files without it), or "by-error" with the
+    # the noise's size by config (module docstring): "shared" (files without it), or "by-error" / "by-level" with the
     # run-level shift scaled by (v / size_ref) ** -size_level and the wobble by (v / size_ref) ** -size_wobble,
-    # v = clip(e * (1 - e), size_lo, size_hi) of a config's final validation error e
+    # v = clip(e * (1 - e), size_lo, size_hi) of a config's final validation error e ("by-level": v = clip(e, ...))
     size: str = "shared"
     size_level: float = 0.0
     size_wobble: float = 0.0
@@ -365,8 +382,7 @@ class NoiseModel:
         error (``None`` when the noise has one size for every config)."""
         if self.size == "shared":
             return None
-        e = np.asarray(final_val_error, dtype=float)
-        r = np.clip(e * (1.0 - e), self.size_lo, self.size_hi) / self.size_ref
+        r = np.clip(size_variable(self.size, final_val_error), self.size_lo, self.size_hi) / self.size_ref
         return r ** -self.size_level, r ** -self.size_wobble
 
     def resize(self, noise: np.ndarray, final_val_error: np.ndarray) -> np.ndarray:
@@ -404,7 +420,8 @@ class NoiseModel:
             for k in _SIZE_FIELDS:
                 del out[k]
         else:
-            out["process"] += ", shift and wobble sized by the config's final error"
+            out["process"] += (", shift and wobble sized by the config's final error" if self.size == "by-error"
+                               else ", shift and wobble sized by the level of the config's final error")
         return out
 
     def _matrix(self, n_epochs: int) -> np.ndarray:
@@ -467,9 +484,9 @@ class NoiseModel:
         lo, hi = SIZE_POWER_BOUNDS
         if not all(math.isfinite(getattr(out, k)) for k in _SIZE_FIELDS[1:]) or not (
                 lo <= out.size_level <= hi and lo <= out.size_wobble <= hi and out.size_ref > 0
-                and 0 < out.size_lo <= out.size_hi <= 0.25):
+                and 0 < out.size_lo <= out.size_hi <= _SIZE_TOP.get(size, 0.25)):
             raise ValueError(f"noise parameters: size out of range (size_level and size_wobble in [{lo:g}, {hi:g}], "
-                             "size_ref > 0, 0 < size_lo <= size_hi <= 0.25)")
+                             f"size_ref > 0, 0 < size_lo <= size_hi <= {_SIZE_TOP.get(size, 0.25):g})")
         if not all(math.isfinite(x) for x in (out.sigma_val, out.sigma_test, out.rho, out.kappa, out.level, out.jitter,
                                                out.early, out.decay)):
             raise ValueError("noise parameters must be finite")
@@ -678,13 +695,13 @@ class Residuals:
         """Pooled scatter matrix of the validation residuals (epochs x epochs)."""
         return self.val.T @ self.val
 
-    def final_spread(self) -> np.ndarray:
-        """``v = e * (1 - e)`` of each learner group's final validation error ``e`` (its mean curve's)."""
-        e = sigmoid(self.val_mean[:, -1])
-        return e * (1.0 - e)
+    def final_spread(self, size: str = "by-error") -> np.ndarray:
+        """``v`` of each learner group's final validation error ``e`` (its mean curve's): ``e * (1 - e)``,
+        or ``e`` for ``size="by-level"`` (:func:`size_variable`)."""
+        return size_variable(size, sigmoid(self.val_mean[:, -1]))
 
 
-def fit_noise_size(res: Residuals) -> tuple[float, float, float, float, float, float]:
+def fit_noise_size(res: Residuals, size: str = "by-error") -> tuple[float, float, float, float, float, float]:
     """``(size_level, size_wobble, size_ref, size_lo, size_hi, gain)`` of the noise's size by config
     (module docstring) for the replicated learners ``res``.
 
@@ -698,7 +715,7 @@ def fit_noise_size(res: Residuals) -> tuple[float, float, float, float, float, f
     the log likelihood rises over one size for all (both powers 0)."""
     from scipy.optimize import minimize
 
-    v = res.final_spread()
+    v = res.final_spread(size)
     dof_g = res.sizes - 1
     ref = float(np.exp(dof_g @ np.log(v) / res.dof))
     logr = np.log(v / ref)
@@ -778,14 +795,14 @@ def calibrate(
     noise (:func:`fit_early_noise`): the epochs' sds then differ, ``sigma`` being their root mean
     square (the validation and the test noise share the profile); ``time="empirical"`` takes the
     residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch).
-    ``size="by-error"`` lets the noise's size follow the config's final error (:func:`fit_noise_size`);
+    ``size="by-error"`` (or ``"by-level"``) lets the noise's size follow the config's final error (:func:`fit_noise_size`);
     the process is then fitted on the residuals divided by their config's factor."""
     check_noise_time(time)
     check_noise_time(size, "size", NOISE_SIZES)
     res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
     sized: dict[str, Any] = {}
-    if size == "by-error":  # fit the process on the residuals of unit-size configs: resize by the inverse powers
-        sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res)[:5])))
+    if size != "shared":  # fit the process on the residuals of unit-size configs: resize by the inverse powers
+        sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res, size)[:5])))
         inverse = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **{**sized, "size_level": -sized["size_level"],
                                                         "size_wobble": -sized["size_wobble"]})
         n_ep = res.val.shape[1]

@@ -38,6 +38,7 @@ DIST_ROWS = (
     ("learner_q25", "learners' 25 % quantile"),
     ("learner_q50", "learners' median"),
     ("learner_q75", "learners' 75 % quantile"),
+    ("best_1", "best 1 % of runs (1 % quantile)"),
     ("best_5", "best 5 % of runs (5 % quantile)"),
     ("best_10", "best 10 % of runs (10 % quantile)"),
 )
@@ -177,6 +178,7 @@ def distribution(final: np.ndarray, chance: float) -> dict[str, float | None]:
     out: dict[str, float | None] = {"near_chance": _num(float(np.mean(final >= chance - LEARN_MARGIN)))}
     for q in (10, 25, 50, 75):
         out[f"learner_q{q}"] = _num(float(np.quantile(learner, q / 100))) if len(learner) else None
+    out["best_1"] = _num(float(np.quantile(final, 0.01)))
     out["best_5"] = _num(float(np.quantile(final, 0.05)))
     out["best_10"] = _num(float(np.quantile(final, 0.10)))
     return out
@@ -207,6 +209,12 @@ def draw_card(
         drawn = drawn[None]
     logged, draws = distribution(val[:, -1], chance), distribution(drawn[:, :, -1].ravel(), chance)
     gaps = [abs(logged[k] - draws[k]) for k, _ in DIST_ROWS if logged[k] is not None and draws[k] is not None]
+    tails = {
+        "level": TAIL_LEVEL,
+        "epochs": [e for e in TAIL_EPOCHS if e <= val.shape[1]],
+        "logged": [_num(float(np.quantile(val[:, e - 1], TAIL_LEVEL))) for e in TAIL_EPOCHS if e <= val.shape[1]],
+        "drawn": [_num(float(np.quantile(drawn[:, :, e - 1], TAIL_LEVEL))) for e in TAIL_EPOCHS if e <= val.shape[1]],
+    }
     flips, n_rep = flip_share(config_ids, learns(val, chance))
     drawn_flips, _ = flip_share(config_ids, learns(drawn[0], chance))
     ids, inv, counts = np.unique(np.asarray(config_ids), return_inverse=True, return_counts=True)
@@ -240,6 +248,7 @@ def draw_card(
                    "drawn_mean": _num(float(draw_mean[top].mean())),
                    "kendall_tau_learner": top_stats["kendall_tau"]},
         "dips": dips,
+        "tails": tails,
         "early_cut": {
             "epochs": [e for e in CUT_EPOCHS if e < val.shape[1]],
             "keep": CUT_KEEP,
@@ -251,6 +260,10 @@ def draw_card(
     }
 
 
+TAIL_EPOCHS = (1, 3, 9, 25)
+TAIL_LEVEL = 0.01
+"""The card's tails row: the 1 % quantile of validation error at these epochs, logged and drawn (what an
+optimizer that evaluates thousands of configs at low fidelity finds first)."""
 DIP_EPOCHS = (5, 9, 13, 19)
 DIP_MARGIN = 0.02
 
@@ -363,7 +376,8 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
     """The draws section of the card: distribution table, flips, shrinkage of the best configs."""
     lines = [f"seeded draws: {draws['what']}:", f"  {'':<48} {'logged':>8} {'drawn':>8}"]
     for key, label in DIST_ROWS:
-        lines.append(f"  {label:<48} {_fmt(draws['logged'][key]):>8} {_fmt(draws['drawn'][key]):>8}")
+        if key in draws["logged"]:  # cards written before a row existed lack it
+            lines.append(f"  {label:<48} {_fmt(draws['logged'][key]):>8} {_fmt(draws['drawn'][key]):>8}")
     lines.append(f"  largest gap {_fmt(draws['max_gap'])}")
     fl = draws["flips"]
     lines.append(
@@ -379,6 +393,11 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
     if d:
         at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(d["epochs"], d["logged"], d["drawn"]))
         lines.append(f"  learning runs below their final error by > {d['margin']} at epoch (logged / drawn): {at}")
+    t = draws.get("tails")  # cards written before it lack this row
+    if t:
+        at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(t["epochs"], t["logged"], t["drawn"]))
+        lines.append(f"  the best {round(100 * t['level'])} % of runs' validation error (its quantile) at epoch "
+                     f"(logged / drawn): {at}")
     c = draws.get("early_cut")  # cards written before it lack this row
     if c:
         at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(c["epochs"], c["logged"], c["drawn"]))
