@@ -73,9 +73,11 @@ def _predict(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None, mar
 @dataclass(frozen=True)
 class TailMap:
     """A monotone piecewise-linear map per output, in logit space, extended linearly beyond
-    its end knots: quantile ``a`` of the out-of-fold predictions goes to quantile ``a`` of
-    the measured learner curves, narrowed by the seed noise (which the draws add back).
-    Monotone per output, so it never reorders configs at any epoch."""
+    its end knots: quantile ``a`` of the out-of-fold predictions goes to the value from which
+    the draws, adding their seed noise, have quantile ``a`` of the measured learner curves
+    (:func:`~.fit.fit_tail_map`; maps fitted before 2026-12-06 went to the measured quantile
+    narrowed by the noise's variance, and draw as they did). Monotone per output, so it never
+    reorders configs at any epoch."""
 
     x: np.ndarray  # (N_OUT, K) strictly increasing knots (predicted logits)
     y: np.ndarray  # (N_OUT, K) non-decreasing targets
