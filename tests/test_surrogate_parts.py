@@ -751,6 +751,22 @@ def test_early_cut_tool_compares_the_logged_runs_with_their_out_of_fold_draws(tm
     assert "median batch_size" in out and "variance of log-odds progress" in out
 
 
+def test_early_cut_tool_fits_with_the_noise_it_is_given(monkeypatch):
+    from surrobench.surrogate import build
+
+    tool = load_tool("early_cut")
+    asked = {}
+
+    def fake_fit(logs, **kwargs):
+        asked.update(kwargs)
+        raise RuntimeError("fitted")
+
+    monkeypatch.setattr(build, "fit_surrogate", fake_fit)
+    with pytest.raises(RuntimeError, match="fitted"):
+        tool.main(["logs", "--noise-time", "empirical", "--noise-size", "by-level"])
+    assert asked["noise_time"] == "empirical" and asked["noise_size"] == "by-level"
+
+
 def test_early_cut_tool_writes_fast_starting_logs(tmp_path, capsys):
     import json
 

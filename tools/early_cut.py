@@ -13,7 +13,7 @@ with those draws:
 * the mean curves: mean validation error at epochs 1 and 3, binned by batch size and final error.
 
     python tools/early_cut.py training_logs/flowers17 [--device "cuda:NVIDIA H200"] [--noise-time epoch]
-        [--grid default]
+        [--noise-size shared] [--grid default]
 
 A fit takes a few minutes on one core (the default grid).
 
@@ -42,12 +42,14 @@ sys.path.insert(0, str(ROOT))
 
 from surrobench.logs import read_runs  # noqa: E402
 from surrobench.surrogate import build  # noqa: E402
+from surrobench.surrogate.noise import NOISE_SIZES, NOISE_TIMES  # noqa: E402
 from surrobench.surrogate.quality import CUT_BEST, CUT_EPOCHS, CUT_KEEP, early_cut_share  # noqa: E402
 
 LEARN_GAP = 0.05  # a run learns when its final error is this far below chance
 
 
-def out_of_fold_draws(logs: str, device: str | None, noise_time: str, grid: str = "default"):
+def out_of_fold_draws(logs: str, device: str | None, noise_time: str, grid: str = "default",
+                      noise_size: str = "shared"):
     """(config ids, logged curves, draws (k, runs, epochs), chance-level error) as the fit's quality
     card sees them."""
     seen = {}
@@ -59,7 +61,7 @@ def out_of_fold_draws(logs: str, device: str | None, noise_time: str, grid: str 
 
     build.draw_card = capture
     try:
-        build.fit_surrogate(logs, device=device, plot=False, noise_time=noise_time, grid=grid)
+        build.fit_surrogate(logs, device=device, plot=False, noise_time=noise_time, noise_size=noise_size, grid=grid)
     finally:
         build.draw_card = card
     return (np.asarray(seen["config_ids"]), np.asarray(seen["val"], float), np.asarray(seen["drawn"], float),
@@ -105,7 +107,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("logs")
     p.add_argument("--device", default=None, help="whose clock the fit learns (does not change the curves)")
-    p.add_argument("--noise-time", default="epoch", choices=("epoch", "log-epoch", "log-epoch-early"))
+    p.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES, help="the fit's seed-noise process")
+    p.add_argument("--noise-size", default="shared", choices=NOISE_SIZES, help="the fit's seed-noise size")
     p.add_argument("--grid", default="default", choices=("default", "quick"), help="XGBoost grid of the fit")
     p.add_argument("--fast-starts", metavar="DIR", help="write the counterfactual logs to DIR (a new folder) and stop")
     args = p.parse_args(argv)
@@ -115,9 +118,10 @@ def main(argv=None) -> int:
             return 2
         print(write_fast_starts(args.logs, args.fast_starts))
         return 0
-    ids, val, drawn, chance = out_of_fold_draws(args.logs, args.device, args.noise_time, args.grid)
+    ids, val, drawn, chance = out_of_fold_draws(args.logs, args.device, args.noise_time, args.grid, args.noise_size)
     configs = read_runs(args.logs).drop_duplicates("config_id").set_index("config_id")
-    print(f"{len(val)} curve runs, {drawn.shape[0]} out-of-fold draws each, seed noise over {args.noise_time}")
+    size = "" if args.noise_size == "shared" else f", sized {args.noise_size}"
+    print(f"{len(val)} curve runs, {drawn.shape[0]} out-of-fold draws each, seed noise over {args.noise_time}{size}")
 
     print("best 5 % of runs by final error that are in the best third at epoch (logged / drawn, mean of draws):")
     for e in CUT_EPOCHS:
