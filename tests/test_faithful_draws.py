@@ -271,6 +271,12 @@ def test_card_reports_draws_out_of_fold():
     assert "below their final error" in text
     old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "dips"}}}
     assert "below their final error" not in format_card(old)  # cards written before the row still print
+    best = draws["dips_best"]  # the same among the best third of runs by their own final error
+    assert best["epochs"] == dips["epochs"] and best["share"] == pytest.approx(1 / 3)
+    assert all(0.0 <= v <= 1.0 for v in best["logged"] + best["drawn"])
+    assert "... the best third of them (by their own final error): 5: " in text
+    old = {**s.manifest, "quality": {**s.quality, "draws": {k: v for k, v in draws.items() if k != "dips_best"}}}
+    assert "the best third of them" not in format_card(old)
     cut = draws["early_cut"]  # the best runs that an early cut keeps, logged vs drawn
     assert cut["epochs"] == [1, 3, 9] and len(cut["logged"]) == len(cut["drawn"]) == 3
     assert all(0.0 <= v <= 1.0 for v in cut["logged"] + cut["drawn"])

@@ -19,7 +19,7 @@ from surrobench.surrogate.fast import check_agreement, merge_boosters
 from surrobench.surrogate.features import FEATURES, feature_row, features, size_bounds
 from surrobench.surrogate.fit import group_folds
 from surrobench.surrogate.noise import NoiseModel, calibrate, epoch_correlation, logit, sigmoid, standard_normals
-from surrobench.surrogate.quality import dip_share, early_cut_share, rerun_pairs, stats, verdict
+from surrobench.surrogate.quality import best_runs, dip_share, early_cut_share, rerun_pairs, stats, verdict
 from test_surrogate_synth import fitted, synthetic_logs
 
 SHAPES = [((3, 16, 16), 17), ((1, 8, 8), 10), ((1, 28, 28), 10)]
@@ -129,6 +129,15 @@ def test_dip_share_counts_runs_better_part_way_than_at_their_end():
     assert dip_share(curves, 13) == 0.5  # the second run is 0.1 better at epoch 13 than at 25
     assert dip_share(curves, 5) == 0.0
     assert dip_share(curves[:0], 13) is None
+
+
+def test_best_runs_keeps_the_runs_that_end_best_each_by_its_own_final_error():
+    curves = np.column_stack([np.full(6, 0.5), [0.6, 0.3, 0.9, 0.4, 0.8, 0.7]])
+    assert best_runs(curves)[:, -1].tolist() == [0.3, 0.4]  # the lowest third of final errors
+    assert best_runs(curves, 0.5)[:, -1].tolist() == [0.6, 0.3, 0.4]  # in their order, not sorted
+    assert len(best_runs(curves[:0])) == 0 and len(best_runs(curves, 1.0)) == 6
+    with pytest.raises(ValueError, match="share: must lie in"):
+        best_runs(curves, 0.0)
 
 
 def test_early_cut_share_counts_the_best_runs_an_early_cut_keeps():
@@ -680,8 +689,9 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
         drawn = [0.1 * (k + 1), 0.01 * (k + 1)]
         thirds = {"edges": [0.4, 0.5, 0.6, 0.8], "measured_sd": [0.03, 0.04, 0.05], "surrogate_sd": [k, 2 * k, 3 * k]}
         tails = {"level": 0.01, "epochs": [3, 25], "logged": [0.55, 0.44], "drawn": [0.5 + 0.01 * k, 0.4]}
+        best = {"epochs": [9, 19], "logged": [0.03, 0.04], "drawn": [0.2 * (k + 1), 0.02 * (k + 1)]}
         quality = {"draws": {"dips": {"epochs": [9, 19], "logged": [0.05, 0.06], "drawn": drawn}, "max_gap": 0.02,
-                             "tails": tails},
+                             "tails": tails, "dips_best": best},
                    "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k, "by_final_error": thirds}}
         return type("Fitted", (), {"quality": quality})()
 
@@ -692,6 +702,10 @@ def test_noise_clock_cards_put_each_process_and_size_in_its_own_column(monkeypat
     assert "each noise process and size" in lines[0]
     assert lines[1].split() == ["logged", "empirical", "empirical/by-error", "epoch", "epoch/by-error"]
     assert lines[2].split()[-5:] == ["0.050", "0.400", "0.800", "0.100", "0.500"]
+    # the dips of the best third of runs, each column its own card's
+    assert lines[4].startswith("  best third of them, at epoch 9") and lines[5].startswith("  best third of them, at epoch 19")
+    assert lines[4].split()[-5:] == ["0.030", "0.800", "1.600", "0.200", "1.000"]
+    lines = lines[:4] + lines[6:]
     assert lines[4].split()[-5:] == ["0.0400", "0.0030", "0.0070", "0.0000", "0.0040"]
     assert lines[5].startswith("  learners, best third [0.40, 0.50]") and lines[7].startswith("  learners, worst third [0.60, 0.80]")
     assert lines[7].split()[-5:] == ["0.0500", "9.0000", "21.0000", "0.0000", "12.0000"]
@@ -818,3 +832,21 @@ def test_noise_clock_by_config_finds_noise_planted_to_grow_with_final_error():
     # the late fall is the same for every config here: its thirds cannot separate the planted noise
     by_fall = lines[2:5]
     assert max(float(ln.split()[-1]) for ln in by_fall) < 0.3 and min(float(ln.split()[-1]) for ln in by_fall) > 0.1
+
+
+def test_draw_card_counts_the_dips_of_the_runs_that_end_best_on_their_own_row():
+    from surrobench.surrogate.quality import draw_card
+
+    n = 30
+    final = np.linspace(0.40, 0.69, n)  # every run learns (chance 0.94); the first ten end best
+    val = np.tile(final[:, None], (1, 25)) + 0.05
+    val[:, -1] = final
+    val[:10, 12] = final[:10] - 0.05  # the best third dips at epoch 13
+    drawn = val.copy()
+    drawn[:10, 12] = final[:10] + 0.01  # the draws of the best end ...
+    drawn[20:, 12] = final[20:] - 0.05  # ... do not dip, the worst third's do
+    card = draw_card(config_ids=np.array([f"{i:016x}" for i in range(n)]), val=val, drawn=drawn[None],
+                     learner_pred=final, chance=0.94, learn_corr=0.0, oof_p=np.ones(n))
+    at13 = card["dips"]["epochs"].index(13)
+    assert card["dips"]["logged"][at13] == pytest.approx(1 / 3) == card["dips"]["drawn"][at13]  # all runs: alike
+    assert card["dips_best"]["logged"][at13] == 1.0 and card["dips_best"]["drawn"][at13] == 0.0  # the best: not

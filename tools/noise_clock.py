@@ -16,7 +16,8 @@ epoch|log-epoch|log-epoch-early``):
 With ``--cards`` it instead fits a surrogate with each process (``fit_surrogate``, everything else the
 same; a few minutes each) and prints their quality cards' rows about the draws side by side: the
 dips (learning runs whose validation error part-way is below their final error by more than 0.02,
-logged against drawn out of fold), the best 1 % of runs' validation error at epochs 1, 3, 9 and 25
+logged against drawn out of fold; then the same for the best third of them by their own final error,
+where optimizers look), the best 1 % of runs' validation error at epochs 1, 3, 9 and 25
 (its quantile, logged against drawn out of fold), the largest gap between the logged and the drawn
 distribution of final errors, and the between-seed sd of final error on the replicated configs (all of them, and
 those that learned under every seed by thirds of their mean final error, the draws in sample).
@@ -185,6 +186,11 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
         cells = [c["draws"]["dips"]["drawn"][i] for c in cards]
         out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}{first['logged'][i]:16.3f}"
                    + "".join(f"{v:{width}.3f}" for v in cells))
+    if all("dips_best" in c["draws"] for c in cards):  # cards written before it lack these rows
+        best = cards[0]["draws"]["dips_best"]
+        for i, epoch in enumerate(best["epochs"]):
+            out.append(f"{f'  best third of them, at epoch {epoch}':42s}{best['logged'][i]:16.3f}"
+                       + "".join(f"{c['draws']['dips_best']['drawn'][i]:{width}.3f}" for c in cards))
     noise = [c["seed_noise"] for c in cards]
     out.append(f"{'between-seed sd of final error':42s}{noise[0]['measured_sd']:16.4f}"
                + "".join(f"{n['surrogate_sd']:{width}.4f}" for n in noise))

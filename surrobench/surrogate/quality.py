@@ -235,6 +235,13 @@ def draw_card(
         "logged": [_num(dip_share(val[learns(val, chance)], e)) for e in DIP_EPOCHS if e < val.shape[1]],
         "drawn": [_num(dip_share(drawn[learned], e)) for e in DIP_EPOCHS if e < val.shape[1]],
     }
+    dips_best = {
+        "margin": DIP_MARGIN,
+        "share": DIP_BEST,
+        "epochs": dips["epochs"],
+        "logged": [_num(dip_share(best_runs(val[learns(val, chance)]), e)) for e in dips["epochs"]],
+        "drawn": [_num(dip_share(best_runs(drawn[learned]), e)) for e in dips["epochs"]],
+    }
     return {
         "what": (f"final-epoch validation error of the logged runs vs {drawn.shape[0]} out-of-fold draws per run "
                  "(the first with the run's own seed; flips counted on it)"),
@@ -248,6 +255,7 @@ def draw_card(
                    "drawn_mean": _num(float(draw_mean[top].mean())),
                    "kendall_tau_learner": top_stats["kendall_tau"]},
         "dips": dips,
+        "dips_best": dips_best,
         "tails": tails,
         "early_cut": {
             "epochs": [e for e in CUT_EPOCHS if e < val.shape[1]],
@@ -266,6 +274,22 @@ TAIL_LEVEL = 0.01
 optimizer that evaluates thousands of configs at low fidelity finds first)."""
 DIP_EPOCHS = (5, 9, 13, 19)
 DIP_MARGIN = 0.02
+
+
+DIP_BEST = 1.0 / 3.0
+"""The card's second dips row counts the dips of the best third of learning runs (by their own final error),
+where optimizers look."""
+
+
+def best_runs(curves: np.ndarray, share: float = DIP_BEST) -> np.ndarray:
+    """The rows of ``curves`` (validation error at epochs 1..n) whose final error is among the lowest ``share``
+    (ties at the cut kept): each run judged by its own end, logged and drawn alike."""
+    curves = np.asarray(curves, float)
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share: must lie in (0, 1], got {share!r}")
+    if len(curves) == 0:
+        return curves
+    return curves[curves[:, -1] <= np.quantile(curves[:, -1], share)]
 
 
 def dip_share(curves: np.ndarray, epoch: int, margin: float = DIP_MARGIN) -> float | None:
@@ -393,6 +417,10 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
     if d:
         at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(d["epochs"], d["logged"], d["drawn"]))
         lines.append(f"  learning runs below their final error by > {d['margin']} at epoch (logged / drawn): {at}")
+    d = draws.get("dips_best")  # cards written before it lack this row
+    if d:
+        at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(d["epochs"], d["logged"], d["drawn"]))
+        lines.append(f"  ... the best third of them (by their own final error): {at}")
     t = draws.get("tails")  # cards written before it lack this row
     if t:
         at = ", ".join(f"{e}: {_fmt(a)} / {_fmt(b)}" for e, a, b in zip(t["epochs"], t["logged"], t["drawn"]))
