@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -670,6 +671,14 @@ def test_noise_clock_tool_averages_the_lags_it_names_and_compares_the_processes(
     liks = [float(ln.split()[8]) for ln in lines[10:]]
     assert liks[-1] == max(liks)  # the unconstrained covariance: the largest likelihood
     sized = tool.by_config_rows(str(tmp_path / "logs"), None)
+    spread = sized[-2:]  # the random size of each config's own, after one size and after the size by level
+    assert spread[0].startswith("a random size of each config's own, after one size (")
+    assert spread[1].startswith("a random size of each config's own, after the size by level (")
+    for line in spread:
+        found = re.findall(r"(wobble|whole noise) s ([0-9.]+), log likelihood ([+-][0-9.]+)", line)
+        assert [f[0] for f in found] == ["wobble", "whole noise"]
+        assert all(0 <= float(s) <= 3 and float(gain) >= 0 for _, s, gain in found)
+    sized = sized[:-2]
     assert sized[-2].startswith("size by config (fit --noise-size by-error): shift x (v / ")
     assert sized[-1].startswith("size by config (fit --noise-size by-level): shift x (v / ")
     assert "v = the final error e in [" in sized[-1] and "v = e (1 - e) of the final error in [" in sized[-2]
@@ -850,3 +859,41 @@ def test_draw_card_counts_the_dips_of_the_runs_that_end_best_on_their_own_row():
     at13 = card["dips"]["epochs"].index(13)
     assert card["dips"]["logged"][at13] == pytest.approx(1 / 3) == card["dips"]["drawn"][at13]  # all runs: alike
     assert card["dips_best"]["logged"][at13] == 1.0 and card["dips_best"]["drawn"][at13] == 0.0  # the best: not
+
+
+def _spread_residuals(spread: float, part: str, n_configs: int = 160, n_seeds: int = 3, seed: int = 0):
+    """Replicated residuals (Residuals of unit size) whose configs' ``part`` has a planted lognormal variance factor."""
+    from surrobench.surrogate.noise import Residuals
+
+    rng = np.random.default_rng(seed)
+    base = NoiseModel(sigma_val=0.25, sigma_test=0.25, rho=0.7, kappa=0.8, n_groups=0, n_learner_groups=0,
+                      n_flip_groups=0, n_runs=0, level=0.4)
+    chol = np.linalg.cholesky(base.correlation(25)) * 0.25
+    proj = np.full((25, 25), 1 / 25)
+    rows = []
+    for _ in range(n_configs):
+        root = np.exp((spread * rng.standard_normal() - spread**2 / 2) / 2)
+        t = proj + root * (np.eye(25) - proj) if part == "wobble" else root * np.eye(25)
+        eps = rng.standard_normal((n_seeds, 25)) @ chol.T @ t.T
+        rows.append(eps - eps.mean(axis=0))
+    val = np.vstack(rows)
+    sizes = np.full(n_configs, n_seeds)
+    return Residuals(val, val.copy(), n_configs * (n_seeds - 1), n_configs, n_configs, 0, len(val), sizes,
+                     np.zeros((n_configs, 25)))
+
+
+def test_a_random_size_per_config_is_found_where_planted_and_not_where_there_is_none():
+    from surrobench.surrogate.noise import config_spread_loglik, fit_config_spread
+
+    for part in ("wobble", "all"):
+        spread, gain = fit_config_spread(_spread_residuals(0.8, part), part)
+        assert spread == pytest.approx(0.8, abs=0.25) and gain > 20
+    spread, gain = fit_config_spread(_spread_residuals(0.0, "wobble"), "wobble")
+    assert spread < 0.3 and 0.0 <= gain < 4
+    res = _spread_residuals(0.8, "wobble")
+    # the wobble's spread describes a wobble spread better than a spread of the whole noise does
+    assert config_spread_loglik(res, 0.8, "wobble") > config_spread_loglik(res, 0.8, "all")
+    with pytest.raises(ValueError, match="part: must be one of wobble, all"):
+        config_spread_loglik(res, 0.5, "shift")
+    with pytest.raises(ValueError, match="spread: must be a finite number >= 0"):
+        config_spread_loglik(res, -0.1)

@@ -32,7 +32,10 @@ assume: the between-seed sd (logit, pooled over the configs of each row) early (
 residual around that mean, per epoch), for the replicated learners split into thirds by how far
 their mean curve still falls late (its logit from epoch 15 to 25) and by their mean final
 validation error, with Spearman's correlation between each config's own sd and the property; then
-the sizes by config that ``--noise-size by-error`` and ``by-level`` fit to them.
+the sizes by config that ``--noise-size by-error`` and ``by-level`` fit to them; last, how much a size of
+each config's own drawn at random (a lognormal factor of mean 1 on the variance of its wobble, or of its
+whole noise; ``surrobench.surrogate.noise.fit_config_spread``) describes them better, with one size for
+every config and after the size by level: the spread between configs that no property above explains.
 
     python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config]
 """
@@ -54,10 +57,13 @@ from surrobench.surrogate.data import load_run_data  # noqa: E402
 from surrobench.surrogate.noise import (  # noqa: E402
     NOISE_SIZES,
     NOISE_TIMES,
+    SPREAD_PARTS,
     calibrate,
     correlation_loglik,
+    fit_config_spread,
     fit_noise_size,
     replicated_residuals,
+    unit_residuals,
 )
 
 LAGS = (1, 3, 6)
@@ -129,6 +135,13 @@ def by_config_rows(logs: str, dataset: str | None) -> list[str]:
         rows.append(f"size by config (fit --noise-size {size}): shift x (v / {ref:.3f}) ** {-level:+.3f}, wobble x "
                     f"(v / {ref:.3f}) ** {-wobble:+.3f}, v = {v} in [{lo:.3f}, {hi:.3f}]; "
                     f"log likelihood {gain:+.1f} over one size")
+    for size in ("shared", "by-level"):  # a size of each config's own, at random, beyond what its level says
+        unit = unit_residuals(res, size)[0]
+        fits = [(part, *fit_config_spread(unit, part)) for part in SPREAD_PARTS]
+        rows.append(f"a random size of each config's own, after {'one size' if size == 'shared' else 'the size by level'} "
+                    "(variance x a lognormal factor of mean 1 and log sd s): "
+                    + ", ".join(f"{'wobble' if part == 'wobble' else 'whole noise'} s {s:.3f}, log likelihood {g:+.1f}"
+                                for part, s, g in fits))
     return ([f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
              "pooled over the configs of each third"] + sd_by_thirds(res) + rows)
 

@@ -119,6 +119,10 @@ __all__ = [
     "NOISE_CLOCKS",
     "NOISE_SIZES",
     "fit_noise_size",
+    "unit_residuals",
+    "config_spread_loglik",
+    "fit_config_spread",
+    "SPREAD_PARTS",
     "check_noise_time",
     "epoch_sd",
     "fit_early_noise",
@@ -784,6 +788,68 @@ def replicated_residuals(
                      np.asarray(sizes), np.vstack(means))
 
 
+def unit_residuals(res: Residuals, size: str = "shared") -> tuple[Residuals, dict[str, Any]]:
+    """``res`` rescaled to configs of unit size (each config's residuals divided by the factors of
+    :func:`fit_noise_size` for ``size``), and the size fields of the :class:`NoiseModel` (none for
+    ``"shared"``, which returns ``res`` itself)."""
+    check_noise_time(size, "size", NOISE_SIZES)
+    if size == "shared":
+        return res, {}
+    sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res, size)[:5])))
+    inverse = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **{**sized, "size_level": -sized["size_level"],
+                                                    "size_wobble": -sized["size_wobble"]})
+    n_ep = res.val.shape[1]
+    unit = inverse.resize(np.hstack([res.val, res.test]), np.repeat(sigmoid(res.val_mean[:, -1]), res.sizes))
+    return replace(res, val=unit[:, :n_ep], test=unit[:, n_ep:]), sized
+
+
+SPREAD_PARTS = ("wobble", "all")
+_SPREAD_NODES = 40  # Gauss-Hermite nodes over each config's variance factor
+
+
+def config_spread_loglik(res: Residuals, spread: float, part: str = "wobble") -> float:
+    """Gaussian log likelihood of the validation residuals ``res`` (up to a constant; covariance
+    ``S``, their pooled one) when each config's noise ``part`` (``"wobble"``: the residual around the
+    run's mean over the epochs; ``"all"``: the whole residual) has a variance factor of its own,
+    ``W = exp(spread * z - spread ** 2 / 2)`` with ``z`` a standard normal of the config (a lognormal
+    factor of mean 1, so that ``S`` keeps its meaning), integrated over ``z`` (Gauss-Hermite).
+    ``spread = 0`` is one size for every config."""
+    if part not in SPREAD_PARTS:
+        raise ValueError(f"part: must be one of {', '.join(SPREAD_PARTS)}, got {part!r}")
+    if not (math.isfinite(spread) and spread >= 0):
+        raise ValueError(f"spread: must be a finite number >= 0, got {spread!r}")
+    n_ep = res.val.shape[1]
+    cov = res.scatter / res.dof
+    starts = np.r_[0, np.cumsum(res.sizes)[:-1]]
+    scatters = np.stack([res.val[a:a + n].T @ res.val[a:a + n] for a, n in zip(starts, res.sizes)])
+    dof_g = res.sizes - 1
+    proj = np.full((n_ep, n_ep), 1.0 / n_ep)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_SPREAD_NODES if spread > 0 else 1)
+    terms = []
+    for z in nodes:
+        root = math.exp((spread * z - spread**2 / 2) / 2)
+        t = proj + root * (np.eye(n_ep) - proj) if part == "wobble" else root * np.eye(n_ep)
+        c = t @ cov @ t
+        _, logdet = np.linalg.slogdet(c)
+        terms.append(-0.5 * np.einsum("ij,gji->g", np.linalg.inv(c), scatters) - 0.5 * dof_g * logdet)
+    a = np.array(terms) + np.log(weights / weights.sum())[:, None]
+    top = a.max(axis=0)
+    return float(np.sum(top + np.log(np.exp(a - top).sum(axis=0))))
+
+
+def fit_config_spread(res: Residuals, part: str = "wobble") -> tuple[float, float]:
+    """``(spread, gain)``: the spread of :func:`config_spread_loglik` that maximises it (bounded search
+    over [0, 3], rounded to 3 decimals) and how much the log likelihood rises over one size for every config."""
+    from scipy.optimize import minimize_scalar
+
+    base = config_spread_loglik(res, 0.0, part)
+    fit = minimize_scalar(lambda t: -config_spread_loglik(res, t, part), bounds=(0.0, 3.0), method="bounded",
+                          options={"xatol": 1e-4})
+    spread = round(float(fit.x), 3)
+    gain = config_spread_loglik(res, spread, part) - base
+    return (spread, gain) if gain > 0 else (0.0, 0.0)
+
+
 def calibrate(
     config_ids: np.ndarray, val: np.ndarray, test: np.ndarray, chance: float, n_val: int, n_test: int,
     *, time: str = "epoch", size: str = "shared",
@@ -799,15 +865,7 @@ def calibrate(
     the process is then fitted on the residuals divided by their config's factor."""
     check_noise_time(time)
     check_noise_time(size, "size", NOISE_SIZES)
-    res = replicated_residuals(config_ids, val, test, chance, n_val, n_test)
-    sized: dict[str, Any] = {}
-    if size != "shared":  # fit the process on the residuals of unit-size configs: resize by the inverse powers
-        sized = dict(zip(_SIZE_FIELDS, (size, *fit_noise_size(res, size)[:5])))
-        inverse = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **{**sized, "size_level": -sized["size_level"],
-                                                        "size_wobble": -sized["size_wobble"]})
-        n_ep = res.val.shape[1]
-        unit = inverse.resize(np.hstack([res.val, res.test]), np.repeat(sigmoid(res.val_mean[:, -1]), res.sizes))
-        res = replace(res, val=unit[:, :n_ep], test=unit[:, n_ep:])
+    res, sized = unit_residuals(replicated_residuals(config_ids, val, test, chance, n_val, n_test), size)
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
