@@ -841,6 +841,13 @@ def test_noise_clock_by_config_finds_noise_planted_to_grow_with_final_error():
     # the late fall is the same for every config here: its thirds cannot separate the planted noise
     by_fall = lines[2:5]
     assert max(float(ln.split()[-1]) for ln in by_fall) < 0.3 and min(float(ln.split()[-1]) for ln in by_fall) > 0.1
+    # a property of the configs given beside them (the planted offset: its top third wobbles most) gets its thirds
+    ids = np.repeat([f"c{i}" for i in range(n_configs)], n_seeds)
+    assert list(ids[res.first_rows]) == sorted(set(ids))  # each learner group's first run, in the groups' order
+    extra = tool.sd_by_thirds(res, {"planted offset": offset[[int(c[1:]) for c in ids[res.first_rows]]]})
+    assert extra[:len(lines)] == lines and extra[len(lines)] == "planted offset"
+    wobble = [float(ln.split()[-1]) for ln in extra[len(lines) + 1:len(lines) + 4]]
+    assert wobble[0] == pytest.approx(0.1, rel=0.2) and wobble[2] == pytest.approx(0.3, rel=0.2)
 
 
 def test_draw_card_counts_the_dips_of_the_runs_that_end_best_on_their_own_row():

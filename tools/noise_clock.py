@@ -26,16 +26,17 @@ those that learned under every seed by thirds of their mean final error, the dra
 named (``surrobench fit --noise-size``; default: the four processes, one size for all), e.g.
 ``--cards --processes empirical --sizes shared,by-error``.
 
-With ``--by-config`` it prints whether the noise is the same for every config, as the processes
-assume: the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8), late
-(epochs 15-25) and at the last epoch, and of each run's shift (its residual's mean over the epochs) and wobble (the
-residual around that mean, per epoch), for the replicated learners split into thirds by how far
-their mean curve still falls late (its logit from epoch 15 to 25) and by their mean final
-validation error, with Spearman's correlation between each config's own sd and the property; then
-the sizes by config that ``--noise-size by-error`` and ``by-level`` fit to them; last, how much a size of
-each config's own drawn at random (a lognormal factor of mean 1 on the variance of its wobble, or of its
-whole noise; ``surrobench.surrogate.noise.fit_config_spread``) describes them better, with one size for
-every config and after the size by level: the spread between configs that no property above explains.
+With ``--by-config`` it prints whether the noise is the same for every config, as the processes assume:
+the between-seed sd (logit, pooled over the configs of each row) early (epochs 2-8), late (epochs 15-25)
+and at the last epoch, and of each run's shift (its residual's mean over the epochs) and wobble (the
+residual around that mean, per epoch), for the replicated learners split into thirds by how far their
+mean curve still falls late (its logit from epoch 15 to 25), by their mean final validation error and by
+their initial learning rate, with Spearman's correlation between each config's own sd and the property;
+then the sizes by config that ``--noise-size by-error`` and ``by-level`` fit to them; last, how much a
+size of each config's own drawn at random (a lognormal factor of mean 1 on the variance of its wobble,
+or of its whole noise; ``surrobench.surrogate.noise.fit_config_spread``) describes them better, with one
+size for every config and after the size by level: the spread between configs that no property above
+explains.
 
     python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config]
 """
@@ -129,6 +130,7 @@ def by_config_rows(logs: str, dataset: str | None) -> list[str]:
     info = dataset_info(data.dataset)
     cur = data.subset(data.curve_run)
     res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    lr = np.log10([cur.configs[i]["lr_init"] for i in res.first_rows])
     rows = []
     for size, v in (("by-error", "e (1 - e) of the final error"), ("by-level", "the final error e")):
         level, wobble, ref, lo, hi, gain = fit_noise_size(res, size)
@@ -143,10 +145,10 @@ def by_config_rows(logs: str, dataset: str | None) -> list[str]:
                     + ", ".join(f"{'wobble' if part == 'wobble' else 'whole noise'} s {s:.3f}, log likelihood {g:+.1f}"
                                 for part, s, g in fits))
     return ([f"{data.dataset}: between-seed sd (logit) of the {len(res.sizes)} configs that learned under every seed, "
-             "pooled over the configs of each third"] + sd_by_thirds(res) + rows)
+             "pooled over the configs of each third"] + sd_by_thirds(res, {"initial learning rate (log10)": lr}) + rows)
 
 
-def sd_by_thirds(res) -> list[str]:
+def sd_by_thirds(res, extra: dict[str, np.ndarray] | None = None) -> list[str]:
     """The table of :func:`by_config_rows` (below its title) for the replicated residuals ``res``."""
     from scipy.stats import spearmanr
 
@@ -161,7 +163,8 @@ def sd_by_thirds(res) -> list[str]:
     dof["shift"], dof["wobble"] = res.sizes - 1, (res.sizes - 1) * (res.val.shape[1] - 1)
     late0, last = SD_EPOCHS["late"]
     props = {f"late fall of the mean curve (logit, epoch {late0} to {last})": res.val_mean[:, late0 - 1] - res.val_mean[:, last - 1],
-             "final validation error (mean curve)": 1.0 / (1.0 + np.exp(-res.val_mean[:, last - 1]))}
+             "final validation error (mean curve)": 1.0 / (1.0 + np.exp(-res.val_mean[:, last - 1])),
+             **(extra or {})}
     windows = "".join(f"  sd epochs {lo}-{hi}" if lo < hi else f"{f'sd epoch {lo}':>15s}" for lo, hi in SD_EPOCHS.values())
     windows += f"{'shift sd':>15s}{'wobble sd':>15s}"
     out = [f"{'':40s}configs{windows}"]

@@ -693,6 +693,7 @@ class Residuals:
     n_runs: int  # runs of the learner groups
     sizes: np.ndarray | None = None  # (learner groups,) runs of each, in the order of the rows
     val_mean: np.ndarray | None = None  # (learner groups, epochs) each group's mean validation logit curve
+    first_rows: np.ndarray | None = None  # (learner groups,) the input row of each group's first run
 
     @property
     def scatter(self) -> np.ndarray:
@@ -760,7 +761,7 @@ def replicated_residuals(
     config_ids = np.asarray(config_ids)
     is_learner = learns(val, chance)
     ids, inverse, counts = np.unique(config_ids, return_inverse=True, return_counts=True)
-    zv, zt, means, sizes, dof = [], [], [], [], 0
+    zv, zt, means, sizes, firsts, dof = [], [], [], [], [], 0
     n_groups = n_learner = n_flip = n_runs = 0
     for g in np.flatnonzero(counts >= 2):
         rows = np.flatnonzero(inverse == g)
@@ -776,6 +777,7 @@ def replicated_residuals(
         lt = logit(np.clip(test[rows], 0.5 / n_test, 1 - 0.5 / n_test))
         means.append(lv.mean(axis=0))
         sizes.append(len(rows))
+        firsts.append(rows[0])
         zv.append(lv - means[-1])
         zt.append(lt - lt.mean(axis=0))
         dof += len(rows) - 1
@@ -785,7 +787,7 @@ def replicated_residuals(
             f"found {n_learner} (of {n_groups} replicated configs)"
         )
     return Residuals(np.vstack(zv), np.vstack(zt), dof, n_groups, n_learner, n_flip, n_runs,
-                     np.asarray(sizes), np.vstack(means))
+                     np.asarray(sizes), np.vstack(means), np.asarray(firsts))
 
 
 def unit_residuals(res: Residuals, size: str = "shared") -> tuple[Residuals, dict[str, Any]]:
