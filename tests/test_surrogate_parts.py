@@ -904,3 +904,29 @@ def test_a_random_size_per_config_is_found_where_planted_and_not_where_there_is_
         config_spread_loglik(res, 0.5, "shift")
     with pytest.raises(ValueError, match="spread: must be a finite number >= 0"):
         config_spread_loglik(res, -0.1)
+
+
+def test_noise_clock_dips_puts_the_replicated_runs_beside_draws_around_their_own_means(tmp_path):
+    from surrobench.datasets import info as dataset_info
+    from surrobench.surrogate.data import load_run_data
+    from surrobench.surrogate.noise import replicated_residuals
+    from surrobench.surrogate.quality import best_runs, dip_share
+
+    tool = load_tool("noise_clock")
+    logs = str(synthetic_logs(tmp_path / "logs"))
+    lines = tool.dips_rows(logs, None, draws=3)
+    assert lines == tool.dips_rows(logs, None, draws=3)  # seeded
+    assert lines[2].split() == ["e", "5", "e", "9", "e", "13", "e", "19"] * 2
+    names = [ln[:50].strip() for ln in lines[3:]]
+    assert names[0] == "logged" and all(n.startswith("drawn: ") for n in names[1:]) and len(names) == 5
+    cells = [[float(v) for v in ln[50:].split()] for ln in lines[3:]]
+    assert all(len(c) == 8 and all(0.0 <= v <= 1.0 for v in c) for c in cells)
+    # the logged row: the dips of the runs of the configs that learned under every seed, counted apart
+    data = load_run_data(logs)
+    cur = data.subset(data.curve_run)
+    info = dataset_info(data.dataset)
+    res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    runs = cur.val[np.isin(cur.config_ids, cur.config_ids[res.first_rows])]
+    assert len(runs) == len(res.val) and str(len(runs)) in lines[0]
+    want = [dip_share(runs, e) for e in (5, 9, 13, 19)] + [dip_share(best_runs(runs), e) for e in (5, 9, 13, 19)]
+    assert cells[0] == pytest.approx(want, abs=6e-4)

@@ -38,7 +38,14 @@ or of its whole noise; ``surrobench.surrogate.noise.fit_config_spread``) describ
 size for every config and after the size by level: the spread between configs that no property above
 explains.
 
-    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config]
+With ``--dips`` it prints how often the runs of those replicated learners fall below their own final
+error by more than 0.02 part-way (the card's dips, all runs and the best third by their own final error),
+logged, and drawn around each config's own mean curve (no prediction involved) with the noise of one
+size, sized by level, sized by level with a random size per config, and with the residual curves of
+runs of other configs: whether the draws' excess dips come from the noise or from the curves it is
+drawn around.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips]
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from surrobench.surrogate.noise import (  # noqa: E402
     NOISE_SIZES,
     NOISE_TIMES,
     SPREAD_PARTS,
+    NoiseModel,
     calibrate,
     correlation_loglik,
     fit_config_spread,
@@ -227,6 +235,67 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
     return out
 
 
+DIPS_DRAWS = 20  # --dips: sets of draws around the replicated configs' mean curves
+
+
+def dips_rows(logs: str, dataset: str | None, draws: int = DIPS_DRAWS, seed: int = 0) -> list[str]:
+    """How often the replicated learners' runs fall below their own final error part-way (the card's dips),
+    logged and drawn around each config's own mean curve with several noises (see the docstring)."""
+    from surrobench.surrogate.quality import DIP_EPOCHS, best_runs, dip_share
+
+    data = load_run_data(logs, dataset)
+    info = dataset_info(data.dataset)
+    cur = data.subset(data.curve_run)
+    res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    n_ep = res.val.shape[1]
+    mean = np.repeat(res.val_mean, res.sizes, axis=0)  # each run's config mean (logit)
+    final = 1.0 / (1.0 + np.exp(-mean[:, -1]))
+    # the mean of n runs carries 1/n of their noise: runs around it spread with (1 - 1/n) of its variance
+    keep = np.sqrt(1.0 - 1.0 / np.repeat(res.sizes, res.sizes))[:, None]
+    group = np.repeat(np.arange(len(res.sizes)), res.sizes)
+    rng = np.random.default_rng(seed)
+    unit, sized = unit_residuals(res, "by-level")
+    level = NoiseModel(0, 0, 0, 0, 0, 0, 0, 0, **sized)
+    spread, _ = fit_config_spread(unit, "wobble")
+    proj = np.full((n_ep, n_ep), 1.0 / n_ep)
+
+    def gaussian(scatter_res, sized_noise=None, spread=0.0):
+        chol = np.linalg.cholesky(scatter_res.scatter / scatter_res.dof)
+        eps = rng.standard_normal((len(mean), n_ep)) @ chol.T
+        if spread:  # each config's wobble, its variance times a lognormal factor of mean 1
+            root = np.exp((spread * rng.standard_normal(len(res.sizes)) - spread**2 / 2) / 2)[group][:, None]
+            eps = eps @ proj + root * (eps - eps @ proj)
+        if sized_noise is not None:
+            eps = sized_noise.resize(np.hstack([eps, eps]), final)[:, :n_ep]
+        return eps * keep
+
+    noises = {
+        "one size (the pooled covariance)": lambda: gaussian(res),
+        "sized by level": lambda: gaussian(unit, level),
+        f"by level, random size per config (s {spread:.2f})": lambda: gaussian(unit, level, spread),
+        "residuals of runs of other configs": lambda: res.val[rng.permutation(len(res.val))],
+    }
+    epochs = [e for e in DIP_EPOCHS if e < n_ep]
+
+    def cells(curves_list) -> str:
+        return "".join(f"{np.mean([dip_share(c, e) for c in curves_list]):8.3f}" for e in epochs) + "  " + "".join(
+            f"{np.mean([dip_share(best_runs(c), e) for c in curves_list]):8.3f}" for e in epochs)
+
+    def sig(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    head = "".join(f"{f'e {e}':>8s}" for e in epochs)
+    out = [f"{data.dataset}: dips (runs below their own final error by more than 0.02 part-way) of the "
+           f"{len(res.val)} runs of the {len(res.sizes)} configs that learned under every seed, logged and drawn "
+           f"around each config's own mean curve ({draws} sets of draws)",
+           f"{'':50s}{'all runs':>{8 * len(epochs)}s}  {'the best third (by own final error)':>{8 * len(epochs)}s}",
+           f"{'':50s}{head}  {head}",
+           f"{'logged':50s}" + cells([sig(mean + res.val)])]
+    for name, noise in noises.items():
+        out.append(f"{'drawn: ' + name:50s}" + cells([sig(mean + noise()) for _ in range(draws)]))
+    return out
+
+
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in names if t not in known]
@@ -243,6 +312,8 @@ def main(argv=None) -> int:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--cards", action="store_true", help="fit a surrogate with each noise process and compare their cards")
     how.add_argument("--by-config", action="store_true", help="the between-seed sd by thirds of a config property")
+    how.add_argument("--dips", action="store_true",
+                     help="the replicated runs' dips, logged and drawn around each config's own mean curve")
     p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=NOISE_TIMES,
                    help="with --cards: the processes, comma-separated (default: all)")
     p.add_argument("--sizes", type=lambda t: _names(t, NOISE_SIZES, "size"), default=("shared",),
@@ -253,7 +324,7 @@ def main(argv=None) -> int:
     if args.cards:
         lines = card_rows(args.logs, args.dataset, args.processes, args.sizes)
     else:
-        lines = (by_config_rows if args.by_config else rows)(args.logs, args.dataset)
+        lines = (by_config_rows if args.by_config else dips_rows if args.dips else rows)(args.logs, args.dataset)
     print("\n".join(lines))
     return 0
 
