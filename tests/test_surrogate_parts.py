@@ -918,7 +918,8 @@ def test_noise_clock_dips_puts_the_replicated_runs_beside_draws_around_their_own
     assert lines == tool.dips_rows(logs, None, draws=3)  # seeded
     assert lines[2].split() == ["e", "5", "e", "9", "e", "13", "e", "19"] * 2
     names = [ln[:50].strip() for ln in lines[3:]]
-    assert names[0] == "logged" and all(n.startswith("drawn: ") for n in names[1:]) and len(names) == 5
+    assert names[0] == "logged" and all(n.startswith("drawn: ") for n in names[1:]) and len(names) == 6
+    assert names[-1] == "drawn: residuals of the 3 configs of nearest curve"
     cells = [[float(v) for v in ln[50:].split()] for ln in lines[3:]]
     assert all(len(c) == 8 and all(0.0 <= v <= 1.0 for v in c) for c in cells)
     # the logged row: the dips of the runs of the configs that learned under every seed, counted apart

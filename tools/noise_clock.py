@@ -41,9 +41,11 @@ explains.
 With ``--dips`` it prints how often the runs of those replicated learners fall below their own final
 error by more than 0.02 part-way (the card's dips, all runs and the best third by their own final error),
 logged, and drawn around each config's own mean curve (no prediction involved) with the noise of one
-size, sized by level, sized by level with a random size per config, and with the residual curves of
-runs of other configs: whether the draws' excess dips come from the noise or from the curves it is
-drawn around.
+size, sized by level, sized by level with a random size per config, with the residual curves of runs
+of other configs drawn at random, and with those of the runs of the three configs whose mean curves
+are nearest (their shape from epoch 5 on relative to the last epoch, and the last epoch's level; the
+config itself left out): whether the draws' excess dips come from the noise or from the curves it is
+drawn around, and whether noise that belongs to a curve like the config's has them.
 
     python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips]
 """
@@ -236,6 +238,7 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
 
 
 DIPS_DRAWS = 20  # --dips: sets of draws around the replicated configs' mean curves
+DIPS_NEAREST = 3  # --dips: the configs whose runs lend their residual curves, by nearness of mean curve
 
 
 def dips_rows(logs: str, dataset: str | None, draws: int = DIPS_DRAWS, seed: int = 0) -> list[str]:
@@ -269,11 +272,25 @@ def dips_rows(logs: str, dataset: str | None, draws: int = DIPS_DRAWS, seed: int
             eps = sized_noise.resize(np.hstack([eps, eps]), final)[:, :n_ep]
         return eps * keep
 
+    # the runs of the configs whose mean curves are nearest (shape from epoch 5 on, relative to the last epoch,
+    # and the last epoch's level), the config itself left out
+    starts = np.r_[0, np.cumsum(res.sizes)[:-1]]
+    shape = np.column_stack([res.val_mean[:, 4:] - res.val_mean[:, -1:], res.val_mean[:, -1]])
+    dist = ((shape[:, None, :] - shape[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(dist, np.inf)
+    near = np.argsort(dist, axis=1, kind="stable")[:, :DIPS_NEAREST]
+
+    def nearest():
+        pools = [np.concatenate([np.arange(starts[h], starts[h] + res.sizes[h]) for h in near[g]])
+                 for g in range(len(res.sizes))]
+        return res.val[np.concatenate([rng.choice(pool, n, replace=False) for pool, n in zip(pools, res.sizes)])]
+
     noises = {
         "one size (the pooled covariance)": lambda: gaussian(res),
         "sized by level": lambda: gaussian(unit, level),
         f"by level, random size per config (s {spread:.2f})": lambda: gaussian(unit, level, spread),
         "residuals of runs of other configs": lambda: res.val[rng.permutation(len(res.val))],
+        f"residuals of the {DIPS_NEAREST} configs of nearest curve": nearest,
     }
     epochs = [e for e in DIP_EPOCHS if e < n_ep]
 
