@@ -31,7 +31,7 @@ from ._cli_args import (
 )
 from ._paths import check_writable_dir
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
 NOISE_SIZES = ("shared", "by-error", "by-level")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
 
@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the seed noise's process: the wobble over epochs (default), over log epochs with a "
                         "per-epoch jitter, that plus a larger independent noise in the first epochs "
                         "(log-epoch-early), or no process: the replicated runs' measured covariance between "
-                        "epochs (empirical; see docs/surrogates.md)")
+                        "epochs (empirical), or their residual curves themselves, each draw a run of a config "
+                        "whose predicted curve is near its own (bank; with --noise-size shared only; see "
+                        "docs/surrogates.md)")
     f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "
                         "the config's final error e as the replicated runs' does, through e(1-e) (by-error) or e "

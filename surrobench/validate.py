@@ -478,7 +478,7 @@ def validate(
     from .compare import blas_kernels, resolve_optimizers
     from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
-    from .surrogate.noise import NOISE_SIZES, check_noise_time
+    from .surrogate.noise import check_noise
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
@@ -489,8 +489,7 @@ def validate(
         raise ValueError(f"folds: grouped K-fold needs K >= 5, got {folds!r}")
     if grid not in GRIDS:
         raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
-    check_noise_time(noise_time, "noise_time")
-    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
+    check_noise(noise_time, noise_size)
     unknown = [s for s in sides if s not in SIDES]
     if unknown or not sides:
         raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")

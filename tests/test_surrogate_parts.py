@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -309,7 +310,7 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
 
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, got 'days'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, got 'days'"):
         fit_surrogate(logs, grid="quick", noise_time="days")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
     assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
@@ -931,3 +932,85 @@ def test_noise_clock_dips_puts_the_replicated_runs_beside_draws_around_their_own
     assert len(runs) == len(res.val) and str(len(runs)) in lines[0]
     want = [dip_share(runs, e) for e in (5, 9, 13, 19)] + [dip_share(best_runs(runs), e) for e in (5, 9, 13, 19)]
     assert cells[0] == pytest.approx(want, abs=6e-4)
+
+
+def test_the_residual_bank_keeps_the_runs_own_residual_curves_and_draws_from_the_configs_of_nearest_curve():
+    from surrobench.surrogate.noise import bank_key, check_noise, replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, level=0.3)
+    ids, val, test = _planted_runs(planted)
+    noise = calibrate(ids, val, test, 0.94, 340, 340, time="bank")
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    scale = np.sqrt(np.repeat(res.sizes / (res.sizes - 1), res.sizes))[:, None]  # one run's variance
+    np.testing.assert_allclose(np.asarray(noise.bank), np.hstack([res.val, res.test]) * scale, atol=6e-7)
+    assert noise.bank_sizes == tuple(res.sizes) and noise.bank_keys is None
+    assert noise.matrix == calibrate(ids, val, test, 0.94, 340, 340, time="empirical").matrix  # the covariance too
+    with pytest.raises(ValueError, match="no residual bank with keys"):
+        noise.bank_noise(np.zeros((1, 2)), np.zeros((1, 50)))
+    # keys: each banked config's predicted curve; here the config means themselves
+    keyed = noise.with_bank_keys(res.val_mean)
+    np.testing.assert_allclose(np.asarray(keyed.bank_keys), bank_key(res.val_mean), atol=6e-7)
+    one = replace(keyed, bank_nearest=1)
+    rng = np.random.default_rng(0)
+    normals = rng.standard_normal((200, 2))
+    starts = np.r_[0, np.cumsum(res.sizes)[:-1]]
+    for g in (0, 5, len(res.sizes) - 1):  # a curve equal to a config's key draws that config's runs only
+        z = np.repeat(res.val_mean[g:g + 1], 200, axis=0)
+        rows = one.bank_noise(normals, np.hstack([z, z]))
+        mine = np.asarray(one.bank)[starts[g]:starts[g] + res.sizes[g]]
+        assert all(any(np.array_equal(r, m) for m in mine) for r in rows)
+        assert len({r.tobytes() for r in rows}) == res.sizes[g]  # every run of it, picked by the uniforms
+        three = keyed.bank_noise(normals, np.hstack([z, z]))  # ... and with three configs, theirs
+        near = np.argsort(((bank_key(z[:1]) - np.asarray(keyed.bank_keys)) ** 2).sum(axis=1), kind="stable")[:3]
+        pool = np.vstack([np.asarray(keyed.bank)[starts[h]:starts[h] + res.sizes[h]] for h in near])
+        assert all(any(np.array_equal(r, m) for m in pool) for r in three)
+    z = res.val_mean[rng.integers(0, len(res.sizes), 50)] + rng.normal(0, 0.3, (50, 25))
+    batch = keyed.bank_noise(normals[:50], np.hstack([z, z]))
+    for i in (0, 17, 49):  # a row alone as in the batch
+        np.testing.assert_array_equal(keyed.bank_noise(normals[i:i + 1], np.hstack([z, z])[i:i + 1])[0], batch[i])
+    d = json.loads(json.dumps(keyed.to_dict()))
+    assert "residual curves of" in d["process"] and NoiseModel.from_dict(d) == keyed
+    assert "bank" not in calibrate(ids, val, test, 0.94, 340, 340, time="empirical").to_dict()  # others as before
+    for bad, words in [({"bank": [[0.0] * 49] * len(noise.bank)}, "runs x 50 finite numbers"),
+                       ({"bank_sizes": [1] * len(noise.bank)}, "groups of at least 2 runs"),
+                       ({"bank_keys": [[0.0] * 3] * len(noise.bank_sizes)}, "one row of 22 finite numbers"),
+                       ({"bank_nearest": 0}, "bank_nearest must be an int in 1.."),
+                       ({"size": "by-level", "size_level": 1.0, "size_wobble": 0.0, "size_ref": 0.5, "size_lo": 0.4,
+                         "size_hi": 0.8}, "size must be 'shared'")]:
+        with pytest.raises(ValueError, match=f"noise parameters: .*{words}"):
+            NoiseModel.from_dict({**d, **bad})
+    with pytest.raises(ValueError, match="noise_size: a residual bank .* takes noise_size 'shared', got 'by-level'"):
+        check_noise("bank", "by-level")
+    with pytest.raises(ValueError, match="size: a residual bank"):
+        calibrate(ids, val, test, 0.94, 340, 340, time="bank", size="by-level")
+
+
+def test_a_surrogate_fitted_with_the_residual_bank_draws_its_noise_from_the_bank(tmp_path, capsys):
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate.noise import logit as to_logit
+
+    logs = synthetic_logs(tmp_path / "logs")
+    s = fit_surrogate(logs, grid="quick", plot=False, noise_time="bank")
+    assert s.noise.bank is not None and s.noise.bank_keys is not None
+    assert "drawn from a bank of the" in s.quality["seed_noise"]["note"]
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 300, axis=0)
+    keys, seeds = np.full(300, 123, dtype=np.uint64), np.arange(300, dtype=np.uint64)
+    curves = again.predict(x, keys, seeds)[0]
+    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
+    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    # a learning draw is its mapped learner curve plus a banked run's residual curve, exactly
+    out = np.asarray(s.fast.inplace_predict(x[:1]), dtype=float).reshape(1, -1)
+    learner = s.curve.learner(out[:, 1:s._k + 1])
+    mapped = s.curve.tail(to_logit(learner))[0]
+    learned = curves[:, 24] < 0.85
+    assert learned.sum() > 50
+    bank = np.asarray(s.noise.bank)
+    noise = to_logit(np.clip(curves[learned], 1e-12, 1 - 1e-12)) - mapped
+    hits = [np.min(np.abs(bank - row).max(axis=1)) for row in noise]
+    assert max(hits) < 1e-6
+    with pytest.raises(ValueError, match="has no keys"):
+        type(s)(manifest=s.manifest, curve=s.curve, runtime=s.runtime, noise=replace(s.noise, bank_keys=None))
+    assert main(["fit", str(logs), "--out", str(tmp_path / "x"), "--noise-time", "bank", "--noise-size", "by-level"]) == 2
+    assert "noise_size: a residual bank" in capsys.readouterr().err

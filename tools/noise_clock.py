@@ -100,7 +100,7 @@ def rows(logs: str, dataset: str | None) -> list[str]:
     measured = cov / np.outer(sd, sd)
     head = "".join(f"  lag {lag} early  late" for lag in LAGS)
     shown = (1, 2, 5, 13, 25)
-    fitted = {time: calibrate(*args, time=time) for time in NOISE_TIMES}
+    fitted = {time: calibrate(*args, time=time) for time in PROCESSES}
     out = [f"{data.dataset}: the seed noise rests on {res.n_learner_groups} configs that learned under every seed "
            f"({res.n_runs} runs, {res.dof} degrees of freedom)",
            f"sd (logit) at epochs {', '.join(map(str, shown))}"]
@@ -194,13 +194,14 @@ def sd_by_thirds(res, extra: dict[str, np.ndarray] | None = None) -> list[str]:
     return out
 
 
-def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("shared",)) -> list[str]:
+def card_rows(logs: str, dataset: str | None, processes=None, sizes=("shared",)) -> list[str]:
     """The draws rows of the quality cards of surrogates fitted on ``logs``, one per noise process
     and size (a column each, named by the process, with ``/by-error`` or ``/by-level`` where the size follows
-    the config)."""
+    the config; pairs that do not go together, a residual bank with a size by config, are left out).
+    ``processes`` defaults to :data:`PROCESSES`."""
     from surrobench.surrogate import fit_surrogate
 
-    columns = [(t, z) for t in processes for z in sizes]
+    columns = [(t, z) for t in (processes or PROCESSES) for z in sizes if t != "bank" or z == "shared"]
     names = [t if z == "shared" else f"{t}/{z}" for t, z in columns]
     cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t, noise_size=z).quality for t, z in columns]
     first = cards[0]["draws"]["dips"]
@@ -236,6 +237,10 @@ def card_rows(logs: str, dataset: str | None, processes=NOISE_TIMES, sizes=("sha
                + "".join(f"{c['draws']['max_gap']:{width}.3f}" for c in cards))
     return out
 
+
+PROCESSES = ("epoch", "log-epoch", "log-epoch-early", "empirical")
+"""The seed-noise processes the table and, by default, ``--cards`` compare (``surrobench fit --noise-time``; the
+residual bank, ``bank``, has the measured covariance's table row and is a ``--cards`` column when named)."""
 
 DIPS_DRAWS = 20  # --dips: sets of draws around the replicated configs' mean curves
 DIPS_NEAREST = 3  # --dips: the configs whose runs lend their residual curves, by nearness of mean curve
@@ -331,12 +336,13 @@ def main(argv=None) -> int:
     how.add_argument("--by-config", action="store_true", help="the between-seed sd by thirds of a config property")
     how.add_argument("--dips", action="store_true",
                      help="the replicated runs' dips, logged and drawn around each config's own mean curve")
-    p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=NOISE_TIMES,
-                   help="with --cards: the processes, comma-separated (default: all)")
+    p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=PROCESSES,
+                   help="with --cards: the processes, comma-separated (default: the four processes; also known: "
+                        "bank, the residual bank)")
     p.add_argument("--sizes", type=lambda t: _names(t, NOISE_SIZES, "size"), default=("shared",),
                    help="with --cards: the sizes, comma-separated (default: shared)")
     args = p.parse_args(argv)
-    if not args.cards and (args.processes != NOISE_TIMES or args.sizes != ("shared",)):
+    if not args.cards and (args.processes != PROCESSES or args.sizes != ("shared",)):
         p.error("--processes and --sizes pick the columns of --cards")
     if args.cards:
         lines = card_rows(args.logs, args.dataset, args.processes, args.sizes)

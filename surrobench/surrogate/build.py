@@ -36,8 +36,8 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import (NOISE_SIZES, calibrate, check_noise_time, fit_learn_corr, learns, logit, replicated_learning,
-                    sigmoid)
+from .noise import (calibrate, check_noise, fit_learn_corr, learns, logit, replicated_learning,
+                    replicated_residuals, sigmoid)
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -185,8 +185,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
     grid_name, grid = resolve_grid(grid)
-    check_noise_time(noise_time, "noise_time")
-    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
+    check_noise(noise_time, noise_size)
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -222,6 +221,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
         oof_margin[te], oof_learner[te] = model.raw(x[te])
         fold_models.append(model)
         logger.info("outer fold %d/%d: %s", f + 1, n_outer, params)
+    noise = _with_bank_keys(noise, cur, info, oof_learner)
     oof_z = logit(oof_learner)
     # Calibration (P(learns), tail map) for the shipped model: fitted on every out-of-fold
     # prediction. For the card, each fold's calibration is fitted on the other folds only.
@@ -246,7 +246,8 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
         for k in range(DRAWS_PER_RUN):
             seeds = cur.seeds[te].astype(np.uint64) + np.uint64(k * 2**32)
             oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix,
-                                         noise.resize if noise.size != "shared" else None)[:, :MAX_EPOCH]
+                                         noise.resize if noise.size != "shared" else None,
+                                         noise.bank_noise if noise.bank is not None else None)[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)
@@ -318,6 +319,17 @@ def _curve_inputs(cur: RunData, info, noise_time: str = "epoch", noise_size: str
     return x, cargs, noise, noise_sd, learn, y_logit
 
 
+def _with_bank_keys(noise, cur: RunData, info, oof_learner: np.ndarray):
+    """``noise`` with its residual bank's keys (time ``"bank"``): each banked config's out-of-fold predicted
+    learner curve, as a draw of a config the surrogate never saw searches the bank; others unchanged."""
+    if noise.bank is None:
+        return noise
+    res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    if tuple(int(n) for n in res.sizes) != tuple(noise.bank_sizes):  # pragma: no cover - same data, same groups
+        raise RuntimeError("residual bank: its groups differ from the replicated learners'")
+    return noise.with_bank_keys(logit(oof_learner[res.first_rows]))
+
+
 def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise=None):
     """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
     calibration, the tail map, the chance-level curves, and the seed correlation of learning
@@ -355,8 +367,7 @@ def fit_models(
     except ImportError:  # pragma: no cover
         threadpool_limits = None
     grid_name, grid = resolve_grid(grid)
-    check_noise_time(noise_time, "noise_time")
-    check_noise_time(noise_size, "noise_size", NOISE_SIZES)
+    check_noise(noise_time, noise_size)
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)
@@ -375,6 +386,7 @@ def fit_models(
             model = fit_curve_model(x[tr], cur.val[tr], cur.test[tr], curve_params, seed=seed, **cargs)
             oof_margin[te], oof_learner[te] = model.raw(x[te])
         curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
+        noise = _with_bank_keys(noise, cur, info, oof_learner)
         curve.calibration, curve.tail, curve.chance_bank, curve.learn_corr = _draw_parts(
             cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise)
         rt_device = pick_device(data, device)
@@ -502,6 +514,10 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, c
             sd = noise.sd_profile(MAX_EPOCH)
             process += (f", early noise (sd at epoch 1 {sd[0]:.2f} and 25 {sd[-1]:.2f} times the overall sd, "
                         f"decay {noise.decay:.1f} epochs)")
+    if noise.bank is not None:
+        process = (f"drawn from a bank of the {len(noise.bank)} replicated runs' residual curves, each draw a run of "
+                   f"one of the {noise.bank_nearest} banked configs whose predicted curves are nearest its own; "
+                   + process)
     if noise.size != "shared":
         level, wobble = noise.size_factors(np.array([0.3, 0.5, 0.7]))
         process += ("; sized by the config's final error e: run-level shift times "

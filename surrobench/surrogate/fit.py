@@ -235,7 +235,8 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     :func:`tail_levels`, per output) are moved until the quantiles of ``map(pred) + noise`` (the noise
     simulated with up to :data:`TAIL_DRAWS` seeded draws per run) equal the measured quantiles at every
     level (:data:`TAIL_ROUNDS` rounds at most). With ``noise`` (the :class:`~.noise.NoiseModel` the draws will use) the simulated noise is
-    the draws' own, sized by config where the model says so (by the final error the map gives);
+    the draws' own, sized by config where the model says so (by the final error the map gives) or taken
+    from its residual bank (searched by ``pred``);
     without it, independent with sd ``noise_sd``. Started from the measured quantiles narrowed so that the noise restores
     their variance; where the measured tail is shorter than the noise's own, the knots rise until the
     draws' tail is no longer than the runs' (within the least slope, :data:`TAIL_MIN_SLOPE`).
@@ -256,7 +257,11 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     n, n_out = pred.shape
     draws = max(1, min(TAIL_DRAWS, 40_000 // n))
     normals = np.random.default_rng(seed).standard_normal((draws * n, n_out))
-    eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)
+    banked = noise is not None and getattr(noise, "bank", None) is not None
+    if banked:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
+        eps = noise.bank_noise(normals[:, :2], np.tile(pred, (draws, 1)))
+    else:
+        eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)
     sized = noise is not None and noise.size != "shared"
     for _ in range(TAIL_ROUNDS):
         mapped = np.tile(tail(pred), (draws, 1))

@@ -124,6 +124,9 @@ __all__ = [
     "fit_config_spread",
     "SPREAD_PARTS",
     "check_noise_time",
+    "check_noise",
+    "bank_key",
+    "BANK_NEAREST",
     "epoch_sd",
     "fit_early_noise",
     "EARLY_BOUNDS",
@@ -149,15 +152,32 @@ def size_variable(size: str, final_val_error) -> np.ndarray:
     return e if size == "by-level" else e * (1.0 - e)
 
 _SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
+_BANK_FIELDS = ("bank", "bank_sizes", "bank_keys", "bank_nearest")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical")
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank")
 """The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): a clock of
 :data:`NOISE_CLOCKS`, ``"log-epoch-early"``, the log-epoch clock plus a larger independent
-noise in the first epochs (``early``, ``decay``), and ``"empirical"``, the replicated runs'
-measured covariance between epochs (``matrix``)."""
+noise in the first epochs (``early``, ``decay``), ``"empirical"``, the replicated runs'
+measured covariance between epochs (``matrix``), and ``"bank"``, no distribution at all: the
+replicated runs' own residual curves, each draw taking one of a run of a config whose predicted
+curve is near its own (:meth:`NoiseModel.bank_noise`)."""
+
+BANK_NEAREST = 3
+"""With ``time="bank"``: how many replicated configs of nearest predicted curve a draw takes its residual curve from."""
+BANK_FROM_EPOCH = 5
+"""With ``time="bank"``: a curve's key is its shape from this epoch (1-based) on, relative to its last epoch, and
+its last epoch's level (validation logits; :func:`bank_key`)."""
+
+
+def bank_key(z: np.ndarray) -> np.ndarray:
+    """The keys by which the residual bank is searched: of validation logit curves ``z`` (rows, at least
+    MAX_EPOCH columns), their shape from :data:`BANK_FROM_EPOCH` on relative to the last epoch, and
+    the last epoch's level ((rows, MAX_EPOCH - BANK_FROM_EPOCH + 2))."""
+    z = np.asarray(z, dtype=float)[:, :MAX_EPOCH]
+    return np.column_stack([z[:, BANK_FROM_EPOCH - 1:] - z[:, -1:], z[:, -1]])
 
 
 def check_noise_time(value, name: str = "time", choices: tuple[str, ...] = NOISE_TIMES) -> str:
@@ -165,6 +185,17 @@ def check_noise_time(value, name: str = "time", choices: tuple[str, ...] = NOISE
     if value not in choices:
         raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def check_noise(time, size, names: tuple[str, str] = ("noise_time", "noise_size")) -> tuple[str, str]:
+    """``(time, size)`` if each is known (:data:`NOISE_TIMES`, :data:`NOISE_SIZES`) and they go together (a
+    residual bank carries its configs' sizes: ``"bank"`` only with ``"shared"``), else a one-line ``ValueError``."""
+    check_noise_time(time, names[0])
+    check_noise_time(size, names[1], NOISE_SIZES)
+    if time == "bank" and size != "shared":
+        raise ValueError(f"{names[1]}: a residual bank ({names[0]} 'bank') carries its configs' sizes; "
+                         f"it takes {names[1]} 'shared', got {size!r}")
+    return time, size
 
 
 LEARN_MARGIN = 0.05
@@ -380,6 +411,13 @@ class NoiseModel:
     size_ref: float = 0.25
     size_lo: float = 0.25
     size_hi: float = 0.25
+    # time "bank": the replicated learners' residual curves, one row per run ([validation | test] logits, each
+    # scaled to one run's variance), grouped by config (bank_sizes runs each, in order), and each config's key
+    # (bank_key of its out-of-fold predicted learner curve; None until the fit has predicted them)
+    bank: tuple[tuple[float, ...], ...] | None = None
+    bank_sizes: tuple[int, ...] | None = None
+    bank_keys: tuple[tuple[float, ...], ...] | None = None
+    bank_nearest: int = BANK_NEAREST
 
     def size_factors(self, final_val_error: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The factors of each config's run-level shift and of its wobble, from its final validation
@@ -402,8 +440,53 @@ class NoiseModel:
             out[:, block] += (level - wobble) * noise[:, block].mean(axis=1, keepdims=True)
         return out
 
+    def with_bank_keys(self, predicted: np.ndarray) -> "NoiseModel":
+        """This model with the bank's keys: ``predicted`` holds each banked config's predicted learner curve
+        (validation logits, rows in the order of the bank's configs; out of fold, as a draw's config is)."""
+        if self.bank is None:
+            raise ValueError("bank keys: this noise model has no residual bank (time 'bank')")
+        keys = bank_key(predicted)
+        if len(keys) != len(self.bank_sizes) or not np.all(np.isfinite(keys)):
+            raise ValueError(f"bank keys: expected {len(self.bank_sizes)} finite predicted curves, got {len(keys)}")
+        return replace(self, bank_keys=tuple(tuple(float(v) for v in row) for row in np.round(keys, 6)))
+
+    def bank_noise(self, normals: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Noise rows ([validation | test] logits) for curves whose predicted learner curve (validation
+        logits) is ``z``: each row the residual curve of a run of one of the :data:`BANK_NEAREST` banked configs
+        whose keys (:func:`bank_key`) are nearest ``z``'s, the config and the run picked by the uniforms
+        ``Phi(normals[:, 0])`` and ``Phi(normals[:, 1])`` (a pure function of the row's config and seed).
+        Every step is row by row, so a row's noise is the same alone or in a batch."""
+        arrays = self._bank_arrays()
+        if arrays is None:
+            raise ValueError("bank noise: this noise model has no residual bank with keys (time 'bank', fitted)")
+        bank, starts, sizes, keys = arrays
+        key = bank_key(z)
+        dist = np.zeros((len(key), len(keys)))
+        for j in range(keys.shape[1]):  # one column at a time: the same sums whatever the batch
+            dist += (key[:, j:j + 1] - keys[None, :, j]) ** 2
+        near = np.argsort(dist, axis=1, kind="stable")[:, : self.bank_nearest]
+        rows = np.arange(len(key))
+        which = np.minimum((ndtr(normals[:, 0]) * near.shape[1]).astype(int), near.shape[1] - 1)
+        group = near[rows, which]
+        run = np.minimum((ndtr(normals[:, 1]) * sizes[group]).astype(int), sizes[group] - 1)
+        return bank[starts[group] + run]
+
+    def _bank_arrays(self):
+        if self.bank is None or self.bank_keys is None:
+            return None
+        cached = self.__dict__.get("_bank_cache")
+        if cached is None:
+            sizes = np.asarray(self.bank_sizes, dtype=int)
+            cached = (np.asarray(self.bank, dtype=float), np.r_[0, np.cumsum(sizes)[:-1]], sizes,
+                      np.asarray(self.bank_keys, dtype=float))
+            object.__setattr__(self, "_bank_cache", cached)
+        return cached
+
     def to_dict(self) -> dict:
-        if self.matrix is not None:
+        if self.bank is not None:
+            process = (f"residual curves of {len(self.bank)} replicated runs, each draw a run of one of the "
+                       f"{self.bank_nearest} configs of nearest predicted curve")
+        elif self.matrix is not None:
             process = "measured covariance between epochs"
         else:
             process = "level + AR(1) over epochs" if self.time == "epoch" else "level + AR(1) over log epochs"
@@ -420,6 +503,15 @@ class NoiseModel:
             del out["matrix"]
         else:
             out["matrix"] = [list(row) for row in self.matrix]
+        for k in ("_bank_cache",):
+            out.pop(k, None)
+        if self.bank is None:  # ... and before the residual bank
+            for k in _BANK_FIELDS:
+                del out[k]
+        else:
+            out["bank"] = [list(row) for row in self.bank]
+            out["bank_sizes"] = list(self.bank_sizes)
+            out["bank_keys"] = None if self.bank_keys is None else [list(row) for row in self.bank_keys]
         if self.size == "shared":  # ... and before the size by config
             for k in _SIZE_FIELDS:
                 del out[k]
@@ -480,9 +572,12 @@ class NoiseModel:
         check_noise_time(time, "noise parameters: time", NOISE_CLOCKS)
         check_noise_time(size, "noise parameters: size", NOISE_SIZES)
         matrix = None if matrix is None else _checked_matrix(matrix)
+        bank = _checked_bank(d) if d.get("bank") is not None else {}  # surrogates built before the bank: none
+        if bank and size != "shared":
+            raise ValueError("noise parameters: a residual bank carries its configs' sizes; size must be 'shared'")
         try:
             out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time,
-                      matrix=matrix, size=size)
+                      matrix=matrix, size=size, **bank)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
         lo, hi = SIZE_POWER_BOUNDS
@@ -512,6 +607,30 @@ class NoiseModel:
         if self.early or self.matrix is not None:  # column j of each block is epoch j's noise: scale it by its sd
             m *= np.tile(self.sd_profile(n_epochs), 2)[None, :]
         return m
+
+
+def _checked_bank(d: dict) -> dict[str, Any]:
+    """The residual bank's fields of a noise dict, checked (one-line ``ValueError`` naming what is wrong)."""
+    try:
+        bank = np.asarray(d["bank"], dtype=float)
+        sizes = np.asarray(d["bank_sizes"], dtype=float)
+        keys = None if d.get("bank_keys") is None else np.asarray(d["bank_keys"], dtype=float)
+        nearest = d.get("bank_nearest", BANK_NEAREST)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"noise parameters: the residual bank is malformed ({exc})") from None
+    if (bank.ndim != 2 or bank.shape[1] != 2 * MAX_EPOCH or not np.all(np.isfinite(bank)) or sizes.ndim != 1
+            or len(sizes) < 2 or np.any(sizes < 2) or np.any(sizes != np.round(sizes)) or sizes.sum() != len(bank)):
+        raise ValueError(f"noise parameters: the residual bank must hold runs x {2 * MAX_EPOCH} finite numbers in "
+                         "groups of at least 2 runs (bank_sizes summing to its rows), and at least 2 groups")
+    width = MAX_EPOCH - BANK_FROM_EPOCH + 2
+    if keys is not None and (keys.shape != (len(sizes), width) or not np.all(np.isfinite(keys))):
+        raise ValueError(f"noise parameters: bank_keys must hold one row of {width} finite numbers per bank group")
+    if isinstance(nearest, bool) or not isinstance(nearest, int) or not 1 <= nearest <= len(sizes):
+        raise ValueError(f"noise parameters: bank_nearest must be an int in 1..{len(sizes)}, got {nearest!r}")
+    return {"bank": tuple(tuple(float(v) for v in row) for row in bank),
+            "bank_sizes": tuple(int(v) for v in sizes),
+            "bank_keys": None if keys is None else tuple(tuple(float(v) for v in row) for row in keys),
+            "bank_nearest": nearest}
 
 
 def _checked_matrix(matrix) -> tuple[tuple[float, ...], ...]:
@@ -862,11 +981,13 @@ def calibrate(
     instead of the level + AR(1) over epochs; ``time="log-epoch-early"`` that process plus early
     noise (:func:`fit_early_noise`): the epochs' sds then differ, ``sigma`` being their root mean
     square (the validation and the test noise share the profile); ``time="empirical"`` takes the
-    residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch).
+    residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch);
+    ``time="bank"`` keeps, besides that covariance, the residual curves themselves (``bank``; the fit adds
+    each banked config's key with :meth:`NoiseModel.with_bank_keys`), which the draws take instead of
+    Gaussian noise (:meth:`NoiseModel.bank_noise`; size ``"shared"`` only: the bank carries its sizes).
     ``size="by-error"`` (or ``"by-level"``) lets the noise's size follow the config's final error (:func:`fit_noise_size`);
     the process is then fitted on the residuals divided by their config's factor."""
-    check_noise_time(time)
-    check_noise_time(size, "size", NOISE_SIZES)
+    check_noise(time, size, ("time", "size"))
     res, sized = unit_residuals(replicated_residuals(config_ids, val, test, chance, n_val, n_test), size)
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
@@ -874,7 +995,14 @@ def calibrate(
     sigma_test = math.sqrt(float(np.sum(zt_all**2)) / (dof * n_ep))
     early = decay = 0.0
     matrix = None
-    if time == "empirical":  # no process: the pooled covariance itself, over sigma_val ** 2
+    bank: dict[str, Any] = {}
+    if time == "bank":
+        # each run's residual curve around its config's mean, scaled to one run's variance (n / (n - 1))
+        scale = np.sqrt(np.repeat(res.sizes / (res.sizes - 1.0), res.sizes))[:, None]
+        runs = np.round(np.hstack([zv_all, zt_all]) * scale, 6)
+        bank = {"bank": tuple(tuple(float(v) for v in row) for row in runs),
+                "bank_sizes": tuple(int(n) for n in res.sizes)}
+    if time in ("empirical", "bank"):  # no process: the pooled covariance itself, over sigma_val ** 2
         time, level, rho, jitter = "epoch", 0.0, 0.0, 0.0
         scatter = res.scatter
         matrix = _checked_matrix((scatter + scatter.T) / (2 * dof * sigma_val**2))
@@ -902,6 +1030,7 @@ def calibrate(
         n_flip_groups=res.n_flip_groups,
         n_runs=res.n_runs,
         **sized,
+        **bank,
     )
 
 
