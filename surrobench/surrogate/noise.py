@@ -62,6 +62,16 @@ about 0.4 and 0.9, where ``e * (1 - e)`` hardly tells a config at 0.45 from one 
 thirds of the final error, and both sizes' likelihood gains: ``v = e`` describes the runs better);
 ``size_lo`` and ``size_hi`` are then errors (in (0, 1]).
 
+The residual bank (``time="bank"``, opt-in). No distribution: the replicated learners' residual
+curves themselves (validation and test, each run's around its config's mean, scaled to one run's
+variance), kept with each banked config's key, its out-of-fold predicted learner curve (:func:`bank_key`:
+the shape from epoch 5 on relative to the last epoch, and the last epoch's level). A learning draw takes
+the residual curve of a run of one of the :data:`BANK_NEAREST` banked configs whose keys are nearest its own
+predicted curve, the config and the run picked by its (config, seed) stream. On flowers17 a run's
+deviation from its config's mean curve is not independent of that curve's shape (a config whose curve is
+flat late has runs that stay close to it late), which no noise drawn apart from the curve has
+(``tools/noise_clock.py --dips``); the bank's does. It carries its configs' sizes: size ``"shared"`` only.
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
@@ -162,7 +172,7 @@ NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank")
 :data:`NOISE_CLOCKS`, ``"log-epoch-early"``, the log-epoch clock plus a larger independent
 noise in the first epochs (``early``, ``decay``), ``"empirical"``, the replicated runs'
 measured covariance between epochs (``matrix``), and ``"bank"``, no distribution at all: the
-replicated runs' own residual curves, each draw taking one of a run of a config whose predicted
+replicated runs' own residual curves, each draw taking that of a run of a config whose predicted
 curve is near its own (:meth:`NoiseModel.bank_noise`)."""
 
 BANK_NEAREST = 3
