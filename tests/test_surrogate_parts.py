@@ -360,19 +360,28 @@ def test_the_measured_covariance_is_the_residuals_own_mixes_to_it_and_round_trip
             NoiseModel.from_dict({**d, "matrix": matrix})
 
 
+def _round_trip_draws(s, tmp_path, n: int):
+    """``n`` seeded draws of one config from ``s`` saved and loaded again (the same noise, the same draws as
+    ``s``'s, a row alone as in the batch), and the feature rows they were drawn for."""
+    from surrobench.surrogate import load_surrogate, save_surrogate
+
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), n, axis=0)
+    keys, seeds = np.full(n, 123, dtype=np.uint64), np.arange(n, dtype=np.uint64)
+    curves = again.predict(x, keys, seeds)[0]
+    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
+    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    return curves, x
+
+
 def test_a_surrogate_fitted_with_the_measured_covariance_keeps_it(tmp_path):
-    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate import fit_surrogate
 
     s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False, noise_time="empirical")
     assert s.noise.matrix is not None and s.manifest["noise"]["matrix"] == [list(r) for r in s.noise.matrix]
     assert "the measured covariance between epochs" in s.quality["seed_noise"]["note"]
-    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
-    assert again.noise == s.noise
-    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 400, axis=0)
-    keys, seeds = np.full(400, 123, dtype=np.uint64), np.arange(400, dtype=np.uint64)
-    curves = again.predict(x, keys, seeds)[0]
-    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
-    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    curves, _ = _round_trip_draws(s, tmp_path, 400)
     learned = curves[:, 24] < 0.9
     z = np.log(curves[learned, :25]) - np.log1p(-curves[learned, :25])
     drawn = np.cov(z, rowvar=False)
@@ -986,20 +995,14 @@ def test_the_residual_bank_keeps_the_runs_own_residual_curves_and_draws_from_the
 
 
 def test_a_surrogate_fitted_with_the_residual_bank_draws_its_noise_from_the_bank(tmp_path, capsys):
-    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate import fit_surrogate
     from surrobench.surrogate.noise import logit as to_logit
 
     logs = synthetic_logs(tmp_path / "logs")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="bank")
     assert s.noise.bank is not None and s.noise.bank_keys is not None
     assert "drawn from a bank of the" in s.quality["seed_noise"]["note"]
-    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
-    assert again.noise == s.noise
-    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 300, axis=0)
-    keys, seeds = np.full(300, 123, dtype=np.uint64), np.arange(300, dtype=np.uint64)
-    curves = again.predict(x, keys, seeds)[0]
-    np.testing.assert_array_equal(curves, s.predict(x, keys, seeds)[0])
-    np.testing.assert_array_equal(curves[7:8], again.predict(x[7:8], keys[7:8], seeds[7:8])[0])  # alone as in a batch
+    curves, x = _round_trip_draws(s, tmp_path, 300)
     # a learning draw is its mapped learner curve plus a banked run's residual curve, exactly
     out = np.asarray(s.fast.inplace_predict(x[:1]), dtype=float).reshape(1, -1)
     learner = s.curve.learner(out[:, 1:s._k + 1])
