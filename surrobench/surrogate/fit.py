@@ -257,8 +257,7 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     n, n_out = pred.shape
     draws = max(1, min(TAIL_DRAWS, 40_000 // n))
     normals = np.random.default_rng(seed).standard_normal((draws * n, n_out))
-    banked = noise is not None and getattr(noise, "bank", None) is not None
-    if banked:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
+    if noise is not None and noise.bank is not None:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
         eps = noise.bank_noise(normals[:, :2], np.tile(pred, (draws, 1)))
     else:
         eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)

@@ -513,8 +513,6 @@ class NoiseModel:
             del out["matrix"]
         else:
             out["matrix"] = [list(row) for row in self.matrix]
-        for k in ("_bank_cache",):
-            out.pop(k, None)
         if self.bank is None:  # ... and before the residual bank
             for k in _BANK_FIELDS:
                 del out[k]
