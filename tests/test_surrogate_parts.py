@@ -977,6 +977,8 @@ def test_the_residual_bank_keeps_the_runs_own_residual_curves_and_draws_from_the
     batch = keyed.bank_noise(normals[:50], np.hstack([z, z]))
     for i in (0, 17, 49):  # a row alone as in the batch
         np.testing.assert_array_equal(keyed.bank_noise(normals[i:i + 1], np.hstack([z, z])[i:i + 1])[0], batch[i])
+    chunks = [keyed.bank_noise(normals[:50][i:i + 7], np.hstack([z, z])[i:i + 7]) for i in range(0, 50, 7)]
+    np.testing.assert_array_equal(np.vstack(chunks), batch)  # ... and in batches of another size
     d = json.loads(json.dumps(keyed.to_dict()))
     assert "residual curves of" in d["process"] and NoiseModel.from_dict(d) == keyed
     assert "bank" not in calibrate(ids, val, test, 0.94, 340, 340, time="empirical").to_dict()  # others as before
