@@ -557,13 +557,18 @@ def test_validate_dips_tool_finds_runs_whose_best_point_is_part_way(tmp_path, ca
             rows += [{"epoch": 9, "val_error": early, "side": side, "budget": "10%", "optimizer": "m", "seed": seed},
                      {"epoch": 25, "val_error": 0.40, "side": side, "budget": "10%", "optimizer": "m", "seed": seed}]
     pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
-    final = pd.DataFrame([{"side": s, "budget": "10%", "optimizer": "m", "seed": k, "hv": 1.0, "hv_logged": 0.5}
-                          for s in ("real", "oof") for k in range(4)])
+    final = pd.DataFrame([{"side": s, "budget": "10%", "optimizer": "m", "seed": k, "hv": 1.0 if s == "real" else 1.2,
+                           "hv_logged": 1.0 if s == "real" else 0.9} for s in ("real", "oof") for k in range(4)])
     final.to_csv(tmp_path / "final.csv", index=False)
     table = tool.dips(tmp_path).set_index("side")
     assert table.loc["oof", "early_best"] == 0.75 and table.loc["real", "early_best"] == 0.0
     assert table.loc["oof", "best_any"] == pytest.approx(0.30) and table.loc["oof", "best_25"] == pytest.approx(0.40)
-    assert tool.main([str(tmp_path)]) == 0 and "hv_logged" in capsys.readouterr().out
+    [(budget, side, lv)] = tool.levels(tool.dips(tmp_path))  # the surrogate side's levels against the real side's
+    assert (budget, side) == ("10%", "oof")
+    assert lv.loc["m"].to_dict() == pytest.approx({"level": 0.2, "search": -0.1, "optimism": 0.3})
+    assert tool.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "hv_logged" in out and "mean |level| 0.200, |search| 0.100, |optimism| 0.300" in out
     assert tool.main([str(tmp_path / "missing")]) == 2
 
 

@@ -14,6 +14,16 @@ folder) and prints, per budget, optimizer and side, medians over the seeds:
 A surrogate side whose ``early_best`` and ``best_any - best_25`` are far from the real side's is
 rewarding lucky dips of its learning-curve draws; ``hv - hv_logged`` is its optimism.
 
+Then, per budget, each surrogate side's levels against the real side's, optimizer by optimizer
+(medians over the seeds, as above): ``level``, its median hypervolume less the real side's (what a
+user reads off the table); ``search``, the median ``hv_logged`` of its runs less the real side's
+(whether its runs find configs as good on the logs as the real runs find); ``optimism``, its ``hv``
+less its ``hv_logged`` (what its draws add to the configs found); and over the optimizers the mean
+absolute value of each and the spread (sd) of ``level``, whose differences between methods are what
+can move a ranking. A perfect surrogate has ``level`` 0 but not ``search`` or ``optimism`` 0: the
+real runs' hypervolume also holds the luck of the runs they picked, which ``hv_logged`` of
+another side's picks does not.
+
     surrobench validate --budget 0.1,0.2 --seeds 120 --grid quick --sides real,oof --out docs/results/validate_large
     python tools/validate_dips.py docs/results/validate_large
 """
@@ -47,6 +57,28 @@ def dips(folder: Path, max_epoch: int = 25) -> pd.DataFrame:
     return out
 
 
+def levels(table: pd.DataFrame, reference: str = "real") -> list[tuple[str, str, pd.DataFrame]]:
+    """Per budget and surrogate side: one row per optimizer (``level``, ``search``, ``optimism``; see
+    above), from :func:`dips`'s table; nothing where the ``reference`` side or ``hv_logged`` is missing."""
+    if "hv_logged" not in table or reference not in set(table["side"]):
+        return []
+    out = []
+    for budget in sorted(set(table["budget"]), key=str):
+        at = table[table["budget"] == budget].set_index(["side", "optimizer"])
+        if reference not in at.index.get_level_values(0):
+            continue
+        real = at.loc[reference]
+        for side in sorted(set(at.index.get_level_values(0)) - {reference}):
+            mine = at.loc[side]
+            both = mine.index.intersection(real.index)
+            mine, ref = mine.loc[both], real.loc[both]
+            out.append((str(budget), side, pd.DataFrame({
+                "level": mine["hv"] - ref["hv"],
+                "search": mine["hv_logged"] - ref["hv_logged"],
+                "optimism": mine["hv"] - mine["hv_logged"]})))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path, help="the --out folder of surrobench validate")
@@ -59,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     table = dips(args.folder)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        for budget, side, lv in levels(table):
+            print(f"\nbudget {budget}, {side} against real (median hypervolumes; level = search + optimism"
+                  " only roughly, medians do not add):")
+            print(lv.to_string(float_format=lambda v: f"{v:+.3f}"))
+            mean_abs = lv.abs().mean()
+            print(f"mean |level| {mean_abs['level']:.3f}, |search| {mean_abs['search']:.3f}, "
+                  f"|optimism| {mean_abs['optimism']:.3f}; sd of level over the optimizers {lv['level'].std():.3f}")
     return 0
 
 
