@@ -375,7 +375,7 @@ class SurrogateBenchmark(Benchmark):
             surrogate=m["name"],
             checksum=m.get("manifest_sha256"),  # lists the sha256 of every model file; None until saved
             noise=self.noise,
-            noise_model=m["noise"],
+            noise_model=_noise_summary(m["noise"]),
             runtime_device=m["devices"]["runtime_clock"],
             training_data=m["training_data"]["sha256"],
             n_runs=m["training_data"]["n_runs"],
@@ -383,6 +383,17 @@ class SurrogateBenchmark(Benchmark):
             quality_verdict=m["quality"]["noise_ceiling"]["verdict"],
         )
         return out
+
+
+def _noise_summary(noise: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's seed-noise parameters for a results folder's metadata, a residual bank's curves and
+    keys (hundreds of rows, in the surrogate file the checksum names) replaced by how many there are."""
+    out = dict(noise)
+    if out.get("bank") is not None:
+        out["bank"] = f"{len(out['bank'])} residual curves of {len(out['bank_sizes'])} configs"
+        out.pop("bank_sizes", None)
+        out.pop("bank_keys", None)
+    return out
 
 
 # -------------------------------------------------------------------------------------- tabular

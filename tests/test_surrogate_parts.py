@@ -1004,6 +1004,11 @@ def test_a_surrogate_fitted_with_the_residual_bank_draws_its_noise_from_the_bank
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="bank")
     assert s.noise.bank is not None and s.noise.bank_keys is not None
     assert "drawn from a bank of the" in s.quality["seed_noise"]["note"]
+    from surrobench.benchmark import SurrogateBenchmark
+
+    described = SurrogateBenchmark(s).describe()["noise_model"]  # a results folder's metadata: the bank counted
+    assert described["bank"] == f"{len(s.noise.bank)} residual curves of {len(s.noise.bank_sizes)} configs"
+    assert "bank_keys" not in described and described["matrix"] == s.manifest["noise"]["matrix"]
     curves, x = _round_trip_draws(s, tmp_path, 300)
     # a learning draw is its mapped learner curve plus a banked run's residual curve, exactly
     out = np.asarray(s.fast.inplace_predict(x[:1]), dtype=float).reshape(1, -1)
