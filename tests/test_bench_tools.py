@@ -98,10 +98,15 @@ def test_profile_lines_rank_functions_by_own_time_with_their_shares():
     profile.disable()
     lines = tool.profile_lines(profile, 3)
     assert len(lines) == 4 and lines[0].split()[:4] == ["own", "s", "own", "%"]
-    # the generator expression inside _spin does the work; _spin itself holds it (inclusive)
+    # the generator expression inside _spin and the sum that drives it do the work (their own shares
+    # split about 56/44, by how the profiler charges each resumption: not a fixed ratio under load);
+    # _spin itself holds it (inclusive) and owns next to nothing
     rows = {line.split(None, 5)[5]: [float(v) for v in line.split()[:4]] for line in lines[1:]}
     genexpr = next(k for k in rows if "<genexpr>" in k)
-    assert rows[genexpr][1] > 50  # most of the profiled time is its own
+    summed = next(k for k in rows if "builtins.sum" in k)
+    spin = next(k for k in rows if "(_spin)" in k)
+    assert rows[genexpr][1] + rows[summed][1] > 90 and rows[genexpr][1] > 20 and rows[summed][1] > 20
+    assert rows[spin][1] < 5 and rows[spin][3] > 90
     assert all(0 <= r[1] <= r[3] <= 100.0 + 1e-9 for r in rows.values())  # own <= inclusive <= all
     assert [r[0] for r in rows.values()] == sorted((r[0] for r in rows.values()), reverse=True)
 
