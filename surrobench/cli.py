@@ -31,9 +31,10 @@ from ._cli_args import (
 )
 from ._paths import check_writable_dir
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "auto")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
 NOISE_SIZES = ("shared", "by-error", "by-level")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
+DEFAULT_NOISE_TIME = "auto"  # surrobench.surrogate.noise.DEFAULT_NOISE_TIME (tested)
 
 logger = logging.getLogger("surrobench")
 
@@ -135,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "headline alone, real,oof,oof_redraw for the headline and its draw ceiling")
     va.add_argument("--grid", choices=["default", "quick"], default=None,
                     help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
-    va.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES,
-                    help="the seed noise's process in every fitted surrogate (default: epoch; see surrobench fit)")
+    va.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
+                    help="the seed noise's process in every fitted surrogate (default: %(default)s, the shipped "
+                         "surrogates'; see surrobench fit)")
     va.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                     help="the seed noise's size in every fitted surrogate (default: shared; see surrobench fit)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
@@ -175,13 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--grid", default="default", choices=["default", "quick"], help="XGBoost hyperparameter grid")
     f.add_argument("--clock-plans", type=_seed_list, metavar="S,S",
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
-    f.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES,
-                   help="the seed noise's process: the wobble over epochs (default), over log epochs with a "
-                        "per-epoch jitter, that plus a larger independent noise in the first epochs "
-                        "(log-epoch-early), or no process: the replicated runs' measured covariance between "
-                        "epochs (empirical), or their residual curves themselves, each draw a run of a config "
-                        "whose predicted curve is near its own (bank; with --noise-size shared only; see "
-                        "docs/surrogates.md)")
+    f.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
+                   help="the seed noise's process: the replicated runs' residual curves themselves, each draw a "
+                        "run of a config whose predicted curve is near its own (bank, the default and the shipped "
+                        "surrogates'; with --noise-size shared only), the wobble over epochs (epoch), over log "
+                        "epochs with a per-epoch jitter (log-epoch), that plus a larger independent noise in the "
+                        "first epochs (log-epoch-early), or the replicated runs' measured covariance between epochs "
+                        "(empirical); see docs/surrogates.md")
     f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "
                         "the config's final error e as the replicated runs' does, through e(1-e) (by-error) or e "

@@ -22,6 +22,7 @@ from .benchmark import SurrogateBenchmark, TabularBenchmark
 from .records import Budget, Job, Problem, Task
 from .space import MAX_EPOCH, config_id, validate
 from .surrogate.data import RunData, load_run_data, pick_device
+from .surrogate.noise import DEFAULT_NOISE_TIME
 
 __all__ = ["LoggedSet", "logged_set", "SetBenchmark", "fold_surrogates", "half_surrogates", "routed_surrogates", "full_cost"]
 
@@ -140,7 +141,7 @@ def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.array([float(bench.cost(c, MAX_EPOCH, seed=0)) for c in configs])
 
 
-def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch",
+def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
                     noise_size: str = "shared"):
     """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
     from .surrogate import fit_models
@@ -157,7 +158,7 @@ def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str =
     return fold_of_id, surrogates
 
 
-def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", noise_time: str = "epoch",
+def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
                     noise_size: str = "shared"):
     """Two surrogates fitted on disjoint halves of the configs (the data-robustness check)."""
     from .surrogate import fit_models

@@ -54,6 +54,7 @@ from ._paths import check_writable_dir
 from .metrics import hv_over_time, hypervolume, time_grid
 from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
+from .surrogate.noise import DEFAULT_NOISE_TIME
 
 __all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
@@ -451,7 +452,7 @@ def validate(
     budgets: Sequence[float] = DEFAULT_BUDGETS,
     folds: int = 5,
     grid: str = "default",
-    noise_time: str = "epoch",
+    noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
     sides: Sequence[str] = DEFAULT_SIDES,
     n_jobs: int = 1,
@@ -465,8 +466,8 @@ def validate(
     """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
-    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"epoch"``,
-    ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
+    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"bank"``,
+    the default and the shipped surrogates', ``"epoch"``, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
     between configs (``"shared"``, ``"by-error"`` or ``"by-level"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
     seed of the folds, the fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -310,7 +311,7 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
 
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, got 'days'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, auto, got 'days'"):
         fit_surrogate(logs, grid="quick", noise_time="days")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
     assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
@@ -1024,3 +1025,43 @@ def test_a_surrogate_fitted_with_the_residual_bank_draws_its_noise_from_the_bank
         type(s)(manifest=s.manifest, curve=s.curve, runtime=s.runtime, noise=replace(s.noise, bank_keys=None))
     assert main(["fit", str(logs), "--out", str(tmp_path / "x"), "--noise-time", "bank", "--noise-size", "by-level"]) == 2
     assert "noise_size: a residual bank" in capsys.readouterr().err
+
+
+def test_auto_noise_takes_the_measured_residuals_where_they_are_enough_and_the_epoch_clock_else():
+    from surrobench.surrogate.noise import auto_time, replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0)
+    ids, val, test = _planted_runs(planted, n_configs=40, n_seeds=3)  # 80 degrees of freedom over 25 epochs
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    assert res.dof > 25 and auto_time(res) == "bank" and auto_time(res, "by-level") == "empirical"
+    assert calibrate(ids, val, test, 0.94, 340, 340, time="auto") == calibrate(ids, val, test, 0.94, 340, 340, time="bank")
+    assert calibrate(ids, val, test, 0.94, 340, 340, time="auto", size="by-level") == \
+        calibrate(ids, val, test, 0.94, 340, 340, time="empirical", size="by-level")
+    # 12 configs run twice: 12 degrees of freedom, too few for a covariance over 25 epochs
+    few_ids, few_val, few_test = _planted_runs(planted, n_configs=12, n_seeds=2)
+    few = replicated_residuals(few_ids, few_val, few_test, 0.94, 340, 340)
+    assert few.dof == 12 and auto_time(few) == "epoch" and auto_time(few, "by-level") == "epoch"
+    with pytest.raises(ValueError, match="positive definite"):
+        calibrate(few_ids, few_val, few_test, 0.94, 340, 340, time="bank")
+    assert calibrate(few_ids, few_val, few_test, 0.94, 340, 340, time="auto") == \
+        calibrate(few_ids, few_val, few_test, 0.94, 340, 340, time="epoch")
+
+
+def test_the_default_noise_is_the_shipped_surrogates_on_their_logs():
+    import surrobench
+    from surrobench.cli import DEFAULT_NOISE_TIME as CLI_DEFAULT
+    from surrobench.cli import build_parser
+    from surrobench.datasets import info as dataset_info
+    from surrobench.surrogate.data import load_run_data
+    from surrobench.surrogate.noise import DEFAULT_NOISE_TIME
+
+    assert CLI_DEFAULT == DEFAULT_NOISE_TIME == "auto"
+    parser = build_parser()
+    assert parser.parse_args(["fit", "logs"]).noise_time == DEFAULT_NOISE_TIME
+    assert parser.parse_args(["validate", "logs"]).noise_time == DEFAULT_NOISE_TIME
+    assert surrobench.load("flowers17").surrogate.noise.bank is not None  # shipped with the residual bank
+    data = load_run_data(Path(__file__).resolve().parents[1] / "training_logs" / "flowers17")
+    info = dataset_info(data.dataset)
+    cur = data.subset(data.curve_run)
+    noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2], time="auto")
+    assert noise.bank is not None and noise.matrix is not None  # on the shipped logs, the default is the bank

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from surrobench.logs import read_runs  # noqa: E402
 from surrobench.surrogate import build  # noqa: E402
-from surrobench.surrogate.noise import NOISE_SIZES, NOISE_TIMES  # noqa: E402
+from surrobench.surrogate.noise import DEFAULT_NOISE_TIME, NOISE_SIZES, NOISE_TIMES  # noqa: E402
 from surrobench.surrogate.quality import CUT_BEST, CUT_EPOCHS, CUT_KEEP, early_cut_share  # noqa: E402
 
 LEARN_GAP = 0.05  # a run learns when its final error is this far below chance
@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("logs")
     p.add_argument("--device", default=None, help="whose clock the fit learns (does not change the curves)")
-    p.add_argument("--noise-time", default="epoch", choices=NOISE_TIMES, help="the fit's seed-noise process")
+    p.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
+                   help="the fit's seed-noise process (default: %(default)s, as surrobench fit)")
     p.add_argument("--noise-size", default="shared", choices=NOISE_SIZES, help="the fit's seed-noise size")
     p.add_argument("--grid", default="default", choices=("default", "quick"), help="XGBoost grid of the fit")
     p.add_argument("--fast-starts", metavar="DIR", help="write the counterfactual logs to DIR (a new folder) and stop")

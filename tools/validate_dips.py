@@ -24,7 +24,7 @@ can move a ranking. A perfect surrogate has ``level`` 0 but not ``search`` or ``
 real runs' hypervolume also holds the luck of the runs they picked, which ``hv_logged`` of
 another side's picks does not.
 
-    surrobench validate --budget 0.1,0.2 --seeds 120 --grid quick --sides real,oof --out docs/results/validate_large
+    surrobench validate --budget 0.1,0.2 --seeds 120 --grid quick --sides real,oof --noise-time epoch --out docs/results/validate_large
     python tools/validate_dips.py docs/results/validate_large
 """
 

@@ -36,7 +36,7 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import (calibrate, check_noise, fit_learn_corr, learns, logit, replicated_learning,
+from .noise import (DEFAULT_NOISE_TIME, calibrate, check_noise, fit_learn_corr, learns, logit, replicated_learning,
                     replicated_residuals, sigmoid)
 from .quality import build_card, draw_card, parity_png
 
@@ -154,7 +154,7 @@ def fit_surrogate(
     name: str | None = None,
     plot: bool = True,
     clock_plans=None,
-    noise_time: str = "epoch",
+    noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
 ) -> Surrogate:
     """Fit every model on the runs under ``logs`` and judge them on held-out configs.
@@ -165,7 +165,8 @@ def fit_surrogate(
     most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
     to the collections that ran on one machine under the same load. ``plot=False`` skips the
     parity plot. ``noise_time`` is the seed noise's process (:data:`~.noise.NOISE_TIMES`:
-    ``"epoch"``, the default, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
+    ``"bank"``, the default and the shipped surrogates' (:data:`~.noise.DEFAULT_NOISE_TIME`), ``"epoch"``,
+    ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
     ``noise_size`` how its size varies between configs (:data:`~.noise.NOISE_SIZES`: ``"shared"``, the
     default, ``"by-error"`` or ``"by-level"``). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
@@ -305,7 +306,7 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
     return "custom", grid
 
 
-def _curve_inputs(cur: RunData, info, noise_time: str = "epoch", noise_size: str = "shared"):
+def _curve_inputs(cur: RunData, info, noise_time: str = DEFAULT_NOISE_TIME, noise_size: str = "shared"):
     """What fitting the curve models needs of the curve runs: features, the dataset's bounds, the
     seed-noise model and its sd per output, which runs learn, and the measured curves' logits."""
     x = features(cur.configs, info.input_shape, info.n_classes, info.sizes[0])
@@ -349,7 +350,7 @@ def fit_models(
     seed: int = 0,
     grid: str | dict = "default",
     name: str | None = None,
-    noise_time: str = "epoch",
+    noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
 ) -> Surrogate:
     """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.

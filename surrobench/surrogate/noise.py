@@ -62,7 +62,7 @@ about 0.4 and 0.9, where ``e * (1 - e)`` hardly tells a config at 0.45 from one 
 thirds of the final error, and both sizes' likelihood gains: ``v = e`` describes the runs better);
 ``size_lo`` and ``size_hi`` are then errors (in (0, 1]).
 
-The residual bank (``time="bank"``, opt-in). No distribution: the replicated learners' residual
+The residual bank (``time="bank"``, the default of ``surrobench fit`` and ``validate`` since 2026-12-07). No distribution: the replicated learners' residual
 curves themselves (validation and test, each run's around its config's mean, scaled to one run's
 variance), kept with each banked config's key, its out-of-fold predicted learner curve (:func:`bank_key`:
 the shape from epoch 5 on relative to the last epoch, and the last epoch's level). A learning draw takes
@@ -105,6 +105,8 @@ from ..space import MAX_EPOCH
 
 __all__ = [
     "NoiseModel",
+    "DEFAULT_NOISE_TIME",
+    "auto_time",
     "calibrate",
     "standard_normals",
     "config_normals",
@@ -167,13 +169,23 @@ _BANK_FIELDS = ("bank", "bank_sizes", "bank_keys", "bank_nearest")
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank")
-"""The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): a clock of
-:data:`NOISE_CLOCKS`, ``"log-epoch-early"``, the log-epoch clock plus a larger independent
-noise in the first epochs (``early``, ``decay``), ``"empirical"``, the replicated runs'
-measured covariance between epochs (``matrix``), and ``"bank"``, no distribution at all: the
-replicated runs' own residual curves, each draw taking that of a run of a config whose predicted
-curve is near its own (:meth:`NoiseModel.bank_noise`)."""
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "auto")
+"""The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): ``"bank"``, no
+distribution at all: the replicated runs' own residual curves, each draw taking that of a run of a
+config whose predicted curve is near its own (:meth:`NoiseModel.bank_noise`); ``"empirical"``, the
+replicated runs' measured covariance between epochs (``matrix``); a clock of :data:`NOISE_CLOCKS`;
+``"log-epoch-early"``, the log-epoch clock plus a larger independent noise in the first epochs
+(``early``, ``decay``); and ``"auto"`` (:func:`auto_time`): the measured residuals themselves where
+they are enough to measure a covariance between epochs (``"bank"`` with one size, ``"empirical"``
+with a size by config), else the epoch clock."""
+
+DEFAULT_NOISE_TIME = "auto"
+"""The process that ``surrobench fit`` and ``surrobench validate`` (and :func:`surrobench.surrogate.fit_surrogate`,
+:func:`surrobench.validate.validate`) use unless told otherwise: on logs like flowers17's (137 replicated
+learners) the residual bank the shipped flowers17 surrogates were fitted with (since 2026-12-07), so that a
+refit with the defaults follows the shipped recipe and a ranking study with the defaults measures the shipped
+surrogate; on logs with too few replicated runs for the bank, the epoch clock (:func:`auto_time`). The
+low-level :func:`calibrate` keeps ``"epoch"``."""
 
 BANK_NEAREST = 3
 """With ``time="bank"``: how many replicated configs of nearest predicted curve a draw takes its residual curve from."""
@@ -197,9 +209,27 @@ def check_noise_time(value, name: str = "time", choices: tuple[str, ...] = NOISE
     return value
 
 
+def auto_time(res: "Residuals", size: str = "shared") -> str:
+    """The process ``time="auto"`` resolves to for the replicated residuals ``res`` (in the units
+    :func:`calibrate` fits them in) and the noise's ``size``: the measured residuals themselves
+    (``"bank"`` with size ``"shared"``, ``"empirical"`` with a size by config) when their pooled
+    covariance between epochs is positive definite, which needs more degrees of freedom (runs less
+    configs) than epochs; else ``"epoch"``, two parameters that a few replicated configs can fit."""
+    n_ep = res.val.shape[1]
+    if res.dof <= n_ep:
+        return "epoch"
+    scatter = res.scatter
+    try:  # the matrix calibrate would keep, checked as it checks it
+        _checked_matrix((scatter + scatter.T) / (2.0 * float(np.sum(res.val**2)) / n_ep))
+    except ValueError:
+        return "epoch"
+    return "bank" if size == "shared" else "empirical"
+
+
 def check_noise(time, size, names: tuple[str, str] = ("noise_time", "noise_size")) -> tuple[str, str]:
     """``(time, size)`` if each is known (:data:`NOISE_TIMES`, :data:`NOISE_SIZES`) and they go together (a
-    residual bank carries its configs' sizes: ``"bank"`` only with ``"shared"``), else a one-line ``ValueError``."""
+    residual bank carries its configs' sizes: ``"bank"`` only with ``"shared"``; ``"auto"`` goes with any), else a
+    one-line ``ValueError``."""
     check_noise_time(time, names[0])
     check_noise_time(size, names[1], NOISE_SIZES)
     if time == "bank" and size != "shared":
@@ -994,9 +1024,12 @@ def calibrate(
     each banked config's key with :meth:`NoiseModel.with_bank_keys`), which the draws take instead of
     Gaussian noise (:meth:`NoiseModel.bank_noise`; size ``"shared"`` only: the bank carries its sizes).
     ``size="by-error"`` (or ``"by-level"``) lets the noise's size follow the config's final error (:func:`fit_noise_size`);
-    the process is then fitted on the residuals divided by their config's factor."""
+    the process is then fitted on the residuals divided by their config's factor. ``time="auto"`` picks one of
+    these for the data (:func:`auto_time`); the model's fields say which (``bank``, ``matrix``)."""
     check_noise(time, size, ("time", "size"))
     res, sized = unit_residuals(replicated_residuals(config_ids, val, test, chance, n_val, n_test), size)
+    if time == "auto":
+        time = auto_time(res, size)
     zv_all, zt_all, dof = res.val, res.test, res.dof
     n_ep = zv_all.shape[1]
     sigma_val = math.sqrt(float(np.sum(zv_all**2)) / (dof * n_ep))
