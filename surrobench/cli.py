@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--grid", choices=["default", "quick"], default=None,
                     help="tuning grid of every fitted surrogate (default: default; --quick: quick)")
     va.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
-                    help="the seed noise's process in every fitted surrogate (default: %(default)s, the shipped "
-                         "surrogates'; see surrobench fit)")
+                    help="the seed noise's process in every fitted surrogate (default: %(default)s: the shipped "
+                         "surrogates' bank where the logs' reruns allow it; see surrobench fit)")
     va.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                     help="the seed noise's size in every fitted surrogate (default: shared; see surrobench fit)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
@@ -179,11 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
     f.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
                    help="the seed noise's process: the replicated runs' residual curves themselves, each draw a "
-                        "run of a config whose predicted curve is near its own (bank, the default and the shipped "
-                        "surrogates'; with --noise-size shared only), the wobble over epochs (epoch), over log "
-                        "epochs with a per-epoch jitter (log-epoch), that plus a larger independent noise in the "
-                        "first epochs (log-epoch-early), or the replicated runs' measured covariance between epochs "
-                        "(empirical); see docs/surrogates.md")
+                        "run of a config whose predicted curve is near its own (bank, the shipped surrogates'; with "
+                        "--noise-size shared only), their measured covariance between epochs (empirical), the "
+                        "wobble over epochs (epoch), over log epochs with a per-epoch jitter (log-epoch), that plus "
+                        "a larger independent noise in the first epochs (log-epoch-early), or (auto, the default) "
+                        "bank, or empirical with a size by config, where the reruns in the logs can measure a "
+                        "covariance between epochs, else epoch; see docs/surrogates.md")
     f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "
                         "the config's final error e as the replicated runs' does, through e(1-e) (by-error) or e "
