@@ -1065,3 +1065,12 @@ def test_the_default_noise_is_the_shipped_surrogates_on_their_logs():
     cur = data.subset(data.curve_run)
     noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2], time="auto")
     assert noise.bank is not None and noise.matrix is not None  # on the shipped logs, the default is the bank
+
+
+def test_the_card_names_the_process_auto_took(tmp_path):
+    from surrobench.surrogate import fit_surrogate
+
+    _, epoch_fit, _ = fitted()  # fitted with --noise-time epoch
+    assert "on the epoch clock: run-level share" in epoch_fit.quality["seed_noise"]["note"]
+    s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False)  # the default, auto
+    assert s.noise.bank is not None and "drawn from a bank of the" in s.quality["seed_noise"]["note"]

@@ -505,7 +505,7 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, c
                    f"24-25 {corr[-2, -1]:.2f}, 19-25 {corr[18, -1]:.2f}, sd at epoch 1 {sd[0]:.2f} and 25 "
                    f"{sd[-1]:.2f} times the overall sd")
     elif noise.time == "epoch" and not noise.jitter:
-        process = (f"run-level share {noise.level:.2f}, epoch-to-epoch correlation "
+        process = (f"on the epoch clock: run-level share {noise.level:.2f}, epoch-to-epoch correlation "
                    f"{noise.level + (1 - noise.level) * noise.rho:.2f}")
     else:
         corr = noise.correlation(MAX_EPOCH)
