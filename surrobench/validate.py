@@ -466,8 +466,9 @@ def validate(
     """The whole study from a logs directory (default ``training_logs/flowers17``); see the module docstring.
 
     ``folds`` (>= 5) is K of the grouped K-fold; ``grid`` the tuning grid of every fitted surrogate
-    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"bank"``,
-    the default and the shipped surrogates', ``"epoch"``, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
+    (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"auto"``,
+    the default: the shipped surrogates' ``"bank"`` where the logs' reruns can measure it, else ``"epoch"``;
+    ``"bank"``, ``"epoch"``, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
     between configs (``"shared"``, ``"by-error"`` or ``"by-level"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
     seed of the folds, the fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see

@@ -165,8 +165,9 @@ def fit_surrogate(
     most lone runs); ``clock_plans`` (plan seeds) restricts its lone runs to those plans, e.g.
     to the collections that ran on one machine under the same load. ``plot=False`` skips the
     parity plot. ``noise_time`` is the seed noise's process (:data:`~.noise.NOISE_TIMES`:
-    ``"bank"``, the default and the shipped surrogates' (:data:`~.noise.DEFAULT_NOISE_TIME`), ``"epoch"``,
-    ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
+    ``"auto"``, the default (:data:`~.noise.DEFAULT_NOISE_TIME`: the shipped surrogates' ``"bank"`` where the
+    logs' reruns can measure it, else ``"epoch"``), ``"bank"``, ``"epoch"``, ``"log-epoch"``,
+    ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
     ``noise_size`` how its size varies between configs (:data:`~.noise.NOISE_SIZES`: ``"shared"``, the
     default, ``"by-error"`` or ``"by-level"``). Linear algebra runs on one
     thread (many tiny problems; threads only contend).

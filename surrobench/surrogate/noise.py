@@ -62,7 +62,8 @@ about 0.4 and 0.9, where ``e * (1 - e)`` hardly tells a config at 0.45 from one 
 thirds of the final error, and both sizes' likelihood gains: ``v = e`` describes the runs better);
 ``size_lo`` and ``size_hi`` are then errors (in (0, 1]).
 
-The residual bank (``time="bank"``, the default of ``surrobench fit`` and ``validate`` since 2026-12-07). No distribution: the replicated learners' residual
+The residual bank (``time="bank"``; since 2026-12-07 what the default ``"auto"`` of ``surrobench fit``
+and ``validate`` takes where the logs allow). No distribution: the replicated learners' residual
 curves themselves (validation and test, each run's around its config's mean, scaled to one run's
 variance), kept with each banked config's key, its out-of-fold predicted learner curve (:func:`bank_key`:
 the shape from epoch 5 on relative to the last epoch, and the last epoch's level). A learning draw takes
