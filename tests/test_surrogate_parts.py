@@ -1074,3 +1074,67 @@ def test_the_card_names_the_process_auto_took(tmp_path):
     assert "on the epoch clock: run-level share" in epoch_fit.quality["seed_noise"]["note"]
     s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False)  # the default, auto
     assert s.noise.bank is not None and "drawn from a bank of the" in s.quality["seed_noise"]["note"]
+
+
+def test_noise_clock_card_draws_leave_out_the_parts_asked_and_put_them_back():
+    from surrobench.surrogate import build, model
+    from surrobench.surrogate.noise import logit
+
+    tool = load_tool("noise_clock")
+    _, s, _ = fitted()
+    curve = s.curve
+    draw, fitted_noise = model.CurveModel.draw, build.calibrate
+    n = 40
+    p = np.ones(n)  # every row learns
+    learner = np.clip(np.linspace(0.9, 0.4, n)[:, None] + np.linspace(0.1, 0.0, curve.chance_curve.shape[0])[None, :],
+                      0.05, 0.95)
+    keys, seeds = np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.uint64) + 7
+    mix = s.noise.mixing_matrix(25)
+    full = curve.draw(p, learner, keys, seeds, mix)
+    with tool.card_draws(noise=False, tail=False):
+        assert np.allclose(curve.draw(p, learner, keys, seeds, mix), learner)  # the predicted curves themselves
+    with tool.card_draws(noise=False):
+        mapped = curve.draw(p, learner, keys, seeds, mix)
+        assert np.allclose(mapped, 1 / (1 + np.exp(-curve.tail(logit(learner)))))
+        assert not np.allclose(mapped, full) and not np.allclose(mapped, learner)
+    with tool.card_draws(tail=False):
+        assert curve.tail is not None  # only the draw leaves it out
+        assert not np.allclose(curve.draw(p, learner, keys, seeds, mix), full)
+    assert model.CurveModel.draw is draw and build.calibrate is fitted_noise and curve.tail is not None
+    assert np.array_equal(curve.draw(p, learner, keys, seeds, mix), full)
+    ids, val, test = _planted_runs(NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0), n_configs=40, n_seeds=3)
+    with tool.card_draws(nearest=1):
+        assert build.calibrate(ids, val, test, 0.94, 340, 340, time="bank").bank_nearest == 1
+    assert build.calibrate is fitted_noise
+    assert build.calibrate(ids, val, test, 0.94, 340, 340, time="bank").bank_nearest == 3
+    with pytest.raises(RuntimeError):  # put back on the way out of an error too
+        with tool.card_draws(tail=False, nearest=6):
+            raise RuntimeError("stop")
+    assert model.CurveModel.draw is draw and build.calibrate is fitted_noise
+
+
+def test_noise_clock_card_parts_fits_each_column_with_its_parts(monkeypatch, capsys):
+    import surrobench.surrogate as surrogate_pkg
+    from surrobench.surrogate import build, model
+
+    tool = load_tool("noise_clock")
+    draw, fitted_noise = model.CurveModel.draw, build.calibrate
+    seen = []
+
+    def fake_fit(logs, *, dataset, plot, noise_time):
+        assert noise_time == "bank"
+        seen.append((model.CurveModel.draw is draw, build.calibrate is fitted_noise))
+        k = len(seen)
+        quality = {"draws": {"dips": {"epochs": [9], "logged": [0.05], "drawn": [0.1 * k]}, "max_gap": 0.02},
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
+        return type("Fitted", (), {"quality": quality})()
+
+    monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
+    assert tool.main(["logs", "--card-parts"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # shipped, no tail map, no noise, neither: the draw patched but not the fit; 1 and 6 nearest: the fit's noise
+    assert seen == [(True, True), (False, True), (False, True), (False, True), (True, False), (True, False)]
+    assert "residual bank" in lines[0]
+    assert lines[1].split() == ["logged", "shipped", "no", "tail", "map", "no", "noise", "neither", "1", "nearest", "6", "nearest"]
+    assert lines[2].split()[-7:] == ["0.050", "0.100", "0.200", "0.300", "0.400", "0.500", "0.600"]
+    assert model.CurveModel.draw is draw and build.calibrate is fitted_noise

@@ -47,12 +47,21 @@ are nearest (their shape from epoch 5 on relative to the last epoch, and the las
 config itself left out): whether the draws' excess dips come from the noise or from the curves it is
 drawn around, and whether noise that belongs to a curve like the config's has them.
 
-    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips]
+With ``--card-parts`` it fits the surrogate with the residual bank, as the shipped ones are, six times and
+prints the cards' draws rows side by side (as ``--cards``): the draws as shipped; without the tail map
+(the learner curves as predicted, plus the bank's noise); without the seed noise (the mapped mean curves);
+without either; and with banks that lend each draw the runs of 1 or of 6 nearest configs instead of 3.
+Where do the drawn runs' excess dips in the best third come from: the noise, its bank, or the map that
+gives the draws their tails? About 20 minutes on one core.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips | --card-parts]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -204,11 +213,76 @@ def card_rows(logs: str, dataset: str | None, processes=None, sizes=("shared",))
     columns = [(t, z) for t in (processes or PROCESSES) for z in sizes if t != "bank" or z == "shared"]
     names = [t if z == "shared" else f"{t}/{z}" for t, z in columns]
     cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t, noise_size=z).quality for t, z in columns]
+    what = "each noise process" if sizes == ("shared",) else "each noise process and size"
+    return _card_table(f"quality cards of a surrogate fitted with {what} (same logs, grid and seed; out-of-fold draws)",
+                       names, cards)
+
+
+CARD_PARTS = (
+    ("shipped", {}),
+    ("no tail map", {"tail": False}),
+    ("no noise", {"noise": False}),
+    ("neither", {"tail": False, "noise": False}),
+    ("1 nearest", {"nearest": 1}),
+    ("6 nearest", {"nearest": 6}),
+)
+"""``--card-parts``: the columns, each a surrogate fitted with the residual bank as the shipped ones are, whose
+card draws leave out the tail map, the seed noise or both, or whose bank lends each draw the runs of another
+number of nearest configs than :data:`~surrobench.surrogate.noise.BANK_NEAREST`."""
+
+
+@contextlib.contextmanager
+def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = None):
+    """While open, the quality card's out-of-fold draws of a fit leave out the tail map (``tail=False``:
+    the learner curves as predicted) or the seed noise (``noise=False``: every learner its mapped mean
+    curve), and a fit's residual bank lends each draw one of ``nearest`` configs' runs. The tail map is
+    still fitted as usual (it is matched to the noise itself, not through the draws); only ``nearest``
+    changes the fitted surrogate."""
+    from surrobench.surrogate import build, model
+
+    draw, fitted_noise = model.CurveModel.draw, build.calibrate
+
+    def parts_draw(self, p, learner, config_keys, seeds, mix, size=None, bank=None):
+        kept = self.tail
+        if not tail:
+            self.tail = None
+        if not noise:
+            mix, size = np.zeros_like(mix), None
+            bank = None if bank is None else (lambda normals, z: np.zeros_like(z))
+        try:
+            return draw(self, p, learner, config_keys, seeds, mix, size=size, bank=bank)
+        finally:
+            self.tail = kept
+
+    if not (tail and noise):
+        model.CurveModel.draw = parts_draw
+    if nearest is not None:
+        build.calibrate = lambda *a, **k: dataclasses.replace(fitted_noise(*a, **k), bank_nearest=nearest)
+    try:
+        yield
+    finally:
+        model.CurveModel.draw, build.calibrate = draw, fitted_noise
+
+
+def card_parts_rows(logs: str, dataset: str | None) -> list[str]:
+    """The draws rows of the quality cards of surrogates fitted on ``logs`` with the residual bank, one per
+    column of :data:`CARD_PARTS`: where the drawn runs' excess dips come from."""
+    from surrobench.surrogate import fit_surrogate
+
+    cards = []
+    for _, parts in CARD_PARTS:
+        with card_draws(**parts):
+            cards.append(fit_surrogate(logs, dataset=dataset, plot=False, noise_time="bank").quality)
+    return _card_table("quality cards of a surrogate fitted with the residual bank (same logs, grid and seed; "
+                       "out-of-fold draws), the draws with parts left out, or the bank's nearest configs changed",
+                       [name for name, _ in CARD_PARTS], cards)
+
+
+def _card_table(title: str, names: list[str], cards: list[dict]) -> list[str]:
+    """The draws rows of quality ``cards`` side by side, a column each, headed by ``names``."""
     first = cards[0]["draws"]["dips"]
     width = max(16, max(map(len, names)) + 1)
-    what = "each noise process" if sizes == ("shared",) else "each noise process and size"
-    out = [f"quality cards of a surrogate fitted with {what} (same logs, grid and seed; out-of-fold draws)",
-           f"{'':42s}{'logged':>16s}" + "".join(f"{t:>{width}s}" for t in names)]
+    out = [title, f"{'':42s}{'logged':>16s}" + "".join(f"{t:>{width}s}" for t in names)]
     for i, epoch in enumerate(first["epochs"]):
         cells = [c["draws"]["dips"]["drawn"][i] for c in cards]
         out.append(f"{f'dips at epoch {epoch} (share of learning runs)':42s}{first['logged'][i]:16.3f}"
@@ -336,6 +410,9 @@ def main(argv=None) -> int:
     how.add_argument("--by-config", action="store_true", help="the between-seed sd by thirds of a config property")
     how.add_argument("--dips", action="store_true",
                      help="the replicated runs' dips, logged and drawn around each config's own mean curve")
+    how.add_argument("--card-parts", action="store_true",
+                     help="the cards of the residual bank's surrogate with the draws' tail map or noise left out, "
+                          "or 1 or 6 nearest configs")
     p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=PROCESSES,
                    help="with --cards: the processes, comma-separated (default: the four processes; also known: "
                         "bank, the residual bank)")
@@ -346,6 +423,8 @@ def main(argv=None) -> int:
         p.error("--processes and --sizes pick the columns of --cards")
     if args.cards:
         lines = card_rows(args.logs, args.dataset, args.processes, args.sizes)
+    elif args.card_parts:
+        lines = card_parts_rows(args.logs, args.dataset)
     else:
         lines = (by_config_rows if args.by_config else dips_rows if args.dips else rows)(args.logs, args.dataset)
     print("\n".join(lines))
