@@ -1097,6 +1097,12 @@ def test_noise_clock_card_draws_leave_out_the_parts_asked_and_put_them_back():
         mapped = curve.draw(p, learner, keys, seeds, mix)
         assert np.allclose(mapped, 1 / (1 + np.exp(-curve.tail(logit(learner)))))
         assert not np.allclose(mapped, full) and not np.allclose(mapped, learner)
+    with tool.card_draws(noise=False, shift=True):  # the mapped last epoch, every epoch moved as much
+        moved = logit(curve.draw(p, learner, keys, seeds, mix)) - logit(learner)
+        mapped_last = curve.tail(logit(learner))
+        assert np.allclose(moved[:, :25], (mapped_last[:, 24] - logit(learner)[:, 24])[:, None])
+        assert np.allclose(moved[:, 25:], (mapped_last[:, 49] - logit(learner)[:, 49])[:, None])
+        assert np.ptp(moved[:, :25], axis=1).max() < 1e-9 and np.ptp(moved[:, 25:], axis=1).max() < 1e-9  # no bend
     with tool.card_draws(tail=False):
         assert curve.tail is not None  # only the draw leaves it out
         assert not np.allclose(curve.draw(p, learner, keys, seeds, mix), full)
@@ -1133,8 +1139,10 @@ def test_noise_clock_card_parts_fits_each_column_with_its_parts(monkeypatch, cap
     assert tool.main(["logs", "--card-parts"]) == 0
     lines = capsys.readouterr().out.splitlines()
     # shipped, no tail map, no noise, neither: the draw patched but not the fit; 1 and 6 nearest: the fit's noise
-    assert seen == [(True, True), (False, True), (False, True), (False, True), (True, False), (True, False)]
+    assert seen == [(True, True), (False, True), (False, True), (False, True), (True, False), (True, False),
+                    (False, True)]
     assert "residual bank" in lines[0]
-    assert lines[1].split() == ["logged", "shipped", "no", "tail", "map", "no", "noise", "neither", "1", "nearest", "6", "nearest"]
-    assert lines[2].split()[-7:] == ["0.050", "0.100", "0.200", "0.300", "0.400", "0.500", "0.600"]
+    assert lines[1].split() == ["logged", "shipped", "no", "tail", "map", "no", "noise", "neither", "1", "nearest", "6",
+                                "nearest", "one", "shift"]
+    assert lines[2].split()[-8:] == ["0.050", "0.100", "0.200", "0.300", "0.400", "0.500", "0.600", "0.700"]
     assert model.CurveModel.draw is draw and build.calibrate is fitted_noise

@@ -50,9 +50,10 @@ drawn around, and whether noise that belongs to a curve like the config's has th
 With ``--card-parts`` it fits the surrogate with the residual bank, as the shipped ones are, six times and
 prints the cards' draws rows side by side (as ``--cards``): the draws as shipped; without the tail map
 (the learner curves as predicted, plus the bank's noise); without the seed noise (the mapped mean curves);
-without either; and with banks that lend each draw the runs of 1 or of 6 nearest configs instead of 3.
+without either; with banks that lend each draw the runs of 1 or of 6 nearest configs instead of 3; and
+with each curve moved by one shift, the tail map's at its last epoch, instead of a map per epoch.
 Where do the drawn runs' excess dips in the best third come from: the noise, its bank, or the map that
-gives the draws their tails? About 20 minutes on one core.
+gives the draws their tails? About 20 minutes on one core (seven fits).
 
     python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips | --card-parts]
 """
@@ -225,19 +226,38 @@ CARD_PARTS = (
     ("neither", {"tail": False, "noise": False}),
     ("1 nearest", {"nearest": 1}),
     ("6 nearest", {"nearest": 6}),
+    ("one shift", {"shift": True}),
 )
 """``--card-parts``: the columns, each a surrogate fitted with the residual bank as the shipped ones are, whose
 card draws leave out the tail map, the seed noise or both, or whose bank lends each draw the runs of another
-number of nearest configs than :data:`~surrobench.surrogate.noise.BANK_NEAREST`."""
+number of nearest configs than :data:`~surrobench.surrogate.noise.BANK_NEAREST`, or whose draws move each
+curve by one shift, the tail map's at the last epoch (validation and test each), instead of mapping every
+epoch on its own (:class:`OneShift`)."""
+
+
+class OneShift:
+    """A tail map that moves each curve (rows of validation then test logits, ``MAX_EPOCH`` each) by one
+    shift per half: what ``tail`` does to its last epoch. Keeps the curve's shape, and the last epoch's
+    mapped value exactly."""
+
+    def __init__(self, tail):
+        self.tail = tail
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        mapped = self.tail(z)
+        out = np.array(z, dtype=float)
+        for last in (MAX_EPOCH - 1, 2 * MAX_EPOCH - 1):
+            out[:, last + 1 - MAX_EPOCH: last + 1] += (mapped[:, last] - z[:, last])[:, None]
+        return out
 
 
 @contextlib.contextmanager
-def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = None):
+def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = None, shift: bool = False):
     """While open, the quality card's out-of-fold draws of a fit leave out the tail map (``tail=False``:
     the learner curves as predicted) or the seed noise (``noise=False``: every learner its mapped mean
-    curve), and a fit's residual bank lends each draw one of ``nearest`` configs' runs. The tail map is
-    still fitted as usual (it is matched to the noise itself, not through the draws); only ``nearest``
-    changes the fitted surrogate."""
+    curve), or map each curve by one shift (``shift=True``, :class:`OneShift`), and a fit's residual bank
+    lends each draw one of ``nearest`` configs' runs. The tail map is still fitted as usual (it is matched
+    to the noise itself, not through the draws); only ``nearest`` changes the fitted surrogate."""
     from surrobench.surrogate import build, model
 
     draw, fitted_noise = model.CurveModel.draw, build.calibrate
@@ -246,6 +266,8 @@ def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = N
         kept = self.tail
         if not tail:
             self.tail = None
+        elif shift and kept is not None:
+            self.tail = OneShift(kept)
         if not noise:
             mix, size = np.zeros_like(mix), None
             bank = None if bank is None else (lambda normals, z: np.zeros_like(z))
@@ -254,7 +276,7 @@ def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = N
         finally:
             self.tail = kept
 
-    if not (tail and noise):
+    if not (tail and noise) or shift:
         model.CurveModel.draw = parts_draw
     if nearest is not None:
         build.calibrate = lambda *a, **k: dataclasses.replace(fitted_noise(*a, **k), bank_nearest=nearest)
