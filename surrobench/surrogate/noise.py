@@ -182,8 +182,8 @@ with a size by config), else the epoch clock."""
 
 DEFAULT_NOISE_TIME = "auto"
 """The process that ``surrobench fit`` and ``surrobench validate`` (and :func:`surrobench.surrogate.fit_surrogate`,
-:func:`surrobench.validate.validate`) use unless told otherwise: on logs like flowers17's (137 replicated
-learners) the residual bank the shipped flowers17 surrogates were fitted with (since 2026-12-07), so that a
+:func:`surrobench.validate.validate`) use unless told otherwise: on logs like flowers17's (well over a
+hundred replicated learners) the residual bank the shipped flowers17 surrogates were fitted with (since 2026-12-07), so that a
 refit with the defaults follows the shipped recipe and a ranking study with the defaults measures the shipped
 surrogate; on logs with too few replicated runs for the bank, the epoch clock (:func:`auto_time`). The
 low-level :func:`calibrate` keeps ``"epoch"``."""
