@@ -47,7 +47,7 @@ are nearest (their shape from epoch 5 on relative to the last epoch, and the las
 config itself left out): whether the draws' excess dips come from the noise or from the curves it is
 drawn around, and whether noise that belongs to a curve like the config's has them.
 
-With ``--card-parts`` it fits the surrogate with the residual bank, as the shipped ones are, six times and
+With ``--card-parts`` it fits the surrogate with the residual bank, as the shipped ones are, seven times and
 prints the cards' draws rows side by side (as ``--cards``): the draws as shipped; without the tail map
 (the learner curves as predicted, plus the bank's noise); without the seed noise (the mapped mean curves);
 without either; with banks that lend each draw the runs of 1 or of 6 nearest configs instead of 3; and
@@ -434,7 +434,7 @@ def main(argv=None) -> int:
                      help="the replicated runs' dips, logged and drawn around each config's own mean curve")
     how.add_argument("--card-parts", action="store_true",
                      help="the cards of the residual bank's surrogate with the draws' tail map or noise left out, "
-                          "or 1 or 6 nearest configs")
+                          "1 or 6 nearest configs, or one shift per curve")
     p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=PROCESSES,
                    help="with --cards: the processes, comma-separated (default: the four processes; also known: "
                         "bank, the residual bank)")
