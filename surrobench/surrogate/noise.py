@@ -219,12 +219,17 @@ def auto_time(res: "Residuals", size: str = "shared") -> str:
     n_ep = res.val.shape[1]
     if res.dof <= n_ep:
         return "epoch"
-    scatter = res.scatter
     try:  # the matrix calibrate would keep, checked as it checks it
-        _checked_matrix((scatter + scatter.T) / (2.0 * float(np.sum(res.val**2)) / n_ep))
+        _checked_matrix(_pooled_matrix(res, math.sqrt(float(np.sum(res.val**2)) / (res.dof * n_ep))))
     except ValueError:
         return "epoch"
     return "bank" if size == "shared" else "empirical"
+
+
+def _pooled_matrix(res: "Residuals", sigma_val: float) -> np.ndarray:
+    """The replicated residuals' pooled covariance between epochs over ``sigma_val ** 2`` (symmetrised)."""
+    scatter = res.scatter
+    return (scatter + scatter.T) / (2 * res.dof * sigma_val**2)
 
 
 def check_noise(time, size, names: tuple[str, str] = ("noise_time", "noise_size")) -> tuple[str, str]:
@@ -1046,8 +1051,7 @@ def calibrate(
                 "bank_sizes": tuple(int(n) for n in res.sizes)}
     if time in ("empirical", "bank"):  # no process: the pooled covariance itself, over sigma_val ** 2
         time, level, rho, jitter = "epoch", 0.0, 0.0, 0.0
-        scatter = res.scatter
-        matrix = _checked_matrix((scatter + scatter.T) / (2 * dof * sigma_val**2))
+        matrix = _checked_matrix(_pooled_matrix(res, sigma_val))
     elif time == "epoch":
         (level, rho), jitter = fit_correlation(res.scatter, dof), 0.0
     else:
