@@ -31,7 +31,7 @@ from ._cli_args import (
 )
 from ._paths import check_writable_dir
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "auto")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "bank-logged", "auto")  # surrobench.surrogate.noise.NOISE_TIMES (tested), kept
 # here so that the CLI starts without numpy
 NOISE_SIZES = ("shared", "by-error", "by-level")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
 DEFAULT_NOISE_TIME = "auto"  # surrobench.surrogate.noise.DEFAULT_NOISE_TIME (tested)
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
                    help="the seed noise's process: the replicated runs' residual curves themselves, each draw a "
                         "run of a config whose predicted curve is near its own (bank, the shipped surrogates'; with "
-                        "--noise-size shared only), their measured covariance between epochs (empirical), the "
+                        "--noise-size shared only), or a run of a config whose logged mean curve is near the draw's "
+                        "curve after the tail map (bank-logged; shared only), their measured covariance between epochs (empirical), the "
                         "wobble over epochs (epoch), over log epochs with a per-epoch jitter (log-epoch), that plus "
                         "a larger independent noise in the first epochs (log-epoch-early), or (auto, the default) "
                         "bank, or empirical with a size by config, where the reruns in the logs can measure a "

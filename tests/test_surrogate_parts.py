@@ -311,7 +311,7 @@ def test_a_surrogate_fitted_on_the_log_epoch_clock_keeps_it(tmp_path):
     from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
 
     logs = synthetic_logs(tmp_path / "logs")
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, auto, got 'days'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, bank-logged, auto, got 'days'"):
         fit_surrogate(logs, grid="quick", noise_time="days")
     s = fit_surrogate(logs, grid="quick", plot=False, noise_time="log-epoch")
     assert s.noise.time == "log-epoch" and s.manifest["noise"]["time"] == "log-epoch"
@@ -1025,6 +1025,68 @@ def test_a_surrogate_fitted_with_the_residual_bank_draws_its_noise_from_the_bank
         type(s)(manifest=s.manifest, curve=s.curve, runtime=s.runtime, noise=replace(s.noise, bank_keys=None))
     assert main(["fit", str(logs), "--out", str(tmp_path / "x"), "--noise-time", "bank", "--noise-size", "by-level"]) == 2
     assert "noise_size: a residual bank" in capsys.readouterr().err
+
+
+def test_a_bank_keyed_by_the_logged_means_is_the_same_bank_searched_by_the_mapped_curve():
+    from surrobench.surrogate.noise import bank_key, check_noise, replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, level=0.3)
+    ids, val, test = _planted_runs(planted)
+    bank = calibrate(ids, val, test, 0.94, 340, 340, time="bank")
+    logged = calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged")
+    res = replicated_residuals(ids, val, test, 0.94, 340, 340)
+    assert logged.bank == bank.bank and logged.bank_sizes == bank.bank_sizes and logged.matrix == bank.matrix
+    assert bank.bank_search == "predicted" and logged.bank_search == "mapped"
+    np.testing.assert_allclose(np.asarray(logged.bank_keys), bank_key(res.val_mean), atol=6e-7)  # keyed already
+    d = json.loads(json.dumps(logged.to_dict()))
+    assert d["bank_search"] == "mapped" and "logged mean curve" in d["process"]
+    assert NoiseModel.from_dict(d) == logged
+    keyed = json.loads(json.dumps(bank.with_bank_keys(res.val_mean).to_dict()))
+    assert "bank_search" not in keyed  # a bank searched by the prediction is written as before
+    assert NoiseModel.from_dict(keyed).bank_search == "predicted"
+    with pytest.raises(ValueError, match="noise parameters: bank_search: must be one of predicted, mapped, got 'x'"):
+        NoiseModel.from_dict({**d, "bank_search": "x"})
+    with pytest.raises(ValueError, match="noise_size: a residual bank \\(noise_time 'bank-logged'\\) carries"):
+        check_noise("bank-logged", "by-level")
+
+
+def test_a_surrogate_with_the_bank_keyed_by_logged_means_searches_it_with_the_mapped_curve(tmp_path):
+    from surrobench.surrogate import build, fit_surrogate
+    from surrobench.surrogate.noise import bank_key
+    from surrobench.surrogate.noise import logit as to_logit
+
+    logs = synthetic_logs(tmp_path / "logs")
+    searched = []
+    real_fit_tail_map = build.fit_tail_map
+
+    def spy(*args, **kwargs):  # the map is matched with the draws' own search (by the mapped curve)
+        searched.append(kwargs["noise"].bank_search)
+        return real_fit_tail_map(*args, **kwargs)
+
+    build.fit_tail_map = spy
+    try:
+        s = fit_surrogate(logs, grid="quick", plot=False, noise_time="bank-logged")
+    finally:
+        build.fit_tail_map = real_fit_tail_map
+    assert searched and set(searched) == {"mapped"}
+    assert s.noise.bank_search == "mapped" and s.manifest["noise"]["bank_search"] == "mapped"
+    curves, x = _round_trip_draws(s, tmp_path, 300)
+    out = np.asarray(s.fast.inplace_predict(x[:1]), dtype=float).reshape(1, -1)
+    unmapped = to_logit(s.curve.learner(out[:, 1:s._k + 1]))
+    mapped = s.curve.tail(unmapped)[0]
+    learned = curves[:, 24] < 0.85
+    assert learned.sum() > 50
+    noise = to_logit(np.clip(curves[learned], 1e-12, 1 - 1e-12)) - mapped  # mapped curve + a banked residual
+    bank, keys = np.asarray(s.noise.bank), np.asarray(s.noise.bank_keys)
+    starts = np.r_[0, np.cumsum(s.noise.bank_sizes)[:-1]]
+
+    def pool(z):  # the runs of the three banked configs whose keys are nearest z's
+        near = np.argsort(((bank_key(z[None, :]) - keys) ** 2).sum(axis=1), kind="stable")[:3]
+        return np.vstack([bank[starts[h]:starts[h] + s.noise.bank_sizes[h]] for h in near])
+
+    by_mapped, by_unmapped = pool(mapped), pool(unmapped[0])
+    assert max(np.min(np.abs(by_mapped - row).max(axis=1)) for row in noise) < 1e-6
+    assert not all(np.min(np.abs(by_unmapped - row).max(axis=1)) < 1e-6 for row in noise)  # not the old search
 
 
 def test_auto_noise_takes_the_measured_residuals_where_they_are_enough_and_the_epoch_clock_else():

@@ -493,7 +493,7 @@ def test_validate_refuses_an_unknown_noise_clock_before_fitting(monkeypatch):
     from surrobench.validate import validate
 
     monkeypatch.setattr(surrogate_pkg, "fit_models", lambda *a, **k: pytest.fail("fitted before checking"))
-    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, auto, got 'hours'"):
+    with pytest.raises(ValueError, match="noise_time: must be one of epoch, log-epoch, log-epoch-early, empirical, bank, bank-logged, auto, got 'hours'"):
         validate(FLOWERS_LOGS, noise_time="hours")
     with pytest.raises(ValueError, match="noise_size: must be one of shared, by-error, by-level, got 'tall'"):
         validate(FLOWERS_LOGS, noise_size="tall")

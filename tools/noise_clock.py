@@ -262,7 +262,7 @@ def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = N
 
     draw, fitted_noise = model.CurveModel.draw, build.calibrate
 
-    def parts_draw(self, p, learner, config_keys, seeds, mix, size=None, bank=None):
+    def parts_draw(self, p, learner, config_keys, seeds, mix, size=None, bank=None, bank_mapped=False):
         kept = self.tail
         if not tail:
             self.tail = None
@@ -272,7 +272,7 @@ def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = N
             mix, size = np.zeros_like(mix), None
             bank = None if bank is None else (lambda normals, z: np.zeros_like(z))
         try:
-            return draw(self, p, learner, config_keys, seeds, mix, size=size, bank=bank)
+            return draw(self, p, learner, config_keys, seeds, mix, size=size, bank=bank, bank_mapped=bank_mapped)
         finally:
             self.tail = kept
 

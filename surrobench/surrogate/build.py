@@ -249,7 +249,8 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
             seeds = cur.seeds[te].astype(np.uint64) + np.uint64(k * 2**32)
             oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix,
                                          noise.resize if noise.size != "shared" else None,
-                                         noise.bank_noise if noise.bank is not None else None)[:, :MAX_EPOCH]
+                                         noise.bank_noise if noise.bank is not None else None,
+                                         noise.bank is not None and noise.bank_search == "mapped")[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)
@@ -324,7 +325,7 @@ def _curve_inputs(cur: RunData, info, noise_time: str = DEFAULT_NOISE_TIME, nois
 def _with_bank_keys(noise, cur: RunData, info, oof_learner: np.ndarray):
     """``noise`` with its residual bank's keys (time ``"bank"``): each banked config's out-of-fold predicted
     learner curve, as a draw of a config the surrogate never saw searches the bank; others unchanged."""
-    if noise.bank is None:
+    if noise.bank is None or noise.bank_search == "mapped":  # "mapped": keyed by the logged mean curves already
         return noise
     res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
     if tuple(int(n) for n in res.sizes) != tuple(noise.bank_sizes):  # pragma: no cover - same data, same groups

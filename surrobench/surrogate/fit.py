@@ -174,6 +174,10 @@ TAIL_DRAWS = 16
 """Seeded noise draws per run with which the map's draws are simulated while it is matched (fewer
 where the runs are many: at most 40,000 simulated draws in all, at least one per run)."""
 TAIL_ROUNDS = 40
+TAIL_SEARCH_EVERY = 10
+"""With a residual bank searched by the mapped curve (``bank_search="mapped"``), the map's simulated draws
+search the bank again with the current map every this many rounds (each search costs about as much as the
+rounds between; the picks change little once the knots settle)."""
 TAIL_MIN_SLOPE = 0.2
 """The least slope of the map between knots (and beyond them): matched to a short measured tail,
 the best predictions keep their order instead of collapsing onto one value."""
@@ -236,7 +240,8 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     simulated with up to :data:`TAIL_DRAWS` seeded draws per run) equal the measured quantiles at every
     level (:data:`TAIL_ROUNDS` rounds at most). With ``noise`` (the :class:`~.noise.NoiseModel` the draws will use) the simulated noise is
     the draws' own, sized by config where the model says so (by the final error the map gives) or taken
-    from its residual bank (searched by ``pred``);
+    from its residual bank (searched by ``pred``, or with ``bank_search="mapped"`` by the mapped ``pred``,
+    again every :data:`TAIL_SEARCH_EVERY` rounds);
     without it, independent with sd ``noise_sd``. Started from the measured quantiles narrowed so that the noise restores
     their variance; where the measured tail is shorter than the noise's own, the knots rise until the
     draws' tail is no longer than the runs' (within the least slope, :data:`TAIL_MIN_SLOPE`).
@@ -257,13 +262,16 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     n, n_out = pred.shape
     draws = max(1, min(TAIL_DRAWS, 40_000 // n))
     normals = np.random.default_rng(seed).standard_normal((draws * n, n_out))
-    if noise is not None and noise.bank is not None:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
+    searched = noise is not None and noise.bank is not None and noise.bank_search == "mapped"
+    if noise is not None and noise.bank is not None and not searched:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
         eps = noise.bank_noise(normals[:, :2], np.tile(pred, (draws, 1)))
-    else:
+    elif not searched:
         eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)
     sized = noise is not None and noise.size != "shared"
-    for _ in range(TAIL_ROUNDS):
+    for r in range(TAIL_ROUNDS):
         mapped = np.tile(tail(pred), (draws, 1))
+        if searched and r % TAIL_SEARCH_EVERY == 0:  # the bank searched by the mapped curves, as the draws search it
+            eps = noise.bank_noise(normals[:, :2], mapped)
         drawn = (mapped + (noise.resize(eps, sigmoid(mapped[:, n_out // 2 - 1])) if sized else eps)).T
         gap = tq - np.quantile(drawn, levels, axis=1).T
         if np.abs(gap).max() < 1e-3:

@@ -150,14 +150,15 @@ class CurveModel:
         return combine(p, learner, self.chance_curve)
 
     def draw(self, p: np.ndarray, learner: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray,
-             mix: np.ndarray, size=None, bank=None) -> np.ndarray:
+             mix: np.ndarray, size=None, bank=None, bank_mapped: bool = False) -> np.ndarray:
         """Seeded outcomes: a learner curve (its logits through the tail map, plus seed noise)
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
         point prediction; the draws need the spread of real runs. ``size`` (a noise model's
         :meth:`~.noise.NoiseModel.resize`, or ``None``: one size for all) scales each learner's noise
         by its final validation error after the tail map. ``bank`` (a noise model's
         :meth:`~.noise.NoiseModel.bank_noise`) takes each learner's noise from the residual bank,
-        searched by its unmapped learner curve, instead of ``mix``."""
+        searched by its unmapped learner curve (``bank_mapped``: by its curve after the tail map, for a
+        bank keyed by logged mean curves), instead of ``mix``."""
         normals, z_config = draw_normals(config_keys, seeds, N_OUT + 2)
         learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
         # each row's outcome is computed for that row alone (every step is row by row, _rowwise
@@ -167,10 +168,12 @@ class CurveModel:
         if n_learned:
             rows = slice(None) if n_learned == len(learned) else learned
             z = logit(learner[rows])
-            if bank is not None:
+            if bank is not None and not bank_mapped:
                 noise = bank(normals[rows, :2], z)
             if self.tail is not None:
                 z = self.tail(z)
+            if bank is not None and bank_mapped:
+                noise = bank(normals[rows, :2], z)
             if bank is None:
                 noise = _rowwise(normals[rows, :N_OUT], mix)
                 if size is not None:
@@ -233,6 +236,7 @@ class Surrogate:
         if self.noise.bank is not None and self.noise.bank_keys is None:
             raise ValueError("noise parameters: the residual bank has no keys (fit the surrogate again)")
         self._bank = None if self.noise.bank is None else self.noise.bank_noise
+        self._bank_mapped = self.noise.bank is not None and self.noise.bank_search == "mapped"
         if self.fast is None:
             self.fast = merge_boosters(self.parts)
             n_features = self.curve.learns.num_features()
@@ -288,5 +292,6 @@ class Surrogate:
         if config_keys is None:
             curves = combine(p, learner, self.curve.chance_curve)
         else:
-            curves = self.curve.draw(p, learner, config_keys, seeds, self._mix, self._size, self._bank)
+            curves = self.curve.draw(p, learner, config_keys, seeds, self._mix, self._size, self._bank,
+                                     self._bank_mapped)
         return curves, seconds[:, 0], seconds[:, 1]

@@ -73,6 +73,14 @@ deviation from its config's mean curve is not independent of that curve's shape 
 flat late has runs that stay close to it late), which no noise drawn apart from the curve has
 (``tools/noise_clock.py --dips``); the bank's does. It carries its configs' sizes: size ``"shared"`` only.
 
+``time="bank-logged"`` keeps the same residual curves but searches them otherwise (``bank_search="mapped"``):
+each banked config's key is its logged mean curve (the mean its residuals are taken around), and a draw
+searches the keys with the curve it is centred on, its predicted learner curve after the tail map, which is
+what stands for a real run's mean. A draw's noise then comes from real configs whose real curves look like
+the one drawn; with ``"bank"`` (``bank_search="predicted"``) it comes from configs whose predicted curves look
+like its unmapped prediction, while the tail map bends the curve it is added to (docs/surrogates.md, "What is
+left").
+
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
 ``n - 1`` degrees of freedom of each config. ``sigma`` and ``kappa`` are their moments;
@@ -165,15 +173,17 @@ def size_variable(size: str, final_val_error) -> np.ndarray:
     return e if size == "by-level" else e * (1.0 - e)
 
 _SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
-_BANK_FIELDS = ("bank", "bank_sizes", "bank_keys", "bank_nearest")
+_BANK_FIELDS = ("bank", "bank_sizes", "bank_keys", "bank_nearest", "bank_search")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
 
-NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "auto")
+NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "bank-logged", "auto")
 """The seed-noise processes :func:`calibrate` fits (``surrobench fit --noise-time``): ``"bank"``, no
 distribution at all: the replicated runs' own residual curves, each draw taking that of a run of a
-config whose predicted curve is near its own (:meth:`NoiseModel.bank_noise`); ``"empirical"``, the
+config whose predicted curve is near its own (:meth:`NoiseModel.bank_noise`); ``"bank-logged"``, the same
+curves, each draw taking that of a run of a config whose logged mean curve is near the draw's mapped
+curve (``bank_search="mapped"``); ``"empirical"``, the
 replicated runs' measured covariance between epochs (``matrix``); a clock of :data:`NOISE_CLOCKS`;
 ``"log-epoch-early"``, the log-epoch clock plus a larger independent noise in the first epochs
 (``early``, ``decay``); and ``"auto"`` (:func:`auto_time`): the measured residuals themselves where
@@ -187,6 +197,12 @@ hundred replicated learners) the residual bank the shipped flowers17 surrogates 
 refit with the defaults follows the shipped recipe and a ranking study with the defaults measures the shipped
 surrogate; on logs with too few replicated runs for the bank, the epoch clock (:func:`auto_time`). The
 low-level :func:`calibrate` keeps ``"epoch"``."""
+
+BANK_SEARCHES = ("predicted", "mapped")
+"""How a residual bank is searched (:attr:`NoiseModel.bank_search`): ``"predicted"`` (``time="bank"``): the
+keys are the banked configs' out-of-fold predicted curves, searched by a draw's unmapped prediction;
+``"mapped"`` (``time="bank-logged"``): the keys are their logged mean curves, searched by a draw's curve after
+the tail map."""
 
 BANK_NEAREST = 3
 """With ``time="bank"``: how many replicated configs of nearest predicted curve a draw takes its residual curve from."""
@@ -234,12 +250,12 @@ def _pooled_matrix(res: "Residuals", sigma_val: float) -> np.ndarray:
 
 def check_noise(time, size, names: tuple[str, str] = ("noise_time", "noise_size")) -> tuple[str, str]:
     """``(time, size)`` if each is known (:data:`NOISE_TIMES`, :data:`NOISE_SIZES`) and they go together (a
-    residual bank carries its configs' sizes: ``"bank"`` only with ``"shared"``; ``"auto"`` goes with any), else a
-    one-line ``ValueError``."""
+    residual bank carries its configs' sizes: ``"bank"`` and ``"bank-logged"`` only with ``"shared"``; ``"auto"``
+    goes with any), else a one-line ``ValueError``."""
     check_noise_time(time, names[0])
     check_noise_time(size, names[1], NOISE_SIZES)
-    if time == "bank" and size != "shared":
-        raise ValueError(f"{names[1]}: a residual bank ({names[0]} 'bank') carries its configs' sizes; "
+    if time in ("bank", "bank-logged") and size != "shared":
+        raise ValueError(f"{names[1]}: a residual bank ({names[0]} {time!r}) carries its configs' sizes; "
                          f"it takes {names[1]} 'shared', got {size!r}")
     return time, size
 
@@ -464,6 +480,9 @@ class NoiseModel:
     bank_sizes: tuple[int, ...] | None = None
     bank_keys: tuple[tuple[float, ...], ...] | None = None
     bank_nearest: int = BANK_NEAREST
+    # how the bank is searched (BANK_SEARCHES): "predicted" (files without it): keys of out-of-fold predicted
+    # curves, searched by a draw's unmapped prediction; "mapped": keys of logged mean curves, by its mapped curve
+    bank_search: str = "predicted"
 
     def size_factors(self, final_val_error: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The factors of each config's run-level shift and of its wobble, from its final validation
@@ -530,8 +549,9 @@ class NoiseModel:
 
     def to_dict(self) -> dict:
         if self.bank is not None:
+            nearest = "predicted curve" if self.bank_search == "predicted" else "logged mean curve to its mapped curve"
             process = (f"residual curves of {len(self.bank)} replicated runs, each draw a run of one of the "
-                       f"{self.bank_nearest} configs of nearest predicted curve")
+                       f"{self.bank_nearest} configs of nearest {nearest}")
         elif self.matrix is not None:
             process = "measured covariance between epochs"
         else:
@@ -556,6 +576,8 @@ class NoiseModel:
             out["bank"] = [list(row) for row in self.bank]
             out["bank_sizes"] = list(self.bank_sizes)
             out["bank_keys"] = None if self.bank_keys is None else [list(row) for row in self.bank_keys]
+            if self.bank_search == "predicted":  # written as before the search by the mapped curve
+                del out["bank_search"]
         if self.size == "shared":  # ... and before the size by config
             for k in _SIZE_FIELDS:
                 del out[k]
@@ -660,6 +682,7 @@ def _checked_bank(d: dict) -> dict[str, Any]:
         sizes = np.asarray(d["bank_sizes"], dtype=float)
         keys = None if d.get("bank_keys") is None else np.asarray(d["bank_keys"], dtype=float)
         nearest = d.get("bank_nearest", BANK_NEAREST)
+        search = d.get("bank_search", "predicted")  # surrogates built before the search by the mapped curve
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"noise parameters: the residual bank is malformed ({exc})") from None
     if (bank.ndim != 2 or bank.shape[1] != 2 * MAX_EPOCH or not np.all(np.isfinite(bank)) or sizes.ndim != 1
@@ -671,10 +694,11 @@ def _checked_bank(d: dict) -> dict[str, Any]:
         raise ValueError(f"noise parameters: bank_keys must hold one row of {width} finite numbers per bank group")
     if isinstance(nearest, bool) or not isinstance(nearest, int) or not 1 <= nearest <= len(sizes):
         raise ValueError(f"noise parameters: bank_nearest must be an int in 1..{len(sizes)}, got {nearest!r}")
+    check_noise_time(search, "noise parameters: bank_search", BANK_SEARCHES)
     return {"bank": tuple(tuple(float(v) for v in row) for row in bank),
             "bank_sizes": tuple(int(v) for v in sizes),
             "bank_keys": None if keys is None else tuple(tuple(float(v) for v in row) for row in keys),
-            "bank_nearest": nearest}
+            "bank_nearest": nearest, "bank_search": search}
 
 
 def _checked_matrix(matrix) -> tuple[tuple[float, ...], ...]:
@@ -1028,7 +1052,9 @@ def calibrate(
     residuals' pooled covariance itself (``matrix``: the runs' sds and correlations by epoch);
     ``time="bank"`` keeps, besides that covariance, the residual curves themselves (``bank``; the fit adds
     each banked config's key with :meth:`NoiseModel.with_bank_keys`), which the draws take instead of
-    Gaussian noise (:meth:`NoiseModel.bank_noise`; size ``"shared"`` only: the bank carries its sizes).
+    Gaussian noise (:meth:`NoiseModel.bank_noise`; size ``"shared"`` only: the bank carries its sizes);
+    ``time="bank-logged"`` the same bank keyed here by each banked config's logged mean curve, searched by a
+    draw's mapped curve (``bank_search="mapped"``).
     ``size="by-error"`` (or ``"by-level"``) lets the noise's size follow the config's final error (:func:`fit_noise_size`);
     the process is then fitted on the residuals divided by their config's factor. ``time="auto"`` picks one of
     these for the data (:func:`auto_time`); the model's fields say which (``bank``, ``matrix``)."""
@@ -1043,13 +1069,16 @@ def calibrate(
     early = decay = 0.0
     matrix = None
     bank: dict[str, Any] = {}
-    if time == "bank":
+    if time in ("bank", "bank-logged"):
         # each run's residual curve around its config's mean, scaled to one run's variance (n / (n - 1))
         scale = np.sqrt(np.repeat(res.sizes / (res.sizes - 1.0), res.sizes))[:, None]
         runs = np.round(np.hstack([zv_all, zt_all]) * scale, 6)
         bank = {"bank": tuple(tuple(float(v) for v in row) for row in runs),
                 "bank_sizes": tuple(int(n) for n in res.sizes)}
-    if time in ("empirical", "bank"):  # no process: the pooled covariance itself, over sigma_val ** 2
+        if time == "bank-logged":  # keyed by the logged mean curves the residuals are taken around
+            keys = np.round(bank_key(res.val_mean), 6)
+            bank.update(bank_keys=tuple(tuple(float(v) for v in row) for row in keys), bank_search="mapped")
+    if time in ("empirical", "bank", "bank-logged"):  # no process: the pooled covariance itself, over sigma_val ** 2
         time, level, rho, jitter = "epoch", 0.0, 0.0, 0.0
         matrix = _checked_matrix(_pooled_matrix(res, sigma_val))
     elif time == "epoch":
