@@ -1095,8 +1095,9 @@ def test_auto_noise_takes_the_measured_residuals_where_they_are_enough_and_the_e
     planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0)
     ids, val, test = _planted_runs(planted, n_configs=40, n_seeds=3)  # 80 degrees of freedom over 25 epochs
     res = replicated_residuals(ids, val, test, 0.94, 340, 340)
-    assert res.dof > 25 and auto_time(res) == "bank" and auto_time(res, "by-level") == "empirical"
-    assert calibrate(ids, val, test, 0.94, 340, 340, time="auto") == calibrate(ids, val, test, 0.94, 340, 340, time="bank")
+    assert res.dof > 25 and auto_time(res) == "bank-logged" and auto_time(res, "by-level") == "empirical"
+    assert calibrate(ids, val, test, 0.94, 340, 340, time="auto") == \
+        calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged")
     assert calibrate(ids, val, test, 0.94, 340, 340, time="auto", size="by-level") == \
         calibrate(ids, val, test, 0.94, 340, 340, time="empirical", size="by-level")
     # 12 configs run twice: 12 degrees of freedom, too few for a covariance over 25 epochs
@@ -1121,12 +1122,13 @@ def test_the_default_noise_is_the_shipped_surrogates_on_their_logs():
     parser = build_parser()
     assert parser.parse_args(["fit", "logs"]).noise_time == DEFAULT_NOISE_TIME
     assert parser.parse_args(["validate", "logs"]).noise_time == DEFAULT_NOISE_TIME
-    assert surrobench.load("flowers17").surrogate.noise.bank is not None  # shipped with the residual bank
+    shipped = surrobench.load("flowers17").surrogate.noise
+    assert shipped.bank is not None and shipped.bank_search == "mapped"  # shipped with the bank searched by the mapped curve
     data = load_run_data(Path(__file__).resolve().parents[1] / "training_logs" / "flowers17")
     info = dataset_info(data.dataset)
     cur = data.subset(data.curve_run)
     noise = calibrate(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2], time="auto")
-    assert noise.bank is not None and noise.matrix is not None  # on the shipped logs, the default is the bank
+    assert noise.bank is not None and noise.bank_search == "mapped"  # on the shipped logs, the default is the shipped noise
 
 
 def test_the_card_names_the_process_auto_took(tmp_path):
@@ -1135,7 +1137,7 @@ def test_the_card_names_the_process_auto_took(tmp_path):
     _, epoch_fit, _ = fitted()  # fitted with --noise-time epoch
     assert "on the epoch clock: run-level share" in epoch_fit.quality["seed_noise"]["note"]
     s = fit_surrogate(synthetic_logs(tmp_path / "logs"), grid="quick", plot=False)  # the default, auto
-    assert s.noise.bank is not None and "drawn from a bank of the" in s.quality["seed_noise"]["note"]
+    assert s.noise.bank_search == "mapped" and "drawn from a bank of the" in s.quality["seed_noise"]["note"]
 
 
 def test_noise_clock_card_draws_leave_out_the_parts_asked_and_put_them_back():

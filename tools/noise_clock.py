@@ -211,7 +211,7 @@ def card_rows(logs: str, dataset: str | None, processes=None, sizes=("shared",))
     ``processes`` defaults to :data:`PROCESSES`."""
     from surrobench.surrogate import fit_surrogate
 
-    columns = [(t, z) for t in (processes or PROCESSES) for z in sizes if t != "bank" or z == "shared"]
+    columns = [(t, z) for t in (processes or PROCESSES) for z in sizes if not t.startswith("bank") or z == "shared"]
     names = [t if z == "shared" else f"{t}/{z}" for t, z in columns]
     cards = [fit_surrogate(logs, dataset=dataset, plot=False, noise_time=t, noise_size=z).quality for t, z in columns]
     what = "each noise process" if sizes == ("shared",) else "each noise process and size"

@@ -518,9 +518,10 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, c
             process += (f", early noise (sd at epoch 1 {sd[0]:.2f} and 25 {sd[-1]:.2f} times the overall sd, "
                         f"decay {noise.decay:.1f} epochs)")
     if noise.bank is not None:
+        nearest = ("whose predicted curves are nearest its own" if noise.bank_search == "predicted"
+                   else "whose logged mean curves are nearest its curve after the tail map")
         process = (f"drawn from a bank of the {len(noise.bank)} replicated runs' residual curves, each draw a run of "
-                   f"one of the {noise.bank_nearest} banked configs whose predicted curves are nearest its own; "
-                   + process)
+                   f"one of the {noise.bank_nearest} banked configs {nearest}; " + process)
     if noise.size != "shared":
         level, wobble = noise.size_factors(np.array([0.3, 0.5, 0.7]))
         process += ("; sized by the config's final error e: run-level shift times "
