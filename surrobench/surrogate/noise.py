@@ -83,8 +83,8 @@ the one drawn; with ``"bank"`` (``bank_search="predicted"``) it comes from confi
 like its unmapped prediction, while the tail map bends the curve it is added to (docs/surrogates.md, "What is
 left"): the draws' best curves dipped part-way more than the logged ones, and a ranking study at 20 % of the
 logged configs put SH-EMOA ahead of NSGA-II where the real runs confidently do not; searched by the mapped
-curve, the dips are the logs' and the flip is gone (docs/surrogates.md, "Searching the bank by the mapped
-curve").
+curve, the dips come near the logs' (the best configs' reruns then spread less than theirs) and the flip
+is gone (docs/surrogates.md, "Searching the bank by the mapped curve").
 
 Calibration. On configs that were run with several seeds and learned under all of them:
 residuals of each seed's logit curve around the per-config mean, pooled with the
@@ -211,7 +211,7 @@ keys are the banked configs' out-of-fold predicted curves, searched by a draw's 
 the tail map."""
 
 BANK_NEAREST = 3
-"""With ``time="bank"``: how many replicated configs of nearest predicted curve a draw takes its residual curve from."""
+"""With a residual bank: how many replicated configs of nearest key a draw takes its residual curve from."""
 BANK_FROM_EPOCH = 5
 """With ``time="bank"``: a curve's key is its shape from this epoch (1-based) on, relative to its last epoch, and
 its last epoch's level (validation logits; :func:`bank_key`)."""
