@@ -179,12 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the clock on the lone runs of these plan seeds only (default: every lone run)")
     f.add_argument("--noise-time", default=DEFAULT_NOISE_TIME, choices=NOISE_TIMES,
                    help="the seed noise's process: the replicated runs' residual curves themselves, each draw a "
-                        "run of a config whose predicted curve is near its own (bank, the shipped surrogates'; with "
-                        "--noise-size shared only), or a run of a config whose logged mean curve is near the draw's "
-                        "curve after the tail map (bank-logged; shared only), their measured covariance between epochs (empirical), the "
+                        "run of a config whose logged mean curve is near the draw's curve after the tail map "
+                        "(bank-logged, the shipped surrogates'; with --noise-size shared only) or whose predicted "
+                        "curve is near its own (bank; shared only), their measured covariance between epochs (empirical), the "
                         "wobble over epochs (epoch), over log epochs with a per-epoch jitter (log-epoch), that plus "
                         "a larger independent noise in the first epochs (log-epoch-early), or (auto, the default) "
-                        "bank, or empirical with a size by config, where the reruns in the logs can measure a "
+                        "bank-logged, or empirical with a size by config, where the reruns in the logs can measure a "
                         "covariance between epochs, else epoch; see docs/surrogates.md")
     f.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "

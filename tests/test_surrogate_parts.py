@@ -1050,6 +1050,39 @@ def test_a_bank_keyed_by_the_logged_means_is_the_same_bank_searched_by_the_mappe
         check_noise("bank-logged", "by-level")
 
 
+def test_the_tail_map_is_matched_with_the_bank_searched_as_the_draws_search_it(monkeypatch):
+    from surrobench.surrogate import fit as fit_module
+    from surrobench.surrogate.fit import fit_tail_map
+    from surrobench.surrogate.noise import replicated_residuals
+
+    planted = NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0, level=0.3)
+    ids, val, test = _planted_runs(planted, n_configs=40, n_seeds=3)
+    by_prediction = calibrate(ids, val, test, 0.94, 340, 340, time="bank")
+    by_mapped = calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged")
+    by_prediction = by_prediction.with_bank_keys(replicated_residuals(ids, val, test, 0.94, 340, 340).val_mean)
+    assert not by_prediction.bank_by_mapped and by_mapped.bank_by_mapped
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0.5, 0.6, (300, 50))
+    pred = 0.5 + 0.5 * (truth - 0.5) + rng.normal(0, 0.1, (300, 50))  # shrunk toward the mean: the map widens it
+    searched = []
+    real = NoiseModel.bank_noise
+
+    def spy(self, normals, z):
+        searched.append(np.array(z))
+        return real(self, normals, z)
+
+    monkeypatch.setattr(NoiseModel, "bank_noise", spy)
+    monkeypatch.setattr(fit_module, "TAIL_ROUNDS", 25)
+    fit_tail_map(pred, truth, np.full(50, 0.2), noise=by_prediction)
+    tiled = np.tile(pred, (len(searched[0]) // len(pred), 1))
+    assert len(searched) == 1 and np.array_equal(searched[0], tiled)  # once, with the prediction itself
+    searched.clear()
+    fit_tail_map(pred, truth, np.full(50, 0.2), noise=by_mapped)
+    assert len(searched) == 3  # rounds 0, 10 and 20 of 25: searched again as the map moves
+    assert not np.allclose(searched[0], tiled)  # ... with the mapped curves, not the prediction
+    assert not np.allclose(searched[-1], searched[0])
+
+
 def test_a_surrogate_with_the_bank_keyed_by_logged_means_searches_it_with_the_mapped_curve(tmp_path):
     from surrobench.surrogate import build, fit_surrogate
     from surrobench.surrogate.noise import bank_key

@@ -47,7 +47,8 @@ are nearest (their shape from epoch 5 on relative to the last epoch, and the las
 config itself left out): whether the draws' excess dips come from the noise or from the curves it is
 drawn around, and whether noise that belongs to a curve like the config's has them.
 
-With ``--card-parts`` it fits the surrogate with the residual bank, as the shipped ones are, seven times and
+With ``--card-parts`` it fits the surrogate with the residual bank searched by the prediction (``bank``, the shipped
+surrogates' until the search by the mapped curve, ``bank-logged``, replaced it) seven times and
 prints the cards' draws rows side by side (as ``--cards``): the draws as shipped; without the tail map
 (the learner curves as predicted, plus the bank's noise); without the seed noise (the mapped mean curves);
 without either; with banks that lend each draw the runs of 1 or of 6 nearest configs instead of 3; and
@@ -228,7 +229,7 @@ CARD_PARTS = (
     ("6 nearest", {"nearest": 6}),
     ("one shift", {"shift": True}),
 )
-"""``--card-parts``: the columns, each a surrogate fitted with the residual bank as the shipped ones are, whose
+"""``--card-parts``: the columns, each a surrogate fitted with the residual bank searched by the prediction (``bank``), whose
 card draws leave out the tail map, the seed noise or both, or whose bank lends each draw the runs of another
 number of nearest configs than :data:`~surrobench.surrogate.noise.BANK_NEAREST`, or whose draws move each
 curve by one shift, the tail map's at the last epoch (validation and test each), instead of mapping every
@@ -437,7 +438,7 @@ def main(argv=None) -> int:
                           "1 or 6 nearest configs, or one shift per curve")
     p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=PROCESSES,
                    help="with --cards: the processes, comma-separated (default: the four processes; also known: "
-                        "bank, the residual bank)")
+                        "bank and bank-logged, the residual bank searched by the prediction or by the mapped curve)")
     p.add_argument("--sizes", type=lambda t: _names(t, NOISE_SIZES, "size"), default=("shared",),
                    help="with --cards: the sizes, comma-separated (default: shared)")
     args = p.parse_args(argv)

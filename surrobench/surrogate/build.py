@@ -250,7 +250,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
             oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix,
                                          noise.resize if noise.size != "shared" else None,
                                          noise.bank_noise if noise.bank is not None else None,
-                                         noise.bank is not None and noise.bank_search == "mapped")[:, :MAX_EPOCH]
+                                         noise.bank_by_mapped)[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)

@@ -263,7 +263,7 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     draws = max(1, min(TAIL_DRAWS, 40_000 // n))
     normals = np.random.default_rng(seed).standard_normal((draws * n, n_out))
     banked = noise is not None and noise.bank is not None
-    searched = banked and noise.bank_search == "mapped"  # the bank searched by the mapped curve: in the loop
+    searched = banked and noise.bank_by_mapped  # the bank searched by the mapped curve: in the loop
     if banked and not searched:  # the residual bank, searched by the unmapped prediction: the same rows whatever the map
         eps = noise.bank_noise(normals[:, :2], np.tile(pred, (draws, 1)))
     elif not banked:

@@ -236,7 +236,7 @@ class Surrogate:
         if self.noise.bank is not None and self.noise.bank_keys is None:
             raise ValueError("noise parameters: the residual bank has no keys (fit the surrogate again)")
         self._bank = None if self.noise.bank is None else self.noise.bank_noise
-        self._bank_mapped = self.noise.bank is not None and self.noise.bank_search == "mapped"
+        self._bank_mapped = self.noise.bank_by_mapped
         if self.fast is None:
             self.fast = merge_boosters(self.parts)
             n_features = self.curve.learns.num_features()

@@ -490,6 +490,12 @@ class NoiseModel:
     # curves, searched by a draw's unmapped prediction; "mapped": keys of logged mean curves, by its mapped curve
     bank_search: str = "predicted"
 
+    @property
+    def bank_by_mapped(self) -> bool:
+        """Whether draws search the residual bank with their curve after the tail map (``bank_search="mapped"``)
+        rather than with their unmapped prediction; ``False`` without a bank."""
+        return self.bank is not None and self.bank_search == "mapped"
+
     def size_factors(self, final_val_error: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The factors of each config's run-level shift and of its wobble, from its final validation
         error (``None`` when the noise has one size for every config)."""
