@@ -1243,3 +1243,56 @@ def test_noise_clock_card_parts_fits_each_column_with_its_parts(monkeypatch, cap
                                 "nearest", "one", "shift"]
     assert lines[2].split()[-8:] == ["0.050", "0.100", "0.200", "0.300", "0.400", "0.500", "0.600", "0.700"]
     assert model.CurveModel.draw is draw and build.calibrate is fitted_noise
+
+
+def test_noise_clock_card_draws_weighs_the_bank_keys_level_and_puts_it_back():
+    from surrobench.surrogate import noise as noise_module
+
+    tool = load_tool("noise_clock")
+    key = noise_module.bank_key
+    z = np.random.default_rng(3).normal(size=(4, 25))
+    plain = key(z)
+    with tool.card_draws(level_weight=10.0):
+        weighted = noise_module.bank_key(z)
+        assert np.allclose(weighted[:, :-1], plain[:, :-1]) and np.allclose(weighted[:, -1], 10.0 * plain[:, -1])
+        # calibrate keys the bank through the module's function: a bank fitted inside is keyed with the weight
+        ids, val, test = _planted_runs(NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0), n_configs=40, n_seeds=3)
+        bank = calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged")
+    unweighted = calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged")
+    assert noise_module.bank_key is key
+    a, b = np.asarray(bank.bank_keys), np.asarray(unweighted.bank_keys)
+    assert np.allclose(a[:, :-1], b[:, :-1]) and np.allclose(a[:, -1], np.round(10.0 * b[:, -1], 6), atol=1e-5)
+    assert not np.allclose(a[:, -1], b[:, -1])
+    with pytest.raises(RuntimeError):
+        with tool.card_draws(level_weight=3.0):
+            raise RuntimeError("stop")
+    assert noise_module.bank_key is key
+
+
+def test_noise_clock_bank_spread_fits_each_column_with_its_bank(monkeypatch, capsys):
+    import surrobench.surrogate as surrogate_pkg
+    from surrobench.surrogate import build
+    from surrobench.surrogate import noise as noise_module
+
+    tool = load_tool("noise_clock")
+    fitted_noise, key = build.calibrate, noise_module.bank_key
+    z = np.ones((1, 25)) * 0.5
+    seen = []
+
+    def fake_fit(logs, *, dataset, plot, noise_time):
+        assert noise_time == "bank-logged"
+        ids, val, test = _planted_runs(NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0), n_configs=40, n_seeds=3)
+        nearest = build.calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged").bank_nearest
+        seen.append((nearest, round(float(noise_module.bank_key(z)[0, -1]), 6)))
+        k = len(seen)
+        quality = {"draws": {"dips": {"epochs": [9], "logged": [0.05], "drawn": [0.1 * k]}, "max_gap": 0.02},
+                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
+        return type("Fitted", (), {"quality": quality})()
+
+    monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
+    assert tool.main(["logs", "--bank-spread"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert seen == [(3, 0.5), (6, 0.5), (10, 0.5), (3, 1.5), (3, 5.0), (6, 1.5)]
+    assert "mapped curve" in lines[0]
+    assert lines[2].split()[-6:] == ["0.100", "0.200", "0.300", "0.400", "0.500", "0.600"]
+    assert build.calibrate is fitted_noise and noise_module.bank_key is key

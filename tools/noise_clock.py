@@ -56,7 +56,14 @@ with each curve moved by one shift, the tail map's at its last epoch, instead of
 Where do the drawn runs' excess dips in the best third come from: the noise, its bank, or the map that
 gives the draws their tails? About 20 minutes on one core (seven fits).
 
-    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips | --card-parts]
+With ``--bank-spread`` it fits the shipped recipe (the bank searched by the mapped curve, ``bank-logged``) six
+times and prints the cards' draws rows side by side: as shipped; with banks that lend each draw the runs of
+6 or 10 nearest configs instead of 3; with the search weighing the last epoch's level (the key's last column)
+3 or 10 times against the curve's shape; with both (3 times, 6 configs). The shipped draws' reruns of the
+best configs spread less than the logged ones: does noise from more configs, or from configs nearer the
+draw's level, spread as the logs do, and what does it cost the dips? About 20 minutes on one core.
+
+    python tools/noise_clock.py [LOGS] [--dataset flowers17] [--cards [--processes P,P] [--sizes S,S] | --by-config | --dips | --card-parts | --bank-spread]
 """
 
 from __future__ import annotations
@@ -253,15 +260,20 @@ class OneShift:
 
 
 @contextlib.contextmanager
-def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = None, shift: bool = False):
+def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = None, shift: bool = False,
+               level_weight: float | None = None):
     """While open, the quality card's out-of-fold draws of a fit leave out the tail map (``tail=False``:
     the learner curves as predicted) or the seed noise (``noise=False``: every learner its mapped mean
     curve), or map each curve by one shift (``shift=True``, :class:`OneShift`), and a fit's residual bank
-    lends each draw one of ``nearest`` configs' runs. The tail map is still fitted as usual (it is matched
-    to the noise itself, not through the draws); only ``nearest`` changes the fitted surrogate."""
+    lends each draw one of ``nearest`` configs' runs, and searches it with the keys' last column, the last
+    epoch's level, weighted ``level_weight`` times (:func:`~surrobench.surrogate.noise.bank_key`; its
+    squared distance ``level_weight ** 2`` times; the bank's keys and the draws' alike). The tail map is
+    still fitted as usual (it is matched to the noise itself, not through the draws); only ``nearest`` and
+    ``level_weight`` change the fitted surrogate."""
     from surrobench.surrogate import build, model
+    from surrobench.surrogate import noise as noise_module
 
-    draw, fitted_noise = model.CurveModel.draw, build.calibrate
+    draw, fitted_noise, key = model.CurveModel.draw, build.calibrate, noise_module.bank_key
 
     def parts_draw(self, p, learner, config_keys, seeds, mix, size=None, bank=None, bank_mapped=False):
         kept = self.tail
@@ -281,24 +293,61 @@ def card_draws(*, tail: bool = True, noise: bool = True, nearest: int | None = N
         model.CurveModel.draw = parts_draw
     if nearest is not None:
         build.calibrate = lambda *a, **k: dataclasses.replace(fitted_noise(*a, **k), bank_nearest=nearest)
+    if level_weight is not None:
+        def weighted_key(z: np.ndarray) -> np.ndarray:
+            out = key(z)
+            out[:, -1] *= level_weight
+            return out
+
+        noise_module.bank_key = weighted_key
     try:
         yield
     finally:
-        model.CurveModel.draw, build.calibrate = draw, fitted_noise
+        model.CurveModel.draw, build.calibrate, noise_module.bank_key = draw, fitted_noise, key
 
 
 def card_parts_rows(logs: str, dataset: str | None) -> list[str]:
     """The draws rows of the quality cards of surrogates fitted on ``logs`` with the residual bank, one per
     column of :data:`CARD_PARTS`: where the drawn runs' excess dips come from."""
+    return _variant_cards(logs, dataset, "bank", CARD_PARTS,
+                          "quality cards of a surrogate fitted with the residual bank (same logs, grid and seed; "
+                          "out-of-fold draws), the draws with parts left out, or the bank's nearest configs changed")
+
+
+def _variant_cards(logs: str, dataset: str | None, noise_time: str, variants, title: str) -> list[str]:
+    """The table of the quality cards of surrogates fitted on ``logs`` with ``noise_time``, one per
+    ``(name, card_draws settings)`` of ``variants``."""
     from surrobench.surrogate import fit_surrogate
 
     cards = []
-    for _, parts in CARD_PARTS:
+    for _, parts in variants:
         with card_draws(**parts):
-            cards.append(fit_surrogate(logs, dataset=dataset, plot=False, noise_time="bank").quality)
-    return _card_table("quality cards of a surrogate fitted with the residual bank (same logs, grid and seed; "
-                       "out-of-fold draws), the draws with parts left out, or the bank's nearest configs changed",
-                       [name for name, _ in CARD_PARTS], cards)
+            cards.append(fit_surrogate(logs, dataset=dataset, plot=False, noise_time=noise_time).quality)
+    return _card_table(title, [name for name, _ in variants], cards)
+
+
+BANK_SPREAD = (
+    ("shipped", {}),
+    ("6 nearest", {"nearest": 6}),
+    ("10 nearest", {"nearest": 10}),
+    ("level x3", {"level_weight": 3.0}),
+    ("level x10", {"level_weight": 10.0}),
+    ("level x3, 6 nearest", {"level_weight": 3.0, "nearest": 6}),
+)
+"""``--bank-spread``: the columns, each a surrogate fitted with the residual bank searched by the mapped curve
+(``bank-logged``, as shipped), whose bank lends each draw the runs of more nearest configs than
+:data:`~surrobench.surrogate.noise.BANK_NEAREST`, or is searched with the last epoch's level weighted more
+against the curve's shape (``level_weight`` of :func:`card_draws`), or both."""
+
+
+def bank_spread_rows(logs: str, dataset: str | None) -> list[str]:
+    """The draws rows of the quality cards of surrogates fitted on ``logs`` with the bank searched by the mapped
+    curve, one per column of :data:`BANK_SPREAD`: do the best configs' reruns spread as the logged ones do when
+    a draw's noise comes from more configs, or from configs nearer its level, and what does it do to the dips?"""
+    return _variant_cards(logs, dataset, "bank-logged", BANK_SPREAD,
+                          "quality cards of a surrogate fitted with the bank searched by the mapped curve (same logs, "
+                          "grid and seed; out-of-fold draws), its draws lent the runs of more nearest configs, or "
+                          "searched with the level weighted more")
 
 
 def _card_table(title: str, names: list[str], cards: list[dict]) -> list[str]:
@@ -436,6 +485,9 @@ def main(argv=None) -> int:
     how.add_argument("--card-parts", action="store_true",
                      help="the cards of the residual bank's surrogate with the draws' tail map or noise left out, "
                           "1 or 6 nearest configs, or one shift per curve")
+    how.add_argument("--bank-spread", action="store_true",
+                     help="the cards of the shipped bank (searched by the mapped curve) with 6 or 10 nearest configs, "
+                          "or the last epoch's level weighted 3 or 10 times in the search")
     p.add_argument("--processes", type=lambda t: _names(t, NOISE_TIMES, "process"), default=PROCESSES,
                    help="with --cards: the processes, comma-separated (default: the four processes; also known: "
                         "bank and bank-logged, the residual bank searched by the prediction or by the mapped curve)")
@@ -448,6 +500,8 @@ def main(argv=None) -> int:
         lines = card_rows(args.logs, args.dataset, args.processes, args.sizes)
     elif args.card_parts:
         lines = card_parts_rows(args.logs, args.dataset)
+    elif args.bank_spread:
+        lines = bank_spread_rows(args.logs, args.dataset)
     else:
         lines = (by_config_rows if args.by_config else dips_rows if args.dips else rows)(args.logs, args.dataset)
     print("\n".join(lines))
