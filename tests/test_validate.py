@@ -554,8 +554,11 @@ def test_validate_dips_tool_finds_runs_whose_best_point_is_part_way(tmp_path, ca
     for seed in range(4):
         # the surrogate side sees a dip at epoch 9 (0.30) below its 25-epoch best (0.40) in seeds 0-2
         for side, early in (("real", 0.50), ("oof", 0.30 if seed < 3 else 0.60)):
-            rows += [{"epoch": 9, "val_error": early, "side": side, "budget": "10%", "optimizer": "m", "seed": seed},
-                     {"epoch": 25, "val_error": 0.40, "side": side, "budget": "10%", "optimizer": "m", "seed": seed}]
+            cfg = "a" if seed < 2 else "b"  # the real side trains both to 0.45 and 0.40 at 25 epochs
+            rows += [{"epoch": 9, "val_error": early, "side": side, "budget": "10%", "optimizer": "m", "seed": seed,
+                      "config_id": cfg},
+                     {"epoch": 25, "val_error": 0.40 if side == "oof" or cfg == "b" else 0.45, "side": side,
+                      "budget": "10%", "optimizer": "m", "seed": seed, "config_id": cfg}]
     pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
     final = pd.DataFrame([{"side": s, "budget": "10%", "optimizer": "m", "seed": k, "hv": 1.0 if s == "real" else 1.2,
                            "hv_logged": 1.0 if s == "real" else 0.9} for s in ("real", "oof") for k in range(4)])
@@ -566,9 +569,16 @@ def test_validate_dips_tool_finds_runs_whose_best_point_is_part_way(tmp_path, ca
     [(budget, side, lv)] = tool.levels(tool.dips(tmp_path))  # the surrogate side's levels against the real side's
     assert (budget, side) == ("10%", "oof")
     assert lv.loc["m"].to_dict() == pytest.approx({"level": 0.2, "search": -0.1, "optimism": 0.3})
+    # seeds 0-2 of the oof side: best at epoch 9 (0.30), configs a, a, b; each 0.10 below its own 25-epoch
+    # answer (0.40); the real side trains a to 0.45 and b to 0.40, so real_gap is 0.05 for a and 0 for b
+    early = tool.early_points(tool.read_runs(tmp_path)).set_index("side")
+    assert list(early.index) == ["oof"]
+    assert early.loc["oof", ["runs", "configs"]].tolist() == [3, 2]
+    assert early.loc["oof", "dip"] == pytest.approx(0.10) and early.loc["oof", "real_gap"] == pytest.approx(0.05)
     assert tool.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "hv_logged" in out and "mean |level| 0.200, |search| 0.100, |optimism| 0.300" in out
+    assert "trained part-way" in out
     assert tool.main([str(tmp_path / "missing")]) == 2
 
 

@@ -11,8 +11,16 @@ folder) and prints, per budget, optimizer and side, medians over the seeds:
 * ``hv`` and ``hv_logged``: the run's hypervolume and the same jobs scored by the logs (what the
   configs it found are worth on real runs; see ``surrobench.validate``).
 
-A surrogate side whose ``early_best`` and ``best_any - best_25`` are far from the real side's is
+A surrogate side whose ``early_best`` and ``best_any - best_25`` are far from the real side's may be
 rewarding lucky dips of its learning-curve draws; ``hv - hv_logged`` is its optimism.
+
+Then, for the runs whose best point was trained part-way, per budget, optimizer and side: how many
+runs, how many distinct configs those best points are (a study's share can rest on a config or two:
+each logged config answers with the same draw, or the same logged run, in every run that reaches it),
+``dip``, the median of the side's own 25-epoch answer for the config less the best point's error (how
+far the curve came back up), and ``real_gap``, the median of the real side's 25-epoch answer for the
+config less the side's (how much better than its real run the side draws the config; any optimizer's
+runs of that budget count).
 
 Then, per budget, each surrogate side's levels against the real side's, optimizer by optimizer
 (medians over the seeds, as above): ``level``, its median hypervolume less the real side's (what a
@@ -36,12 +44,12 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["epoch", "val_error", "side", "budget", "optimizer", "seed"]
+COLUMNS = ["epoch", "val_error", "side", "budget", "optimizer", "seed", "config_id"]
 
 
-def dips(folder: Path, max_epoch: int = 25) -> pd.DataFrame:
+def dips(folder: Path, max_epoch: int = 25, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per budget, optimizer and side (medians over the seeds; ``early_best`` a share)."""
-    runs = pd.read_csv(folder / "runs.csv", usecols=COLUMNS)
+    runs = read_runs(folder) if runs is None else runs
     final = pd.read_csv(folder / "final.csv")
     keys = ["budget", "optimizer", "side", "seed"]
     best_any = runs.groupby(keys)["val_error"].min().rename("best_any")
@@ -55,6 +63,31 @@ def dips(folder: Path, max_epoch: int = 25) -> pd.DataFrame:
         best_any=("best_any", "median"), best_25=("best_25", "median"), early_best=("early_best", "mean"),
         **{c: (c, "median") for c in cols}).reset_index()
     return out
+
+
+def read_runs(folder: Path) -> pd.DataFrame:
+    """The columns of ``runs.csv`` the tables here need."""
+    return pd.read_csv(folder / "runs.csv", usecols=COLUMNS)
+
+
+def early_points(runs: pd.DataFrame, max_epoch: int = 25, reference: str = "real") -> pd.DataFrame:
+    """One row per budget, optimizer and side with runs whose best point (lowest validation error) was
+    trained part-way: ``runs`` of them, distinct ``configs`` of those points, the median ``dip`` and
+    ``real_gap`` (see the module docstring; NaN where a config has no 25-epoch answer on a side)."""
+    keys = ["budget", "optimizer", "side", "seed"]
+    best = runs.loc[runs.groupby(keys)["val_error"].idxmin()]
+    early = best[best["epoch"] < max_epoch]
+    full = runs[runs["epoch"] >= max_epoch].groupby(["budget", "side", "config_id"])["val_error"].median()
+    rows = []
+    for (budget, optimizer, side), g in early.groupby(["budget", "optimizer", "side"]):
+        own = full.get((budget, side))
+        ref = full.get((budget, reference))
+        own_25 = g["config_id"].map(own) if own is not None else pd.Series(float("nan"), index=g.index)
+        ref_25 = g["config_id"].map(ref) if ref is not None else pd.Series(float("nan"), index=g.index)
+        rows.append({"budget": budget, "optimizer": optimizer, "side": side, "runs": len(g),
+                     "configs": g["config_id"].nunique(), "dip": (own_25 - g["val_error"]).median(),
+                     "real_gap": (ref_25 - own_25).median() if side != reference else float("nan")})
+    return pd.DataFrame(rows, columns=["budget", "optimizer", "side", "runs", "configs", "dip", "real_gap"])
 
 
 def levels(table: pd.DataFrame, reference: str = "real") -> list[tuple[str, str, pd.DataFrame]]:
@@ -88,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"validate_dips: {args.folder / name} not found (run surrobench validate --out {args.folder})",
                   file=sys.stderr)
             return 2
-    table = dips(args.folder)
+    runs = read_runs(args.folder)
+    table = dips(args.folder, runs=runs)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         for budget, side, lv in levels(table):
@@ -98,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             mean_abs = lv.abs().mean()
             print(f"mean |level| {mean_abs['level']:.3f}, |search| {mean_abs['search']:.3f}, "
                   f"|optimism| {mean_abs['optimism']:.3f}; sd of level over the optimizers {lv['level'].std():.3f}")
+        early = early_points(runs)
+        if len(early):
+            print("\nruns whose best point was trained part-way (dip: the side's 25-epoch answer for the config less"
+                  " that point; real_gap: the real side's 25-epoch answer less the side's; medians):")
+            print(early.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 
