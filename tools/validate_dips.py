@@ -14,14 +14,6 @@ folder) and prints, per budget, optimizer and side, medians over the seeds:
 A surrogate side whose ``early_best`` and ``best_any - best_25`` are far from the real side's may be
 rewarding lucky dips of its learning-curve draws; ``hv - hv_logged`` is its optimism.
 
-Then, for the runs whose best point was trained part-way, per budget, optimizer and side: how many
-runs, how many distinct configs those best points are (a study's share can rest on a config or two:
-each logged config answers with the same draw, or the same logged run, in every run that reaches it),
-``dip``, the median of the side's own 25-epoch answer for the config less the best point's error (how
-far the curve came back up), and ``real_gap``, the median of the real side's 25-epoch answer for the
-config less the side's (how much better than its real run the side draws the config; any optimizer's
-runs of that budget count).
-
 Then, per budget, each surrogate side's levels against the real side's, optimizer by optimizer
 (medians over the seeds, as above): ``level``, its median hypervolume less the real side's (what a
 user reads off the table); ``search``, the median ``hv_logged`` of its runs less the real side's
@@ -31,6 +23,13 @@ absolute value of each and the spread (sd) of ``level``, whose differences betwe
 can move a ranking. A perfect surrogate has ``level`` 0 but not ``search`` or ``optimism`` 0: the
 real runs' hypervolume also holds the luck of the runs they picked, which ``hv_logged`` of
 another side's picks does not.
+
+Last, for the runs whose best point was trained part-way, per budget, optimizer and side: how many
+runs, how many distinct configs those best points are (a study's share can rest on a config or two
+that many runs reach), ``dip``, the median of the side's own 25-epoch answer for the config less the best point's error (how
+far the curve came back up), and ``real_gap``, the median of the real side's 25-epoch answer for the
+config less the side's (how much better than its real run the side draws the config; any optimizer's
+runs of that budget count).
 
     surrobench validate --budget 0.1,0.2 --seeds 120 --grid quick --sides real,oof --noise-time epoch --out docs/results/validate_large
     python tools/validate_dips.py docs/results/validate_large
