@@ -1216,6 +1216,13 @@ def test_noise_clock_card_draws_leave_out_the_parts_asked_and_put_them_back():
     assert model.CurveModel.draw is draw and build.calibrate is fitted_noise
 
 
+def _fitted_with_card(k: int):
+    """A stand-in for a fitted surrogate whose card's draws rows read 0.1 k (dips at epoch 9) and 0.001 k (sd)."""
+    quality = {"draws": {"dips": {"epochs": [9], "logged": [0.05], "drawn": [0.1 * k]}, "max_gap": 0.02},
+               "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
+    return type("Fitted", (), {"quality": quality})()
+
+
 def test_noise_clock_card_parts_fits_each_column_with_its_parts(monkeypatch, capsys):
     import surrobench.surrogate as surrogate_pkg
     from surrobench.surrogate import build, model
@@ -1227,10 +1234,7 @@ def test_noise_clock_card_parts_fits_each_column_with_its_parts(monkeypatch, cap
     def fake_fit(logs, *, dataset, plot, noise_time):
         assert noise_time == "bank"
         seen.append((model.CurveModel.draw is draw, build.calibrate is fitted_noise))
-        k = len(seen)
-        quality = {"draws": {"dips": {"epochs": [9], "logged": [0.05], "drawn": [0.1 * k]}, "max_gap": 0.02},
-                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
-        return type("Fitted", (), {"quality": quality})()
+        return _fitted_with_card(len(seen))
 
     monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
     assert tool.main(["logs", "--card-parts"]) == 0
@@ -1284,10 +1288,7 @@ def test_noise_clock_bank_spread_fits_each_column_with_its_bank(monkeypatch, cap
         ids, val, test = _planted_runs(NoiseModel(0.25, 0.25, 0.5, 0.8, 0, 0, 0, 0), n_configs=40, n_seeds=3)
         nearest = build.calibrate(ids, val, test, 0.94, 340, 340, time="bank-logged").bank_nearest
         seen.append((nearest, round(float(noise_module.bank_key(z)[0, -1]), 6)))
-        k = len(seen)
-        quality = {"draws": {"dips": {"epochs": [9], "logged": [0.05], "drawn": [0.1 * k]}, "max_gap": 0.02},
-                   "seed_noise": {"measured_sd": 0.04, "surrogate_sd": 0.001 * k}}
-        return type("Fitted", (), {"quality": quality})()
+        return _fitted_with_card(len(seen))
 
     monkeypatch.setattr(surrogate_pkg, "fit_surrogate", fake_fit)
     assert tool.main(["logs", "--bank-spread"]) == 0
