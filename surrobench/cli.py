@@ -447,6 +447,9 @@ def _print_summary(results) -> None:
     formats.update(mean_rank="{:.2f}".format, jobs="{:,.0f}".format)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(shown.to_string(formatters=formats))
+    tests = results.rank_tests()
+    for n_workers, test in tests.items():
+        print((f"{n_workers} worker{'' if n_workers == 1 else 's'}: " if len(tests) > 1 else "") + test.describe())
 
 
 def cmd_compare(args) -> int:

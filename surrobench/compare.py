@@ -41,7 +41,7 @@ from . import __version__
 from ._numbers import MAX_JOBS, as_int, is_int
 from ._paths import check_writable_dir
 from ._workers import die_with
-from .metrics import hv_over_time, test_hypervolume, time_grid
+from .metrics import RankTest, hv_over_time, rank_test, seed_blocks, test_hypervolume, time_grid
 from .optimizers import OPTIMIZERS
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, run_seeds, simulate
 
@@ -260,6 +260,17 @@ class Results:
 
     def summary(self) -> pd.DataFrame:
         return summary_table(self.final)
+
+    def rank_tests(self, *, column: str = "hv", alpha: float = 0.05) -> dict[int, RankTest]:
+        """Which optimizers the seeds separate, per worker count (:func:`surrobench.metrics.rank_test`):
+        Friedman's test and Nemenyi's critical difference of the mean ranks of ``column``. Worker
+        counts with fewer than 2 optimizers or 2 seeds that every optimizer ran are left out."""
+        out = {}
+        for n_workers, group in self.final.groupby("n_workers", sort=True):
+            blocks = seed_blocks(group, column)
+            if blocks.shape[0] >= 2 and blocks.shape[1] >= 2:
+                out[int(n_workers)] = rank_test(group, column=column, alpha=alpha)
+        return out
 
 
 def _hv_tables(runs: pd.DataFrame, cells, ref, max_epoch: int, horizon: float, n_grid: int):
@@ -581,6 +592,11 @@ def markdown_summary(results: Results) -> str:
         cells += [row.optimizer, f"{row.hv_median:.3f}", f"{row.hv_q25:.3f}", f"{row.hv_q75:.3f}",
                   f"{row.hv_max_fidelity:.3f}", f"{row.test_hv:.3f}", f"{row.mean_rank:.1f}", f"{row.jobs:,.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    tests = results.rank_tests()
+    if tests:
+        lines.append("")
+        for n_workers, test in tests.items():
+            lines.append((f"{n_workers} worker{'' if n_workers == 1 else 's'}: " if several else "") + test.describe())
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import moocore
@@ -24,6 +25,11 @@ __all__ = [
     "test_hypervolume",
     "time_grid",
     "ranks_over_time",
+    "RankTest",
+    "friedman",
+    "nemenyi_critical_difference",
+    "rank_test",
+    "seed_blocks",
 ]
 
 
@@ -150,3 +156,171 @@ def ranks_over_time(hv: pd.DataFrame) -> pd.DataFrame:
     ranked = hv.assign(rank=hv.groupby(keys)["hv"].rank(ascending=False, method="average"))
     group = [k for k in ("n_workers", "optimizer", "time") if k in hv.columns]
     return ranked.groupby(group, as_index=False)["rank"].mean()
+
+
+# ------------------------------------------------------------------ which differences the seeds show
+
+# Demšar (2006), "Statistical comparisons of classifiers over multiple data sets", JMLR 7: Friedman's
+# test over blocks (here: seeds) and Nemenyi's critical difference for the mean ranks.
+
+
+@dataclass(frozen=True)
+class RankTest:
+    """Which optimizers a comparison's seeds separate (:func:`rank_test`).
+
+    ``mean_ranks`` maps each optimizer to its mean rank over the seeds (1 = best), best first.
+    ``statistic`` and ``p_value`` are Friedman's test (ties corrected) that every optimizer ranks
+    alike; ``critical_difference`` is Nemenyi's: two mean ranks further apart than it are separated
+    at level ``alpha`` (two-sided, family-wise over all pairs). Where Friedman's test does not reject,
+    no pair is separated.
+    """
+
+    n_seeds: int
+    mean_ranks: dict
+    statistic: float
+    p_value: float
+    alpha: float
+    critical_difference: float
+    column: str = "hv"
+    n_workers: int | None = None
+
+    @property
+    def rejects(self) -> bool:
+        """Whether Friedman's test rejects "every optimizer ranks alike" at ``alpha``."""
+        return self.p_value < self.alpha
+
+    def separated(self, a: str, b: str) -> bool:
+        """Whether the seeds separate optimizers ``a`` and ``b`` (see the class)."""
+        for name in (a, b):
+            if name not in self.mean_ranks:
+                raise ValueError(f"optimizer: {name!r} is not in this test ({', '.join(self.mean_ranks)})")
+        return self.rejects and abs(self.mean_ranks[a] - self.mean_ranks[b]) > self.critical_difference
+
+    @property
+    def groups(self) -> list[tuple[str, ...]]:
+        """The critical-difference diagram's bars: the largest runs of optimizers, consecutive by mean
+        rank, that the seeds do not separate (one run of all of them where Friedman's test does not
+        reject). An optimizer separated from every other is a run of its own."""
+        names = list(self.mean_ranks)
+        if not self.rejects:
+            return [tuple(names)]
+        ranks = np.array([self.mean_ranks[n] for n in names])
+        out: list[tuple[str, ...]] = []
+        last_end = -1
+        for i in range(len(names)):
+            end = int(np.searchsorted(ranks, ranks[i] + self.critical_difference, side="right")) - 1
+            if end > last_end:  # not inside the run before it
+                out.append(tuple(names[i:end + 1]))
+                last_end = end
+        return out
+
+    def ahead(self) -> dict[str, list[str]]:
+        """For each optimizer, the optimizers it is separated from and ranks ahead of (mean rank
+        lower by more than the critical difference), in rank order; only those ahead of some."""
+        names = list(self.mean_ranks)
+        if not self.rejects:
+            return {}
+        out = {a: [b for b in names if self.mean_ranks[b] - self.mean_ranks[a] > self.critical_difference]
+               for a in names}
+        return {a: behind for a, behind in out.items() if behind}
+
+    def describe(self) -> str:
+        """What the seeds separate, in a few sentences."""
+        what = "" if self.column == "hv" else f" ({self.column})"
+        head = f"Friedman test over {self.n_seeds} seeds{what}: p = {self.p_value:.2g}"
+        if not self.rejects:
+            return (f"{head} >= {self.alpha:g}: these seeds separate none of the {len(self.mean_ranks)} "
+                    f"optimizers.")
+        pairs = "; ".join(f"{a} ahead of {', '.join(behind)}" for a, behind in self.ahead().items())
+        return (f"{head}. Nemenyi critical difference at alpha {self.alpha:g}: {self.critical_difference:.2f} "
+                f"mean ranks. Separated by these seeds: {pairs or 'no pair'}; these seeds cannot tell the "
+                f"other pairs apart.")
+
+
+def nemenyi_critical_difference(k: int, n_seeds: int, alpha: float = 0.05) -> float:
+    """Nemenyi's critical difference of mean ranks for ``k`` methods over ``n_seeds`` blocks:
+    ``q_alpha / sqrt(2) * sqrt(k (k + 1) / (6 n))``, ``q_alpha`` the studentized range's upper
+    ``alpha`` quantile for ``k`` means and infinite degrees of freedom (Demšar 2006, Table 5a)."""
+    from scipy.stats import studentized_range
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"k: need at least 2 methods, got {k!r}")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"n_seeds: need at least 1, got {n_seeds!r}")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha: must lie in (0, 1), got {alpha!r}")
+    q = float(studentized_range.ppf(1.0 - float(alpha), int(k), np.inf))
+    return q / np.sqrt(2.0) * float(np.sqrt(k * (k + 1) / (6.0 * n_seeds)))
+
+
+def friedman(values: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Friedman's test on a (blocks, methods) array, larger values better: (chi-square statistic,
+    p-value, mean ranks with 1 = best). Tied values share their average rank, and the statistic is
+    corrected for ties (it equals :func:`scipy.stats.friedmanchisquare`'s, which needs 3 methods or
+    more; this also takes 2). Where every block ties every method, the statistic is 0 and p 1."""
+    from scipy.stats import chi2, rankdata
+
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 2:
+        raise ValueError(f"values: need a (blocks, methods) array with 2 methods or more, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("values: must be finite")
+    n, k = x.shape
+    ranks = rankdata(-x, axis=1, method="average")
+    sums = ranks.sum(axis=0)
+    ties = 0.0
+    for row in x:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float(np.sum(counts**3 - counts))
+    denominator = 1.0 - ties / (n * k * (k * k - 1))
+    if denominator <= 0:
+        return 0.0, 1.0, sums / n
+    stat = (12.0 / (n * k * (k + 1)) * float(np.sum(sums**2)) - 3.0 * n * (k + 1)) / denominator
+    stat = max(stat, 0.0)
+    return stat, float(chi2.sf(stat, k - 1)), sums / n
+
+
+def seed_blocks(final: pd.DataFrame, column: str = "hv") -> pd.DataFrame:
+    """``column`` as a (seed, optimizer) table of the seeds every optimizer ran (one worker count)."""
+    return final.pivot_table(index="seed", columns="optimizer", values=column, aggfunc="first").dropna()
+
+
+def rank_test(final: pd.DataFrame, *, column: str = "hv", alpha: float = 0.05,
+              n_workers: int | None = None) -> RankTest:
+    """Which optimizers the seeds of a comparison separate: Friedman's test and Nemenyi's critical
+    difference over the per-seed ranks of ``column`` (larger is better), as in Demšar (2006).
+
+    ``final`` has one row per (optimizer, seed[, n_workers]) (:attr:`surrobench.compare.Results.final`).
+    Every seed is a block: :func:`surrobench.compare.compare` gives run ``s`` of every optimizer the
+    same optimizer and benchmark seeds, so the runs of one seed are paired. Seeds that some optimizer
+    lacks are left out. With several worker counts, ``n_workers`` picks one.
+
+    Nemenyi's test is conservative and depends on which optimizers are compared (Benavoli et al.,
+    JMLR 2016): a pair it does not separate may still differ; read "not separated" as "these seeds
+    cannot tell", not as "alike".
+    """
+    for name in ("optimizer", "seed", column):
+        if name not in final.columns:
+            raise ValueError(f"final: no column {name!r}")
+    df = final
+    if "n_workers" in df.columns:
+        counts = sorted(int(w) for w in df["n_workers"].unique())
+        if n_workers is None:
+            if len(counts) > 1:
+                raise ValueError(f"n_workers: the results hold several worker counts ({counts}); pick one")
+            n_workers = counts[0] if counts else None
+        elif int(n_workers) not in counts:
+            raise ValueError(f"n_workers: {n_workers} is not among the results' worker counts {counts}")
+        if n_workers is not None:
+            df = df[df["n_workers"] == n_workers]
+    table = seed_blocks(df, column)
+    if table.shape[1] < 2:
+        raise ValueError(f"final: need 2 optimizers or more to rank, got {table.shape[1]}")
+    if table.shape[0] < 2:
+        raise ValueError(f"final: need 2 seeds or more that every optimizer ran, got {table.shape[0]}")
+    stat, p, mean = friedman(table.to_numpy())
+    order = sorted(range(len(mean)), key=lambda i: (mean[i], str(table.columns[i])))
+    cd = nemenyi_critical_difference(table.shape[1], table.shape[0], alpha)
+    return RankTest(n_seeds=int(table.shape[0]), mean_ranks={str(table.columns[i]): float(mean[i]) for i in order},
+                    statistic=float(stat), p_value=float(p), alpha=float(alpha), critical_difference=float(cd),
+                    column=column, n_workers=None if n_workers is None else int(n_workers))

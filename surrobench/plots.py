@@ -20,6 +20,7 @@ __all__ = [
     "plot_pareto_fronts",
     "plot_timeline",
     "draw_report",
+    "plot_critical_difference",
     "plot_learning_curves",
     "plot_hv_side_by_side",
 ]
@@ -155,6 +156,55 @@ def plot_timeline(runs: pd.DataFrame, path: str | os.PathLike, *, optimizer: str
     return Path(path)
 
 
+def plot_critical_difference(test, path: str | os.PathLike, *, title: str = "") -> Path:
+    """A critical-difference diagram (Demšar 2006) of a :class:`~surrobench.metrics.RankTest`: every
+    optimizer at its mean rank (1 = best, on the left), the critical difference as a scale above,
+    and a bar under each run of optimizers that the seeds do not separate."""
+    plt = _pyplot()
+    names = list(test.mean_ranks)
+    ranks = np.array([test.mean_ranks[n] for n in names])
+    k = len(names)
+    left = names[: (k + 1) // 2]
+    right = names[(k + 1) // 2:]
+    bars = [g for g in test.groups if len(g) > 1]
+    rows = max(len(left), len(right))
+    fig, ax = plt.subplots(figsize=(7.5, 2.0 + 0.32 * rows + 0.12 * len(bars)))
+    lo, hi = 1, max(k, 2)
+    ax.set_xlim(lo - 0.5 - 0.6 * (hi - lo) / 4, hi + 0.5 + 0.6 * (hi - lo) / 4)
+    ax.set_ylim(-(rows + 1.2), 1.6)
+    ax.axis("off")
+    ax.hlines(0, lo, hi, color="black", linewidth=1)
+    for r in range(lo, hi + 1):
+        ax.vlines(r, 0, 0.15, color="black", linewidth=1)
+        ax.text(r, 0.25, str(r), ha="center", va="bottom", fontsize=9)
+    if test.rejects:
+        ax.hlines(1.05, lo, lo + test.critical_difference, color="black", linewidth=1.5)
+        for x in (lo, lo + test.critical_difference):
+            ax.vlines(x, 0.95, 1.15, color="black", linewidth=1.5)
+        ax.text(lo + test.critical_difference / 2, 1.2, f"CD = {test.critical_difference:.2f}", ha="center",
+                va="bottom", fontsize=9)
+    for side, members in (("left", left), ("right", right)):
+        for i, name in enumerate(members if side == "left" else members[::-1]):
+            y = -(i + 1)
+            x = test.mean_ranks[name]
+            edge = ax.get_xlim()[0] + 0.1 if side == "left" else ax.get_xlim()[1] - 0.1
+            ax.plot([x, x, edge], [0, y, y], color="black", linewidth=0.8)
+            ax.text(edge, y + 0.08, f"{name} ({x:.1f})", ha="left" if side == "left" else "right", va="bottom",
+                    fontsize=9)
+    for j, group in enumerate(bars):
+        y = -0.3 - 0.22 * j
+        ax.hlines(y, test.mean_ranks[group[0]] - 0.05, test.mean_ranks[group[-1]] + 0.05, color="C3",
+                  linewidth=3)
+    what = "hypervolume" if test.column == "hv" else test.column
+    workers = "" if test.n_workers is None else f", {test.n_workers} worker{'' if test.n_workers == 1 else 's'}"
+    fig.suptitle(title or f"mean rank of {what} over {test.n_seeds} seeds{workers}; Friedman p = {test.p_value:.2g}\n"
+                 f"a bar joins optimizers these seeds do not separate (Nemenyi, \u03b1 = {test.alpha:g})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
 def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "median") -> list[Path]:
     """All plots of a :class:`~surrobench.compare.Results` into ``directory`` (``aggregate``: how
     the hypervolume curves summarise the seeds, see :func:`hv_band_data`)."""
@@ -168,6 +218,10 @@ def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "medi
         plot_pareto_fronts(results.runs, d / "pareto_fronts.png"),
         plot_timeline(results.runs, d / "timeline.png"),
     ]
+    tests = results.rank_tests()
+    for n_workers, test in tests.items():
+        name = "critical_difference.png" if len(tests) == 1 else f"critical_difference_{n_workers}workers.png"
+        out.append(plot_critical_difference(test, d / name))
     return out
 
 

@@ -47,6 +47,7 @@ def test_fit_compare_report(fitted_dir, tmp_path, capsys):
     assert "hypervolume at the budget (1 simulated hour;" in printed and "median over 2 seeds" in printed
     summary = [line.split() for line in printed.splitlines()]
     assert any(row[:2] == ["1", "random"] for row in summary)  # n_workers, optimizer, then the numbers
+    assert "Friedman test" not in printed  # one optimizer: nothing to separate
 
     meta, tables = _tables(out)
     manifest = json.loads((fitted_dir / "manifest.json").read_text())

@@ -88,6 +88,9 @@ def test_summary_and_round_trip(results, tmp_path):
     pd.testing.assert_frame_equal(back.final, results.final, check_dtype=False)
     paths = draw_report(back, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
+    # one critical-difference diagram per worker count
+    assert sorted(p.name for p in paths if "critical" in p.name) == ["critical_difference_1workers.png",
+                                                                    "critical_difference_4workers.png"]
     median_png = paths[0].read_bytes()
     paths = draw_report(back, tmp_path, aggregate="mean")
     assert paths[0].read_bytes() != median_png  # another curve, another picture
@@ -298,3 +301,23 @@ def test_runs_are_reported_as_they_finish_not_in_submission_order():
     assert heard == [2, 1]
     alone = compare(ToyBenchmark(), ["random"], seeds=[0], n_workers=[1, 2], budget=Budget(evaluations=30), n_grid=10)
     pd.testing.assert_frame_equal(res.runs, alone.runs)
+
+
+def test_rank_tests_per_worker_count(results):
+    from surrobench.compare import markdown_summary
+    from surrobench.metrics import rank_test
+
+    tests = results.rank_tests()
+    assert sorted(tests) == [1, 4]
+    for n_workers, test in tests.items():
+        cell = results.final[results.final["n_workers"] == n_workers]
+        assert test == rank_test(cell)
+        assert test.n_seeds == 3 and set(test.mean_ranks) == set(cell["optimizer"])
+        # the mean ranks are the summary's, which ranks the same hypervolumes
+        summary = results.summary().loc[n_workers]["mean_rank"]
+        assert all(abs(summary[name] - rank) < 1e-12 for name, rank in test.mean_ranks.items())
+    text = markdown_summary(results)
+    assert "\n1 worker: Friedman test over 3 seeds" in text and "\n4 workers: Friedman test over 3 seeds" in text
+    assert results.rank_tests(column="test_hv")[1].column == "test_hv"
+    one = results.final[results.final["optimizer"] == "random"]
+    assert type(results)(runs=results.runs, hv=results.hv, final=one).rank_tests() == {}

@@ -76,3 +76,4 @@ def test_report_markdown_needs_only_the_summary(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text == markdown_summary(results)
     assert "| nsga2 |" in text and "3 seeds" in text and text.count("\n|") == 4
+    assert text.rstrip().splitlines()[-1] == results.rank_tests()[1].describe()  # what the seeds separate

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,3 +120,101 @@ def test_bad_inputs():
         hypervolume([[np.nan, 1.0]], ref=REF)
     with pytest.raises(ValueError, match="ref"):
         hypervolume([[0.5, 1.0]], ref=[1.0])
+
+
+# ------------------------------------------------------------------ which differences the seeds show
+
+from scipy.stats import friedmanchisquare  # noqa: E402
+
+from surrobench.metrics import friedman, nemenyi_critical_difference, rank_test  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(np.int64, st.tuples(st.integers(2, 12), st.integers(3, 7)), elements=st.integers(0, 4)))
+def test_friedman_is_scipys_statistic_ties_included(x):
+    if all(len(set(row)) == 1 for row in x):  # every block all tied: scipy divides by zero
+        assert friedman(x)[:2] == (0.0, 1.0)
+        return
+    stat, p, mean = friedman(x)
+    ref = friedmanchisquare(*(-x).T)
+    assert stat == pytest.approx(ref.statistic, rel=1e-9, abs=1e-12)
+    assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-12)
+    assert mean.sum() == pytest.approx(x.shape[1] * (x.shape[1] + 1) / 2)
+
+
+def test_friedman_of_two_methods_is_the_sign_statistic():
+    # k = 2, no ties: chi2 = (wins - losses)^2 / n
+    a = np.array([3.0, 2.0, 5.0, 4.0, 9.0, 1.0, 7.0])
+    b = np.array([1.0, 3.0, 4.0, 2.0, 8.0, 0.0, 6.0])  # a wins 6 of 7
+    stat, _, mean = friedman(np.column_stack([a, b]))
+    assert stat == pytest.approx((6 - 1) ** 2 / 7)
+    assert mean.tolist() == pytest.approx([1 + 1 / 7, 2 - 1 / 7])
+
+
+# Demšar (2006), Table 5: q_alpha / sqrt(2) of Nemenyi's test for k = 2..10 methods
+DEMSAR_005 = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
+DEMSAR_010 = [1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920]
+
+
+@pytest.mark.parametrize("alpha, table", [(0.05, DEMSAR_005), (0.10, DEMSAR_010)])
+def test_nemenyi_critical_difference_matches_demsars_table(alpha, table):
+    for k, q in zip(range(2, 11), table):
+        for n in (5, 10, 30):
+            scale = np.sqrt(k * (k + 1) / (6 * n))
+            assert nemenyi_critical_difference(k, n, alpha) / scale == pytest.approx(q, abs=1e-3)  # the table's digits
+
+
+@pytest.mark.parametrize("k, n, alpha", [(1, 10, 0.05), (3, 0, 0.05), (3, 10, 0.0), (3, 10, 1.5), (True, 10, 0.05)])
+def test_nemenyi_rejects_bad_input(k, n, alpha):
+    with pytest.raises(ValueError):
+        nemenyi_critical_difference(k, n, alpha)
+
+
+def _final(values: dict[str, list[float]], n_workers: int = 1) -> pd.DataFrame:
+    rows = [{"optimizer": name, "seed": s, "n_workers": n_workers, "hv": v}
+            for name, vs in values.items() for s, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_rank_test_on_a_planted_order():
+    rng = np.random.default_rng(0)
+    base = {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}  # every seed ranks a > b > c > d
+    t = rank_test(_final({k: list(v + 0.1 * rng.random(10)) for k, v in base.items()}))
+    assert t.n_seeds == 10 and list(t.mean_ranks) == ["a", "b", "c", "d"]
+    assert list(t.mean_ranks.values()) == [1.0, 2.0, 3.0, 4.0]
+    assert t.critical_difference == pytest.approx(2.569 * np.sqrt(20 / 60), abs=1e-3)  # 1.483
+    assert t.rejects and t.p_value < 1e-5
+    assert t.separated("a", "c") and t.separated("d", "b") and not t.separated("a", "b")
+    assert t.groups == [("a", "b"), ("b", "c"), ("c", "d")]
+    assert t.ahead() == {"a": ["c", "d"], "b": ["d"]}
+    assert "a ahead of c, d; b ahead of d;" in t.describe()
+    with pytest.raises(ValueError, match="'e'"):
+        t.separated("a", "e")
+
+
+def test_rank_test_where_the_seeds_cannot_tell():
+    t = rank_test(_final({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 1.0, 4.0, 3.0], "c": [1.5, 1.5, 3.5, 3.5]}))
+    assert not t.rejects and t.p_value > 0.5
+    assert t.groups == [tuple(t.mean_ranks)] and t.ahead() == {}
+    assert not t.separated("a", "b")
+    assert "separate none of the 3 optimizers" in t.describe()
+    tied = rank_test(_final({"a": [1.0, 1.0], "b": [1.0, 1.0]}))
+    assert (tied.statistic, tied.p_value) == (0.0, 1.0)
+
+
+def test_rank_test_uses_the_seeds_every_optimizer_ran_and_says_what_is_wrong():
+    f = _final({"a": [3.0, 3.0, 3.0, 3.0], "b": [1.0, 1.0, 1.0, 1.0]})
+    t = rank_test(f[~((f["optimizer"] == "b") & (f["seed"] == 3))])
+    assert t.n_seeds == 3
+    with pytest.raises(ValueError, match="2 optimizers"):
+        rank_test(f[f["optimizer"] == "a"])
+    with pytest.raises(ValueError, match="2 seeds"):
+        rank_test(f[f["seed"] == 0])
+    both = pd.concat([f, f.assign(n_workers=4)])
+    with pytest.raises(ValueError, match="several worker counts"):
+        rank_test(both)
+    assert rank_test(both, n_workers=4).n_workers == 4
+    with pytest.raises(ValueError, match="not among"):
+        rank_test(both, n_workers=8)
+    with pytest.raises(ValueError, match="no column 'test_hv'"):
+        rank_test(f, column="test_hv")
