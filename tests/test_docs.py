@@ -77,3 +77,17 @@ def test_report_markdown_needs_only_the_summary(tmp_path, capsys):
     assert text == markdown_summary(results)
     assert "| nsga2 |" in text and "3 seeds" in text and text.count("\n|") == 4
     assert text.rstrip().splitlines()[-1] == results.rank_tests()[1].describe()  # what the seeds separate
+
+
+def test_the_stored_50_seed_comparison_extends_the_one_hour_table():
+    """docs/results/main50 is the README's one-hour command with --seeds 50: its seeds 0..9 must be
+    docs/results/main run for run, so a change that moves one table cannot leave the other stale."""
+    import pandas as pd
+
+    main = pd.read_csv(ROOT / "docs/results/main/final.csv")
+    more = pd.read_csv(ROOT / "docs/results/main50/final.csv")
+    assert sorted(more["seed"].unique()) == list(range(50))
+    first = more[more["seed"] < 10].merge(main, on=["optimizer", "seed", "n_workers"], suffixes=("", "_main"))
+    assert len(first) == len(main) == 90
+    for column in ("hv", "hv_max_fidelity", "test_hv", "jobs", "epochs_trained", "rank"):
+        assert (first[column] == first[f"{column}_main"]).all(), column
