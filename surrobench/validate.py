@@ -51,12 +51,12 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from ._paths import check_writable_dir
-from .metrics import hv_over_time, hypervolume, time_grid
+from .metrics import hv_over_time, hypervolume, rank_test, time_grid
 from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
 from .surrogate.noise import DEFAULT_NOISE_TIME
 
-__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "validate",
+__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "separations", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
            "SIDES", "DEFAULT_SIDES", "REDRAW_OFFSET"]
 
@@ -393,6 +393,62 @@ def agreement(final: pd.DataFrame, reference: str, compared: str, *, n_boot: int
             "identical_pairs": twins, "flipped": ", ".join(flipped),
         })
     return pd.DataFrame(rows), pd.DataFrame(pair_rows)
+
+
+def separations(final: pd.DataFrame, reference: str = "real", compared: str = "oof", *,
+                alpha: float = 0.05) -> pd.DataFrame:
+    """Do the pairs one side separates hold on the other? Per budget, each side's
+    :func:`surrobench.metrics.rank_test` (Friedman's test and Nemenyi's critical difference of the
+    mean ranks over the seeds both sides ran, at ``alpha``) and how their separated pairs compare.
+
+    One row per budget: ``seeds``, ``critical_difference``, ``reference_separated`` and
+    ``compared_separated`` (how many pairs each side separates), ``same_way`` (pairs both separate in
+    the same order), and three lists of pairs as ``a>b`` (``a`` ahead): ``reversed`` (both separate
+    them, in opposite orders: a confident wrong answer), ``only_compared`` (separated on the
+    compared side alone: a difference real runs do not show at these seeds) and ``only_reference``
+    (one the compared side misses). Where a side's Friedman test does not reject, it separates none.
+    """
+    for name in ("side", "budget", "optimizer", "seed", "hv"):
+        if name not in final.columns:
+            raise ValueError(f"final: no column {name!r}")
+    rows = []
+    for budget in sorted(final["budget"].unique(), key=lambda b: float(final.loc[final["budget"] == b, "seconds"].iloc[0])
+                         if "seconds" in final.columns else str(b)):
+        sub = final[final["budget"] == budget]
+        ref_sub, cmp_sub = sub[sub["side"] == reference], sub[sub["side"] == compared]
+        labels = sorted(set(ref_sub["optimizer"]) & set(cmp_sub["optimizer"]))
+        seeds = sorted(set(ref_sub["seed"]) & set(cmp_sub["seed"]))
+        if len(labels) < 2 or len(seeds) < 2:
+            continue
+        tests = [rank_test(part[part["optimizer"].isin(labels) & part["seed"].isin(seeds)], alpha=alpha)
+                 for part in (ref_sub, cmp_sub)]
+        if tests[0].n_seeds != tests[1].n_seeds:
+            raise ValueError(f"final: budget {budget}: the sides' complete seeds differ "
+                             f"({tests[0].n_seeds} against {tests[1].n_seeds})")
+        ref, cmp_ = tests
+        same, reversed_, only_cmp, only_ref = 0, [], [], []
+        for a, b in itertools.combinations(labels, 2):
+            s_ref, s_cmp = ref.separated(a, b), cmp_.separated(a, b)
+            r_first = ref.mean_ranks[a] < ref.mean_ranks[b]
+            c_first = cmp_.mean_ranks[a] < cmp_.mean_ranks[b]
+            if s_ref and s_cmp:
+                if r_first == c_first:
+                    same += 1
+                else:
+                    reversed_.append(f"{a}>{b}" if c_first else f"{b}>{a}")
+            elif s_cmp:
+                only_cmp.append(f"{a}>{b}" if c_first else f"{b}>{a}")
+            elif s_ref:
+                only_ref.append(f"{a}>{b}" if r_first else f"{b}>{a}")
+        rows.append({
+            "reference": reference, "compared": compared, "budget": budget, "optimizers": len(labels),
+            "seeds": ref.n_seeds, "critical_difference": ref.critical_difference,
+            "reference_separated": sum(ref.separated(a, b) for a, b in itertools.combinations(labels, 2)),
+            "compared_separated": sum(cmp_.separated(a, b) for a, b in itertools.combinations(labels, 2)),
+            "same_way": same, "reversed": ", ".join(reversed_), "only_compared": ", ".join(only_cmp),
+            "only_reference": ", ".join(only_ref),
+        })
+    return pd.DataFrame(rows)
 
 
 @dataclass

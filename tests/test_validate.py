@@ -599,3 +599,57 @@ def test_studies_that_differ_in_the_noise_clock_share_only_the_runs_of_the_logs(
     run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error"},
               resume=True, **kw)
     assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the noise's size: the same
+
+
+def _two_sides(real: dict, oof: dict, n_seeds: int = 10, budget: str = "10%") -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame([{"side": side, "budget": budget, "seconds": 100.0, "optimizer": name, "seed": s,
+                          "hv": level + 0.01 * rng.random()}
+                         for side, levels in (("real", real), ("oof", oof)) for name, level in levels.items()
+                         for s in range(n_seeds)])
+
+
+def test_separations_sorts_the_pairs_each_side_separates():
+    from surrobench.validate import separations
+
+    # real ranks a b c d (CD 1.48 at 4 methods, 10 seeds): separates a>c, a>d, b>d;
+    # oof ranks a d c b: separates a>c, a>b, d>b
+    final = _two_sides({"a": 4, "b": 3, "c": 2, "d": 1}, {"a": 4, "b": 1, "c": 2, "d": 3})
+    [row] = separations(final).to_dict("records")
+    assert (row["seeds"], row["optimizers"]) == (10, 4)
+    assert row["critical_difference"] == pytest.approx(2.569 * np.sqrt(20 / 60), abs=1e-3)
+    assert (row["reference_separated"], row["compared_separated"], row["same_way"]) == (3, 3, 1)
+    assert row["reversed"] == "d>b"  # as the compared side orders them
+    assert row["only_compared"] == "a>b" and row["only_reference"] == "a>d"
+    # sides that agree: every separated pair the same way
+    [agree] = separations(_two_sides({"a": 4, "b": 3, "c": 2, "d": 1}, {"a": 4, "b": 3, "c": 2, "d": 1})).to_dict("records")
+    assert agree["same_way"] == agree["reference_separated"] == agree["compared_separated"] == 3
+    assert agree["reversed"] == agree["only_compared"] == agree["only_reference"] == ""
+
+
+def test_separations_says_what_is_wrong():
+    from surrobench.validate import separations
+
+    final = _two_sides({"a": 2, "b": 1, "c": 0}, {"a": 2, "b": 1, "c": 0})
+    with pytest.raises(ValueError, match="no column 'hv'"):
+        separations(final.drop(columns="hv"))
+    lacking = final[~((final["side"] == "oof") & (final["optimizer"] == "c") & (final["seed"] == 3))]
+    with pytest.raises(ValueError, match="complete seeds differ"):
+        separations(lacking)
+    assert separations(final, compared="insample").empty  # a side that was not run
+
+
+def test_validate_separations_tool_prints_each_study(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "validate_separations", Path(__file__).resolve().parents[1] / "tools" / "validate_separations.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    _two_sides({"a": 4, "b": 3, "c": 2, "d": 1}, {"a": 4, "b": 1, "c": 2, "d": 3}).to_csv(tmp_path / "final.csv", index=False)
+    assert tool.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "real vs oof, alpha 0.05" in out and "d>b" in out and "a>b" in out and "a>d" in out
+    assert tool.main([str(tmp_path / "missing")]) == 2
+    assert "final.csv not found" in capsys.readouterr().err

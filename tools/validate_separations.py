@@ -1,0 +1,81 @@
+"""Do the pairs a surrogate separates hold on real runs? Per stored ``surrobench validate`` study.
+
+For each study folder (what ``surrobench validate --out`` wrote; only its ``final.csv`` is read, so the
+stored summaries in ``docs/results`` serve) and each budget, both sides get the test that ``surrobench
+compare`` prints under its table: Friedman's test over the seeds and, where it rejects, Nemenyi's
+critical difference of the mean ranks (``alpha`` 0.05; ``surrobench.metrics.rank_test``). Then the
+pairs each side separates are compared (``surrobench.validate.separations``): ``same_way``, separated
+by both in the same order; ``reversed``, by both in opposite orders (a confident wrong answer);
+``only_compared``, by the surrogate side alone (a difference the real runs do not show at these seeds);
+``only_reference``, by the real runs alone (one the surrogate misses). Pairs read ``a>b``: ``a`` ahead
+on the side that separates them (``reversed``: on the surrogate side).
+
+    python tools/validate_separations.py [FOLDER ...] [--compared oof] [--alpha 0.05]
+
+With no folder: the three stored studies, newest setting first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from surrobench.validate import separations  # noqa: E402
+
+STORED = ("docs/results/validate_mapped", "docs/results/validate_large", "docs/results/validate")
+SHOWN = ["budget", "seeds", "critical_difference", "reference_separated", "compared_separated", "same_way",
+         "reversed", "only_compared", "only_reference"]
+
+
+def describe(folder: Path) -> str:
+    """The study in a few words, from its metadata.json where there is one."""
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        return str(folder)
+    meta = json.loads(meta_path.read_text())
+    runs, noise = meta.get("n_runs"), meta.get("noise_time")
+    bits = [f"{runs:,} logged runs" if isinstance(runs, int) else "", f"seed noise {noise}" if noise else ""]
+    bits = [b for b in bits if b]
+    return f"{folder}" + (f" ({', '.join(bits)})" if bits else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folders", nargs="*", type=Path, help="--out folders of surrobench validate (default: the stored three)")
+    p.add_argument("--reference", default="real", help="the side taken as truth (default: real)")
+    p.add_argument("--compared", default="oof", help="the side checked against it (default: oof)")
+    p.add_argument("--alpha", type=float, default=0.05, help="the tests' level (default: 0.05)")
+    args = p.parse_args(argv)
+    folders = args.folders or [ROOT / f for f in STORED]
+    for folder in folders:
+        if not (folder / "final.csv").is_file():
+            print(f"validate_separations: {folder / 'final.csv'} not found (run surrobench validate --out {folder})",
+                  file=sys.stderr)
+            return 2
+    for i, folder in enumerate(folders):
+        try:
+            table = separations(pd.read_csv(folder / "final.csv"), args.reference, args.compared, alpha=args.alpha)
+        except ValueError as exc:
+            print(f"validate_separations: {folder}: {exc}", file=sys.stderr)
+            return 2
+        shown = folder.relative_to(ROOT) if folder.resolve().is_relative_to(ROOT) else folder
+        print(("\n" if i else "") + f"{describe(Path(shown))}: {args.reference} vs {args.compared}, alpha {args.alpha:g}")
+        if table.empty:
+            print("  (no budget with both sides, 2 optimizers and 2 seeds)")
+            continue
+        table = table[SHOWN].rename(columns={"critical_difference": "cd", "reference_separated": args.reference,
+                                             "compared_separated": args.compared})
+        with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 80):
+            print(table.to_string(index=False, formatters={"cd": "{:.2f}".format}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
