@@ -198,7 +198,9 @@ def plot_critical_difference(test, path: str | os.PathLike, *, title: str = "") 
     what = "hypervolume" if test.column == "hv" else test.column
     workers = "" if test.n_workers is None else f", {test.n_workers} worker{'' if test.n_workers == 1 else 's'}"
     fig.suptitle(title or f"mean rank of {what} over {test.n_seeds} seeds{workers}; Friedman p = {test.p_value:.2g}\n"
-                 f"a bar joins optimizers these seeds do not separate (Nemenyi, \u03b1 = {test.alpha:g})", fontsize=9)
+                 + (f"a bar joins optimizers these seeds do not separate (Nemenyi, \u03b1 = {test.alpha:g})"
+                    if test.rejects else f"p \u2265 \u03b1 = {test.alpha:g}: these seeds separate none of them"),
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
