@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import pareto_mask
+from .metrics import nemenyi_critical_difference, pareto_mask, ranks_over_time
 from .space import HYPERPARAMETERS
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "first_progress",
     "HV_LABELS",
     "plot_hv_over_time",
+    "plot_ranks_over_time",
     "plot_pareto_fronts",
     "plot_timeline",
     "draw_report",
@@ -91,6 +92,45 @@ def plot_hv_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, column: str 
     axes[0][0].set_ylabel(HV_LABELS.get(column, column))
     axes[0][-1].legend(loc="lower right", fontsize="small")
     fig.suptitle(f"{title} ({AGGREGATES[aggregate]})" if title else AGGREGATES[aggregate])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_ranks_over_time(hv: pd.DataFrame, path: str | os.PathLike, *, alpha: float = 0.05) -> Path:
+    """Mean rank of each optimizer's hypervolume over simulated time (1 = best, at the top), one panel
+    per worker count (:func:`surrobench.metrics.ranks_over_time`); a bar of Nemenyi's critical
+    difference for the panel's optimizers and seeds shows how far apart two lines must be before the
+    seeds separate them (at any one time)."""
+    data = ranks_over_time(hv)
+    plt = _pyplot()
+    workers = sorted(data["n_workers"].unique())
+    fig, axes = plt.subplots(1, len(workers), figsize=(6.5 * len(workers) + 1.5, 4.5), squeeze=False)
+    for ax, w in zip(axes[0], workers):
+        cell = data[data["n_workers"] == w]
+        for label, g in cell.groupby("optimizer", sort=True):
+            ax.plot(g["time"].to_numpy() / 3600, g["rank"], label=label)
+        k = cell["optimizer"].nunique()
+        seeds = hv.loc[hv["n_workers"] == w].groupby("optimizer")["seed"].nunique().min()
+        ax.set_xscale("log")
+        ax.set_ylim(k + 0.5, 0.5)
+        ax.set_xlabel("simulated wall-clock time [h]")
+        ax.set_ylabel("mean rank over seeds (1 = best)")
+        title = f"{w} worker{'s' if w > 1 else ''}"
+        if k >= 2 and seeds >= 1:
+            from matplotlib.transforms import blended_transform_factory
+
+            cd = nemenyi_critical_difference(int(k), int(seeds), alpha)
+            ax.errorbar([0.97], [0.6 + cd / 2], yerr=[[cd / 2], [cd / 2]], fmt="none", ecolor="black", capsize=4,
+                        transform=blended_transform_factory(ax.transAxes, ax.transData))  # x in the panel, y in ranks
+            title += f"; bar: Nemenyi critical difference {cd:.2f} ({seeds} seeds, \u03b1 = {alpha:g})"
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        start = first_progress(hv_band_data(hv[hv["n_workers"] == w]))
+        if start is not None:
+            ax.set_xlim(left=start / 3600)
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -217,6 +257,7 @@ def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "medi
                           aggregate=aggregate),
         plot_hv_over_time(results.hv, d / "hv_over_time_max_fidelity.png", column="hv_max_fidelity",
                           title="hypervolume, full-fidelity points only", aggregate=aggregate),
+        plot_ranks_over_time(results.hv, d / "ranks_over_time.png"),
         plot_pareto_fronts(results.runs, d / "pareto_fronts.png"),
         plot_timeline(results.runs, d / "timeline.png"),
     ]

@@ -15,7 +15,7 @@ from surrobench.cli import main
 
 from test_surrogate_synth import synthetic_logs
 
-PLOTS = ("hv_over_time.png", "hv_over_time_max_fidelity.png", "pareto_fronts.png", "timeline.png")
+PLOTS = ("hv_over_time.png", "hv_over_time_max_fidelity.png", "ranks_over_time.png", "pareto_fronts.png", "timeline.png")
 
 
 @pytest.fixture(scope="module")

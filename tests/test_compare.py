@@ -88,6 +88,7 @@ def test_summary_and_round_trip(results, tmp_path):
     pd.testing.assert_frame_equal(back.final, results.final, check_dtype=False)
     paths = draw_report(back, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
+    assert "ranks_over_time.png" in [p.name for p in paths]
     # one critical-difference diagram per worker count
     assert sorted(p.name for p in paths if "critical" in p.name) == ["critical_difference_1workers.png",
                                                                     "critical_difference_4workers.png"]
