@@ -41,6 +41,8 @@ logger = logging.getLogger("surrobench")
 # a second SIGINT/SIGTERM within this long of the first is the same signal delivered twice
 SIGNAL_ECHO_SECONDS = 0.5
 
+CONTROL_HELP = ("an optimizer to test against each other one (Bonferroni-Dunn's critical difference, smaller than "
+                "Nemenyi's for all pairs): is it ahead of or behind each, as far as the seeds can tell")
 AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 25-75%% band (default) "
                   "or mean with a band of one standard error (the paper's figures)")
 
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reuse the runs an earlier or interrupted compare with the same settings stored in OUT/cells")
     cp.add_argument("--no-plots", action="store_true")
     cp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
+    cp.add_argument("--control", help=CONTROL_HELP)
     cp.add_argument("--no-progress", action="store_true")
 
     va = sub.add_parser("validate", help="does the surrogate rank optimizers as the logged runs do? (real vs surrogate)")
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--markdown", action="store_true",
                     help="print the summary table as markdown and stop (reads metadata.json and final only)")
     rp.add_argument("--aggregate", choices=["median", "mean"], default="median", help=AGGREGATE_HELP)
+    rp.add_argument("--control", help=CONTROL_HELP)
 
     f = sub.add_parser(
         "fit",
@@ -427,7 +431,7 @@ def cmd_logs(args) -> int:
     return 0
 
 
-def _print_summary(results) -> None:
+def _print_summary(results, control: str | None = None) -> None:
     import pandas as pd
 
     from .compare import simulated
@@ -447,7 +451,7 @@ def _print_summary(results) -> None:
     formats.update(mean_rank="{:.2f}".format, jobs="{:,.0f}".format)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(shown.to_string(formatters=formats))
-    tests = results.rank_tests()
+    tests = results.rank_tests(control=control)
     for n_workers, test in tests.items():
         print((f"{n_workers} worker{'' if n_workers == 1 else 's'}: " if len(tests) > 1 else "") + test.describe())
 
@@ -468,6 +472,12 @@ def cmd_compare(args) -> int:
     names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
     seconds = args.budget if args.budget is not None or args.evaluations else 24 * 3600.0
     budget = Budget(seconds=seconds, evaluations=args.evaluations)
+    if args.control is not None:
+        from .compare import resolve_optimizers
+
+        compared = list(resolve_optimizers(names))
+        if args.control not in compared:
+            raise ValueError(f"--control: {args.control!r} is not among the optimizers compared ({', '.join(compared)})")
     check_writable_dir(args.out, "out")  # before the runs, not after them
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
@@ -501,11 +511,11 @@ def cmd_compare(args) -> int:
               "the same command with --resume goes on from there", file=sys.stderr)
         return 130
     out = write_results(results, args.out, n_jobs=args.jobs)
-    _print_summary(results)
+    _print_summary(results, args.control)
     if not args.no_plots:
         from .plots import draw_report
 
-        draw_report(results, out, aggregate=args.aggregate)
+        draw_report(results, out, aggregate=args.aggregate, control=args.control)
     print(f"results and plots in {out}/")
     return 0
 
@@ -608,14 +618,15 @@ def cmd_report(args) -> int:
     from .compare import markdown_summary, read_results
 
     if args.markdown:
-        print(markdown_summary(read_results(args.path, summary_only=True)), end="")
+        print(markdown_summary(read_results(args.path, summary_only=True), control=args.control), end="")
         return 0
     results = read_results(args.path)
-    _print_summary(results)
+    results.rank_tests(control=args.control)  # an unknown --control fails before anything is printed or drawn
+    _print_summary(results, args.control)
     if not args.no_plots:
         from .plots import draw_report
 
-        paths = draw_report(results, args.path, aggregate=args.aggregate)
+        paths = draw_report(results, args.path, aggregate=args.aggregate, control=args.control)
         print("plots: " + ", ".join(str(p) for p in paths))
     return 0
 

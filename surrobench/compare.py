@@ -261,15 +261,19 @@ class Results:
     def summary(self) -> pd.DataFrame:
         return summary_table(self.final)
 
-    def rank_tests(self, *, column: str = "hv", alpha: float = 0.05) -> dict[int, RankTest]:
+    def rank_tests(self, *, column: str = "hv", alpha: float = 0.05, control: str | None = None) -> dict[int, RankTest]:
         """Which optimizers the seeds separate, per worker count (:func:`surrobench.metrics.rank_test`):
-        Friedman's test and Nemenyi's critical difference of the mean ranks of ``column``. Worker
-        counts with fewer than 2 optimizers or 2 seeds that every optimizer ran are left out."""
+        Friedman's test and Nemenyi's critical difference of the mean ranks of ``column`` (with a
+        ``control``, Bonferroni-Dunn's, that optimizer against each other one). Worker counts with
+        fewer than 2 optimizers or 2 seeds that every optimizer ran are left out."""
+        if control is not None and control not in set(self.final["optimizer"]):
+            raise ValueError(f"control: {control!r} is not among the optimizers "
+                             f"({', '.join(sorted(set(self.final['optimizer'])))})")
         out = {}
         for n_workers, group in self.final.groupby("n_workers", sort=True):
             blocks = seed_blocks(group, column)
-            if blocks.shape[0] >= 2 and blocks.shape[1] >= 2:
-                out[int(n_workers)] = rank_test(group, column=column, alpha=alpha)
+            if blocks.shape[0] >= 2 and blocks.shape[1] >= 2 and (control is None or control in blocks.columns):
+                out[int(n_workers)] = rank_test(group, column=column, alpha=alpha, control=control)
         return out
 
 
@@ -567,8 +571,9 @@ def simulated(seconds: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def markdown_summary(results: Results) -> str:
-    """:meth:`Results.summary` as a markdown table, with what it was measured on above it."""
+def markdown_summary(results: Results, *, control: str | None = None) -> str:
+    """:meth:`Results.summary` as a markdown table, with what it was measured on above it and which
+    differences its seeds separate below it (:meth:`Results.rank_tests`, with ``control`` if given)."""
     table = results.summary().reset_index()
     meta = results.metadata
     budget = meta.get("budget", {}) or {}
@@ -592,7 +597,7 @@ def markdown_summary(results: Results) -> str:
         cells += [row.optimizer, f"{row.hv_median:.3f}", f"{row.hv_q25:.3f}", f"{row.hv_q75:.3f}",
                   f"{row.hv_max_fidelity:.3f}", f"{row.test_hv:.3f}", f"{row.mean_rank:.1f}", f"{row.jobs:,.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    tests = results.rank_tests()
+    tests = results.rank_tests(control=control)
     if tests:
         lines.append("")
         for n_workers, test in tests.items():

@@ -28,6 +28,7 @@ __all__ = [
     "RankTest",
     "friedman",
     "nemenyi_critical_difference",
+    "bonferroni_dunn_critical_difference",
     "rank_test",
     "seed_blocks",
 ]
@@ -183,6 +184,7 @@ class RankTest:
     critical_difference: float
     column: str = "hv"
     n_workers: int | None = None
+    control: str | None = None
 
     @property
     def rejects(self) -> bool:
@@ -190,10 +192,13 @@ class RankTest:
         return self.p_value < self.alpha
 
     def separated(self, a: str, b: str) -> bool:
-        """Whether the seeds separate optimizers ``a`` and ``b`` (see the class)."""
+        """Whether the seeds separate optimizers ``a`` and ``b`` (see the class). Against a
+        ``control``, only pairs with the control are tested: any other pair is not separated."""
         for name in (a, b):
             if name not in self.mean_ranks:
                 raise ValueError(f"optimizer: {name!r} is not in this test ({', '.join(self.mean_ranks)})")
+        if self.control is not None and self.control not in (a, b):
+            return False
         return self.rejects and abs(self.mean_ranks[a] - self.mean_ranks[b]) > self.critical_difference
 
     @property
@@ -204,6 +209,9 @@ class RankTest:
         names = list(self.mean_ranks)
         if not self.rejects:
             return [tuple(names)]
+        if self.control is not None:  # one bar: the optimizers within the critical difference of the control
+            near = tuple(n for n in names if not self.separated(n, self.control))
+            return [near] + [(n,) for n in names if n not in near]
         ranks = np.array([self.mean_ranks[n] for n in names])
         out: list[tuple[str, ...]] = []
         last_end = -1
@@ -231,6 +239,17 @@ class RankTest:
         if not self.rejects:
             return (f"{head} >= {self.alpha:g}: these seeds separate none of the {len(self.mean_ranks)} "
                     f"optimizers.")
+        if self.control is not None:
+            c = self.control
+            ahead = [n for n in self.mean_ranks if self.separated(n, c) and self.mean_ranks[c] < self.mean_ranks[n]]
+            behind = [n for n in self.mean_ranks if self.separated(n, c) and self.mean_ranks[n] < self.mean_ranks[c]]
+            alike = [n for n in self.mean_ranks if n != c and not self.separated(n, c)]
+            parts = ([f"{c} ahead of {', '.join(ahead)}"] if ahead else []) + \
+                    ([f"{c} behind {', '.join(behind)}"] if behind else [])
+            return (f"{head}. Bonferroni-Dunn critical difference against {c} at alpha {self.alpha:g}: "
+                    f"{self.critical_difference:.2f} mean ranks. Separated by these seeds: "
+                    f"{'; '.join(parts) or 'none'}" + (f"; these seeds cannot tell {c} from {', '.join(alike)}."
+                                                      if alike else "."))
         pairs = "; ".join(f"{a} ahead of {', '.join(behind)}" for a, behind in self.ahead().items())
         return (f"{head}. Nemenyi critical difference at alpha {self.alpha:g}: {self.critical_difference:.2f} "
                 f"mean ranks. Separated by these seeds: {pairs or 'no pair'}; these seeds cannot tell the "
@@ -251,6 +270,17 @@ def nemenyi_critical_difference(k: int, n_seeds: int, alpha: float = 0.05) -> fl
         raise ValueError(f"alpha: must lie in (0, 1), got {alpha!r}")
     q = float(studentized_range.ppf(1.0 - float(alpha), int(k), np.inf))
     return q / np.sqrt(2.0) * float(np.sqrt(k * (k + 1) / (6.0 * n_seeds)))
+
+
+def bonferroni_dunn_critical_difference(k: int, n_seeds: int, alpha: float = 0.05) -> float:
+    """The critical difference of mean ranks for comparing one control with the other ``k - 1``
+    methods over ``n_seeds`` blocks (Bonferroni-Dunn): ``z_(1 - alpha / (2 (k - 1))) * sqrt(k (k + 1) /
+    (6 n))`` (Demšar 2006, Table 5b). Smaller than Nemenyi's, which tests all pairs."""
+    from scipy.stats import norm
+
+    nemenyi_critical_difference(k, n_seeds, alpha)  # the same checks of the input
+    z = float(norm.ppf(1.0 - float(alpha) / (2.0 * (int(k) - 1))))
+    return z * float(np.sqrt(k * (k + 1) / (6.0 * n_seeds)))
 
 
 def friedman(values: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -286,7 +316,7 @@ def seed_blocks(final: pd.DataFrame, column: str = "hv") -> pd.DataFrame:
 
 
 def rank_test(final: pd.DataFrame, *, column: str = "hv", alpha: float = 0.05,
-              n_workers: int | None = None) -> RankTest:
+              n_workers: int | None = None, control: str | None = None) -> RankTest:
     """Which optimizers the seeds of a comparison separate: Friedman's test and Nemenyi's critical
     difference over the per-seed ranks of ``column`` (larger is better), as in Demšar (2006).
 
@@ -298,6 +328,10 @@ def rank_test(final: pd.DataFrame, *, column: str = "hv", alpha: float = 0.05,
     Nemenyi's test is conservative and depends on which optimizers are compared (Benavoli et al.,
     JMLR 2016): a pair it does not separate may still differ; read "not separated" as "these seeds
     cannot tell", not as "alike".
+
+    ``control`` (an optimizer's name): test only that optimizer against each other one, with
+    Bonferroni-Dunn's critical difference (:func:`bonferroni_dunn_critical_difference`), which is
+    smaller: the question "is my method better than each baseline?".
     """
     for name in ("optimizer", "seed", column):
         if name not in final.columns:
@@ -318,9 +352,12 @@ def rank_test(final: pd.DataFrame, *, column: str = "hv", alpha: float = 0.05,
         raise ValueError(f"final: need 2 optimizers or more to rank, got {table.shape[1]}")
     if table.shape[0] < 2:
         raise ValueError(f"final: need 2 seeds or more that every optimizer ran, got {table.shape[0]}")
+    if control is not None and control not in set(map(str, table.columns)):
+        raise ValueError(f"control: {control!r} is not among the optimizers ({', '.join(map(str, table.columns))})")
     stat, p, mean = friedman(table.to_numpy())
     order = sorted(range(len(mean)), key=lambda i: (mean[i], str(table.columns[i])))
-    cd = nemenyi_critical_difference(table.shape[1], table.shape[0], alpha)
-    return RankTest(n_seeds=int(table.shape[0]), mean_ranks={str(table.columns[i]): float(mean[i]) for i in order},
+    k, n = table.shape[1], table.shape[0]
+    cd = (nemenyi_critical_difference if control is None else bonferroni_dunn_critical_difference)(k, n, alpha)
+    return RankTest(n_seeds=int(n), mean_ranks={str(table.columns[i]): float(mean[i]) for i in order},
                     statistic=float(stat), p_value=float(p), alpha=float(alpha), critical_difference=float(cd),
-                    column=column, n_workers=None if n_workers is None else int(n_workers))
+                    column=column, n_workers=None if n_workers is None else int(n_workers), control=control)

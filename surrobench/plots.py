@@ -231,15 +231,25 @@ def plot_critical_difference(test, path: str | os.PathLike, *, title: str = "") 
             ax.plot([x, x, edge], [0, y, y], color="black", linewidth=0.8)
             ax.text(edge, y + 0.08, f"{name} ({x:.1f})", ha="left" if side == "left" else "right", va="bottom",
                     fontsize=9)
+    if test.control is not None and test.rejects:  # the interval the control's critical difference spans
+        c = test.mean_ranks[test.control]
+        bars = []
+        ax.hlines(-0.3, max(lo, c - test.critical_difference), min(hi, c + test.critical_difference), color="C3",
+                  linewidth=3)
+        ax.plot([c], [-0.3], marker="o", color="C3")
     for j, group in enumerate(bars):
         y = -0.3 - 0.22 * j
         ax.hlines(y, test.mean_ranks[group[0]] - 0.05, test.mean_ranks[group[-1]] + 0.05, color="C3",
                   linewidth=3)
     what = "hypervolume" if test.column == "hv" else test.column
     workers = "" if test.n_workers is None else f", {test.n_workers} worker{'' if test.n_workers == 1 else 's'}"
+    if test.control is None:
+        how = f"a bar joins optimizers these seeds do not separate (Nemenyi, \u03b1 = {test.alpha:g})"
+    else:
+        how = (f"the bar: within the critical difference of {test.control}, not separated from it "
+               f"(Bonferroni-Dunn, \u03b1 = {test.alpha:g})")
     fig.suptitle(title or f"mean rank of {what} over {test.n_seeds} seeds{workers}; Friedman p = {test.p_value:.2g}\n"
-                 + (f"a bar joins optimizers these seeds do not separate (Nemenyi, \u03b1 = {test.alpha:g})"
-                    if test.rejects else f"p \u2265 \u03b1 = {test.alpha:g}: these seeds separate none of them"),
+                 + (how if test.rejects else f"p \u2265 \u03b1 = {test.alpha:g}: these seeds separate none of them"),
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -247,9 +257,11 @@ def plot_critical_difference(test, path: str | os.PathLike, *, title: str = "") 
     return Path(path)
 
 
-def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "median") -> list[Path]:
+def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "median",
+                control: str | None = None) -> list[Path]:
     """All plots of a :class:`~surrobench.compare.Results` into ``directory`` (``aggregate``: how
-    the hypervolume curves summarise the seeds, see :func:`hv_band_data`)."""
+    the hypervolume curves summarise the seeds, see :func:`hv_band_data`; ``control``: the
+    critical-difference diagram tests that optimizer against each other one)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = [
@@ -261,7 +273,7 @@ def draw_report(results, directory: str | os.PathLike, *, aggregate: str = "medi
         plot_pareto_fronts(results.runs, d / "pareto_fronts.png"),
         plot_timeline(results.runs, d / "timeline.png"),
     ]
-    tests = results.rank_tests()
+    tests = results.rank_tests(control=control)
     for n_workers, test in tests.items():
         name = "critical_difference.png" if len(tests) == 1 else f"critical_difference_{n_workers}workers.png"
         out.append(plot_critical_difference(test, d / name))

@@ -90,6 +90,11 @@ def test_fit_compare_report(fitted_dir, tmp_path, capsys):
     capsys.readouterr()
     assert _exit_code(["report", str(out), "--aggregate", "max"]) == 2
     assert "--aggregate" in capsys.readouterr().err
+    before = {name: (out / name).read_bytes() for name in PLOTS}
+    assert _exit_code(["report", str(out), "--control", "nsga2"]) == 2  # one optimizer ran: random
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "control: 'nsga2' is not among the optimizers (random)" in err, err
+    assert {name: (out / name).read_bytes() for name in PLOTS} == before  # nothing redrawn
 
 
 def _exit_code(argv):
@@ -106,6 +111,8 @@ BAD = {
     "bad-budget": lambda d, t: (["--benchmark", str(d), "--budget", "soon"], "--budget"),
     "zero-workers": lambda d, t: (["--benchmark", str(d), "--workers", "0"], "--workers"),
     "not-a-surrogate": lambda d, t: (["--benchmark", str(t)], str(t)),
+    "unknown-control": lambda d, t: (["--benchmark", str(d), "--optimizers", "random,nsga2", "--control", "ehvi"],
+                                     "--control: 'ehvi'"),
 }
 
 

@@ -320,5 +320,10 @@ def test_rank_tests_per_worker_count(results):
     text = markdown_summary(results)
     assert "\n1 worker: Friedman test over 3 seeds" in text and "\n4 workers: Friedman test over 3 seeds" in text
     assert results.rank_tests(column="test_hv")[1].column == "test_hv"
+    assert {t.control for t in results.rank_tests(control="mine").values()} == {"mine"}
+    with_control = markdown_summary(results, control="mine").rstrip().splitlines()
+    assert with_control[-1] == "4 workers: " + results.rank_tests(control="mine")[4].describe()
+    with pytest.raises(ValueError, match="control: 'nosuch'"):
+        results.rank_tests(control="nosuch")
     one = results.final[results.final["optimizer"] == "random"]
     assert type(results)(runs=results.runs, hv=results.hv, final=one).rank_tests() == {}

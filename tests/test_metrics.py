@@ -126,7 +126,7 @@ def test_bad_inputs():
 
 from scipy.stats import friedmanchisquare  # noqa: E402
 
-from surrobench.metrics import friedman, nemenyi_critical_difference, rank_test  # noqa: E402
+from surrobench.metrics import bonferroni_dunn_critical_difference, friedman, nemenyi_critical_difference, rank_test  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
@@ -218,3 +218,36 @@ def test_rank_test_uses_the_seeds_every_optimizer_ran_and_says_what_is_wrong():
         rank_test(both, n_workers=8)
     with pytest.raises(ValueError, match="no column 'test_hv'"):
         rank_test(f, column="test_hv")
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.10])
+def test_bonferroni_dunn_critical_difference_is_the_corrected_normal_quantile(alpha):
+    from statistics import NormalDist
+
+    for k in range(2, 11):
+        q = NormalDist().inv_cdf(1 - alpha / (2 * (k - 1)))  # Demšar (2006), section 3.2.2 and Table 5b
+        for n in (5, 10, 30):
+            scale = np.sqrt(k * (k + 1) / (6 * n))
+            assert bonferroni_dunn_critical_difference(k, n, alpha) / scale == pytest.approx(q, rel=1e-9)
+            assert bonferroni_dunn_critical_difference(k, n, alpha) <= nemenyi_critical_difference(k, n, alpha) + 1e-12
+    if alpha == 0.05:  # three of Table 5b's printed values
+        for k, printed in ((2, 1.960), (3, 2.241), (10, 2.773)):
+            assert bonferroni_dunn_critical_difference(k, 6, alpha) / np.sqrt(k * (k + 1) / 36) == pytest.approx(printed, abs=1e-3)
+    with pytest.raises(ValueError):
+        bonferroni_dunn_critical_difference(1, 10)
+
+
+def test_rank_test_against_a_control():
+    rng = np.random.default_rng(0)
+    base = {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}  # every seed ranks a > b > c > d
+    final = _final({k: list(v + 0.1 * rng.random(10)) for k, v in base.items()})
+    t = rank_test(final, control="b")
+    assert t.control == "b" and t.critical_difference == pytest.approx(2.394 * np.sqrt(20 / 60), abs=1e-3)  # 1.382
+    assert t.separated("b", "d") and not t.separated("a", "b") and not t.separated("b", "c")
+    assert not t.separated("a", "d")  # not a pair with the control: not tested
+    assert rank_test(final).separated("a", "d")  # Nemenyi tests every pair
+    assert t.groups == [("a", "b", "c"), ("d",)]
+    assert t.describe().endswith("Separated by these seeds: b ahead of d; these seeds cannot tell b from a, c.")
+    assert "b behind a" in rank_test(final, control="b", alpha=0.5).describe()  # a wider net: 1 rank apart
+    with pytest.raises(ValueError, match="control: 'e' is not among the optimizers"):
+        rank_test(final, control="e")
