@@ -172,8 +172,9 @@ class RankTest:
     ``mean_ranks`` maps each optimizer to its mean rank over the seeds (1 = best), best first.
     ``statistic`` and ``p_value`` are Friedman's test (ties corrected) that every optimizer ranks
     alike; ``critical_difference`` is Nemenyi's: two mean ranks further apart than it are separated
-    at level ``alpha`` (two-sided, family-wise over all pairs). Where Friedman's test does not reject,
-    no pair is separated.
+    at level ``alpha`` (two-sided, family-wise over all pairs). With a ``control`` it is
+    Bonferroni-Dunn's, and only the pairs with the control are tested. Where Friedman's test does
+    not reject, no pair is separated.
     """
 
     n_seeds: int
@@ -226,9 +227,7 @@ class RankTest:
         """For each optimizer, the optimizers it is separated from and ranks ahead of (mean rank
         lower by more than the critical difference), in rank order; only those ahead of some."""
         names = list(self.mean_ranks)
-        if not self.rejects:
-            return {}
-        out = {a: [b for b in names if self.mean_ranks[b] - self.mean_ranks[a] > self.critical_difference]
+        out = {a: [b for b in names if self.mean_ranks[a] < self.mean_ranks[b] and self.separated(a, b)]
                for a in names}
         return {a: behind for a, behind in out.items() if behind}
 

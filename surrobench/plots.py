@@ -202,7 +202,6 @@ def plot_critical_difference(test, path: str | os.PathLike, *, title: str = "") 
     and a bar under each run of optimizers that the seeds do not separate."""
     plt = _pyplot()
     names = list(test.mean_ranks)
-    ranks = np.array([test.mean_ranks[n] for n in names])
     k = len(names)
     left = names[: (k + 1) // 2]
     right = names[(k + 1) // 2:]

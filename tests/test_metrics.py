@@ -247,6 +247,7 @@ def test_rank_test_against_a_control():
     assert not t.separated("a", "d")  # not a pair with the control: not tested
     assert rank_test(final).separated("a", "d")  # Nemenyi tests every pair
     assert t.groups == [("a", "b", "c"), ("d",)]
+    assert t.ahead() == {"b": ["d"]}  # the control's pairs only
     assert t.describe().endswith("Separated by these seeds: b ahead of d; these seeds cannot tell b from a, c.")
     assert "b behind a" in rank_test(final, control="b", alpha=0.5).describe()  # a wider net: 1 rank apart
     with pytest.raises(ValueError, match="control: 'e' is not among the optimizers"):
