@@ -91,3 +91,45 @@ def test_the_stored_50_seed_comparison_extends_the_one_hour_table():
     assert len(first) == len(main) == 90
     for column in ("hv", "hv_max_fidelity", "test_hv", "jobs", "epochs_trained", "rank"):
         assert (first[column] == first[f"{column}_main"]).all(), column
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _broken_links(files: list[Path]) -> list[str]:
+    """Relative links of the markdown ``files`` whose file or heading anchor does not exist."""
+    import re
+
+    def prose(path: Path) -> str:
+        return re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # links inside code blocks are code
+
+    anchors = {p.resolve(): {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose(p), flags=re.M)}
+               for p in files}
+    bad = []
+    for path in files:
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose(path)):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            name, _, anchor = target.partition("#")
+            dest = (path.parent / name).resolve() if name else path.resolve()
+            if not dest.exists():
+                bad.append(f"{path.name}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md":
+                known = anchors.get(dest)
+                if known is None:
+                    known = {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose(dest), flags=re.M)}
+                if anchor not in known:
+                    bad.append(f"{path.name}: {target} (no such heading)")
+    return bad
+
+
+def test_every_link_of_the_readme_and_docs_resolves(tmp_path):
+    assert _broken_links(DOCS) == []
+    # the check can fail: a planted page with a missing file and a missing heading
+    (tmp_path / "a.md").write_text("# Title here\n\n[ok](#title-here) [gone](b.md) [nohead](a.md#nowhere)\n"
+                                   "```\n[in code](nothing.md)\n```\n")
+    assert _broken_links([tmp_path / "a.md"]) == ["a.md: b.md (no such file)", "a.md: a.md#nowhere (no such heading)"]

@@ -12,7 +12,7 @@ on the side that separates them (``reversed``: on the surrogate side).
 
     python tools/validate_separations.py [FOLDER ...] [--compared oof] [--alpha 0.05]
 
-With no folder: the three stored studies, newest setting first.
+With no folder: the four stored studies, the shipped setting's first.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from surrobench.validate import separations  # noqa: E402
 
-STORED = ("docs/results/validate_mapped", "docs/results/validate_large", "docs/results/validate")
+STORED = ("docs/results/validate_mapped", "docs/results/validate_mapped_2_10", "docs/results/validate_large",
+          "docs/results/validate")
 SHOWN = ["budget", "seeds", "critical_difference", "reference_separated", "compared_separated", "same_way",
          "reversed", "only_compared", "only_reference"]
 
@@ -48,7 +49,7 @@ def describe(folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("folders", nargs="*", type=Path, help="--out folders of surrobench validate (default: the stored three)")
+    p.add_argument("folders", nargs="*", type=Path, help="--out folders of surrobench validate (default: the stored four)")
     p.add_argument("--reference", default="real", help="the side taken as truth (default: real)")
     p.add_argument("--compared", default="oof", help="the side checked against it (default: oof)")
     p.add_argument("--alpha", type=float, default=0.05, help="the tests' level (default: 0.05)")
