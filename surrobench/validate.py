@@ -51,12 +51,12 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from ._paths import check_writable_dir
-from .metrics import hv_over_time, hypervolume, rank_test, time_grid
+from .metrics import friedman, hv_over_time, hypervolume, nemenyi_critical_difference, rank_test, seed_blocks, time_grid
 from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
 from .surrogate.noise import DEFAULT_NOISE_TIME
 
-__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "separations", "validate",
+__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "separations", "separation_shares", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
            "SIDES", "DEFAULT_SIDES", "REDRAW_OFFSET"]
 
@@ -449,6 +449,49 @@ def separations(final: pd.DataFrame, reference: str = "real", compared: str = "o
             "only_reference": ", ".join(only_ref),
         })
     return pd.DataFrame(rows)
+
+
+def separation_shares(final: pd.DataFrame, reference: str = "real", compared: str = "oof", *,
+                      alpha: float = 0.05, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """How firmly each side separates each pair: the share of bootstrap resamples of the seeds (the
+    same resampled seeds on both sides) in which the side's Friedman test rejects and the pair's mean
+    ranks lie more than Nemenyi's critical difference apart, per budget and ordered pair.
+
+    One row per budget and ordered pair ``a``/``b`` (both orders of every pair):
+    ``reference_share`` and ``compared_share``, the shares of resamples in which each side separates
+    them with ``a`` ahead. A pair :func:`separations` lists as separated on one side alone, with
+    shares far apart, is a difference of the sides, not the luck of the seeds drawn.
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot: must be an int >= 1, got {n_boot!r}")
+    for name in ("side", "budget", "optimizer", "seed", "hv"):
+        if name not in final.columns:
+            raise ValueError(f"final: no column {name!r}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for budget in sorted(final["budget"].unique(), key=str):
+        sub = final[final["budget"] == budget]
+        ref_t, cmp_t = (seed_blocks(sub[sub["side"] == side]) for side in (reference, compared))
+        labels = sorted(set(ref_t.columns) & set(cmp_t.columns))
+        seeds = sorted(set(ref_t.index) & set(cmp_t.index))
+        if len(labels) < 2 or len(seeds) < 2:
+            continue
+        x_ref = ref_t.loc[seeds, labels].to_numpy(float)
+        x_cmp = cmp_t.loc[seeds, labels].to_numpy(float)
+        cd = nemenyi_critical_difference(len(labels), len(seeds), alpha)
+        counts = {side: np.zeros((len(labels), len(labels))) for side in ("ref", "cmp")}
+        for _ in range(int(n_boot)):
+            idx = rng.integers(0, len(seeds), size=len(seeds))
+            for side, x in (("ref", x_ref), ("cmp", x_cmp)):
+                _, p, mean = friedman(x[idx])
+                if p < alpha:
+                    counts[side] += (mean[None, :] - mean[:, None]) > cd  # [i, j]: i ahead of j
+        for a, b in itertools.permutations(range(len(labels)), 2):
+            rows.append({"reference": reference, "compared": compared, "budget": budget,
+                         "a": labels[a], "b": labels[b], "reference_share": counts["ref"][a, b] / n_boot,
+                         "compared_share": counts["cmp"][a, b] / n_boot})
+    return pd.DataFrame(rows, columns=["reference", "compared", "budget", "a", "b", "reference_share",
+                                       "compared_share"])
 
 
 @dataclass

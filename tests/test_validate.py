@@ -627,6 +627,29 @@ def test_separations_sorts_the_pairs_each_side_separates():
     assert agree["reversed"] == agree["only_compared"] == agree["only_reference"] == ""
 
 
+def test_separation_shares_bootstrap_each_sides_verdict():
+    from surrobench.validate import separation_shares
+
+    # the planted sides above, every seed the same order: each side separates its pairs in every
+    # resample, and never in the other order
+    final = _two_sides({"a": 4, "b": 3, "c": 2, "d": 1}, {"a": 4, "b": 1, "c": 2, "d": 3})
+    shares = separation_shares(final, n_boot=50).set_index(["a", "b"])
+    assert len(shares) == 12  # every ordered pair of four
+    assert shares.loc[("a", "c")].tolist()[-2:] == [1.0, 1.0]  # both sides, every resample
+    assert shares.loc[("b", "d"), "reference_share"] == 1.0 and shares.loc[("b", "d"), "compared_share"] == 0.0
+    assert shares.loc[("d", "b"), "compared_share"] == 1.0 and shares.loc[("d", "b"), "reference_share"] == 0.0
+    assert shares.loc[("a", "b"), "compared_share"] == 1.0 and shares.loc[("a", "b"), "reference_share"] == 0.0
+    assert (shares.loc[("c", "a")][["reference_share", "compared_share"]] == 0.0).all()
+    # seeds that decide it: a noisy pair is separated in some resamples only
+    rng = np.random.default_rng(3)
+    noisy = _two_sides({"a": 0, "b": 0, "c": 0}, {"a": 0, "b": 0, "c": 0}, n_seeds=30)
+    noisy["hv"] = rng.normal(size=len(noisy)) + noisy["optimizer"].map({"a": 0.5, "b": 0.0, "c": 0.0})
+    mid = separation_shares(noisy, n_boot=100, seed=1).set_index(["a", "b"])
+    assert 0.0 < mid.loc[("a", "b"), "reference_share"] < 1.0
+    with pytest.raises(ValueError, match="n_boot"):
+        separation_shares(final, n_boot=0)
+
+
 def test_separations_says_what_is_wrong():
     from surrobench.validate import separations
 
@@ -651,5 +674,9 @@ def test_validate_separations_tool_prints_each_study(tmp_path, capsys):
     assert tool.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "real vs oof, alpha 0.05" in out and "d>b" in out and "a>b" in out and "a>d" in out
+    # the disputed pairs with each side's bootstrap share, in the order listed
+    assert [line.split() for line in out.splitlines() if line.strip().startswith("10%")][-3:] == [
+        ["10%", "d>b", "reversed", "0.0", "1.0"], ["10%", "a>b", "only", "compared", "0.0", "1.0"],
+        ["10%", "a>d", "only", "reference", "1.0", "0.0"]]
     assert tool.main([str(tmp_path / "missing")]) == 2
     assert "final.csv not found" in capsys.readouterr().err

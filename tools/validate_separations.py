@@ -10,7 +10,12 @@ by both in the same order; ``reversed``, by both in opposite orders (a confident
 ``only_reference``, by the real runs alone (one the surrogate misses). Pairs read ``a>b``: ``a`` ahead
 on the side that separates them (``reversed``: on the surrogate side).
 
-    python tools/validate_separations.py [FOLDER ...] [--compared oof] [--alpha 0.05]
+Then, for each pair the sides judge differently, how firmly each side separates it: the share of
+``--boot`` bootstrap resamples of the seeds (the same resampled seeds on both sides) in which it does
+(``surrobench.validate.separation_shares``; seeded, so the output is the same every time). Shares
+far apart say the sides differ; shares near each other, that the seeds drawn decided it.
+
+    python tools/validate_separations.py [FOLDER ...] [--compared oof] [--alpha 0.05] [--boot 200]
 
 With no folder: the four stored studies, the shipped setting's first.
 """
@@ -27,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from surrobench.validate import separations  # noqa: E402
+from surrobench.validate import separation_shares, separations  # noqa: E402
 
 STORED = ("docs/results/validate_mapped", "docs/results/validate_mapped_2_10", "docs/results/validate_large",
           "docs/results/validate")
@@ -47,12 +52,33 @@ def describe(folder: Path) -> str:
     return f"{folder}" + (f" ({', '.join(bits)})" if bits else "")
 
 
+def disputed(final: pd.DataFrame, table: pd.DataFrame, args) -> str:
+    """The pairs the two sides judge differently, with each side's bootstrap share of separating them."""
+    pairs = []  # (budget, a, b, which list), a ahead as the list has it
+    for row in table.itertuples(index=False):
+        for column in ("reversed", "only_compared", "only_reference"):
+            for pair in filter(None, getattr(row, column).split(", ")):
+                pairs.append((row.budget, *pair.split(">"), column.replace("only_", "only ")))
+    if not pairs:
+        return "  the sides separate the same pairs: no bootstrap needed"
+    shares = separation_shares(final, args.reference, args.compared, alpha=args.alpha, n_boot=args.boot)
+    shares = shares.set_index(["budget", "a", "b"])
+    rows = [{"budget": budget, "pair": f"{a}>{b}", "as listed": listed,
+             f"{args.reference} share": shares.loc[(budget, a, b), "reference_share"],
+             f"{args.compared} share": shares.loc[(budget, a, b), "compared_share"]}
+            for budget, a, b, listed in pairs]
+    return (f"  the pairs the sides judge differently: the share of {args.boot} bootstrap resamples of the seeds "
+            f"in which each side separates them in the order shown:\n"
+            + "\n".join("  " + line for line in pd.DataFrame(rows).to_string(index=False).splitlines()))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="*", type=Path, help="--out folders of surrobench validate (default: the stored four)")
     p.add_argument("--reference", default="real", help="the side taken as truth (default: real)")
     p.add_argument("--compared", default="oof", help="the side checked against it (default: oof)")
     p.add_argument("--alpha", type=float, default=0.05, help="the tests' level (default: 0.05)")
+    p.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the seeds (default: 200; 0: none)")
     args = p.parse_args(argv)
     folders = args.folders or [ROOT / f for f in STORED]
     for folder in folders:
@@ -71,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         if table.empty:
             print("  (no budget with both sides, 2 optimizers and 2 seeds)")
             continue
-        table = table[SHOWN].rename(columns={"critical_difference": "cd", "reference_separated": args.reference,
-                                             "compared_separated": args.compared})
+        shown_table = table[SHOWN].rename(columns={"critical_difference": "cd", "reference_separated": args.reference,
+                                                   "compared_separated": args.compared})
         with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 80):
-            print(table.to_string(index=False, formatters={"cd": "{:.2f}".format}))
+            print(shown_table.to_string(index=False, formatters={"cd": "{:.2f}".format}))
+        if args.boot > 0:
+            print(disputed(pd.read_csv(folder / "final.csv"), table, args))
     return 0
 
 
