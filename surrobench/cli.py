@@ -434,7 +434,7 @@ def cmd_logs(args) -> int:
 def _print_summary(results, control: str | None = None) -> None:
     import pandas as pd
 
-    from .compare import simulated
+    from .compare import rank_test_lines, simulated
 
     table = results.summary()
     budget = results.metadata.get("budget", {})
@@ -451,9 +451,8 @@ def _print_summary(results, control: str | None = None) -> None:
     formats.update(mean_rank="{:.2f}".format, jobs="{:,.0f}".format)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(shown.to_string(formatters=formats))
-    tests = results.rank_tests(control=control)
-    for n_workers, test in tests.items():
-        print((f"{n_workers} worker{'' if n_workers == 1 else 's'}: " if len(tests) > 1 else "") + test.describe())
+    for line in rank_test_lines(results, control=control):
+        print(line)
 
 
 def cmd_compare(args) -> int:

@@ -45,7 +45,7 @@ from .metrics import RankTest, hv_over_time, rank_test, seed_blocks, test_hyperv
 from .optimizers import OPTIMIZERS
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, run_seeds, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "load_benchmark",
+__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "rank_test_lines", "load_benchmark",
            "simulated",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
@@ -597,12 +597,15 @@ def markdown_summary(results: Results, *, control: str | None = None) -> str:
         cells += [row.optimizer, f"{row.hv_median:.3f}", f"{row.hv_q25:.3f}", f"{row.hv_q75:.3f}",
                   f"{row.hv_max_fidelity:.3f}", f"{row.test_hv:.3f}", f"{row.mean_rank:.1f}", f"{row.jobs:,.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    tests = rank_test_lines(results, control=control)
+    return "\n".join(lines + ([""] + tests if tests else [])) + "\n"
+
+
+def rank_test_lines(results: Results, *, control: str | None = None) -> list[str]:
+    """:meth:`Results.rank_tests` in words, one line per worker count (named where there are several)."""
     tests = results.rank_tests(control=control)
-    if tests:
-        lines.append("")
-        for n_workers, test in tests.items():
-            lines.append((f"{n_workers} worker{'' if n_workers == 1 else 's'}: " if several else "") + test.describe())
-    return "\n".join(lines) + "\n"
+    return [(f"{n} worker{'' if n == 1 else 's'}: " if len(tests) > 1 else "") + test.describe()
+            for n, test in tests.items()]
 
 
 def _read_table(path: Path, fmt: str, columns: list[str]) -> pd.DataFrame:

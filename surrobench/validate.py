@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from ._paths import check_writable_dir
-from .metrics import friedman, hv_over_time, hypervolume, nemenyi_critical_difference, rank_test, seed_blocks, time_grid
+from .metrics import friedman, hv_over_time, hypervolume, nemenyi_critical_difference, rank_test, time_grid
 from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
 from .surrogate.noise import DEFAULT_NOISE_TIME
@@ -395,6 +395,29 @@ def agreement(final: pd.DataFrame, reference: str, compared: str, *, n_boot: int
     return pd.DataFrame(rows), pd.DataFrame(pair_rows)
 
 
+def _paired_blocks(final: pd.DataFrame, reference: str, compared: str):
+    """Per budget (in budget order), the two sides' hypervolumes as (seed, optimizer) tables over the
+    optimizers and seeds both sides ran; budgets with fewer than 2 of either are left out."""
+    for name in ("side", "budget", "optimizer", "seed", "hv"):
+        if name not in final.columns:
+            raise ValueError(f"final: no column {name!r}")
+    by_seconds = "seconds" in final.columns
+    for budget in sorted(final["budget"].unique(), key=lambda b: float(final.loc[final["budget"] == b, "seconds"].iloc[0])
+                         if by_seconds else str(b)):
+        sub = final[final["budget"] == budget]
+        ref, cmp_ = (sub[sub["side"] == side].pivot_table(index="seed", columns="optimizer", values="hv",
+                                                           aggfunc="first") for side in (reference, compared))
+        labels = sorted(set(ref.columns) & set(cmp_.columns))
+        seeds = sorted(set(ref.index) & set(cmp_.index))
+        if len(labels) < 2 or len(seeds) < 2:
+            continue
+        ref, cmp_ = ref.loc[seeds, labels], cmp_.loc[seeds, labels]
+        if ref.isna().any().any() or cmp_.isna().any().any():
+            raise ValueError(f"final: budget {budget}: the sides' complete seeds differ (a side lacks a run of "
+                             f"{', '.join(labels)} for some of the seeds both ran)")
+        yield budget, ref, cmp_
+
+
 def separations(final: pd.DataFrame, reference: str = "real", compared: str = "oof", *,
                 alpha: float = 0.05) -> pd.DataFrame:
     """Do the pairs one side separates hold on the other? Per budget, each side's
@@ -408,23 +431,10 @@ def separations(final: pd.DataFrame, reference: str = "real", compared: str = "o
     compared side alone: a difference real runs do not show at these seeds) and ``only_reference``
     (one the compared side misses). Where a side's Friedman test does not reject, it separates none.
     """
-    for name in ("side", "budget", "optimizer", "seed", "hv"):
-        if name not in final.columns:
-            raise ValueError(f"final: no column {name!r}")
     rows = []
-    for budget in sorted(final["budget"].unique(), key=lambda b: float(final.loc[final["budget"] == b, "seconds"].iloc[0])
-                         if "seconds" in final.columns else str(b)):
-        sub = final[final["budget"] == budget]
-        ref_sub, cmp_sub = sub[sub["side"] == reference], sub[sub["side"] == compared]
-        labels = sorted(set(ref_sub["optimizer"]) & set(cmp_sub["optimizer"]))
-        seeds = sorted(set(ref_sub["seed"]) & set(cmp_sub["seed"]))
-        if len(labels) < 2 or len(seeds) < 2:
-            continue
-        tests = [rank_test(part[part["optimizer"].isin(labels) & part["seed"].isin(seeds)], alpha=alpha)
-                 for part in (ref_sub, cmp_sub)]
-        if tests[0].n_seeds != tests[1].n_seeds:
-            raise ValueError(f"final: budget {budget}: the sides' complete seeds differ "
-                             f"({tests[0].n_seeds} against {tests[1].n_seeds})")
+    for budget, ref_t, cmp_t in _paired_blocks(final, reference, compared):
+        labels = list(ref_t.columns)
+        tests = [rank_test(t.stack().rename("hv").reset_index(), alpha=alpha) for t in (ref_t, cmp_t)]
         ref, cmp_ = tests
         same, reversed_, only_cmp, only_ref = 0, [], [], []
         for a, b in itertools.combinations(labels, 2):
@@ -464,20 +474,11 @@ def separation_shares(final: pd.DataFrame, reference: str = "real", compared: st
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"n_boot: must be an int >= 1, got {n_boot!r}")
-    for name in ("side", "budget", "optimizer", "seed", "hv"):
-        if name not in final.columns:
-            raise ValueError(f"final: no column {name!r}")
     rng = np.random.default_rng(seed)
     rows = []
-    for budget in sorted(final["budget"].unique(), key=str):
-        sub = final[final["budget"] == budget]
-        ref_t, cmp_t = (seed_blocks(sub[sub["side"] == side]) for side in (reference, compared))
-        labels = sorted(set(ref_t.columns) & set(cmp_t.columns))
-        seeds = sorted(set(ref_t.index) & set(cmp_t.index))
-        if len(labels) < 2 or len(seeds) < 2:
-            continue
-        x_ref = ref_t.loc[seeds, labels].to_numpy(float)
-        x_cmp = cmp_t.loc[seeds, labels].to_numpy(float)
+    for budget, ref_t, cmp_t in _paired_blocks(final, reference, compared):
+        labels, seeds = list(ref_t.columns), list(ref_t.index)
+        x_ref, x_cmp = ref_t.to_numpy(float), cmp_t.to_numpy(float)
         cd = nemenyi_critical_difference(len(labels), len(seeds), alpha)
         counts = {side: np.zeros((len(labels), len(labels))) for side in ("ref", "cmp")}
         for _ in range(int(n_boot)):
