@@ -41,6 +41,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ from .simulator import Budget, run_seeds, simulate
 from .snap import SnappedOptimizer, Snapper
 from .surrogate.noise import DEFAULT_NOISE_TIME
 
-__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "separations", "separation_shares", "validate",
+__all__ = ["Side", "run_sides", "logged_errors", "agreement", "noise_ceiling", "seeds_for_ceiling", "cross_half_tau", "rankings", "compare_sides", "separations", "separation_shares", "pair_differences", "seed_spread", "validate",
            "write_validation", "headline", "budget_seconds", "ValidationResults", "COMPARISONS", "DEFAULT_BUDGETS",
            "SIDES", "DEFAULT_SIDES", "REDRAW_OFFSET"]
 
@@ -493,6 +494,46 @@ def separation_shares(final: pd.DataFrame, reference: str = "real", compared: st
                          "compared_share": counts["cmp"][a, b] / n_boot})
     return pd.DataFrame(rows, columns=["reference", "compared", "budget", "a", "b", "reference_share",
                                        "compared_share"])
+
+
+def pair_differences(final: pd.DataFrame, reference: str = "real", compared: str = "oof") -> pd.DataFrame:
+    """Why a side separates a pair: the per-seed difference of hypervolume between the two
+    methods on each side, over the seeds both sides ran (the blocks of :func:`separations`).
+
+    One row per budget and ordered pair ``a``/``b``: ``reference_mean`` and ``reference_sd``, the
+    mean and standard deviation over the seeds of ``hv[a] - hv[b]`` on the reference side, and the
+    same on the compared side. A pair the compared side alone separates with about the reference's
+    mean difference but a smaller sd is separated because its runs vary less from seed to seed; one
+    with a larger mean, because the surrogate moves one method's level against the other's.
+    """
+    rows = []
+    for budget, ref_t, cmp_t in _paired_blocks(final, reference, compared):
+        labels = list(ref_t.columns)
+        x = {side: t.to_numpy(float) for side, t in (("reference", ref_t), ("compared", cmp_t))}
+        for a, b in itertools.permutations(range(len(labels)), 2):
+            row = {"reference": reference, "compared": compared, "budget": budget, "a": labels[a], "b": labels[b]}
+            for side, values in x.items():
+                d = values[:, a] - values[:, b]
+                row[f"{side}_mean"], row[f"{side}_sd"] = float(d.mean()), float(d.std(ddof=1))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["reference", "compared", "budget", "a", "b", "reference_mean", "reference_sd",
+                                       "compared_mean", "compared_sd"])
+
+
+def seed_spread(final: pd.DataFrame, reference: str = "real", compared: str = "oof") -> pd.DataFrame:
+    """How much each method's hypervolume varies from seed to seed on each side: per budget and
+    optimizer, the standard deviation over the seeds both sides ran (``reference_sd``,
+    ``compared_sd``) and their ``ratio`` (compared over reference). A ratio below 1 is a side whose
+    runs vary less than real ones, which lets it separate pairs the real runs cannot."""
+    rows = []
+    for budget, ref_t, cmp_t in _paired_blocks(final, reference, compared):
+        ref_sd, cmp_sd = ref_t.std(ddof=1), cmp_t.std(ddof=1)
+        for label in ref_t.columns:
+            r, c = float(ref_sd[label]), float(cmp_sd[label])
+            rows.append({"reference": reference, "compared": compared, "budget": budget, "optimizer": label,
+                         "reference_sd": r, "compared_sd": c, "ratio": c / r if r > 0 else math.nan})
+    return pd.DataFrame(rows, columns=["reference", "compared", "budget", "optimizer", "reference_sd", "compared_sd",
+                                       "ratio"])
 
 
 @dataclass

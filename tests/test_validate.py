@@ -650,6 +650,39 @@ def test_separation_shares_bootstrap_each_sides_verdict():
         separation_shares(final, n_boot=0)
 
 
+def test_pair_differences_and_seed_spread_say_why_a_side_separates():
+    from surrobench.validate import pair_differences, seed_spread
+
+    rng = np.random.default_rng(5)
+    n = 40
+    base = rng.normal(size=n)  # the seeds' luck, shared by the methods of a seed
+    rows = []
+    for s in range(n):
+        # real: a 0.1 ahead of b, noisy; oof: the same mean, a tenth of the noise (a varies less);
+        # c: 0.3 ahead of b on oof only (a level the surrogate moves)
+        for side, scale, c_level in (("real", 1.0, 0.0), ("oof", 0.1, 0.3)):
+            rows += [{"side": side, "budget": "10%", "seconds": 1.0, "optimizer": "a", "seed": s,
+                      "hv": 1.1 + scale * base[s]},
+                     {"side": side, "budget": "10%", "seconds": 1.0, "optimizer": "b", "seed": s, "hv": 1.0},
+                     {"side": side, "budget": "10%", "seconds": 1.0, "optimizer": "c", "seed": s, "hv": 1.0 + c_level}]
+    final = pd.DataFrame(rows)
+    diffs = pair_differences(final).set_index(["a", "b"])
+    assert len(diffs) == 6  # every ordered pair of three
+    ab = diffs.loc[("a", "b")]
+    assert ab["reference_mean"] == pytest.approx(0.1 + base.mean())
+    assert ab["compared_mean"] == pytest.approx(0.1 + 0.1 * base.mean())
+    assert ab["reference_sd"] == pytest.approx(base.std(ddof=1)) and ab["compared_sd"] == pytest.approx(0.1 * base.std(ddof=1))
+    assert diffs.loc[("b", "a"), "reference_mean"] == pytest.approx(-ab["reference_mean"])  # both orders
+    assert diffs.loc[("c", "b"), "compared_mean"] == pytest.approx(0.3) and diffs.loc[("c", "b"), "reference_mean"] == 0.0
+    spread = seed_spread(final).set_index("optimizer")
+    assert spread.loc["a", "ratio"] == pytest.approx(0.1)
+    assert spread.loc["a", "reference_sd"] == pytest.approx(base.std(ddof=1))
+    assert np.isnan(spread.loc["b", "ratio"])  # no spread on the reference side: no ratio
+    with pytest.raises(ValueError, match="no column 'hv'"):
+        seed_spread(final.drop(columns="hv"))
+    assert pair_differences(final, compared="insample").empty  # a side that was not run
+
+
 def test_separations_says_what_is_wrong():
     from surrobench.validate import separations
 
@@ -675,8 +708,16 @@ def test_validate_separations_tool_prints_each_study(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "real vs oof, alpha 0.05" in out and "d>b" in out and "a>b" in out and "a>d" in out
     # the disputed pairs with each side's bootstrap share, in the order listed
-    assert [line.split() for line in out.splitlines() if line.strip().startswith("10%")][-3:] == [
-        ["10%", "d>b", "reversed", "0.0", "1.0"], ["10%", "a>b", "only", "compared", "0.0", "1.0"],
-        ["10%", "a>d", "only", "reference", "1.0", "0.0"]]
+    disputed = [line.split() for line in out.splitlines() if ">" in line and line.strip().startswith("10%")][-3:]
+    assert [row[:-4] for row in disputed] == [
+        ["10%", "d>b", "reversed", "0.000", "1.000"], ["10%", "a>b", "only", "compared", "0.000", "1.000"],
+        ["10%", "a>d", "only", "reference", "1.000", "0.000"]]
+    # why: the mean differences of hypervolume the planted levels give (d>b: -2 real, +2 oof; a>d: 3 and 1)
+    assert [float(v) for v in disputed[0][-4::2]] == pytest.approx([-2.0, 2.0], abs=0.01)
+    assert [float(v) for v in disputed[2][-4::2]] == pytest.approx([3.0, 1.0], abs=0.01)
+    # and the spread of each method over the seeds, oof over real (the same noise: about 1)
+    spread_header = next(i for i, line in enumerate(out.splitlines()) if "between-seed sd of hypervolume" in line)
+    header, row = (line.split() for line in out.splitlines()[spread_header + 1: spread_header + 3])
+    assert header == ["budget", "a", "b", "c", "d"] and row[0] == "10%" and len(row) == 5
     assert tool.main([str(tmp_path / "missing")]) == 2
     assert "final.csv not found" in capsys.readouterr().err

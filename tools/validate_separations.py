@@ -13,7 +13,13 @@ on the side that separates them (``reversed``: on the surrogate side).
 Then, for each pair the sides judge differently, how firmly each side separates it: the share of
 ``--boot`` bootstrap resamples of the seeds (the same resampled seeds on both sides) in which it does
 (``surrobench.validate.separation_shares``; seeded, so the output is the same every time). Shares
-far apart say the sides differ; shares near each other, that the seeds drawn decided it.
+far apart say the sides differ; shares near each other, that the seeds drawn decided it. Beside
+the shares, why: the mean and the sd over the seeds of the pair's difference of hypervolume on each
+side (``surrobench.validate.pair_differences``). A surrogate side that separates a pair with the real
+runs' mean difference but a smaller sd does so because its runs vary less from seed to seed; one with
+a larger mean, because it moves one method's level against the other's. Last, per budget, each
+method's between-seed sd of hypervolume on the surrogate side over the real runs'
+(``surrobench.validate.seed_spread``): below 1, runs that vary less than real ones.
 
     python tools/validate_separations.py [FOLDER ...] [--compared oof] [--alpha 0.05] [--boot 200]
 
@@ -32,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from surrobench.validate import separation_shares, separations  # noqa: E402
+from surrobench.validate import pair_differences, seed_spread, separation_shares, separations  # noqa: E402
 
 STORED = ("docs/results/validate_mapped", "docs/results/validate_mapped_2_10", "docs/results/validate_large",
           "docs/results/validate")
@@ -63,13 +69,30 @@ def disputed(final: pd.DataFrame, table: pd.DataFrame, args) -> str:
         return "  the sides separate the same pairs: no bootstrap needed"
     shares = separation_shares(final, args.reference, args.compared, alpha=args.alpha, n_boot=args.boot)
     shares = shares.set_index(["budget", "a", "b"])
+    diffs = pair_differences(final, args.reference, args.compared).set_index(["budget", "a", "b"])
     rows = [{"budget": budget, "pair": f"{a}>{b}", "as listed": listed,
              f"{args.reference} share": shares.loc[(budget, a, b), "reference_share"],
-             f"{args.compared} share": shares.loc[(budget, a, b), "compared_share"]}
+             f"{args.compared} share": shares.loc[(budget, a, b), "compared_share"],
+             f"{args.reference} d": diffs.loc[(budget, a, b), "reference_mean"],
+             f"{args.reference} sd": diffs.loc[(budget, a, b), "reference_sd"],
+             f"{args.compared} d": diffs.loc[(budget, a, b), "compared_mean"],
+             f"{args.compared} sd": diffs.loc[(budget, a, b), "compared_sd"]}
             for budget, a, b, listed in pairs]
+    table = pd.DataFrame(rows).to_string(index=False, float_format="{:.3f}".format)
     return (f"  the pairs the sides judge differently: the share of {args.boot} bootstrap resamples of the seeds "
-            f"in which each side separates them in the order shown:\n"
-            + "\n".join("  " + line for line in pd.DataFrame(rows).to_string(index=False).splitlines()))
+            f"in which each side separates them in the order shown, and the mean (d) and sd over the seeds "
+            f"of the first's hypervolume minus the second's:\n"
+            + "\n".join("  " + line for line in table.splitlines()))
+
+
+def spread(final: pd.DataFrame, args) -> str:
+    """Each method's between-seed sd of hypervolume, compared side over reference side, per budget."""
+    table = seed_spread(final, args.reference, args.compared)
+    wide = table.pivot(index="budget", columns="optimizer", values="ratio").loc[list(dict.fromkeys(table["budget"]))]
+    wide.columns.name, wide.index.name = None, "budget"
+    text = wide.reset_index().to_string(index=False, float_format="{:.2f}".format)
+    return (f"  between-seed sd of hypervolume, {args.compared} over {args.reference}:\n"
+            + "\n".join("  " + line for line in text.splitlines()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                                                    "compared_separated": args.compared})
         with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 80):
             print(shown_table.to_string(index=False, formatters={"cd": "{:.2f}".format}))
+        final = pd.read_csv(folder / "final.csv")
         if args.boot > 0:
-            print(disputed(pd.read_csv(folder / "final.csv"), table, args))
+            print(disputed(final, table, args))
+        print(spread(final, args))
     return 0
 
 
