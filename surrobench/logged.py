@@ -24,7 +24,8 @@ from .space import MAX_EPOCH, config_id, validate
 from .surrogate.data import RunData, load_run_data, pick_device
 from .surrogate.noise import DEFAULT_NOISE_TIME
 
-__all__ = ["LoggedSet", "logged_set", "SetBenchmark", "fold_surrogates", "half_surrogates", "routed_surrogates", "full_cost"]
+__all__ = ["LoggedSet", "logged_set", "SetBenchmark", "fold_runs", "half_runs", "check_fits", "fold_surrogates", "half_surrogates",
+           "routed_surrogates", "full_cost"]
 
 
 @dataclass
@@ -141,19 +142,57 @@ def full_cost(bench: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.array([float(bench.cost(c, MAX_EPOCH, seed=0)) for c in configs])
 
 
-def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
-                    noise_size: str = "shared"):
-    """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
-    from .surrogate import fit_models
+def fold_runs(logged: LoggedSet, folds: int, *, seed: int = 0) -> tuple[dict[str, int], list[np.ndarray]]:
+    """``({config_id: fold}, [mask of the runs fold k's surrogate is fitted on: every other fold's]``),
+    folds grouped by config."""
     from .surrogate.fit import group_folds
 
     ids = np.asarray(logged.ids)
     fold_of_id = dict(zip(logged.ids, group_folds(ids, folds, seed).tolist()))
     run_fold = np.array([fold_of_id.get(c, -1) for c in logged.data.config_ids.tolist()])
+    return fold_of_id, [(run_fold != k) & (run_fold != -1) for k in range(folds)]
+
+
+def half_runs(logged: LoggedSet, *, seed: int = 0) -> list[np.ndarray]:
+    """Masks of the runs of two disjoint halves of the configs."""
+    from .surrogate.fit import group_folds
+
+    half = dict(zip(logged.ids, group_folds(np.asarray(logged.ids), 2, seed + 1).tolist()))
+    run_half = np.array([half.get(c, -1) for c in logged.data.config_ids.tolist()])
+    return [run_half == h for h in (0, 1)]
+
+
+def check_fits(logged: LoggedSet, folds: int, *, seed: int = 0, oof: bool = True, halves: bool = True) -> None:
+    """``ValueError`` naming the first surrogate of a study (in-sample, out-of-fold, half) whose runs
+    could not fit the seed noise (:func:`~surrobench.surrogate.build.check_noise_data`), before any is fitted."""
+    from .surrogate.build import check_noise_data
+
+    subsets = [("the in-sample surrogate (every config)", np.ones(len(logged.data), dtype=bool))]
+    if oof:
+        subsets += [(f"the out-of-fold surrogate of fold {k + 1} of {folds} (the other folds' configs)", mask)
+                    for k, mask in enumerate(fold_runs(logged, folds, seed=seed)[1])]
+    if halves:
+        subsets += [(f"the surrogate of half {'ab'[h]} of the configs", mask)
+                    for h, mask in enumerate(half_runs(logged, seed=seed))]
+    for what, mask in subsets:
+        try:
+            check_noise_data(logged.data.subset(mask))
+        except ValueError as exc:
+            raise ValueError(f"logs: {what} cannot be fitted: {exc}; log more configs with several seeds "
+                             f"(surrobench collect --replicate-fraction) or leave out the sides that need it "
+                             f"(--sides)") from None
+
+
+def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
+                    noise_size: str = "shared"):
+    """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
+    from .surrogate import fit_models
+
+    fold_of_id, masks = fold_runs(logged, folds, seed=seed)
     surrogates = [
-        fit_models(logged.data.subset((run_fold != k) & (run_fold != -1)), device=logged.device, seed=seed, grid=grid,
+        fit_models(logged.data.subset(mask), device=logged.device, seed=seed, grid=grid,
                    name=f"{logged.dataset}-fold{k}", noise_time=noise_time, noise_size=noise_size)
-        for k in range(folds)
+        for k, mask in enumerate(masks)
     ]
     return fold_of_id, surrogates
 
@@ -162,13 +201,10 @@ def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", 
                     noise_size: str = "shared"):
     """Two surrogates fitted on disjoint halves of the configs (the data-robustness check)."""
     from .surrogate import fit_models
-    from .surrogate.fit import group_folds
 
-    half = dict(zip(logged.ids, group_folds(np.asarray(logged.ids), 2, seed + 1).tolist()))
-    run_half = np.array([half.get(c, -1) for c in logged.data.config_ids.tolist()])
-    return [fit_models(logged.data.subset(run_half == h), device=logged.device, seed=seed, grid=grid,
+    return [fit_models(logged.data.subset(mask), device=logged.device, seed=seed, grid=grid,
                        name=f"{logged.dataset}-half{'ab'[h]}", noise_time=noise_time, noise_size=noise_size)
-            for h in (0, 1)]
+            for h, mask in enumerate(half_runs(logged, seed=seed))]
 
 
 def routed_surrogates(fold_of_id: Mapping[str, int], surrogates: Sequence[Any]) -> dict[str, SurrogateBenchmark]:

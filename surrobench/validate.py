@@ -619,7 +619,7 @@ def validate(
     Everything that can be refused is refused before anything is fitted or run.
     """
     from .compare import blas_kernels, resolve_optimizers
-    from .logged import SetBenchmark, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
+    from .logged import SetBenchmark, check_fits, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
     from .surrogate.noise import check_noise
 
@@ -647,6 +647,8 @@ def validate(
     if len(logged) < MIN_CONFIGS_PER_FOLD * folds:
         raise ValueError(f"logs: {len(logged)} configs with complete runs in {logs} are too few for {folds} folds "
                          f"(at least {MIN_CONFIGS_PER_FOLD * folds}: {MIN_CONFIGS_PER_FOLD} per fold)")
+    check_fits(logged, folds, seed=seed, oof=bool({"oof", "oof_times", "oof_redraw"} & set(sides)),
+               halves=bool({"half_a", "half_b"} & set(sides)))
 
     from .benchmark import SurrogateBenchmark
 

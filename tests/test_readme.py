@@ -46,6 +46,25 @@ def test_own_optimizer_example_runs(short_compare, capsys):
     assert "shallow" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_validate_own_optimizer_example_runs(short_compare, monkeypatch, capsys):
+    """The docs' validate example after the ShallowRandom one, on the flowers17 logs with 2 seeds
+    and a 2 % budget (about a minute)."""
+    import surrobench.validate as validate_mod
+
+    real = validate_mod.validate
+    monkeypatch.setattr(validate_mod, "validate", lambda *a, **k: real(*a, **{**k, "seeds": range(2), "budgets": [0.02]}))
+    monkeypatch.chdir(ROOT)  # the example reads training_logs/flowers17 from the repository's root
+    ns = {}
+    exec(compile(_block("class ShallowRandom"), "benchmarking.md", "exec"), ns)
+    exec(compile(_block("study = validate("), "benchmarking.md", "exec"), ns)
+    study = ns["study"]
+    assert set(study.final["optimizer"]) == {"random", "nsga2", "shallow"}
+    assert set(study.final["side"]) == {"real", "oof"} and set(study.final["seed"]) == {0, 1}
+    out = capsys.readouterr().out
+    assert "real vs oof (out-of-fold surrogate), budget 2%: tau" in out and "only_compared" in out
+
+
 def test_optimizer_settings_example_runs(monkeypatch, capsys):
     """The at_cap example, on one seed and 560 evaluations: the setting reaches the optimizer and
     changes only what comes after the GP's 500-point cap."""

@@ -527,6 +527,26 @@ def test_validate_on_the_shipped_logs_end_to_end(tmp_path):
     assert (tmp_path / "out" / "summary.csv").is_file() and any(p.suffix == ".png" for p in written)
 
 
+def test_validate_refuses_logs_whose_folds_cannot_fit_the_seed_noise_before_fitting(monkeypatch):
+    """The digits logs hold three replicated configs: enough for the in-sample surrogate's seed noise,
+    not for every fold's or half's. Refused up front with the surrogate named, nothing fitted."""
+    import surrobench.surrogate as surrogate_module
+    from surrobench.logged import check_fits
+    from surrobench.validate import validate
+
+    digits = FLOWERS_LOGS.parent / "digits"
+    monkeypatch.setattr(surrogate_module, "fit_models", lambda *a, **k: pytest.fail("a surrogate was fitted"))
+    with pytest.raises(ValueError, match=r"^logs: the out-of-fold surrogate of fold \d of 5 \(the other folds' configs\) "
+                                         r"cannot be fitted: seed noise: needs at least 2 configs"):
+        validate(digits, dataset="digits", optimizers=["random"], seeds=[0], budgets=[0.05], sides=("real", "oof"))
+    with pytest.raises(ValueError, match="the surrogate of half a of the configs cannot be fitted"):
+        validate(digits, dataset="digits", optimizers=["random"], seeds=[0], budgets=[0.05], sides=("real", "half_a"))
+    logged = logged_set(digits, "digits")
+    check_fits(logged, 5, oof=False, halves=False)  # the in-sample surrogate alone can be fitted
+    with pytest.raises(ValueError, match="fold"):
+        check_fits(logged, 5)
+
+
 def test_seeds_for_ceiling_estimate_reaches_the_target_on_planted_noise():
     """Optimizers with planted means and normal seed noise: the seeds the estimate asks for bring the
     measured ranking noise ceiling to about 0.8 (it errs on the side of too many)."""

@@ -43,6 +43,7 @@ from .quality import build_card, draw_card, parity_png
 __all__ = [
     "fit_surrogate",
     "fit_models",
+    "check_noise_data",
     "fit_runtime",
     "runtime_oof",
     "runtime_rows",
@@ -306,6 +307,15 @@ def resolve_grid(grid: str | dict) -> tuple[str, dict]:
             raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
         return grid, GRIDS[grid]
     return "custom", grid
+
+
+def check_noise_data(data: RunData) -> None:
+    """``ValueError`` unless :func:`fit_models` can fit the seed noise on ``data``: its curve runs
+    must hold at least two configs run with several seeds that learn under all of them. Cheap (no
+    model is fitted), so that a study of several fits can refuse a subset up front."""
+    info = dataset_info(data.dataset)
+    cur = data.subset(data.curve_run)
+    replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
 
 
 def _curve_inputs(cur: RunData, info, noise_time: str = DEFAULT_NOISE_TIME, noise_size: str = "shared"):
