@@ -4,6 +4,7 @@ on the toy benchmark where the truth is known."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -741,3 +742,51 @@ def test_validate_separations_tool_prints_each_study(tmp_path, capsys):
     assert header == ["budget", "a", "b", "c", "d"] and row[0] == "10%" and len(row) == 5
     assert tool.main([str(tmp_path / "missing")]) == 2
     assert "final.csv not found" in capsys.readouterr().err
+
+
+def _tool(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_bank_variant_study_reports_both_surrogate_sides_and_refuses_other_logs(tmp_path, capsys):
+    tool = _tool("bank_variant_study")
+    real = {"a": 4, "b": 3, "c": 2, "d": 1}
+    final = pd.concat([_two_sides(real, {"a": 4, "b": 1, "c": 2, "d": 3}),
+                       _two_sides(real, real).query("side == 'oof'").assign(side="variant")], ignore_index=True)
+    text = tool.report(final, "level x3, 6 nearest", n_boot=50)
+    lines = text.splitlines()
+    assert lines[0].startswith("shipped: budget 10%: tau") and "flipped" in lines[0]
+    assert "only shipped: a>b" in text and "reversed: d>b" in text  # the planted oof side, as separations sorts it
+    variant = next(line for line in lines if line.startswith("level x3, 6 nearest: budget 10%"))
+    assert "tau 1.00" in variant and "flipped" not in variant  # the variant ranks as the real runs do
+    assert "same way 3; reversed: -; only level x3, 6 nearest: -; only real: -" in text
+    assert sum("between-seed sd of hypervolume" in line for line in lines) == 2
+    # a study whose logs are not the ones given, or no study at all: one line, exit 2, nothing fitted
+    study = tmp_path / "study"
+    study.mkdir()
+    final.query("side != 'variant'").to_csv(study / "final.csv", index=False)
+    (study / "metadata.json").write_text(json.dumps({"dataset": "digits", "training_data": "0" * 64, "n_runs": 1,
+                                                     "seeds": list(range(10)), "budgets": {}, "optimizers": ["random"]}))
+    digits = FLOWERS_LOGS.parent / "digits"
+    assert tool.main([str(study), str(digits), "--out", str(tmp_path / "out")]) == 2
+    assert "are not the logs the study was run on" in capsys.readouterr().err
+    assert tool.main([str(tmp_path / "none"), str(digits), "--out", str(tmp_path / "out")]) == 2
+    assert "final.csv not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    # --report prints the report of a folder --out wrote
+    stored = tmp_path / "stored"
+    stored.mkdir()
+    final.to_csv(stored / "final.csv", index=False)
+    (stored / "metadata.json").write_text(json.dumps({"study": "S", "variant": "level x3, 6 nearest", "n_runs": 1234,
+                                                      "seeds": list(range(10)), "n_boot": 50}))
+    assert tool.main(["--report", str(stored)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("S (1,234 logged runs, 10 seeds): the shipped bank (oof) and the variant 'level x3, 6 nearest'")
+    assert out.rstrip("\n").endswith(text.splitlines()[-1])
+    assert tool.main(["--report", str(tmp_path / "none")]) == 2 and tool.main([]) == 2

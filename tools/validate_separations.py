@@ -85,13 +85,14 @@ def disputed(final: pd.DataFrame, table: pd.DataFrame, args) -> str:
             + "\n".join("  " + line for line in table.splitlines()))
 
 
-def spread(final: pd.DataFrame, args) -> str:
-    """Each method's between-seed sd of hypervolume, compared side over reference side, per budget."""
-    table = seed_spread(final, args.reference, args.compared)
+def spread(final: pd.DataFrame, reference: str, compared: str, name: str | None = None) -> str:
+    """Each method's between-seed sd of hypervolume, compared side (called ``name``) over reference
+    side, per budget."""
+    table = seed_spread(final, reference, compared)
     wide = table.pivot(index="budget", columns="optimizer", values="ratio").loc[list(dict.fromkeys(table["budget"]))]
     wide.columns.name, wide.index.name = None, "budget"
     text = wide.reset_index().to_string(index=False, float_format="{:.2f}".format)
-    return (f"  between-seed sd of hypervolume, {args.compared} over {args.reference}:\n"
+    return (f"  between-seed sd of hypervolume, {name or compared} over {reference}:\n"
             + "\n".join("  " + line for line in text.splitlines()))
 
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         final = pd.read_csv(folder / "final.csv")
         if args.boot > 0:
             print(disputed(final, table, args))
-        print(spread(final, args))
+        print(spread(final, args.reference, args.compared))
     return 0
 
 
