@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Fit the XGBoost surrogate of one dataset from a logs directory and write the surrogate directory. "
             "Refit a shipped default after its logs grew: "
-            "surrobench fit training_logs/flowers17 --force --publish surrobench/_data"
+            "surrobench fit training_logs/flowers17 --force --publish data"
         ),
     )
     f.add_argument("logs", help="logs file or directory (e.g. training_logs/flowers17)")

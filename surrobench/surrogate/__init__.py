@@ -3,11 +3,11 @@
 >>> from surrobench.surrogate import fit_surrogate, save_surrogate, publish, load_surrogate
 >>> s = fit_surrogate("training_logs/flowers17")              # doctest: +SKIP
 >>> save_surrogate(s, "build/flowers17-surrogate")            # doctest: +SKIP
->>> publish("build/flowers17-surrogate", "surrobench/_data")  # doctest: +SKIP
+>>> publish("build/flowers17-surrogate", "data")              # doctest: +SKIP
 
 The command line does the same in one step (how the shipped defaults are refitted)::
 
-    surrobench fit training_logs/flowers17 --out build/flowers17-surrogate --force --publish surrobench/_data
+    surrobench fit training_logs/flowers17 --out build/flowers17-surrogate --force --publish data
 
 Torch is never imported here.
 """
