@@ -8,7 +8,8 @@ one such variant (``--variant``, a column of that table; ``shipped`` fits the sh
 must give the study's own ``oof`` runs: a check of the logs and the code) on the study's own logs, seeds and budgets,
 and sets it beside the study's stored sides (its ``final.csv``): the real runs and the shipped
 setting's surrogate. It prints, per budget, Kendall tau against the real runs for both surrogate
-sides, the pairs each separates (``surrobench.validate.separations``) and each method's between-seed
+sides (with, for each flipped pair, the share of bootstrap resamples of the seeds in which the sides
+agree and in which the real runs keep their order: a confident flip has at most 0.22 and at least 0.98), the pairs each separates (``surrobench.validate.separations``) and each method's between-seed
 sd of hypervolume over the real runs' (``surrobench.validate.seed_spread``), and writes
 ``final.csv`` with the three sides (``real``, ``oof``, ``variant``) and ``metadata.json`` to ``--out``;
 ``--report`` prints the same from such a folder without running anything.
@@ -73,11 +74,14 @@ def report(final: pd.DataFrame, variant: str, n_boot: int) -> str:
     """Tau, separations and spread of the shipped (``oof``) and the variant's side against the real runs."""
     lines = []
     for side, name in (("oof", "shipped"), ("variant", variant)):
-        summary, _ = agreement(final, "real", side, n_boot=n_boot)
+        summary, pairs = agreement(final, "real", side, n_boot=n_boot)
+        pairs = pairs.set_index(["budget", "a", "b"])
         for r in summary.itertuples(index=False):
+            flips = [f"{pair} (sides agree {pairs.loc[(r.budget, *pair.split('/')), 'p_agree']:.2f}, real keeps "
+                     f"{pairs.loc[(r.budget, *pair.split('/')), 'p_reference']:.2f})" for pair in filter(None, r.flipped.split(", "))]
             lines.append(f"{name}: budget {r.budget}: tau {r.tau:.2f} (on half the seeds {r.tau_halves:.2f} vs ranking "
                          f"noise ceiling {r.noise_ceiling:.2f}), pairwise agreement {r.pairwise_agreement:.2f}"
-                         + (f"; flipped: {r.flipped}" if r.flipped else ""))
+                         + (f"; flipped: {', '.join(flips)}" if flips else ""))
         table = separations(final, "real", side)
         for r in table.itertuples(index=False):
             lines.append(f"  separated at {r.budget}: real {r.reference_separated}, {name} {r.compared_separated}, "
