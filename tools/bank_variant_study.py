@@ -4,15 +4,16 @@
 residual bank searched by the mapped curve, ``bank-logged``) with banks that lend each draw the runs of
 more nearest configs, or search with the last epoch's level weighted more; no ranking study had
 compared them. This tool runs the out-of-fold surrogate side of a ``surrobench validate`` study with
-one such variant (``--variant``, a column of that table; ``shipped`` fits the shipped setting again, which
-must give the study's own ``oof`` runs: a check of the logs and the code) on the study's own logs, seeds and budgets,
-and sets it beside the study's stored sides (its ``final.csv``): the real runs and the shipped
-setting's surrogate. It prints, per budget, Kendall tau against the real runs for both surrogate
-sides (with, for each flipped pair, the share of bootstrap resamples of the seeds in which the sides
-agree and in which the real runs keep their order: a confident flip has at most 0.22 and at least 0.98), the pairs each separates (``surrobench.validate.separations``) and each method's between-seed
-sd of hypervolume over the real runs' (``surrobench.validate.seed_spread``), and writes
-``final.csv`` with the three sides (``real``, ``oof``, ``variant``) and ``metadata.json`` to ``--out``;
-``--report`` prints the same from such a folder without running anything.
+one such variant (``--variant``, a column of that table; ``shipped`` fits the shipped setting again,
+which must give the study's own ``oof`` runs: a check of the logs and the code) on the study's own
+logs, seeds and budgets, and sets it beside the study's stored sides (its ``final.csv``): the real
+runs and the shipped setting's surrogate. It prints, per budget, Kendall tau against the real runs
+for both surrogate sides (with, for each flipped pair, the share of bootstrap resamples of the seeds
+in which the sides agree and in which the real runs keep their order: a confident flip has at most
+0.22 and at least 0.98), the pairs each separates (``surrobench.validate.separations``) and each
+method's between-seed sd of hypervolume over the real runs' (``surrobench.validate.seed_spread``),
+and writes ``final.csv`` with the three sides (``real``, ``oof``, ``variant``) and ``metadata.json``
+to ``--out``; ``--report`` prints the same from such a folder without running anything.
 
 The study's logs must be the logs it was run on (their content hash is checked against the study's
 ``metadata.json``): ``git archive <commit> training_logs/flowers17 | tar -x -C DIR`` recovers them.
