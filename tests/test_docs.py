@@ -107,8 +107,10 @@ def _broken_links(files: list[Path]) -> list[str]:
     def prose(path: Path) -> str:
         return re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # links inside code blocks are code
 
-    anchors = {p.resolve(): {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose(p), flags=re.M)}
-               for p in files}
+    def headings(path: Path) -> set[str]:
+        return {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose(path), flags=re.M)}
+
+    anchors = {p.resolve(): headings(p) for p in files}
     bad = []
     for path in files:
         for target in re.findall(r"\]\(([^)\s]+)\)", prose(path)):
@@ -119,10 +121,9 @@ def _broken_links(files: list[Path]) -> list[str]:
             if not dest.exists():
                 bad.append(f"{path.name}: {target} (no such file)")
             elif anchor and dest.suffix == ".md":
-                known = anchors.get(dest)
-                if known is None:
-                    known = {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose(dest), flags=re.M)}
-                if anchor not in known:
+                if dest not in anchors:
+                    anchors[dest] = headings(dest)
+                if anchor not in anchors[dest]:
                     bad.append(f"{path.name}: {target} (no such heading)")
     return bad
 

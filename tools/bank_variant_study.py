@@ -78,8 +78,9 @@ def report(final: pd.DataFrame, variant: str, n_boot: int) -> str:
         summary, pairs = agreement(final, "real", side, n_boot=n_boot)
         pairs = pairs.set_index(["budget", "a", "b"])
         for r in summary.itertuples(index=False):
-            flips = [f"{pair} (sides agree {pairs.loc[(r.budget, *pair.split('/')), 'p_agree']:.2f}, real keeps "
-                     f"{pairs.loc[(r.budget, *pair.split('/')), 'p_reference']:.2f})" for pair in filter(None, r.flipped.split(", "))]
+            shares = [(pair, pairs.loc[(r.budget, *pair.split("/"))]) for pair in filter(None, r.flipped.split(", "))]
+            flips = [f"{pair} (sides agree {row['p_agree']:.2f}, real keeps {row['p_reference']:.2f})"
+                     for pair, row in shares]
             lines.append(f"{name}: budget {r.budget}: tau {r.tau:.2f} (on half the seeds {r.tau_halves:.2f} vs ranking "
                          f"noise ceiling {r.noise_ceiling:.2f}), pairwise agreement {r.pairwise_agreement:.2f}"
                          + (f"; flipped: {', '.join(flips)}" if flips else ""))
