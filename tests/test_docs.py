@@ -134,3 +134,19 @@ def test_every_link_of_the_readme_and_docs_resolves(tmp_path):
     (tmp_path / "a.md").write_text("# Title here\n\n[ok](#title-here) [gone](b.md) [nohead](a.md#nowhere)\n"
                                    "```\n[in code](nothing.md)\n```\n")
     assert _broken_links([tmp_path / "a.md"]) == ["a.md: b.md (no such file)", "a.md: a.md#nowhere (no such heading)"]
+
+
+def test_the_data_readme_refit_command_follows_the_shipped_noise():
+    """data/README.md's refit command must rebuild the shipped flowers17 surrogate's seed noise, not an older recipe."""
+    import shlex
+
+    import surrobench
+
+    lines = [ln.strip() for ln in (ROOT / "data" / "README.md").read_text().splitlines()]
+    (command,) = [ln for ln in lines if ln.startswith("surrobench fit training_logs/flowers17")]
+    args = shlex.split(command)
+    time = args[args.index("--noise-time") + 1] if "--noise-time" in args else "auto"
+    noise = surrobench.load().surrogate.noise
+    searched = {"bank": "predicted", "bank-logged": "mapped", "auto": "mapped"}  # auto picks bank-logged on flowers17
+    assert noise.bank is not None, "the shipped surrogate has no residual bank: update this test and data/README.md"
+    assert searched.get(time) == noise.bank_search, f"data/README.md refits with --noise-time {time}"
