@@ -56,13 +56,12 @@ MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 # Relative cost of one run per optimizer (24 simulated hours, one worker: the mean CPU seconds of the
 # protocol's ten runs of each, over random search's, rounded; `python tools/bench_protocol.py
-# --costed-seeds 10` on 2026-12-07 with the surrogate of 3,451 runs and the bank searched by the mapped curve,
-# docs/performance.md). compare
+# --costed-seeds 10` on 2026-12-07 with the surrogate refitted on 3,778 runs, docs/performance.md). compare
 # starts the costliest runs first (longest processing time first, so a long run does not start last;
 # the results do not depend on the order), and the progress bar's first estimate uses it until runs
 # of that optimizer finish.
-PRIOR_RUN_COST = {"random": 1.0, "nsga2": 17.0, "shemoa": 30.0, "moasha": 20.0, "mobohb": 41.0,
-                  "mobananas": 32.0, "bulkcut": 45.0, "msehvi": 65.0, "ehvi": 85.0}
+PRIOR_RUN_COST = {"random": 1.0, "nsga2": 19.0, "shemoa": 24.0, "moasha": 20.0, "mobohb": 35.0,
+                  "mobananas": 49.0, "bulkcut": 33.0, "msehvi": 41.0, "ehvi": 75.0}
 
 
 def _prior_cost(label: str) -> float:
