@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path", nargs="?", default="flowers17",
                    help="surrogate directory, .tar.gz archive or shipped name (default: %(default)s)")
     q.add_argument("--json", action="store_true", help="print the card as JSON")
+    q.add_argument("--markdown", action="store_true",
+                   help="print only the rows that compare drawn runs with logged ones, as a markdown table")
     q.add_argument("--parity", metavar="PNG", help="also write the parity plot (predicted vs measured) to this file")
 
     pb = sub.add_parser("publish", help="verify a surrogate directory and pack it as NAME.tar.gz plus NAME.tar.gz.sha256")
@@ -673,7 +675,7 @@ def cmd_quality(args) -> int:
     import json
     from pathlib import Path
 
-    from .surrogate import format_card, load_surrogate
+    from .surrogate import format_card, format_summary, load_surrogate
 
     from .benchmark import resolve_surrogate
 
@@ -685,8 +687,12 @@ def cmd_quality(args) -> int:
             Path(args.parity).write_bytes(surrogate.parity_png)
         except OSError as exc:
             raise ValueError(f"parity: cannot write {args.parity}: {exc.strerror or exc}") from None
+    if args.json and args.markdown:
+        raise ValueError("quality: --json and --markdown print different things; pick one")
     if args.json:
         print(json.dumps(surrogate.quality, indent=1))
+    elif args.markdown:
+        print(format_summary(surrogate.quality), end="")
     else:
         print(format_card(surrogate.manifest), end="")
     return 0

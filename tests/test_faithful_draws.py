@@ -419,6 +419,33 @@ def test_quality_without_a_path_prints_the_default_card(capsys):
     assert "cpu:AMD EPYC" in capsys.readouterr().out
 
 
+def test_quality_markdown_prints_the_cards_drawn_and_logged_rows(capsys):
+    """The README's table of the card is this command's output: each cell is the card's own number."""
+    import copy
+
+    import surrobench
+    from surrobench.cli import main
+    from surrobench.surrogate import format_summary
+
+    card = surrobench.load().surrogate.quality
+    assert main(["quality", "--markdown"]) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()[2:]]
+    cells = {label: (drawn, logged) for label, drawn, logged in rows}
+    tails, noise = card["draws"]["tails"], card["seed_noise"]
+    at3 = tails["epochs"].index(3)
+    assert cells["best 1 % of runs' validation error at epochs 3 / 9 / 25"][0].startswith(f"{tails['drawn'][at3]:.3f} / ")
+    assert cells["the same, best third of the replicated learners"] == (
+        f"{noise['by_final_error']['surrogate_sd'][0]:.4f}", f"{noise['by_final_error']['measured_sd'][0]:.4f}")
+    cut = card["draws"]["early_cut"]
+    assert cells["best 5 % of runs already in the best third at epoch 3"][1] == \
+        f"{100 * cut['logged'][cut['epochs'].index(3)]:.1f} %"
+    old = copy.deepcopy(card)
+    del old["draws"]["early_cut"]  # a card written before the row existed
+    with pytest.raises(ValueError, match="written before the rows"):
+        format_summary(old)
+    assert main(["quality", "--markdown", "--json"]) == 2
+
+
 def test_a_clock_on_a_schema_1_base_survives_saving(tmp_path):
     """A calibration of a schema-1 surrogate writes schema 2, so the clock is loaded back with it."""
     import copy

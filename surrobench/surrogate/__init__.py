@@ -17,7 +17,7 @@ from .files import SurrogateFileError, load_surrogate, publish, save_surrogate, 
 from .fit import GRIDS
 from .model import Surrogate
 from .noise import NoiseModel
-from .quality import format_card
+from .quality import format_card, format_summary
 
 __all__ = [
     "fit_surrogate",
@@ -27,6 +27,7 @@ __all__ = [
     "publish",
     "unpack_archive",
     "format_card",
+    "format_summary",
     "Surrogate",
     "NoiseModel",
     "SurrogateFileError",

@@ -25,6 +25,7 @@ __all__ = [
     "dip_share",
     "distribution",
     "format_card",
+    "format_summary",
     "verdict",
     "parity_png",
     "DIST_ROWS",
@@ -433,6 +434,44 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
                      f"{'third' if abs(c['keep'] - 1 / 3) < 1e-9 else format(c['keep'], '.2f')} at epoch "
                      f"(logged / drawn; what an early cut keeps): {at}")
     return lines
+
+
+def _pair(entry: dict[str, Any], epochs: tuple[int, ...], side: str, scale: float = 1.0, unit: str = "") -> str:
+    """``entry[side]`` at ``epochs`` (of ``entry["epochs"]``), joined by " / "."""
+    at = dict(zip(entry["epochs"], entry[side]))
+    return " / ".join(f"{_fmt(scale * at[e], 1 if unit else 3)}{unit}" for e in epochs)
+
+
+def format_summary(card: dict[str, Any]) -> str:
+    """The rows of a quality card that say whether drawn runs look like logged ones, as a markdown table
+    (drawn against logged): the best 1 % at epochs 3, 9 and 25, the dips at epochs 9 and 13 over all
+    learning runs and in their best third, what an early cut at epoch 3 keeps, and the between-seed sd of
+    final error, overall and in the best third of the replicated learners. ``ValueError`` for a card
+    written before these rows existed."""
+    draws, noise = card.get("draws") or {}, card.get("seed_noise") or {}
+    needed = ("tails", "dips", "dips_best", "early_cut")
+    if any(k not in draws for k in needed) or "by_final_error" not in noise:
+        raise ValueError("quality card: written before the rows of the summary existed (tails, dips, early cut, "
+                         "sd by thirds); refit the surrogate to get them")
+    best_third, cut = noise["by_final_error"], draws["early_cut"]
+    rows = [
+        ("best 1 % of runs' validation error at epochs 3 / 9 / 25",
+         *(_pair(draws["tails"], (3, 9, 25), s) for s in ("drawn", "logged"))),
+        (f"share of learning runs that end > {draws['dips']['margin']} worse than at epoch 9 / 13",
+         *(_pair(draws["dips"], (9, 13), s) for s in ("drawn", "logged"))),
+        ("the same, in the best third of them (by final error)",
+         *(_pair(draws["dips_best"], (9, 13), s) for s in ("drawn", "logged"))),
+        (f"best {round(100 * cut['best'])} % of runs already in the best "
+         f"{'third' if abs(cut['keep'] - 1 / 3) < 1e-9 else format(cut['keep'], '.2f')} at epoch 3",
+         *(_pair(cut, (3,), s, 100.0, " %") for s in ("drawn", "logged"))),
+        ("between-seed sd of final error, replicated configs",
+         f"{noise['surrogate_sd']:.4f}", f"{noise['measured_sd']:.4f}"),
+        ("the same, best third of the replicated learners",
+         f"{best_third['surrogate_sd'][0]:.4f}", f"{best_third['measured_sd'][0]:.4f}"),
+    ]
+    lines = ["| quality card | drawn | logged |", "|---|---|---|"]
+    lines += [f"| {label} | {drawn} | {logged} |" for label, drawn, logged in rows]
+    return "\n".join(lines) + "\n"
 
 
 def parity_png(
