@@ -47,6 +47,78 @@ AGGREGATE_HELP = ("how the hypervolume plots summarise the seeds: median with a 
                   "or mean with a band of one standard error (the paper's figures)")
 
 
+OPTIMIZERS_HELP = ("comma-separated names (default: all); see --list. LABEL=NAME runs NAME under LABEL, so that one "
+                   "optimizer can run twice with other settings (--set)")
+SET_HELP = ("an optimizer's setting, LABEL.KEY=VALUE (repeatable; VALUE in JSON, e.g. 250, 0.5, true, [8,32], or a "
+            "plain word): e.g. --set ehvi.max_gp_points=250; --list shows each optimizer's settings")
+_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def optimizer_specs(text: str | None, assignments: list[str] | None = None):
+    """``--optimizers`` and ``--set`` as :func:`surrobench.compare.resolve_optimizers` takes them:
+    ``None`` (all) or a list of names where neither a label nor a setting is given, else
+    ``{label: (name, settings)}``. A bad item is a one-line ``ValueError``; the names and the
+    settings themselves are checked by ``compare`` and ``validate``.
+
+    >>> optimizer_specs("ehvi,cheap=ehvi", ["cheap.max_gp_points=250", "cheap.at_cap=[8, 32]"])
+    {'ehvi': ('ehvi', {}), 'cheap': ('ehvi', {'max_gp_points': 250, 'at_cap': [8, 32]})}
+    """
+    import json
+
+    items = None if not text else [o.strip() for o in text.split(",") if o.strip()]
+    twice = [o for i, o in enumerate(items or []) if o in (items or [])[:i]]
+    if twice:
+        raise ValueError(f"--optimizers: {twice[0]!r} is given twice (LABEL=NAME runs an optimizer again under "
+                         "another label)")
+    assignments = list(assignments or [])
+    if not assignments and (items is None or not any("=" in o for o in items)):
+        return items
+    if items is None:
+        from .optimizers import OPTIMIZERS
+
+        items = list(OPTIMIZERS)
+    specs: dict[str, tuple[str, dict]] = {}
+    for item in items:
+        label, _, name = item.partition("=") if "=" in item else (item, "", item)
+        label, name = label.strip(), name.strip()
+        if "=" in item and (not label or not set(label) <= _LABEL_CHARS or not name):
+            raise ValueError(f"--optimizers: {item!r} is not LABEL=NAME (a label of letters, digits, '-' and '_')")
+        if label in specs:
+            raise ValueError(f"--optimizers: {label!r} is given twice (LABEL=NAME runs an optimizer again under "
+                             "another label)")
+        specs[label] = (name, {})
+    for text_item in assignments:
+        target, eq, raw = text_item.partition("=")
+        label, dot, key = target.strip().partition(".")
+        if not eq or not dot or not label or not key.strip():
+            raise ValueError(f"--set: expected LABEL.KEY=VALUE, e.g. ehvi.max_gp_points=250; got {text_item!r}")
+        if label not in specs:
+            raise ValueError(f"--set {text_item!r}: no optimizer labelled {label!r} is compared "
+                             f"({', '.join(specs)})")
+        key, raw = key.strip(), raw.strip()
+        settings = specs[label][1]
+        if key in settings:
+            raise ValueError(f"--set: {label}.{key} is given twice")
+        try:
+            settings[key] = json.loads(raw)
+        except ValueError:
+            settings[key] = raw  # a plain word, e.g. schedule=auto
+    return specs
+
+
+def _settings_lines(cls, width: int = 100) -> list[str]:
+    """``--list``: an optimizer's settings with their defaults, wrapped, indented under its name."""
+    import textwrap
+
+    from .optimizers import settings_of
+
+    settings = settings_of(cls)
+    if not settings:
+        return []
+    text = "settings: " + ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    return textwrap.wrap(text, width=width, initial_indent=" " * 15, subsequent_indent=" " * 25)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="surrobench", description="Cheap, honest comparisons of multi-objective optimizers for joint NAS + HPO: "
                                                        "collect ground truth, fit surrogates, compare optimizers on a simulated clock.")
@@ -99,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compare", help="compare optimizers on a benchmark on a simulated wall-clock")
     cp.add_argument("--benchmark", help="surrogate directory or archive (default: the shipped flowers17 surrogate)")
-    cp.add_argument("--optimizers", help="comma-separated names (default: all); see --list")
-    cp.add_argument("--list", action="store_true", help="list the available optimizers and exit")
+    cp.add_argument("--optimizers", help=OPTIMIZERS_HELP)
+    cp.add_argument("--set", action="append", metavar="LABEL.KEY=VALUE", help=SET_HELP)
+    cp.add_argument("--list", action="store_true", help="list the available optimizers and their settings, and exit")
     cp.add_argument("--seeds", type=_int_in(1, "seeds"), default=10,
                     help="number of seeds, 0..N-1, at most 1000 (default: %(default)s)")
     cp.add_argument("--workers", type=_int_list, default=[1], help="worker counts, each at most 1024, e.g. 1,8 (default: 1)")
@@ -127,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="logs file or directory (default: training_logs/DATASET, the shipped runs; "
                          "DATASET is --dataset or flowers17)")
     va.add_argument("--dataset", help="dataset of the runs to use (default: the one the logs hold)")
-    va.add_argument("--optimizers", help="comma-separated names (default: all nine)")
+    va.add_argument("--optimizers", help=OPTIMIZERS_HELP.replace("(default: all); see --list", "(default: all nine); "
+                                                                 "see surrobench compare --list"))
+    va.add_argument("--set", action="append", metavar="LABEL.KEY=VALUE", help=SET_HELP.replace("--list", "compare --list"))
     va.add_argument("--seeds", type=_int_in(1, "seeds"), default=None,
                     help="number of seeds, 0..N-1 (default: 20; --quick: 8)")
     va.add_argument("--budget", type=_share_list, default=None,
@@ -465,12 +540,14 @@ def cmd_compare(args) -> int:
     if args.list:
         for name, cls in OPTIMIZERS.items():
             print(f"{name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
+            for line in _settings_lines(cls):
+                print(line)
         from .bridges.optuna import describe
 
         for name, line in describe().items():
             print(f"{name:<14} {line}")
         return 0
-    names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    names = optimizer_specs(args.optimizers, args.set)
     seconds = args.budget if args.budget is not None or args.evaluations else 24 * 3600.0
     budget = Budget(seconds=seconds, evaluations=args.evaluations)
     if args.control is not None:
@@ -483,11 +560,13 @@ def cmd_compare(args) -> int:
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
 
-    from .compare import load_benchmark, resolve_optimizers
+    from .compare import check_settings, load_benchmark, resolve_optimizers
 
-    labels = list(resolve_optimizers(names))
+    opts = resolve_optimizers(names)
+    labels = list(opts)
     n_cells = len(labels) * args.seeds * len(args.workers)
-    load_benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
+    bench = load_benchmark(args.benchmark)  # a bad surrogate fails here, before the progress bar (compare reuses it)
+    check_settings(opts, bench.problem(n_workers=args.workers[0], budget=budget))  # so does a bad --set
     cells_dir = os.path.join(args.out, "cells")
     try:
         with context, tqdm(total=n_cells, unit="run", disable=args.no_progress, desc="compare",
@@ -568,7 +647,7 @@ def cmd_validate(args) -> int:
     from .compare import resolve_optimizers
     from .validate import DEFAULT_BUDGETS, DEFAULT_SIDES, SIDES, headline, validate, write_validation
 
-    names = None if not args.optimizers else [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    names = optimizer_specs(args.optimizers, args.set)
     n_opts = len(resolve_optimizers(names))  # unknown names fail here, before anything is read or fitted
     sides = list(DEFAULT_SIDES) if args.sides is None else [s.strip() for s in args.sides.split(",") if s.strip()]
     unknown = [s for s in sides if s not in SIDES]

@@ -42,10 +42,10 @@ from ._numbers import MAX_JOBS, as_int, is_int
 from ._paths import check_writable_dir
 from ._workers import die_with
 from .metrics import RankTest, hv_over_time, rank_test, seed_blocks, test_hypervolume, time_grid
-from .optimizers import OPTIMIZERS
+from .optimizers import OPTIMIZERS, check_setting_type, settings_of
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, run_seeds, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "write_results", "read_results", "summary_table", "markdown_summary", "rank_test_lines", "load_benchmark",
+__all__ = ["Results", "compare", "resolve_optimizers", "check_settings", "write_results", "read_results", "summary_table", "markdown_summary", "rank_test_lines", "load_benchmark",
            "simulated",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
@@ -113,6 +113,40 @@ def resolve_optimizers(optimizers: Iterable | Mapping | None) -> dict[str, tuple
     if not out:
         raise ValueError("optimizer: give at least one")
     return out
+
+
+def check_settings(opts: Mapping[str, tuple[type, dict]], problem) -> None:
+    """Refuse, before any run, a setting an optimizer of ``opts`` (from :func:`resolve_optimizers`)
+    does not have or a value it does not take: each one with settings is built once against
+    ``problem`` (with seed 0, then dropped), and its refusal becomes a one-line ``ValueError`` that
+    names the label. ``seed`` is no setting: every run gets its own from the seeds compared."""
+    import difflib
+
+    for label, (cls, settings) in opts.items():
+        if not settings:
+            continue
+        name = getattr(cls, "__name__", repr(cls))
+        for reserved in ("problem", "seed"):
+            if reserved in settings:
+                raise ValueError(f"optimizer {label!r}: {reserved!r} is not a setting (each run gets its "
+                                 f"{'seed from the seeds compared' if reserved == 'seed' else 'problem from the benchmark'})")
+        known = settings_of(cls)
+        unknown = [] if known is None else [k for k in settings if k not in known]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"optimizer {label!r}: {name} has no setting {unknown[0]!r}{hint} "
+                             f"(its settings: {', '.join(known) or 'none'})")
+        for key, value in settings.items():
+            wrong = check_setting_type(cls, key, value)
+            if wrong:
+                raise ValueError(f"optimizer {label!r}: setting {key!r} {wrong}")
+        try:
+            cls(problem, seed=0, **settings)
+        except Exception as exc:  # whatever a constructor raises on a bad value, one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            kind = "" if isinstance(exc, ValueError) else f"{type(exc).__name__}: "
+            raise ValueError(f"optimizer {label!r} ({name}) refuses its settings: {kind}{first}") from None
 
 
 _BENCH_CACHE: dict[str, Any] = {}
@@ -354,6 +388,7 @@ def compare(
     opts = resolve_optimizers(optimizers)
     store = None if cells_dir is None else check_writable_dir(cells_dir, "cells_dir")
     bench = load_benchmark(benchmark)
+    check_settings(opts, bench.problem(n_workers=workers[0], budget=budget))
     describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # the key of stored cells
     if store is not None and not describe:
         raise ValueError("cells_dir: the benchmark has no describe() to key its stored cells by")

@@ -243,6 +243,12 @@ def run_sides(
     return pd.concat(runs, ignore_index=True), final, pd.concat(hvs, ignore_index=True)
 
 
+def _settings_note(opts: Mapping[str, tuple]) -> dict:
+    """The optimizers' settings for a study's metadata, where any has some (earlier studies' keys unchanged)."""
+    settings = {label: dict(s) for label, (_, s) in opts.items() if s}
+    return {"optimizer_settings": settings} if settings else {}
+
+
 def logged_errors(config_ids: Sequence[str], val: np.ndarray) -> pd.Series:
     """Validation error by ``(config_id, epoch)``: the mean over a config's logged runs
     (``val`` holds one row per run, epochs 1..n)."""
@@ -618,7 +624,7 @@ def validate(
     deterministic), so an interrupted study saves its runs, not its fits.
     Everything that can be refused is refused before anything is fitted or run.
     """
-    from .compare import blas_kernels, resolve_optimizers
+    from .compare import blas_kernels, check_settings, resolve_optimizers
     from .logged import SetBenchmark, check_fits, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
     from .surrogate.noise import check_noise
@@ -649,6 +655,9 @@ def validate(
                          f"(at least {MIN_CONFIGS_PER_FOLD * folds}: {MIN_CONFIGS_PER_FOLD} per fold)")
     check_fits(logged, folds, seed=seed, oof=bool({"oof", "oof_times", "oof_redraw"} & set(sides)),
                halves=bool({"half_a", "half_b"} & set(sides)))
+    from .records import Problem
+
+    check_settings(opts, Problem(logged.tabular.task, budget=Budget(seconds=24 * 3600.0)))  # before any fit
 
     from .benchmark import SurrogateBenchmark
 
@@ -697,7 +706,8 @@ def validate(
         "logs": str(logs), "dataset": logged.dataset, "n_configs": len(logged), "n_runs": int(len(logged.data)),
         "training_data": logged.data.data_hash, "clock_device": logged.device, "mean_full_cost": mean_cost,
         "budgets": {k: {"share": f, "seconds": v} for f, (k, v) in zip(budgets, seconds.items())},
-        "optimizers": list(opts), "seeds": seeds, "folds": folds, "grid": grid, "seed": seed, "sides": list(run),
+        "optimizers": list(opts), **_settings_note(opts), "seeds": seeds, "folds": folds, "grid": grid, "seed": seed,
+        "sides": list(run),
         "comparisons": [list(c) for c in COMPARISONS], "n_boot": n_boot, "blas": blas_kernels(), **clock_note,
     }
     return ValidationResults(runs=runs, final=final, hv=hv, ranking=rankings(final), summary=summary, pairs=pairs,

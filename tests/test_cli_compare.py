@@ -113,6 +113,22 @@ BAD = {
     "not-a-surrogate": lambda d, t: (["--benchmark", str(t)], str(t)),
     "unknown-control": lambda d, t: (["--benchmark", str(d), "--optimizers", "random,nsga2", "--control", "ehvi"],
                                      "--control: 'ehvi'"),
+    "unknown-setting": lambda d, t: (["--benchmark", str(d), "--optimizers", "random,nsga2", "--set",
+                                      "nsga2.population_sise=8"], "NSGA2 has no setting 'population_sise'; did you mean "
+                                                                  "'population_size'?"),
+    "setting-of-a-wrong-type": lambda d, t: (["--benchmark", str(d), "--optimizers", "nsga2", "--set",
+                                              "nsga2.population_size=many"],
+                                             "setting 'population_size' must be an int, got 'many'"),
+    "refused-setting": lambda d, t: (["--benchmark", str(d), "--optimizers", "nsga2", "--set", "nsga2.population_size=1"],
+                                     "refuses its settings: NSGA2: population_size must be >= 2, got 1"),
+    "seed-is-no-setting": lambda d, t: (["--benchmark", str(d), "--optimizers", "nsga2", "--set", "nsga2.seed=3"],
+                                        "'seed' is not a setting"),
+    "set-of-no-optimizer": lambda d, t: (["--benchmark", str(d), "--optimizers", "random", "--set", "ehvi.n_init=5"],
+                                         "no optimizer labelled 'ehvi' is compared (random)"),
+    "set-without-key": lambda d, t: (["--benchmark", str(d), "--set", "random=3"], "--set: expected LABEL.KEY=VALUE"),
+    "label-twice": lambda d, t: (["--benchmark", str(d), "--optimizers", "random,random=nsga2"],
+                                 "'random' is given twice"),
+    "bad-label": lambda d, t: (["--benchmark", str(d), "--optimizers", "a.b=nsga2"], "is not LABEL=NAME"),
 }
 
 
@@ -230,3 +246,35 @@ def test_an_interrupted_compare_goes_on_with_resume(fitted_dir, tmp_path, capsys
     _, tables = _tables(out)
     for name, frame in _tables(fresh)[1].items():
         pd.testing.assert_frame_equal(frame, tables[name])
+
+
+def test_an_optimizer_runs_twice_under_two_labels_with_its_settings(fitted_dir, tmp_path, capsys):
+    """``LABEL=NAME`` and ``--set``: NSGA-II as it ships and with a population of 4, side by side."""
+    out = tmp_path / "results"
+    code = main(["compare", "--benchmark", str(fitted_dir), "--optimizers", "nsga2,small=nsga2", "--set",
+                 "small.population_size=4", "--set", "small.crossover_eta=5.5", "--seeds", "2", "--evaluations", "24",
+                 "--out", str(out), "--no-progress", "--no-plots"])
+    assert code == 0, capsys.readouterr().err
+    meta, tables = _tables(out)
+    assert meta["optimizers"]["nsga2"] == {"class": "surrobench.optimizers.nsga2.NSGA2", "settings": {}}
+    assert meta["optimizers"]["small"] == {"class": "surrobench.optimizers.nsga2.NSGA2",
+                                           "settings": {"population_size": 4, "crossover_eta": 5.5}}
+    runs = tables["runs"]
+    assert sorted(runs["optimizer"].unique()) == ["nsga2", "small"]
+    assert (runs.groupby(["optimizer", "seed"]).size() == 24).all()
+    # the same seeds: the first population of 4 is the first 4 configs of the population of 20, then the
+    # small one breeds from it while the other still draws its population at random
+    configs = {label: runs[(runs["optimizer"] == label) & (runs["seed"] == 0)]["config_id"].tolist()
+               for label in ("nsga2", "small")}
+    assert configs["small"][:4] == configs["nsga2"][:4]
+    assert configs["small"][4:] != configs["nsga2"][4:]
+
+
+def test_compare_list_shows_each_optimizers_settings(capsys):
+    assert main(["compare", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("ehvi "))
+    block = " ".join(lines[at + 1:at + 4])
+    assert "settings: n_init=50" in lines[at + 1] and "max_gp_points=500" in block and "at_cap=None" in block
+    moasha = next(i for i, line in enumerate(lines) if line.startswith("moasha "))
+    assert lines[moasha + 1].split() == ["settings:", "eta=3,", "min_epoch=None,", "ref_point=(1.0,", "8.0)"]

@@ -327,3 +327,90 @@ def test_rank_tests_per_worker_count(results):
         results.rank_tests(control="nosuch")
     one = results.final[results.final["optimizer"] == "random"]
     assert type(results)(runs=results.runs, hv=results.hv, final=one).rank_tests() == {}
+
+
+def test_optimizer_specs_read_labels_and_settings():
+    from surrobench.cli import optimizer_specs
+
+    assert optimizer_specs(None) is None and optimizer_specs("random, nsga2") == ["random", "nsga2"]
+    assert optimizer_specs("nsga2,big=nsga2", ["big.population_size=40", "nsga2.epoch=13", "big.mutation_probability=null"]) \
+        == {"nsga2": ("nsga2", {"epoch": 13}), "big": ("nsga2", {"population_size": 40, "mutation_probability": None})}
+    assert optimizer_specs("shemoa", ["shemoa.schedule=time", "shemoa.ref_point=[1, 7.5]"]) == \
+        {"shemoa": ("shemoa", {"schedule": "time", "ref_point": [1, 7.5]})}  # a plain word stays a string
+    every = optimizer_specs(None, ["moasha.eta=4"])  # no --optimizers: all nine, one of them set
+    assert len(every) == 9 and every["moasha"] == ("moasha", {"eta": 4}) and every["random"] == ("random", {})
+    for text, assignments, message in [
+        ("random,random", [], "'random' is given twice"),
+        ("=nsga2", [], "is not LABEL=NAME"),
+        ("x y=nsga2", [], "is not LABEL=NAME"),
+        ("a=", [], "is not LABEL=NAME"),
+        ("random", ["random.block"], "expected LABEL.KEY=VALUE"),
+        ("random", [".block=3"], "expected LABEL.KEY=VALUE"),
+        ("random", ["nsga2.epoch=3"], "no optimizer labelled 'nsga2' is compared (random)"),
+        ("random", ["random.block=3", "random.block=4"], "random.block is given twice"),
+    ]:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            optimizer_specs(text, assignments)
+
+
+def test_settings_of_each_optimizer_and_their_types():
+    from surrobench.optimizers import EHVI, MOASHA, MSEHVI, NSGA2, REQUIRED, check_setting_type, settings_of
+
+    assert settings_of(MOASHA) == {"eta": 3, "min_epoch": None, "ref_point": (1.0, 8.0)}
+    gp = settings_of(EHVI)
+    assert gp == settings_of(MSEHVI) and gp["max_gp_points"] == 500 and gp["at_cap"] is None
+    assert "exact_size" not in gp and "seed" not in gp and "problem" not in gp  # fixed by the class, or per run
+    assert settings_of(lambda problem, seed=None, **anything: None) is None  # any keyword: nothing to list
+
+    class Mine(NSGA2):
+        def __init__(self, problem, *, seed=None, width: int, **settings):
+            super().__init__(problem, seed=seed, **settings)
+
+    Mine.SETTINGS_FROM = NSGA2
+    mine = settings_of(Mine)
+    assert mine["width"] is REQUIRED and mine["population_size"] == 20  # its own required one, and those it hands on
+    assert check_setting_type(MOASHA, "eta", 2.5) is None and check_setting_type(MOASHA, "eta", 2) is None
+    assert check_setting_type(MOASHA, "eta", True) == "must be a number, got True"
+    assert check_setting_type(MOASHA, "min_epoch", None) is None
+    assert check_setting_type(MOASHA, "min_epoch", 1.5) == "must be an int or null, got 1.5"
+    assert check_setting_type(MOASHA, "ref_point", [1, 8]) is None
+    assert check_setting_type(MOASHA, "ref_point", "far") == "must be a list, e.g. [1, 2], got 'far'"
+    assert check_setting_type(NSGA2, "population_size", None) == "must be an int, got null"
+    assert check_setting_type(EHVI, "max_gp_points", "500") == "must be an int, got '500'"
+    assert check_setting_type(EHVI, "at_cap", [8, 32]) is None
+
+
+def test_compare_refuses_a_bad_setting_before_any_run(tmp_path, monkeypatch):
+    import surrobench.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "_cell", lambda *a, **k: pytest.fail("a run started before the settings were checked"))
+    cells = tmp_path / "cells"
+    for optimizers, message in [
+        ({"nsga2": ("nsga2", {"population_sise": 4})}, "NSGA2 has no setting 'population_sise'; did you mean 'population_size'"),
+        ({"nsga2": ("nsga2", {"population_size": "4"})}, "setting 'population_size' must be an int, got '4'"),
+        ({"nsga2": ("nsga2", {"population_size": 1})}, r"refuses its settings: NSGA2: population_size must be >= 2"),
+        ({"mine": (FirstLayerOnly, {"seed": 3})}, "'seed' is not a setting"),
+        ({"mobohb": ("mobohb", {"max_budget": 0})}, "need 0 < min_budget <= max_budget"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            compare(ToyBenchmark(), optimizers, seeds=range(1), budget=Budget(seconds=600), cells_dir=cells)
+    assert not cells.exists()
+
+
+@pytest.mark.parametrize("name, settings, message", [
+    ("shemoa", {"n_mutate": -1}, "n_mutate must be >= 0"),
+    ("mobohb", {"min_budget": 0}, "need 0 < min_budget <= max_budget"),
+    ("mobohb", {"min_budget": 20, "max_budget": 10}, "need 0 < min_budget <= max_budget"),
+    ("mobananas", {"hidden": 0}, "need hidden >= 1"),
+    ("mobananas", {"mutation_sd": 0}, "mutation_sd > 0"),
+    ("nsga2", {"crossover_eta": -1}, "crossover_eta and mutation_eta must be >= 0"),
+    ("nsga2", {"max_retries": -1}, "max_retries must be >= 0"),
+    ("ehvi", {"max_gp_points": 1}, "max_gp_points: must be an int >= 2"),
+    ("msehvi", {"refit_growth": 0.5}, "refit_growth: must be a number >= 1"),
+])
+def test_settings_that_used_to_fail_inside_a_run_are_refused_when_built(name, settings, message):
+    from surrobench.optimizers import OPTIMIZERS
+
+    problem = ToyBenchmark().problem(n_workers=1, budget=Budget(seconds=600))
+    with pytest.raises(ValueError, match=message):
+        OPTIMIZERS[name](problem, seed=0, **settings)

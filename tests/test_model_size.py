@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 
 import surrobench.benchmark
+import surrobench.cli
 import surrobench.model_size
 import surrobench.optimizers.moasha
 import surrobench.space
@@ -93,7 +94,8 @@ def test_invalid_config_refused():
 
 
 @pytest.mark.parametrize("module", [surrobench.space, surrobench.model_size, surrobench.benchmark,
-                                    surrobench.optimizers.moasha], ids=lambda m: m.__name__)
+                                    surrobench.optimizers.moasha, surrobench.optimizers, surrobench.cli],
+                         ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

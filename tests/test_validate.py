@@ -421,6 +421,9 @@ BAD_VALIDATE = {
     "bad-budget": lambda t: ([str(FLOWERS_LOGS), "--budget", "0.05,1.5"], "shares"),
     "unknown-side": lambda t: ([str(FLOWERS_LOGS), "--sides", "real,fake"], "--sides: unknown fake"),
     "missing-logs": lambda t: ([str(t / "nope")], "nope"),
+    "unknown-setting": lambda t: ([str(FLOWERS_LOGS), "--optimizers", "random,nsga2", "--set", "nsga2.population_sise=8"],
+                                  "did you mean 'population_size'"),
+    "bad-set": lambda t: ([str(FLOWERS_LOGS), "--set", "nsga2"], "--set: expected LABEL.KEY=VALUE"),
 }
 
 
@@ -487,6 +490,19 @@ def test_validate_cli_runs_the_sides_asked_for(tmp_path, monkeypatch):
         _exit_code(["validate", str(FLOWERS_LOGS), "--noise-size", "by-error", "--out", str(tmp_path / "o"),
                     "--no-progress"])
     assert asked["noise_size"] == "by-error"
+    with pytest.raises(Stop):
+        _exit_code(["validate", str(FLOWERS_LOGS), "--optimizers", "nsga2,big=nsga2", "--set", "big.population_size=40",
+                    "--out", str(tmp_path / "o"), "--no-progress"])
+    assert asked["optimizers"] == {"nsga2": ("nsga2", {}), "big": ("nsga2", {"population_size": 40})}
+
+
+def test_a_studys_metadata_names_the_settings_where_any_optimizer_has_some():
+    from surrobench.compare import resolve_optimizers
+    from surrobench.validate import _settings_note
+
+    assert _settings_note(resolve_optimizers(["random", "nsga2"])) == {}  # the keys of earlier studies, unchanged
+    note = _settings_note(resolve_optimizers({"nsga2": "nsga2", "big": ("nsga2", {"population_size": 40})}))
+    assert note == {"optimizer_settings": {"big": {"population_size": 40}}}
 
 
 def test_validate_refuses_an_unknown_noise_clock_before_fitting(monkeypatch):

@@ -110,9 +110,12 @@ class GPEHVI:
         if len(self.ref_point) != 2 or not all(math.isfinite(v) for v in self.ref_point):
             raise ValueError(f"ref_point: expected two finite numbers, got {ref_point!r}")
         for name, value, low in (("n_init", n_init, 0), ("n_candidates", n_candidates, 1),
-                                 ("n_local", n_local, 0), ("n_refine", n_refine, 0)):
+                                 ("n_local", n_local, 0), ("n_refine", n_refine, 0),
+                                 ("max_gp_points", max_gp_points, 2), ("max_fit_points", max_fit_points, 2)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
+        if isinstance(refit_growth, bool) or not isinstance(refit_growth, (int, float)) or not refit_growth >= 1.0:
+            raise ValueError(f"refit_growth: must be a number >= 1, got {refit_growth!r}")
         self.n_init, self.n_candidates = int(n_init), int(n_candidates)
         self.n_local, self.n_refine = int(n_local), int(n_refine)
         if at_cap is not None:

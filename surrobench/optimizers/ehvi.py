@@ -28,6 +28,8 @@ class EHVI:
     ``max_fit_points`` when the data grew by 25 %) and the kriging believer for running jobs.
     """
 
+    SETTINGS_FROM = GPEHVI  # the settings it takes: GPEHVI's keywords with defaults (surrobench.optimizers.settings_of)
+
     def __init__(self, problem: Problem, *, seed: int | np.random.Generator | None = None, **settings: Any):
         self.problem = problem
         self.seed = seed

@@ -226,6 +226,9 @@ class MOBANANAS:
     ):
         if n_initial < 1 or num_arch < 1 or select_models < 1 or eta < 2 or n_models < 2:
             raise ValueError("MOBANANAS: need n_initial, num_arch, select_models >= 1, eta >= 2, n_models >= 2")
+        if hidden < 1 or n_mutate < 0 or not mutation_sd > 0:
+            raise ValueError(f"MOBANANAS: need hidden >= 1, n_mutate >= 0, mutation_sd > 0; got {hidden}, {n_mutate}, "
+                             f"{mutation_sd}")
         if (input_shape is None) != (n_classes is None):
             raise ValueError("MOBANANAS: give both input_shape and n_classes (exact model size) or neither")
         self.problem = problem

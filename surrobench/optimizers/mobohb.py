@@ -387,6 +387,8 @@ class MOBOHB:
         self.eta = eta
         self.max_budget = float(problem.max_epoch if max_budget is None else max_budget)
         self.min_budget = float(max(problem.min_epoch, problem.max_epoch / 5) if min_budget is None else min_budget)
+        if not 0 < self.min_budget <= self.max_budget:
+            raise ValueError(f"MOBOHB: need 0 < min_budget <= max_budget, got {self.min_budget:g} and {self.max_budget:g}")
         self.n_initial = int(n_initial)
         self.gamma = gamma
         self.n_candidates = int(n_candidates)

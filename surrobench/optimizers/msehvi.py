@@ -48,6 +48,8 @@ class MSEHVI:
     Decision time is real time, charged to the simulated clock by the "measured" overhead model.
     """
 
+    SETTINGS_FROM = GPEHVI  # the settings it takes: GPEHVI's keywords with defaults (surrobench.optimizers.settings_of)
+
     def __init__(self, problem: Problem, *, seed: int | np.random.Generator | None = None, **settings: Any):
         self.problem = problem
         self.seed = seed

@@ -54,6 +54,10 @@ class NSGA2:
             raise ValueError(f"NSGA2: population_size must be >= 2, got {population_size}")
         if not 0 <= crossover_probability <= 1:
             raise ValueError(f"NSGA2: crossover_probability must lie in [0, 1], got {crossover_probability}")
+        if not crossover_eta >= 0 or not mutation_eta >= 0:
+            raise ValueError(f"NSGA2: crossover_eta and mutation_eta must be >= 0, got {crossover_eta}, {mutation_eta}")
+        if max_retries < 0:
+            raise ValueError(f"NSGA2: max_retries must be >= 0, got {max_retries}")
         self.problem = problem
         self.seed = seed
         self.population_size = int(population_size)

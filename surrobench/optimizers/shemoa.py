@@ -77,6 +77,8 @@ class SHEMOA:
             raise ValueError("SHEMOA: population_size and tournament_size must be >= 1 and eta > 1")
         if not 0 <= fraction_mutation <= 1 or not 0 <= recombination_probability <= 1:
             raise ValueError("SHEMOA: fraction_mutation and recombination_probability must lie in [0, 1]")
+        if n_mutate < 0:
+            raise ValueError(f"SHEMOA: n_mutate must be >= 0, got {n_mutate}")
         if schedule not in ("auto", "evaluations", "time"):
             raise ValueError(f"SHEMOA: schedule must be auto, evaluations or time, got {schedule!r}")
         self.problem = problem
