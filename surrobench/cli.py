@@ -511,7 +511,7 @@ def cmd_logs(args) -> int:
 def _print_summary(results, control: str | None = None) -> None:
     import pandas as pd
 
-    from .compare import rank_test_lines, simulated
+    from .compare import rank_test_lines, settings_line, simulated
 
     table = results.summary()
     budget = results.metadata.get("budget", {})
@@ -530,6 +530,9 @@ def _print_summary(results, control: str | None = None) -> None:
         print(shown.to_string(formatters=formats))
     for line in rank_test_lines(results, control=control):
         print(line)
+    named = settings_line(results.metadata)
+    if named:
+        print(named)
 
 
 def cmd_compare(args) -> int:

@@ -45,7 +45,7 @@ from .metrics import RankTest, hv_over_time, rank_test, seed_blocks, test_hyperv
 from .optimizers import OPTIMIZERS, check_setting_type, settings_of
 from .simulator import MAX_WORKERS, Budget, Overhead, as_budget, as_overhead, run_seeds, simulate
 
-__all__ = ["Results", "compare", "resolve_optimizers", "check_settings", "write_results", "read_results", "summary_table", "markdown_summary", "rank_test_lines", "load_benchmark",
+__all__ = ["Results", "compare", "resolve_optimizers", "check_settings", "write_results", "read_results", "summary_table", "markdown_summary", "settings_line", "rank_test_lines", "load_benchmark",
            "simulated",
            "MAX_SEEDS", "MAX_WORKER_COUNTS", "MAX_JOBS"]
 
@@ -632,7 +632,29 @@ def markdown_summary(results: Results, *, control: str | None = None) -> str:
                   f"{row.hv_max_fidelity:.3f}", f"{row.test_hv:.3f}", f"{row.mean_rank:.1f}", f"{row.jobs:,.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     tests = rank_test_lines(results, control=control)
-    return "\n".join(lines + ([""] + tests if tests else [])) + "\n"
+    named = settings_line(meta)
+    return "\n".join(lines + ([""] + tests if tests else []) + ([""] + [named] if named else [])) + "\n"
+
+
+def settings_line(metadata: Mapping[str, Any]) -> str | None:
+    """One line naming each compared optimizer that runs with settings or under a label other than its
+    name, as ``label = Class(key=value, ...)`` (from ``metadata.json``); ``None`` where there is none.
+
+    >>> settings_line({"optimizers": {"nsga2": {"class": "surrobench.optimizers.nsga2.NSGA2", "settings": {}},
+    ...     "nsga2-40": {"class": "surrobench.optimizers.nsga2.NSGA2", "settings": {"population_size": 40}}}})
+    'settings: nsga2-40 = NSGA2(population_size=40)'
+    """
+    parts = []
+    for label, spec in (metadata.get("optimizers") or {}).items():
+        spec = spec if isinstance(spec, Mapping) else {}
+        cls_name = str(spec.get("class", "?")).rsplit(".", 1)[-1]
+        settings = spec.get("settings") or {}
+        known = OPTIMIZERS.get(label)
+        if settings or (known is not None and known.__name__ != cls_name):
+            parts.append(f"{label} = {cls_name}({', '.join(f'{k}={v!r}' for k, v in settings.items())})")
+        elif known is None and cls_name in {c.__name__ for c in OPTIMIZERS.values()}:
+            parts.append(f"{label} = {cls_name}()")  # one of ours under another label
+    return "settings: " + "; ".join(parts) if parts else None
 
 
 def rank_test_lines(results: Results, *, control: str | None = None) -> list[str]:

@@ -254,7 +254,9 @@ def test_an_optimizer_runs_twice_under_two_labels_with_its_settings(fitted_dir, 
     code = main(["compare", "--benchmark", str(fitted_dir), "--optimizers", "nsga2,small=nsga2", "--set",
                  "small.population_size=4", "--set", "small.crossover_eta=5.5", "--seeds", "2", "--evaluations", "24",
                  "--out", str(out), "--no-progress", "--no-plots"])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert printed.out.splitlines()[-2] == "settings: small = NSGA2(population_size=4, crossover_eta=5.5)"
     meta, tables = _tables(out)
     assert meta["optimizers"]["nsga2"] == {"class": "surrobench.optimizers.nsga2.NSGA2", "settings": {}}
     assert meta["optimizers"]["small"] == {"class": "surrobench.optimizers.nsga2.NSGA2",
@@ -268,6 +270,9 @@ def test_an_optimizer_runs_twice_under_two_labels_with_its_settings(fitted_dir, 
                for label in ("nsga2", "small")}
     assert configs["small"][:4] == configs["nsga2"][:4]
     assert configs["small"][4:] != configs["nsga2"][4:]
+    assert main(["report", str(out), "--markdown"]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == \
+        "settings: small = NSGA2(population_size=4, crossover_eta=5.5)"
 
 
 def test_compare_list_shows_each_optimizers_settings(capsys):

@@ -414,3 +414,19 @@ def test_settings_that_used_to_fail_inside_a_run_are_refused_when_built(name, se
     problem = ToyBenchmark().problem(n_workers=1, budget=Budget(seconds=600))
     with pytest.raises(ValueError, match=message):
         OPTIMIZERS[name](problem, seed=0, **settings)
+
+
+def test_the_settings_line_names_labels_with_settings_or_another_name():
+    from surrobench.compare import settings_line
+
+    ours = "surrobench.optimizers.nsga2.NSGA2"
+    assert settings_line({"optimizers": {"nsga2": {"class": ours, "settings": {}},
+                                         "random": {"class": "surrobench.optimizers.random_search.RandomSearch",
+                                                    "settings": {}}}}) is None  # as shipped: no line
+    assert settings_line({"optimizers": {"plain": {"class": ours, "settings": {}},
+                                         "at-cap": {"class": "surrobench.optimizers.msehvi.MSEHVI",
+                                                    "settings": {"at_cap": [8, 32]}},
+                                         "mine": {"class": "my.pkg.Mine", "settings": {}}}}) == \
+        "settings: plain = NSGA2(); at-cap = MSEHVI(at_cap=[8, 32])"  # a user's own class under its label: no line
+    assert settings_line({"optimizers": {"ehvi": {"class": ours, "settings": {}}}}) == "settings: ehvi = NSGA2()"
+    assert settings_line({}) is None
