@@ -66,27 +66,22 @@ def optimizer_specs(text: str | None, assignments: list[str] | None = None):
     import json
 
     items = None if not text else [o.strip() for o in text.split(",") if o.strip()]
-    twice = [o for i, o in enumerate(items or []) if o in (items or [])[:i]]
-    if twice:
-        raise ValueError(f"--optimizers: {twice[0]!r} is given twice (LABEL=NAME runs an optimizer again under "
-                         "another label)")
-    assignments = list(assignments or [])
-    if not assignments and (items is None or not any("=" in o for o in items)):
-        return items
-    if items is None:
-        from .optimizers import OPTIMIZERS
-
-        items = list(OPTIMIZERS)
     specs: dict[str, tuple[str, dict]] = {}
-    for item in items:
-        label, _, name = item.partition("=") if "=" in item else (item, "", item)
-        label, name = label.strip(), name.strip()
+    for item in items or []:
+        label, _, name = (part.strip() for part in item.partition("=")) if "=" in item else (item, "", item)
         if "=" in item and (not label or not set(label) <= _LABEL_CHARS or not name):
             raise ValueError(f"--optimizers: {item!r} is not LABEL=NAME (a label of letters, digits, '-' and '_')")
         if label in specs:
             raise ValueError(f"--optimizers: {label!r} is given twice (LABEL=NAME runs an optimizer again under "
                              "another label)")
         specs[label] = (name, {})
+    assignments = list(assignments or [])
+    if not assignments and all(label == name for label, (name, _) in specs.items()):
+        return None if items is None else list(specs)  # names alone (NAME=NAME is NAME), or None for all
+    if items is None:
+        from .optimizers import OPTIMIZERS
+
+        specs = {name: (name, {}) for name in OPTIMIZERS}
     for text_item in assignments:
         target, eq, raw = text_item.partition("=")
         label, dot, key = target.strip().partition(".")

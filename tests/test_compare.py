@@ -333,6 +333,7 @@ def test_optimizer_specs_read_labels_and_settings():
     from surrobench.cli import optimizer_specs
 
     assert optimizer_specs(None) is None and optimizer_specs("random, nsga2") == ["random", "nsga2"]
+    assert optimizer_specs("random,nsga2=nsga2") == ["random", "nsga2"]
     assert optimizer_specs("nsga2,big=nsga2", ["big.population_size=40", "nsga2.epoch=13", "big.mutation_probability=null"]) \
         == {"nsga2": ("nsga2", {"epoch": 13}), "big": ("nsga2", {"population_size": 40, "mutation_probability": None})}
     assert optimizer_specs("shemoa", ["shemoa.schedule=time", "shemoa.ref_point=[1, 7.5]"]) == \
