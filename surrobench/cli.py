@@ -65,7 +65,9 @@ def optimizer_specs(text: str | None, assignments: list[str] | None = None):
     """
     import json
 
-    items = None if not text else [o.strip() for o in text.split(",") if o.strip()]
+    items = None if text is None else [o.strip() for o in text.split(",") if o.strip()]
+    if items is not None and not items:
+        raise ValueError(f"--optimizers: expected comma-separated optimizer names (see --list), got {text!r}")
     specs: dict[str, tuple[str, dict]] = {}
     for item in items or []:
         label, _, name = (part.strip() for part in item.partition("=")) if "=" in item else (item, "", item)
@@ -357,6 +359,10 @@ def cmd_collect(args) -> int:
     from .training.collect import collect
 
     _epochs_ok(args.epochs)
+    if args.device is not None and args.backend in ("loky", "threading", "multiprocessing"):  # the runs' machine
+        from .training import choose_device
+
+        choose_device(args.device)  # a bad or absent device: one line before any output folder or run
     items = _targeted_items(args)
     context, backend = _setup_backend(args)
     from tqdm.auto import tqdm
@@ -869,20 +875,51 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    shown = _Warnings()
     with warnings.catch_warnings():  # warnings (a skipped log line, ...) as one line each, no source line
         warnings.simplefilter("default")
-        warnings.showwarning = _show_warning
-        return _run(args)
+        warnings.showwarning = shown
+        try:
+            return _run(args, shown)
+        finally:
+            shown.close()
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"surrobench: warning: {message}", file=sys.stderr if file is None else file)
+class _Warnings:
+    """``warnings.showwarning`` for the CLI: one line per warning, no source line. Of the skipped
+    log lines (torn lines, invalid records) only the first ``limit`` are shown, then one line
+    counting the rest, so that a wrong file (a CSV passed as logs) does not flood the terminal
+    before its error; ``surrobench logs PATH`` counts them all."""
+
+    limit = 20
+
+    def __init__(self):
+        from .logs import TornLineWarning
+
+        self.skipped_kind, self.skipped, self.hidden = TornLineWarning, 0, 0
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, self.skipped_kind):
+            self.skipped += 1
+            if self.skipped > self.limit:
+                self.hidden += 1
+                return
+        print(f"surrobench: warning: {message}", file=sys.stderr if file is None else file)
+
+    def close(self) -> None:
+        """The line counting the skipped log lines not shown (once; before an error line)."""
+        if self.hidden:
+            print(f"surrobench: warning: {self.hidden} more skipped log lines not shown "
+                  f"({self.skipped} in all; `surrobench logs PATH` counts them by kind)", file=sys.stderr)
+            self.hidden = 0
 
 
-def _run(args) -> int:
+def _run(args, shown: _Warnings | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as exc:
+        if shown is not None:
+            shown.close()
         print(f"surrobench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

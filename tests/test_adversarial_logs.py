@@ -166,6 +166,21 @@ def test_fit_on_only_invalid_lines_is_one_line_exit_2(tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("surrobench fit: error:")
 
 
+def test_a_file_of_no_records_shows_20_skipped_lines_then_their_count_then_one_error(tmp_path, capsys):
+    from surrobench.cli import _Warnings
+
+    path = tmp_path / "table.csv"  # a CSV passed as logs: every line is skipped
+    path.write_text("".join(f"x,{i}\n" for i in range(50)))
+    assert main(["fit", str(path), "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == _Warnings.limit + 2, lines
+    assert lines[_Warnings.limit - 1] == f"surrobench: warning: {path}:{_Warnings.limit}: skipping a torn or invalid log line"
+    assert lines[-2] == ("surrobench: warning: 30 more skipped log lines not shown (50 in all; "
+                         "`surrobench logs PATH` counts them by kind)")
+    assert lines[-1] == f"surrobench fit: error: logs: {path} holds no run records (every line skipped, or none there)"
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_endless_line_is_skipped_in_bounded_memory(tmp_path):
     import tracemalloc
 

@@ -129,6 +129,8 @@ BAD = {
     "label-twice": lambda d, t: (["--benchmark", str(d), "--optimizers", "random,random=nsga2"],
                                  "'random' is given twice"),
     "bad-label": lambda d, t: (["--benchmark", str(d), "--optimizers", "a.b=nsga2"], "is not LABEL=NAME"),
+    "empty-optimizers": lambda d, t: (["--benchmark", str(d), "--optimizers", ""],
+                                      "--optimizers: expected comma-separated optimizer names"),
 }
 
 

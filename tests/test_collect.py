@@ -390,3 +390,17 @@ def test_collect_called_in_process_gives_the_callers_signal_handlers_back(tmp_pa
         for sig, handler in before.items():
             signal.signal(sig, handler)
     assert len(list(iter_records(tmp_path / "digits"))) == 1
+
+
+@pytest.mark.parametrize("device, words", [
+    ("tpu", "device: expected cpu, cuda, cuda:N or mps, got 'tpu'"),
+    ("meta", "device: expected cpu, cuda, cuda:N or mps, got 'meta'"),
+])
+def test_a_bad_device_is_one_line_before_any_output_folder(tmp_path, capsys, device, words):
+    from surrobench.cli import main
+
+    rc = main(["collect", "--dataset", "digits", "--n-configs", "1", "--epochs", "1", "--device", device,
+               "--out", str(tmp_path / "logs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"surrobench collect: error: {words}\n"
+    assert not (tmp_path / "logs").exists()

@@ -342,6 +342,8 @@ def test_optimizer_specs_read_labels_and_settings():
     assert len(every) == 9 and every["moasha"] == ("moasha", {"eta": 4}) and every["random"] == ("random", {})
     for text, assignments, message in [
         ("random,random", [], "'random' is given twice"),
+        ("", [], "expected comma-separated optimizer names (see --list), got ''"),  # given, but empty: not all nine
+        (" , ", [], "expected comma-separated optimizer names (see --list), got ' , '"),
         ("=nsga2", [], "is not LABEL=NAME"),
         ("x y=nsga2", [], "is not LABEL=NAME"),
         ("a=", [], "is not LABEL=NAME"),

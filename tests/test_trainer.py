@@ -195,6 +195,9 @@ def test_invalid_input_raises_before_training(monkeypatch, kwargs, message):
 
 def test_choose_device():
     assert choose_device("cpu").type == "cpu"
+    for bad in ("tpu", "meta", "cuda:x", "", 3.5):  # torch's own error (or a device no run can train on): one line
+        with pytest.raises(ValueError, match=r"device: expected cpu, cuda, cuda:N or mps, got "):
+            choose_device(bad)
     if not torch.cuda.is_available():
         assert choose_device().type in ("cpu", "mps")
         with pytest.raises(ValueError, match="CUDA is not available"):

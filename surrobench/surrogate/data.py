@@ -99,6 +99,8 @@ def load_run_data(path: str | os.PathLike, dataset: str | None = None) -> RunDat
     """The usable runs under ``path`` (a logs file or directory) for one dataset."""
     records = [r for r in iter_records(path)]
     datasets = Counter(r.get("dataset") for r in records)
+    if not records:
+        raise ValueError(f"logs: {path} holds no run records (every line skipped, or none there)")
     if dataset is None:
         if len(datasets) != 1:
             found = ", ".join(f"{d} ({n} runs)" for d, n in sorted(datasets.items(), key=str)) or "none"

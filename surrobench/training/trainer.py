@@ -39,7 +39,12 @@ EVAL_ACTIVATION_BUDGET = 256 * 2**20  # bytes of the largest activation per eval
 def choose_device(preferred: str | torch.device | None = None) -> torch.device:
     """``preferred`` if given, else CUDA, then Apple MPS, then the CPU."""
     if preferred is not None:
-        dev = torch.device(preferred)
+        try:
+            dev = torch.device(preferred)
+        except (RuntimeError, TypeError, ValueError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device: expected cpu, cuda, cuda:N or mps, got {preferred!r}")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device: {preferred!r} requested but CUDA is not available")
         if dev.type == "mps" and not torch.backends.mps.is_available():
