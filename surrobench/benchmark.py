@@ -568,7 +568,11 @@ def shipped_surrogates() -> dict[str, Path]:
 def resolve_surrogate(path_or_name: str | os.PathLike) -> str:
     """The path of a surrogate given as a directory, an archive or a shipped name
     (``"flowers17"``, ``"flowers17-cpu"``, ``"digits"``: see :func:`shipped_surrogates`)."""
-    text = os.fspath(path_or_name)
+    try:
+        text = os.fspath(path_or_name)
+    except TypeError:
+        raise ValueError(f"surrogate: expected a path or a shipped name (str), got {type(path_or_name).__name__} "
+                         f"{path_or_name!r:.60}") from None
     if isinstance(text, bytes):
         raise ValueError("path_or_archive: must be a str or path, not bytes")
     if not os.path.exists(text) and "/" not in text and os.sep not in text and not text.endswith((".tar.gz", ".tgz")):

@@ -29,6 +29,7 @@ import os
 import platform
 import time
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -52,6 +53,7 @@ __all__ = ["Results", "compare", "resolve_optimizers", "check_settings", "write_
 DAY = 24 * 3600.0
 # Ceilings (documented in the README); MAX_WORKERS, MAX_BUDGET_SECONDS and MAX_EVALUATIONS are the simulator's.
 MAX_SEEDS = 1000
+MAX_GRID = 100_000  # points of the hypervolume-over-time grid
 MAX_WORKER_COUNTS = 64
 MAX_CELL_BYTES = 1 << 30  # a stored cell's arrays, unpacked (a day of 1024 workers is far less)
 # Relative cost of one run per optimizer (24 simulated hours, one worker: the mean CPU seconds of the
@@ -166,15 +168,39 @@ def load_benchmark(spec):
     return spec
 
 
-def _at_most(values: Iterable, most: int, name: str, what: str) -> list:
+def as_seeds(seeds: Iterable[int]) -> list[int]:
+    """The run seeds of a comparison or a validation study as a list: 1..``MAX_SEEDS`` distinct
+    ints >= 0. An int alone is refused: the CLI's ``--seeds 3`` means three seeds, so ``3`` here
+    would be ambiguous.
+
+    >>> as_seeds(range(3))
+    [0, 1, 2]
+    >>> as_seeds([4, 4])
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds: 4 is given twice (a seed's runs are the same every time)
+    """
+    if is_int(seeds):
+        raise ValueError(f"seeds: expected the seeds themselves, e.g. range({int(seeds)}) or [{int(seeds)}], "
+                         f"got the int {int(seeds)}")
+    seeds = [as_int(s, "seeds", low=0) for s in _at_most(seeds, MAX_SEEDS, "seeds", "seeds", one_int=False)]
+    twice = next((s for s, n in Counter(seeds).items() if n > 1), None)
+    if twice is not None:
+        raise ValueError(f"seeds: {twice} is given twice (a seed's runs are the same every time)")
+    return seeds
+
+
+def _at_most(values: Iterable, most: int, name: str, what: str, *, one_int: bool = True) -> list:
     """The first values of an iterable, refused if it is empty or longer than ``most`` (read lazily:
-    ``range(10**20)`` is refused, not materialised)."""
+    ``range(10**20)`` is refused, not materialised). ``one_int``: the caller takes an int alone too
+    (the message says so)."""
     try:
         if isinstance(values, (str, bytes)):
             raise TypeError
         head = list(itertools.islice(values, most + 1))
     except TypeError:
-        raise ValueError(f"{name}: expected an int or an iterable of ints, got {values!r:.60}") from None
+        expected = "an int or an iterable of ints" if one_int else "an iterable of ints"
+        raise ValueError(f"{name}: expected {expected}, got {values!r:.60}") from None
     if not 1 <= len(head) <= most:
         raise ValueError(f"{name}: expected 1..{most} {what}, got {'more' if head else 'none'}")
     return head
@@ -381,13 +407,17 @@ def compare(
     overhead = as_overhead(overhead)
     workers = _at_most([n_workers] if is_int(n_workers) else n_workers, MAX_WORKER_COUNTS, "n_workers", "worker counts")
     workers = [as_int(w, "n_workers", low=1, high=MAX_WORKERS) for w in workers]
-    seeds = [as_int(s, "seeds", low=0) for s in _at_most([seeds] if is_int(seeds) else seeds, MAX_SEEDS, "seeds", "seeds")]
+    seeds = as_seeds(seeds)
     n_jobs = as_int(n_jobs, "n_jobs", low=1, high=MAX_JOBS)
+    n_grid = as_int(n_grid, "n_grid", low=2, high=MAX_GRID)
     if resume and cells_dir is None:
         raise ValueError("resume: needs cells_dir, the folder where the cells were stored")
     opts = resolve_optimizers(optimizers)
     store = None if cells_dir is None else check_writable_dir(cells_dir, "cells_dir")
     bench = load_benchmark(benchmark)
+    if not callable(getattr(bench, "problem", None)) or not callable(getattr(bench, "answer", None)):
+        raise ValueError(f"benchmark: expected a benchmark (problem(), answer()), a surrogate path or name, or None; "
+                         f"got {type(benchmark).__name__} {benchmark!r:.60}")
     check_settings(opts, bench.problem(n_workers=workers[0], budget=budget))
     describe = bench.describe() if callable(getattr(bench, "describe", None)) else {}  # the key of stored cells
     if store is not None and not describe:

@@ -115,6 +115,8 @@ def time_grid(t_min: float, t_max: float, n: int = 200) -> np.ndarray:
     """A logarithmic time grid from ``t_min`` to ``t_max`` (both > 0)."""
     if not (0 < t_min < t_max):
         raise ValueError(f"time grid: need 0 < t_min < t_max, got {t_min}, {t_max}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"time grid: need an int n >= 2 (the grid ends at t_max), got {n!r}")
     return np.geomspace(t_min, t_max, n)
 
 

@@ -624,16 +624,14 @@ def validate(
     deterministic), so an interrupted study saves its runs, not its fits.
     Everything that can be refused is refused before anything is fitted or run.
     """
-    from .compare import blas_kernels, check_settings, resolve_optimizers
+    from .compare import as_seeds, blas_kernels, check_settings, resolve_optimizers
     from .logged import SetBenchmark, check_fits, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
     from .surrogate.noise import check_noise
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    seeds = as_seeds(seeds)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 5:
         raise ValueError(f"folds: grouped K-fold needs K >= 5, got {folds!r}")
     if grid not in GRIDS:

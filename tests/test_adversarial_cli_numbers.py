@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from surrobench import compare as compare_mod
 from surrobench import simulator
+from surrobench import validate as validate_mod
 from surrobench.cli import build_parser, main
 from surrobench.training import collect as collect_mod
 
@@ -116,7 +117,14 @@ def test_collect_n_configs_past_the_ceiling_exits_2_before_planning(tmp_path, ca
     (lambda: compare_mod.compare(None, ["random"], n_workers=10**20), "n_workers: must be an int in 1..1024"),
     (lambda: compare_mod.compare(None, ["random"], n_workers=range(10**6)), "n_workers: expected 1..64"),
     (lambda: compare_mod.compare(None, ["random"], n_jobs=10**6), "n_jobs: must be an int in 1..256"),
-    (lambda: compare_mod.compare(None, ["random"], seeds="abc"), "seeds: expected an int or an iterable"),
+    (lambda: compare_mod.compare(None, ["random"], seeds="abc"), "seeds: expected an iterable of ints, got 'abc'"),
+    (lambda: compare_mod.compare(None, ["random"], seeds=3), r"seeds: expected the seeds themselves, e.g. range\(3\) "
+                                                           r"or \[3\], got the int 3"),
+    (lambda: compare_mod.compare(None, ["random"], seeds=[2, 0, 2]), "seeds: 2 is given twice"),
+    (lambda: compare_mod.compare(None, ["random"], n_grid=1), "n_grid: must be an int in 2..100000, got 1"),
+    (lambda: compare_mod.compare(3, ["random"]), "benchmark: expected a benchmark .problem.., answer..., a "
+                                                 "surrogate path or name, or None; got int 3"),
+    (lambda: validate_mod.validate("no-logs", seeds=5), r"seeds: expected the seeds themselves, e.g. range\(5\)"),
     (lambda: collect_mod.plan_items(0, 10**20), "n_configs: must be an int in 0..100000"),
     (lambda: collect_mod.plan_items(0, 5, n_replicates=10**9), "n_replicates: must be an int in 1..100"),
     (lambda: collect_mod.plan_items(-1, 5), "plan_seed: must be an int in 0..4294967295"),

@@ -324,6 +324,9 @@ def test_shipped_surrogates_load_by_default_and_by_name():
     check_contract(bench, default_config(), seed=2)
     with pytest.raises(ValueError, match="neither a path nor a shipped surrogate .shipped: digits, flowers17"):
         surrobench.load("mnist")
+    for wrong in (3, b"flowers17", ["flowers17"]):
+        with pytest.raises(ValueError, match="surrogate: expected a path or a shipped name|not bytes"):
+            surrobench.load(wrong)
     for archive in shipped.values():
         sha = archive.with_name(archive.name + ".sha256")
         assert sha.is_file(), f"{archive.name} is shipped without its .sha256"

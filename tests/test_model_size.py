@@ -10,6 +10,7 @@ from hypothesis import given
 
 import surrobench.benchmark
 import surrobench.cli
+import surrobench.compare
 import surrobench.model_size
 import surrobench.optimizers.moasha
 import surrobench.space
@@ -94,7 +95,7 @@ def test_invalid_config_refused():
 
 
 @pytest.mark.parametrize("module", [surrobench.space, surrobench.model_size, surrobench.benchmark,
-                                    surrobench.optimizers.moasha, surrobench.optimizers, surrobench.cli],
+                                    surrobench.optimizers.moasha, surrobench.optimizers, surrobench.cli, surrobench.compare],
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)
