@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--markdown", action="store_true",
                    help="print only the rows that compare drawn runs with logged ones, as a markdown table")
     q.add_argument("--parity", metavar="PNG", help="also write the parity plot (predicted vs measured) to this file")
+    q.add_argument("--against", metavar="SURROGATE",
+                   help="print this card beside another surrogate's (a path or a shipped name): is a refit on "
+                        "grown logs worth publishing? (with --markdown: as markdown tables)")
 
     pb = sub.add_parser("publish", help="verify a surrogate directory and pack it as NAME.tar.gz plus NAME.tar.gz.sha256")
     pb.add_argument("directory")
@@ -758,11 +761,15 @@ def cmd_quality(args) -> int:
     import json
     from pathlib import Path
 
-    from .surrogate import format_card, format_summary, load_surrogate
+    from .surrogate import format_card, format_comparison, format_summary, load_surrogate
 
     from .benchmark import resolve_surrogate
 
     surrogate = load_surrogate(resolve_surrogate(args.path))
+    if args.against is not None:
+        if args.json:
+            raise ValueError("quality: --json prints one card; --against compares two (drop one of them)")
+        other = load_surrogate(resolve_surrogate(args.against))
     if args.parity:  # first, so that a failure is the only output
         if not surrogate.parity_png:
             raise ValueError(f"{args.path} holds no parity plot")
@@ -772,7 +779,10 @@ def cmd_quality(args) -> int:
             raise ValueError(f"parity: cannot write {args.parity}: {exc.strerror or exc}") from None
     if args.json and args.markdown:
         raise ValueError("quality: --json and --markdown print different things; pick one")
-    if args.json:
+    if args.against is not None:  # the other card is A (e.g. the shipped one), this one B (e.g. a refit)
+        print(format_comparison(other.manifest, surrogate.manifest, name_a=str(args.against), name_b=str(args.path),
+                                markdown=args.markdown), end="")
+    elif args.json:
         print(json.dumps(surrogate.quality, indent=1))
     elif args.markdown:
         print(format_summary(surrogate.quality), end="")

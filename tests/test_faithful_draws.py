@@ -468,3 +468,43 @@ def test_a_clock_on_a_schema_1_base_survives_saving(tmp_path):
     x = _x(20, 8)
     np.testing.assert_allclose(loaded.runtime.predict(x)[0], s.runtime.predict(x)[0], rtol=1e-6)
     assert loaded.manifest["schema_version"] == 2
+
+
+def test_quality_against_puts_two_cards_side_by_side(capsys):
+    """`surrobench quality B --against A`: each card's own numbers, B - A for the held-out rows and
+    |gap B| - |gap A| for the drawn-against-logged ones; a row one card lacks is n/a."""
+    import copy
+
+    import surrobench
+    from surrobench.cli import main
+    from surrobench.surrogate import format_comparison
+
+    shipped = surrobench.load().surrogate.manifest
+    card = shipped["quality"]
+    assert main(["quality", "flowers17", "--against", "flowers17-cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("A = flowers17-cpu: ") and "\nB = flowers17: " in out
+    assert "clocks of different devices: A cpu:AMD EPYC" in out  # the curves are the same, the clocks not
+    tau = f"{card['final_val_error']['kendall_tau']:.3f}"
+    rows = {line.rsplit(None, 3)[0].strip(): line.split()[-3:] for line in out.splitlines() if line.startswith("  ")}
+    assert rows["final-epoch validation error, Kendall tau"] == [tau, tau, "+0.000"]
+
+    better = copy.deepcopy(shipped)
+    better["quality"]["final_val_error"]["kendall_tau"] += 0.05
+    better["quality"]["seed_noise"]["surrogate_sd"] = card["seed_noise"]["measured_sd"]  # no gap left
+    del better["quality"]["draws"]["early_cut"]  # a card written before the row existed
+    text = format_comparison(shipped, better, name_a="old", name_b="new")
+    lines = {line.rsplit(None, 3)[0].strip(): line.split()[-3:] for line in text.splitlines() if line.startswith("  ")}
+    assert lines["final-epoch validation error, Kendall tau"] == [tau, f"{card['final_val_error']['kendall_tau'] + 0.05:.3f}",
+                                                                  "+0.050"]
+    gap = card["seed_noise"]["surrogate_sd"] - card["seed_noise"]["measured_sd"]
+    assert lines["between-seed sd of final error"] == [f"{gap:+.4f}", "+0.0000", f"{-abs(gap):+.4f}"]
+    assert lines["best 5 % of runs in the best third at epoch 3 (share)"][1:] == ["n/a", "n/a"]
+    md = format_comparison(shipped, better, markdown=True)
+    assert "| held out (higher is better; MAE lower) | A | B | B - A |" in md
+    assert "| final-epoch validation error, Kendall tau | " + tau in md
+
+    for argv in (["quality", "--against", "flowers17", "--json"], ["quality", "--against", "no-such-surrogate"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err

@@ -17,7 +17,7 @@ from .files import SurrogateFileError, load_surrogate, publish, save_surrogate, 
 from .fit import GRIDS
 from .model import Surrogate
 from .noise import NoiseModel
-from .quality import format_card, format_summary
+from .quality import format_card, format_comparison, format_summary
 
 __all__ = [
     "fit_surrogate",
@@ -28,6 +28,7 @@ __all__ = [
     "unpack_archive",
     "format_card",
     "format_summary",
+    "format_comparison",
     "Surrogate",
     "NoiseModel",
     "SurrogateFileError",

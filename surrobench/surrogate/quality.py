@@ -26,6 +26,7 @@ __all__ = [
     "distribution",
     "format_card",
     "format_summary",
+    "format_comparison",
     "verdict",
     "parity_png",
     "DIST_ROWS",
@@ -471,6 +472,126 @@ def format_summary(card: dict[str, Any]) -> str:
     ]
     lines = ["| quality card | drawn | logged |", "|---|---|---|"]
     lines += [f"| {label} | {drawn} | {logged} |" for label, drawn, logged in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _at(entry: dict[str, Any], side: str, epoch: int) -> float | None:
+    """``entry[side]`` at ``epoch`` (of ``entry["epochs"]``), or None where the card lacks it."""
+    at = dict(zip(entry.get("epochs") or [], entry.get(side) or []))
+    value = at.get(epoch)
+    return None if value is None else float(value)
+
+
+def _get(card: dict[str, Any], *path: str | int) -> Any:
+    """``card[path[0]][path[1]]...``, or None where any step is missing."""
+    for step in path:
+        try:
+            card = card[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return card
+
+
+# (label, how to read it off a card, digits) of the held-out rows of format_comparison
+_FIDELITY_ROWS = (
+    ("final-epoch validation error, Kendall tau", lambda c: _get(c, "final_val_error", "kendall_tau"), 3),
+    ("final-epoch validation error, R2", lambda c: _get(c, "final_val_error", "r2"), 3),
+    ("final-epoch validation error, MAE", lambda c: _get(c, "final_val_error", "mae"), 4),
+    ("all 25 epochs, Kendall tau", lambda c: _get(c, "all_epochs_val_error", "kendall_tau"), 3),
+    ("best 20 % of configs, Kendall tau", lambda c: _get(c, "top20_final_val_error", "kendall_tau"), 3),
+    ("learns vs stays at chance, AUC", lambda c: _get(c, "learns_vs_chance", "auc"), 3),
+    ("surrogate vs a rerun, final epoch, Kendall tau",
+     lambda c: _get(c, "noise_ceiling", "surrogate", "final_val_error", "kendall_tau"), 3),
+    ("rerun vs rerun (the ceiling: the logs, not the fit)",
+     lambda c: _get(c, "noise_ceiling", "rerun", "final_val_error", "kendall_tau"), 3),
+    ("runtime of a 25-epoch run, R2 on log10 seconds", lambda c: _get(c, "runtime", "seconds", "r2"), 3),
+)
+
+# (label, drawn, logged, digits) of the drawn-against-logged rows: each a gap, nearer 0 is better
+_GAP_ROWS = (
+    ("between-seed sd of final error", lambda c: _get(c, "seed_noise", "surrogate_sd"),
+     lambda c: _get(c, "seed_noise", "measured_sd"), 4),
+    ("the same, best third of the replicated learners",
+     lambda c: _get(c, "seed_noise", "by_final_error", "surrogate_sd", 0),
+     lambda c: _get(c, "seed_noise", "by_final_error", "measured_sd", 0), 4),
+    ("replicated configs whose seeds disagree about learning (share)",
+     lambda c: _share(_get(c, "draws", "flips", "drawn"), _get(c, "draws", "flips", "n_replicated")),
+     lambda c: _share(_get(c, "draws", "flips", "measured"), _get(c, "draws", "flips", "n_replicated")), 3),
+    ("best 1 % of runs' validation error at epoch 3", lambda c: _at(_get(c, "draws", "tails") or {}, "drawn", 3),
+     lambda c: _at(_get(c, "draws", "tails") or {}, "logged", 3), 3),
+    ("the same at epoch 25", lambda c: _at(_get(c, "draws", "tails") or {}, "drawn", 25),
+     lambda c: _at(_get(c, "draws", "tails") or {}, "logged", 25), 3),
+    ("learning runs that end > 0.02 worse than at epoch 13 (share)",
+     lambda c: _at(_get(c, "draws", "dips") or {}, "drawn", 13),
+     lambda c: _at(_get(c, "draws", "dips") or {}, "logged", 13), 3),
+    ("the same at epoch 19", lambda c: _at(_get(c, "draws", "dips") or {}, "drawn", 19),
+     lambda c: _at(_get(c, "draws", "dips") or {}, "logged", 19), 3),
+    ("the same, best third of them, at epoch 13", lambda c: _at(_get(c, "draws", "dips_best") or {}, "drawn", 13),
+     lambda c: _at(_get(c, "draws", "dips_best") or {}, "logged", 13), 3),
+    ("best 5 % of runs in the best third at epoch 3 (share)",
+     lambda c: _at(_get(c, "draws", "early_cut") or {}, "drawn", 3),
+     lambda c: _at(_get(c, "draws", "early_cut") or {}, "logged", 3), 3),
+)
+
+
+def _share(count: Any, total: Any) -> float | None:
+    return None if count is None or not total else float(count) / float(total)
+
+
+def _signed(v: float | None, digits: int) -> str:
+    return "n/a" if v is None else f"{v:+.{digits}f}"
+
+
+def format_comparison(a: dict[str, Any], b: dict[str, Any], *, name_a: str = "A", name_b: str = "B",
+                      markdown: bool = False) -> str:
+    """Two surrogates' quality cards side by side (``a`` and ``b`` are manifests, e.g. the shipped
+    surrogate and a refit on grown logs), for deciding whether a refit is worth publishing.
+
+    Held-out rows (Kendall tau, R2, MAE, AUC, the noise ceiling, the clock's R2) show each card's
+    value and ``b - a``. Drawn-against-logged rows (seed sd, flips, the best 1 %, dips, what an
+    early cut keeps) show each card's gap, drawn minus logged, and ``|gap b| - |gap a|`` (negative:
+    ``b``'s draws are nearer its logs). Each card was measured on its own logs: where the logs grew,
+    part of a change is the new runs, not the refit; and a card moves a little with the seed of its
+    folds alone (``surrobench fit --seed``), so compare a change with that before reading it as one.
+    A row one card lacks (written by an older surrobench) shows ``n/a``.
+    """
+    qa, qb = a.get("quality") or {}, b.get("quality") or {}
+    if not qa or not qb:
+        raise ValueError(f"quality: {name_a if not qa else name_b} has no quality card")
+
+    def logs(m: dict[str, Any], q: dict[str, Any]) -> str:
+        runs = _get(m, "training_data", "n_runs") or q.get("n_runs")
+        configs = _get(m, "training_data", "n_configs") or q.get("n_configs")
+        return f"{runs} runs, {configs} configs, data sha256 {str(_get(m, 'training_data', 'sha256'))[:16]}"
+
+    head = [f"A = {name_a}: {logs(a, qa)}", f"B = {name_b}: {logs(b, qb)}",
+            "each card is measured on its own logs (5-fold CV grouped by config), and moves a little with the "
+            "seed of its folds alone"]
+    if _get(qa, "runtime", "device") != _get(qb, "runtime", "device"):
+        head.append(f"clocks of different devices: A {_get(qa, 'runtime', 'device')}, B {_get(qb, 'runtime', 'device')}")
+    rows = []
+    for label, read, digits in _FIDELITY_ROWS:
+        va, vb = read(qa), read(qb)
+        delta = None if va is None or vb is None else vb - va
+        rows.append((label, _fmt(va, digits), _fmt(vb, digits), _signed(delta, digits)))
+    gaps = []
+    for label, drawn, logged, digits in _GAP_ROWS:
+        ga = None if drawn(qa) is None or logged(qa) is None else drawn(qa) - logged(qa)
+        gb = None if drawn(qb) is None or logged(qb) is None else drawn(qb) - logged(qb)
+        delta = None if ga is None or gb is None else abs(gb) - abs(ga)
+        gaps.append((label, _signed(ga, digits), _signed(gb, digits), _signed(delta, digits)))
+    titles = ("held out (higher is better; MAE lower)", "B - A"), ("drawn - logged (nearer 0 is better)", "|B| - |A|")
+    if markdown:
+        lines = [f"- {h}" for h in head]
+        for (title, change), table in zip(titles, (rows, gaps)):
+            lines += ["", f"| {title} | A | B | {change} |", "|---|---|---|---|"]
+            lines += [f"| {' | '.join(r)} |" for r in table]
+        return "\n".join(lines) + "\n"
+    width = max(len(r[0]) for r in rows + gaps) + 2
+    lines = list(head)
+    for (title, change), table in zip(titles, (rows, gaps)):
+        lines += ["", f"{title:<{width}}{'A':>9}{'B':>9}{change:>11}"]
+        lines += [f"  {r[0]:<{width - 2}}{r[1]:>9}{r[2]:>9}{r[3]:>11}" for r in table]
     return "\n".join(lines) + "\n"
 
 
