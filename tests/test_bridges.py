@@ -46,6 +46,13 @@ def test_configspace_json_round_trips(tmp_path):
     back = CS.ConfigurationSpace.from_json(tmp_path / "space.json")
     assert back == to_configspace()
     assert "n_conv_l" in text and '"log": true' in text
+    (tmp_path / "file").write_text("keep")
+    with pytest.raises(ValueError, match="path: cannot write .*file/space.json"):  # one line, nothing lost
+        to_configspace_json(tmp_path / "file" / "space.json")
+    assert (tmp_path / "file").read_text() == "keep"
+    for seed in ("a", -1, 2**32, 1.5):
+        with pytest.raises(ValueError, match="seed: must be an int in 0..4294967295"):
+            to_configspace(seed=seed)
 
 
 def test_inactive_key_in_a_configuration_is_still_refused():
@@ -145,6 +152,8 @@ def test_optuna_bad_settings():
         OptunaSampler(Problem(TASK), sampler=optuna.samplers.TPESampler(seed=0))
     with pytest.raises(ValueError, match="search_space"):
         OptunaSampler(Problem(TASK), search_space="tree")
+    with pytest.raises(ValueError, match="sampler_settings must map the sampler's keyword arguments to values, got str 'x'"):
+        OptunaSampler(Problem(TASK), sampler_settings="x")
     opt = OptunaSampler(Problem(TASK), seed=0)
     other = OptunaSampler(Problem(TASK), seed=0)
     job = other.ask()

@@ -19,6 +19,7 @@ import os
 from typing import Any, Mapping
 
 from .. import space
+from .._numbers import as_int
 
 __all__ = ["to_configspace", "to_configspace_json", "to_configuration"]
 
@@ -37,6 +38,8 @@ def _import():
 def to_configspace(*, seed: int | None = None, name: str = "surrobench") -> Any:
     """The 13 hyperparameters and their depth conditions as a ``ConfigSpace.ConfigurationSpace``."""
     CS = _import()
+    if seed is not None:
+        seed = as_int(seed, "seed", low=0, high=2**32 - 1)
     cs = CS.ConfigurationSpace(name=name, seed=seed)
     hps = {}
     for hp in space.HYPERPARAMETERS:
@@ -61,8 +64,11 @@ def to_configspace_json(path: str | os.PathLike | None = None, *, indent: int = 
     to_configspace().to_json(buffer, indent=indent)
     text = buffer.getvalue()
     if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise ValueError(f"path: cannot write {path}: {exc.strerror or exc}") from None
     return text
 
 

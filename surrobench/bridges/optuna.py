@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -129,6 +129,9 @@ class OptunaSampler:
         self.problem = problem
         self.seed = seed
         self.sampler = sampler
+        if sampler_settings is not None and not isinstance(sampler_settings, Mapping):
+            raise ValueError("OptunaSampler: sampler_settings must map the sampler's keyword arguments to values, "
+                             f"got {type(sampler_settings).__name__} {sampler_settings!r:.60}")
         self.sampler_settings = dict(sampler_settings or {})
         self.epoch = problem.max_epoch if epoch is None else epoch
         if isinstance(self.epoch, bool) or not isinstance(self.epoch, (int, np.integer)) or not (
