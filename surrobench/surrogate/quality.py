@@ -507,30 +507,29 @@ _FIDELITY_ROWS = (
     ("runtime of a 25-epoch run, R2 on log10 seconds", lambda c: _get(c, "runtime", "seconds", "r2"), 3),
 )
 
-# (label, drawn, logged, digits) of the drawn-against-logged rows: each a gap, nearer 0 is better
+_SD = {"drawn": "surrogate_sd", "logged": "measured_sd"}  # the seed-noise entries' names of the two sides
+_FLIPS = {"drawn": "drawn", "logged": "measured"}
+
+
+def _epoch_row(key: str, epoch: int):
+    """A row read off ``draws[key]`` at ``epoch``, for either side."""
+    return lambda c, side: _at(_get(c, "draws", key) or {}, side, epoch)
+
+
+# (label, how to read it off a card for the side "drawn" or "logged", digits) of the drawn-against-logged
+# rows of format_comparison: each a gap, nearer 0 is better
 _GAP_ROWS = (
-    ("between-seed sd of final error", lambda c: _get(c, "seed_noise", "surrogate_sd"),
-     lambda c: _get(c, "seed_noise", "measured_sd"), 4),
+    ("between-seed sd of final error", lambda c, side: _get(c, "seed_noise", _SD[side]), 4),
     ("the same, best third of the replicated learners",
-     lambda c: _get(c, "seed_noise", "by_final_error", "surrogate_sd", 0),
-     lambda c: _get(c, "seed_noise", "by_final_error", "measured_sd", 0), 4),
+     lambda c, side: _get(c, "seed_noise", "by_final_error", _SD[side], 0), 4),
     ("replicated configs whose seeds disagree about learning (share)",
-     lambda c: _share(_get(c, "draws", "flips", "drawn"), _get(c, "draws", "flips", "n_replicated")),
-     lambda c: _share(_get(c, "draws", "flips", "measured"), _get(c, "draws", "flips", "n_replicated")), 3),
-    ("best 1 % of runs' validation error at epoch 3", lambda c: _at(_get(c, "draws", "tails") or {}, "drawn", 3),
-     lambda c: _at(_get(c, "draws", "tails") or {}, "logged", 3), 3),
-    ("the same at epoch 25", lambda c: _at(_get(c, "draws", "tails") or {}, "drawn", 25),
-     lambda c: _at(_get(c, "draws", "tails") or {}, "logged", 25), 3),
-    ("learning runs that end > 0.02 worse than at epoch 13 (share)",
-     lambda c: _at(_get(c, "draws", "dips") or {}, "drawn", 13),
-     lambda c: _at(_get(c, "draws", "dips") or {}, "logged", 13), 3),
-    ("the same at epoch 19", lambda c: _at(_get(c, "draws", "dips") or {}, "drawn", 19),
-     lambda c: _at(_get(c, "draws", "dips") or {}, "logged", 19), 3),
-    ("the same, best third of them, at epoch 13", lambda c: _at(_get(c, "draws", "dips_best") or {}, "drawn", 13),
-     lambda c: _at(_get(c, "draws", "dips_best") or {}, "logged", 13), 3),
-    ("best 5 % of runs in the best third at epoch 3 (share)",
-     lambda c: _at(_get(c, "draws", "early_cut") or {}, "drawn", 3),
-     lambda c: _at(_get(c, "draws", "early_cut") or {}, "logged", 3), 3),
+     lambda c, side: _share(_get(c, "draws", "flips", _FLIPS[side]), _get(c, "draws", "flips", "n_replicated")), 3),
+    ("best 1 % of runs' validation error at epoch 3", _epoch_row("tails", 3), 3),
+    ("the same at epoch 25", _epoch_row("tails", 25), 3),
+    ("learning runs that end > 0.02 worse than at epoch 13 (share)", _epoch_row("dips", 13), 3),
+    ("the same at epoch 19", _epoch_row("dips", 19), 3),
+    ("the same, best third of them, at epoch 13", _epoch_row("dips_best", 13), 3),
+    ("best 5 % of runs in the best third at epoch 3 (share)", _epoch_row("early_cut", 3), 3),
 )
 
 
@@ -575,9 +574,12 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], *, name_a: str = "A"
         delta = None if va is None or vb is None else vb - va
         rows.append((label, _fmt(va, digits), _fmt(vb, digits), _signed(delta, digits)))
     gaps = []
-    for label, drawn, logged, digits in _GAP_ROWS:
-        ga = None if drawn(qa) is None or logged(qa) is None else drawn(qa) - logged(qa)
-        gb = None if drawn(qb) is None or logged(qb) is None else drawn(qb) - logged(qb)
+    def gap(read, card: dict[str, Any]) -> float | None:
+        drawn, logged = read(card, "drawn"), read(card, "logged")
+        return None if drawn is None or logged is None else drawn - logged
+
+    for label, read, digits in _GAP_ROWS:
+        ga, gb = gap(read, qa), gap(read, qb)
         delta = None if ga is None or gb is None else abs(gb) - abs(ga)
         gaps.append((label, _signed(ga, digits), _signed(gb, digits), _signed(delta, digits)))
     titles = ("held out (higher is better; MAE lower)", "B - A"), ("drawn - logged (nearer 0 is better)", "|B| - |A|")
