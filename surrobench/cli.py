@@ -904,12 +904,12 @@ class _Warnings:
     limit = 20
 
     def __init__(self):
-        from .logs import TornLineWarning
-
-        self.skipped_kind, self.skipped, self.hidden = TornLineWarning, 0, 0
+        self.skipped, self.hidden = 0, 0
 
     def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
-        if issubclass(category, self.skipped_kind):
+        from .logs import TornLineWarning  # here, not at start-up: most commands warn of nothing
+
+        if issubclass(category, TornLineWarning):
             self.skipped += 1
             if self.skipped > self.limit:
                 self.hidden += 1

@@ -503,6 +503,8 @@ def test_quality_against_puts_two_cards_side_by_side(capsys):
     md = format_comparison(shipped, better, markdown=True)
     assert "| held out (higher is better; MAE lower) | A | B | B - A |" in md
     assert "| final-epoch validation error, Kendall tau | " + tau in md
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert all(line.replace("\\|", "").count("|") == 5 for line in table)  # four cells each, |B| escaped
 
     for argv in (["quality", "--against", "flowers17", "--json"], ["quality", "--against", "no-such-surrogate"]):
         assert main(argv) == 2

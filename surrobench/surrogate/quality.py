@@ -526,7 +526,7 @@ _GAP_ROWS = (
      lambda c, side: _share(_get(c, "draws", "flips", _FLIPS[side]), _get(c, "draws", "flips", "n_replicated")), 3),
     ("best 1 % of runs' validation error at epoch 3", _epoch_row("tails", 3), 3),
     ("the same at epoch 25", _epoch_row("tails", 25), 3),
-    ("learning runs that end > 0.02 worse than at epoch 13 (share)", _epoch_row("dips", 13), 3),
+    (f"learning runs that end > {DIP_MARGIN} worse than at epoch 13 (share)", _epoch_row("dips", 13), 3),
     ("the same at epoch 19", _epoch_row("dips", 19), 3),
     ("the same, best third of them, at epoch 13", _epoch_row("dips_best", 13), 3),
     ("best 5 % of runs in the best third at epoch 3 (share)", _epoch_row("early_cut", 3), 3),
@@ -573,11 +573,12 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], *, name_a: str = "A"
         va, vb = read(qa), read(qb)
         delta = None if va is None or vb is None else vb - va
         rows.append((label, _fmt(va, digits), _fmt(vb, digits), _signed(delta, digits)))
-    gaps = []
+
     def gap(read, card: dict[str, Any]) -> float | None:
         drawn, logged = read(card, "drawn"), read(card, "logged")
         return None if drawn is None or logged is None else drawn - logged
 
+    gaps = []
     for label, read, digits in _GAP_ROWS:
         ga, gb = gap(read, qa), gap(read, qb)
         delta = None if ga is None or gb is None else abs(gb) - abs(ga)
@@ -586,6 +587,7 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], *, name_a: str = "A"
     if markdown:
         lines = [f"- {h}" for h in head]
         for (title, change), table in zip(titles, (rows, gaps)):
+            change = change.replace("|", "\\|")  # |B| - |A| inside a table cell
             lines += ["", f"| {title} | A | B | {change} |", "|---|---|---|---|"]
             lines += [f"| {' | '.join(r)} |" for r in table]
         return "\n".join(lines) + "\n"
