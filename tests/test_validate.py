@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -758,6 +759,14 @@ def test_validate_separations_tool_prints_each_study(tmp_path, capsys):
     assert header == ["budget", "a", "b", "c", "d"] and row[0] == "10%" and len(row) == 5
     assert tool.main([str(tmp_path / "missing")]) == 2
     assert "final.csv not found" in capsys.readouterr().err
+
+
+def test_validate_separations_tool_takes_a_folder_relative_to_the_repository(capsys, monkeypatch):
+    """As the docs call it, from the repository root (it raised a ValueError on a relative path)."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    tool = _tool("validate_separations")
+    assert tool.main(["docs/results/validate_mapped"]) == 0
+    assert capsys.readouterr().out.startswith("docs/results/validate_mapped (3,596 logged runs, seed noise bank-logged)")
 
 
 def _tool(name: str):

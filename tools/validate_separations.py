@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"validate_separations: {folder}: {exc}", file=sys.stderr)
             return 2
-        shown = folder.relative_to(ROOT) if folder.resolve().is_relative_to(ROOT) else folder
+        shown = folder.resolve().relative_to(ROOT) if folder.resolve().is_relative_to(ROOT) else folder
         print(("\n" if i else "") + f"{describe(Path(shown))}: {args.reference} vs {args.compared}, alpha {args.alpha:g}")
         if table.empty:
             print("  (no budget with both sides, 2 optimizers and 2 seeds)")
