@@ -134,3 +134,28 @@ def test_a_short_profiled_run_prints_its_costliest_functions_and_the_table(capsy
     assert out[head + 5].startswith("one seed (0) per optimizer")  # a header, three functions, then the table
     assert any(line.startswith("random ") for line in out)
     assert out[-1].startswith("benchmark + simulator:") and "not the protocol's nine" in out[-1]
+
+
+def test_moasha_fronts_watches_every_add_without_changing_a_decision(capsys):
+    from toybench import ToyBenchmark
+
+    from surrobench.optimizers import MOASHA
+    from surrobench.optimizers._fronts import Fronts
+    from surrobench.simulator import Budget, simulate
+
+    tool = load_tool("moasha_fronts")
+    add = Fronts.add
+    problem = ToyBenchmark().problem(n_workers=1, budget=Budget(seconds=4 * 3600.0))
+    plain = simulate(ToyBenchmark(), MOASHA(problem, seed=1), problem, seed=2)
+    optimizer = MOASHA(problem, seed=1)
+    table, seen = tool.watch(lambda: simulate(ToyBenchmark(), optimizer, problem, seed=2))
+    assert Fronts.add is add and table.equals(plain)  # put back, and the same jobs
+    rows = tool.rung_rows(optimizer, seen)
+    assert [r["results"] for r in rows] == optimizer.rung_sizes() and rows[0]["results"] > 50
+    assert all(r["to_pool"] + r["entered"] == r["results"] for r in rows)
+    assert rows[0]["entered"] > 0 and rows[0]["changed"] >= 1.0  # an entering result changes its own front at least
+    assert rows[-1]["fronts_end"] == 0 and rows[-1]["entered"] == 0  # nothing is promoted from the top rung
+    assert tool.main(["--benchmark", "toy", "--hours", "4", "--seed", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("MO-ASHA, run 0 of `surrobench compare`, 4 simulated hours, 1 worker, toy: ")
+    assert [line.split()[0] for line in out[2:6]] == ["0", "1", "2", "3"]
