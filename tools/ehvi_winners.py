@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from surrobench.optimizers import OPTIMIZERS, _bo  # noqa: E402
 from surrobench.optimizers._rows import row_key, rows_of  # noqa: E402
+from toybench import benchmark_named  # noqa: E402
 
 PARTS = ("prior", "local", "refine", "fresh")
 
@@ -78,16 +79,6 @@ def watch(counts: collections.Counter) -> None:
     _bo.GPEHVI._propose = wrapped
 
 
-def benchmark(name: str):
-    if name == "toy":
-        from toybench import ToyBenchmark
-
-        return ToyBenchmark()
-    import surrobench
-
-    return surrobench.load(name)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--optimizers", default="msehvi,ehvi")
@@ -107,7 +98,7 @@ def main(argv=None) -> int:
             counts: collections.Counter = collections.Counter()
             watch(counts)
             for seed in range(args.seeds):
-                bench = benchmark(bench_name)
+                bench = benchmark_named(bench_name)
                 problem = bench.problem(n_workers=1, budget=Budget(evaluations=args.evaluations))
                 simulate(bench, OPTIMIZERS[opt](problem, seed=seed, **args.settings), problem, seed=seed)
             for stage in ("below cap", "past cap"):

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from surrobench.optimizers import MOASHA  # noqa: E402
 from surrobench.optimizers._fronts import Fronts  # noqa: E402
+from toybench import benchmark_named  # noqa: E402
 
 
 def watch(run):
@@ -70,16 +71,6 @@ def rung_rows(optimizer: MOASHA, seen: dict) -> list[dict]:
     return rows
 
 
-def benchmark(name: str):
-    if name == "toy":
-        from toybench import ToyBenchmark
-
-        return ToyBenchmark()
-    import surrobench
-
-    return surrobench.load(name)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0, help="the run of `surrobench compare` to repeat (default 0)")
@@ -90,7 +81,7 @@ def main(argv=None) -> int:
 
     from surrobench.simulator import Budget, run_seeds, simulate
 
-    bench = benchmark(args.benchmark)
+    bench = benchmark_named(args.benchmark)
     problem = bench.problem(n_workers=1, budget=Budget(seconds=args.hours * 3600.0))
     opt_seed, bench_seed = run_seeds(args.seed)
     optimizer = MOASHA(problem, seed=opt_seed)
