@@ -924,12 +924,11 @@ class _Warnings:
             self.hidden = 0
 
 
-def _run(args, shown: _Warnings | None = None) -> int:
+def _run(args, shown: _Warnings) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as exc:
-        if shown is not None:
-            shown.close()
+        shown.close()  # the count of hidden warnings before the error line
         print(f"surrobench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -153,7 +153,7 @@ def test_moasha_fronts_watches_every_add_without_changing_a_decision(capsys):
     rows = tool.rung_rows(optimizer, seen)
     assert [r["results"] for r in rows] == optimizer.rung_sizes() and rows[0]["results"] > 50
     assert all(r["to_pool"] + r["entered"] == r["results"] for r in rows)
-    assert rows[0]["entered"] > 0 and rows[0]["changed"] >= 1.0  # an entering result changes its own front at least
+    assert rows[0]["entered"] > 0 and rows[0]["fronts_end"] > 0  # rung 0's top third was peeled into kept fronts
     assert rows[-1]["fronts_end"] == 0 and rows[-1]["entered"] == 0  # nothing is promoted from the top rung
     assert tool.main(["--benchmark", "toy", "--hours", "4", "--seed", "0"]) == 0
     out = capsys.readouterr().out.splitlines()

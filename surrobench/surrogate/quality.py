@@ -438,9 +438,8 @@ def format_draws(draws: dict[str, Any]) -> list[str]:
 
 
 def _pair(entry: dict[str, Any], epochs: tuple[int, ...], side: str, scale: float = 1.0, unit: str = "") -> str:
-    """``entry[side]`` at ``epochs`` (of ``entry["epochs"]``), joined by " / "."""
-    at = dict(zip(entry["epochs"], entry[side]))
-    return " / ".join(f"{_fmt(scale * at[e], 1 if unit else 3)}{unit}" for e in epochs)
+    """``entry[side]`` at ``epochs`` (of ``entry["epochs"]``, see :func:`_at`), joined by " / "."""
+    return " / ".join(f"{_fmt(scale * _at(entry, side, e), 1 if unit else 3)}{unit}" for e in epochs)
 
 
 def format_summary(card: dict[str, Any]) -> str:
