@@ -815,3 +815,77 @@ def test_bank_variant_study_reports_both_surrogate_sides_and_refuses_other_logs(
     assert out.startswith("S (1,234 logged runs, 10 seeds): the shipped bank (oof) and the variant 'level x3, 6 nearest'")
     assert out.rstrip("\n").endswith(text.splitlines()[-1])
     assert tool.main(["--report", str(tmp_path / "none")]) == 2 and tool.main([]) == 2
+
+
+def test_validate_fronts_bands_add_up_to_the_hypervolume():
+    from surrobench.metrics import hypervolume
+
+    tool = _tool("validate_fronts")
+    # f is 0.5 on sizes [3, 5) and 0.3 on [5, 8): areas 0.5, 0.5, 0.7 and 2 x 0.7
+    areas = tool.band_hypervolumes(np.array([3.0, 5.0]), np.array([0.5, 0.3]), np.array([3.0, 4.0, 5.0, 6.0, 8.0]))
+    np.testing.assert_allclose(areas, [0.5, 0.5, 0.7, 1.4])
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 200):
+        size, err = rng.uniform(2.5, 8.5, n), rng.uniform(0.2, 1.1, n)  # some beyond the reference point
+        edges = np.array([min(size.min(), 3.5), 3.5, 4.0, 5.5, 6.0, 8.0])
+        assert tool.band_hypervolumes(size, err, edges).sum() == pytest.approx(
+            hypervolume(np.column_stack([err, size]), ref=(1.0, 8.0)), abs=1e-12)
+    assert not tool.band_hypervolumes(np.array([8.5]), np.array([0.2]), np.array([3.0, 8.0])).any()
+
+
+def test_validate_fronts_splits_level_into_search_and_optimism_by_size():
+    tool = _tool("validate_fronts")
+
+    def job(side, cfg, size, err, epoch=25):
+        return {"epoch": epoch, "val_error": err, "log10_params": size, "side": side, "budget": "10%",
+                "optimizer": "m", "seed": 0, "config_id": cfg}
+
+    # the real run finds a (size 3, 0.6 on the logs) and b (size 5, 0.4); the surrogate side finds a,
+    # drawn 0.5, and c (size 6.5, drawn 0.2 at epoch 9, 0.35 on the logs)
+    runs = pd.DataFrame([job("real", "a", 3.0, 0.6), job("real", "b", 5.0, 0.4),
+                         job("oof", "a", 3.0, 0.5), job("oof", "c", 6.5, 0.2, epoch=9)])
+    logged = np.array([0.6, 0.4, 0.6, 0.35])
+    table = tool.split(runs, logged, edges=(4.0, 6.0)).set_index("band")
+    assert list(table.index) == ["..4", "4-6", "6-8"]
+    # areas: real 0.4/0.4+0.6/2x0.6; the side 0.5/2x0.5/0.5x0.5+1.5x0.8; its logged 0.4/0.8/0.2+0.975
+    np.testing.assert_allclose(table["hv_real"], [0.4, 1.0, 1.2])
+    np.testing.assert_allclose(table["hv"], [0.5, 1.0, 1.45])
+    np.testing.assert_allclose(table["hv_logged"], [0.4, 0.8, 1.175])
+    np.testing.assert_allclose(table["level"], table["search"] + table["optimism"])
+    np.testing.assert_allclose(table["optimism"], [0.1, 0.2, 0.275])
+    # a's gap is at 25 epochs; c, trained 9, makes the side's front from 6.5 on: 1.5 x (0.35 - 0.2)
+    np.testing.assert_allclose(table["part_way"], [0.0, 0.0, 0.225])
+    np.testing.assert_allclose(table["at_25"], [0.1, 0.2, 0.05])
+    [(budget, side, wide)] = tool.summary(table.reset_index(), "level")
+    assert (budget, side) == ("10%", "oof") and wide.loc["m", "total"] == pytest.approx(0.35)
+    with pytest.raises(ValueError, match="edges: expected increasing"):
+        tool.split(runs, logged, edges=(5.0, 4.0))
+    from surrobench.validate import logged_errors
+
+    with pytest.raises(ValueError, match="1 of 4 jobs answer configs the logs do not hold, e.g. b at epoch 25"):
+        tool.logged_column(runs, logged_errors(["a", "c"], np.full((2, 25), 0.5)))
+
+
+def test_validate_fronts_tool_reads_a_study_and_its_logs(tmp_path, capsys):
+    tool = _tool("validate_fronts")
+    digits = FLOWERS_LOGS.parent / "digits"
+    logged = logged_set(digits, "digits")
+    ids = logged.ids[:3]
+    runs = pd.DataFrame([{"epoch": 25, "val_error": 0.3 + 0.1 * k, "log10_params": 4.0 + k, "side": side,
+                          "budget": "10%", "optimizer": "random", "seed": 0, "config_id": cid}
+                         for side in ("real", "oof") for k, cid in enumerate(ids)])
+    study = tmp_path / "study"
+    study.mkdir()
+    runs.to_csv(study / "runs.csv", index=False)
+    meta = {"logs": str(digits), "dataset": "digits", "training_data": logged.data.data_hash}
+    (study / "metadata.json").write_text(json.dumps(meta))
+    assert tool.main([str(study)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{study}: means over 1 seeds") and "budget 10%, oof: optimism" in out
+    assert tool.main([str(study), "--edges", "4,x"]) == 2
+    assert "--edges: expected comma-separated" in capsys.readouterr().err
+    (study / "metadata.json").write_text(json.dumps({**meta, "training_data": "0" * 64}))
+    assert tool.main([str(study)]) == 2
+    assert "are not the logs the study was run on" in capsys.readouterr().err
+    assert tool.main([str(tmp_path / "none")]) == 2
+    assert "runs.csv not found" in capsys.readouterr().err
