@@ -35,6 +35,7 @@ NOISE_TIMES = ("epoch", "log-epoch", "log-epoch-early", "empirical", "bank", "ba
 # here so that the CLI starts without numpy
 NOISE_SIZES = ("shared", "by-error", "by-level")  # surrobench.surrogate.noise.NOISE_SIZES (tested)
 DEFAULT_NOISE_TIME = "auto"  # surrobench.surrogate.noise.DEFAULT_NOISE_TIME (tested)
+CONFIG_NOISES = ("none", "unexplained")  # surrobench.surrogate.noise.CONFIG_NOISES (tested)
 
 logger = logging.getLogger("surrobench")
 
@@ -216,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "surrogates' bank where the logs' reruns allow it; see surrobench fit)")
     va.add_argument("--noise-size", default="shared", choices=NOISE_SIZES,
                     help="the seed noise's size in every fitted surrogate (default: shared; see surrobench fit)")
+    va.add_argument("--config-noise", default="none", choices=CONFIG_NOISES,
+                    help="whether every fitted surrogate's draws add an offset per config for what its models leave "
+                         "unexplained (default: none; see surrobench fit)")
     va.add_argument("--quick", action="store_true", help="a look in minutes: 8 seeds, one 5%% budget, the quick grid")
     va.add_argument("--jobs", type=_int_in(1, "jobs"), default=1, help="runs in parallel (joblib)")
     va.add_argument("--out", default="validation", help="results directory (default: %(default)s)")
@@ -266,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the seed noise's size: one for every config (shared, the default), or one that follows "
                         "the config's final error e as the replicated runs' does, through e(1-e) (by-error) or e "
                         "itself (by-level; see docs/surrogates.md)")
+    f.add_argument("--config-noise", default="none", choices=CONFIG_NOISES,
+                   help="unexplained: every draw also adds an offset curve of its config alone (the same for every "
+                        "seed), sized by what the out-of-fold predictions leave unexplained beyond the seed noise, "
+                        "with the tail map fitted to match; none (the default): the seed noise alone, the draws' "
+                        "order of configs the prediction's (see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")
 
@@ -679,7 +688,8 @@ def cmd_validate(args) -> int:
         try:
             results = validate(
                 logs, dataset=args.dataset, optimizers=names, seeds=range(seeds), budgets=budgets,
-                folds=args.folds, grid=grid, noise_time=args.noise_time, noise_size=args.noise_size, sides=sides,
+                folds=args.folds, grid=grid, noise_time=args.noise_time, noise_size=args.noise_size,
+                config_noise=args.config_noise, sides=sides,
                 n_jobs=args.jobs,
                 on_stage=lambda text: bar().set_postfix_str(text[:60]) if not args.no_progress
                 else logger.info("%s", text), on_task=lambda: bar().update(1), cells_dir=cells_dir, resume=args.resume,
@@ -739,7 +749,7 @@ def cmd_fit(args) -> int:
     surrogate = fit_surrogate(
         args.logs, dataset=args.dataset, device=args.device, seed=args.seed, holdout=args.holdout,
         grid=args.grid, name=args.name, clock_plans=args.clock_plans, noise_time=args.noise_time,
-        noise_size=args.noise_size,
+        noise_size=args.noise_size, config_noise=args.config_noise,
     )
     return _write_surrogate(surrogate, out or Path("build") / "surrogates" / surrogate.name, args)
 

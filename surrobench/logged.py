@@ -184,26 +184,28 @@ def check_fits(logged: LoggedSet, folds: int, *, seed: int = 0, oof: bool = True
 
 
 def fold_surrogates(logged: LoggedSet, folds: int, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
-                    noise_size: str = "shared"):
+                    noise_size: str = "shared", config_noise: str = "none"):
     """``({config_id: fold}, [surrogate of fold k fitted on every other fold])``, folds grouped by config."""
     from .surrogate import fit_models
 
     fold_of_id, masks = fold_runs(logged, folds, seed=seed)
     surrogates = [
         fit_models(logged.data.subset(mask), device=logged.device, seed=seed, grid=grid,
-                   name=f"{logged.dataset}-fold{k}", noise_time=noise_time, noise_size=noise_size)
+                   name=f"{logged.dataset}-fold{k}", noise_time=noise_time, noise_size=noise_size,
+                   config_noise=config_noise)
         for k, mask in enumerate(masks)
     ]
     return fold_of_id, surrogates
 
 
 def half_surrogates(logged: LoggedSet, *, seed: int = 0, grid: str = "default", noise_time: str = DEFAULT_NOISE_TIME,
-                    noise_size: str = "shared"):
+                    noise_size: str = "shared", config_noise: str = "none"):
     """Two surrogates fitted on disjoint halves of the configs (the data-robustness check)."""
     from .surrogate import fit_models
 
     return [fit_models(logged.data.subset(mask), device=logged.device, seed=seed, grid=grid,
-                       name=f"{logged.dataset}-half{'ab'[h]}", noise_time=noise_time, noise_size=noise_size)
+                       name=f"{logged.dataset}-half{'ab'[h]}", noise_time=noise_time, noise_size=noise_size,
+                       config_noise=config_noise)
             for h, mask in enumerate(half_runs(logged, seed=seed))]
 
 

@@ -110,12 +110,12 @@ _CELL_COLUMNS = ("job_id", "trial", "worker", "start", "end", "config_id", "epoc
 def _cell_key(study: Mapping[str, Any], side: str, seconds: float, label: str, cls, settings, seed: int) -> str:
     """What decides one run of a study: the study's identity (logs, fits), the side, the budget's
     seconds, the optimizer (class, label, settings), the seed and the surrobench version. The
-    sides answered by the logs (``real``, ``real_times``) draw no seed noise, so the noise's clock
-    and size are not part of their key: studies that differ only in them share those runs."""
+    sides answered by the logs (``real``, ``real_times``) draw no seed noise, so the noise's clock,
+    size and config noise are not part of their key: studies that differ only in them share those runs."""
     from . import __version__
 
     if side in NOISELESS_SIDES:
-        study = {k: v for k, v in study.items() if k not in ("noise_time", "noise_size")}
+        study = {k: v for k, v in study.items() if k not in ("noise_time", "noise_size", "config_noise")}
     ident = {
         "surrobench": __version__, "study": dict(study), "side": side, "seconds": float(seconds), "label": label,
         "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
@@ -601,6 +601,7 @@ def validate(
     grid: str = "default",
     noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
+    config_noise: str = "none",
     sides: Sequence[str] = DEFAULT_SIDES,
     n_jobs: int = 1,
     seed: int = 0,
@@ -616,7 +617,9 @@ def validate(
     (:data:`~surrobench.surrogate.GRIDS`); ``noise_time`` the process of their seed noise (``"auto"``,
     the default: the shipped surrogates' ``"bank"`` where the logs' reruns can measure it, else ``"epoch"``;
     ``"bank"``, ``"epoch"``, ``"log-epoch"``, ``"log-epoch-early"`` or ``"empirical"``) and ``noise_size`` how its size varies
-    between configs (``"shared"``, ``"by-error"`` or ``"by-level"``; see :mod:`surrobench.surrogate.noise`); ``seed`` the
+    between configs (``"shared"``, ``"by-error"`` or ``"by-level"``; see :mod:`surrobench.surrogate.noise`);
+    ``config_noise`` whether their draws add an offset per config for what the models leave unexplained
+    (``"none"`` or ``"unexplained"``); ``seed`` the
     seed of the folds, the fits and the bootstrap.
     ``cells_dir`` stores every run as it is made and ``resume`` reuses the stored ones (see
     :func:`run_sides`; they are keyed by the logs' content hash, the dataset, the folds, the grid,
@@ -627,7 +630,7 @@ def validate(
     from .compare import as_seeds, blas_kernels, check_settings, resolve_optimizers
     from .logged import SetBenchmark, check_fits, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
-    from .surrogate.noise import check_noise
+    from .surrogate.noise import check_config_noise, check_noise
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
@@ -637,6 +640,7 @@ def validate(
     if grid not in GRIDS:
         raise ValueError(f"grid: unknown grid {grid!r} (known: {', '.join(GRIDS)})")
     check_noise(noise_time, noise_size)
+    check_config_noise(config_noise)
     unknown = [s for s in sides if s not in SIDES]
     if unknown or not sides:
         raise ValueError(f"sides: unknown {', '.join(unknown) or 'none given'} (known: {', '.join(SIDES)})")
@@ -661,7 +665,8 @@ def validate(
 
     stage(f"fitting the in-sample surrogate on {len(logged)} configs ({grid} grid)")
     clock = SurrogateBenchmark(fit_models(logged.data, device=logged.device, seed=seed, grid=grid,
-                                          noise_time=noise_time, noise_size=noise_size), noise=False)
+                                          noise_time=noise_time, noise_size=noise_size, config_noise=config_noise),
+                               noise=False)
     mean_cost = float(full_cost(clock, logged.configs).mean())
     snapper = Snapper(logged.configs)
     built: dict[str, Side] = {}
@@ -673,7 +678,7 @@ def validate(
     if {"oof", "oof_times", "oof_redraw"} & set(sides):
         stage(f"fitting {folds} out-of-fold surrogates")
         routes = routed_surrogates(*fold_surrogates(logged, folds, seed=seed, grid=grid, noise_time=noise_time,
-                                                    noise_size=noise_size))
+                                                    noise_size=noise_size, config_noise=config_noise))
         built["oof"] = Side(SetBenchmark(routes, logged.ids, clock=clock, name="oof", seeds_from=logged.tabular),
                             snapper)
         built["oof_times"] = Side(SetBenchmark(routes, logged.ids, name="oof_times", seeds_from=logged.tabular),
@@ -683,7 +688,7 @@ def validate(
     if {"half_a", "half_b"} & set(sides):
         stage("fitting two surrogates on disjoint halves of the configs")
         for name, s in zip(("half_a", "half_b"), half_surrogates(logged, seed=seed, grid=grid, noise_time=noise_time,
-                                                                 noise_size=noise_size)):
+                                                                 noise_size=noise_size, config_noise=config_noise)):
             built[name] = Side(SurrogateBenchmark(s, noise=True))
     run = {name: built[name] for name in sides}
     seconds = budget_seconds(budgets, len(logged), mean_cost)
@@ -696,6 +701,8 @@ def validate(
     clock_note = {} if noise_time == "epoch" else {"noise_time": noise_time}  # keys of earlier studies unchanged
     if noise_size != "shared":
         clock_note["noise_size"] = noise_size
+    if config_noise != "none":
+        clock_note["config_noise"] = config_noise
     study.update(clock_note)
     runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors,
                                 cells_dir=cells_dir, study=study, resume=resume)

@@ -1297,3 +1297,109 @@ def test_noise_clock_bank_spread_fits_each_column_with_its_bank(monkeypatch, cap
     assert "mapped curve" in lines[0]
     assert lines[2].split()[-6:] == ["0.100", "0.200", "0.300", "0.400", "0.500", "0.600"]
     assert build.calibrate is fitted_noise and noise_module.bank_key is key
+
+
+def test_config_factor_recovers_what_the_prediction_leaves_beyond_the_seed_noise():
+    from surrobench.surrogate.noise import Residuals, fit_config_factor
+
+    rng = np.random.default_rng(0)
+    n, n_out = 6000, 50
+    pred = rng.normal(0.0, 0.6, (n, 1)) + np.zeros((1, n_out))  # one prediction per run, every output alike
+    seed_sd = 0.15
+    told = np.tanh(pred)  # a monotone function of the prediction: what it tells
+    config_sd = 0.1 + 0.2 * sigmoid(told[:, :1])  # what a config adds grows with its error: 0.1 to 0.3
+    shift = rng.normal(0.0, 1.0, (n, 1)) * config_sd  # a shift of its whole curve
+    truth = told + shift + rng.normal(0.0, seed_sd, (n, n_out))
+    # the replicated runs' residuals: 600 configs of 3 runs at levels spread like the runs', centred on their means
+    reps = rng.normal(0.0, seed_sd, (600, 3, n_out))
+    reps = (reps - reps.mean(axis=1, keepdims=True)).reshape(-1, n_out)
+    means = np.tanh(rng.normal(0.0, 0.6, (600, 1))) + np.zeros((1, 25))
+    res = Residuals(reps[:, :25], reps[:, 25:], dof=1200, n_groups=600, n_learner_groups=600, n_flip_groups=0,
+                    n_runs=1800, sizes=np.full(600, 3), val_mean=means)
+    factor, levels, sds, facts = fit_config_factor(pred, truth, res)
+    assert factor.shape == (n_out, 1) and np.sqrt((factor[24] ** 2).sum()) == pytest.approx(1.0)
+    assert np.allclose(factor[:, 0], factor[0, 0], rtol=0.1)  # a shift: every output alike
+    assert facts["seed_sd"] == pytest.approx(seed_sd, rel=0.05) and facts["held"] > 0.8
+    assert len(levels) == 5 and np.all(np.diff(levels) > 0)
+    expected = 0.1 + 0.2 * levels  # the planted size at each bin's level
+    np.testing.assert_allclose(sds, expected, atol=0.03)
+    assert sds[-1] > sds[0] + 0.04  # planted: about 0.06 apart over the bins' levels
+    # nothing beyond the seed noise: refused
+    with pytest.raises(ValueError, match="no larger than the seed noise"):
+        fit_config_factor(pred, told + rng.normal(0.0, 0.05, (n, n_out)), res)
+    with pytest.raises(ValueError, match="needs at least 50 runs"):
+        fit_config_factor(pred[:20], truth[:20], res)
+
+
+def test_config_noise_is_one_offset_per_config_kept_in_files(tmp_path):
+    from surrobench.cli import CONFIG_NOISES as CLI_CONFIG
+    from surrobench.surrogate import fit_surrogate, load_surrogate, save_surrogate
+    from surrobench.surrogate.noise import CONFIG_NOISES
+
+    assert CLI_CONFIG == CONFIG_NOISES
+    logs = synthetic_logs(tmp_path / "logs")
+    with pytest.raises(ValueError, match="config_noise: must be one of none, unexplained, got 'some'"):
+        fit_surrogate(logs, grid="quick", config_noise="some")
+    logs = synthetic_logs(tmp_path / "shifted", config_shift=0.5)  # each config shifted by what they do not say
+    s = fit_surrogate(logs, grid="quick", plot=False, config_noise="unexplained")
+    assert s.noise.config_noise == "unexplained" and len(s.manifest["noise"]["config_factor"]) == 50
+    assert "offset per config" in s.manifest["noise"]["process"]
+    assert re.search(r"plus each config's own offset .* logit-scale sd at the final epoch (0\.\d{3} at error 0\.\d\d(, )?)+",
+                     s.quality["seed_noise"]["note"])
+    again = load_surrogate(save_surrogate(s, tmp_path / "s"))
+    assert again.noise == s.noise
+    keys = np.array([123, 456, 123], dtype=np.uint64)
+    levels, sds = again.noise.config_levels, again.noise.config_sds
+    assert max(sds) > 0
+    offsets = again.noise.config_offsets(keys, np.full(3, levels[int(np.argmax(sds))]))
+    np.testing.assert_array_equal(offsets[0], offsets[2])  # a pure function of the config and its error
+    assert not np.allclose(offsets[0], offsets[1])
+    for inside, beyond in ((levels[0], levels[0] - 0.1), (levels[-1], levels[-1] + 0.1)):  # flat beyond the knots
+        np.testing.assert_array_equal(again.noise.config_offsets(keys, [inside] * 3),
+                                      again.noise.config_offsets(keys, [beyond] * 3))
+    # the draws: a config's offset is shared by its seeds; without it the same seeds draw the seed noise alone
+    x = np.repeat(np.asarray(features([sample(seed=3)], (3, 16, 16), 17, 680), dtype=float), 300, axis=0)
+    seeds = np.arange(300, dtype=np.uint64)
+    one = np.full(300, 123, dtype=np.uint64)
+    curves = again.predict(x, one, seeds)[0]
+    np.testing.assert_array_equal(curves[5:6], again.predict(x[5:6], one[5:6], seeds[5:6])[0])  # alone as in a batch
+    bare = replace(again.noise, config_factor=None)
+    assert bare.config_noise == "none" and "config_factor" not in bare.to_dict()
+    with pytest.raises(ValueError, match="no config noise"):
+        bare.config_offsets(keys, np.full(3, 0.6))
+    # a file's factor of the wrong shape is refused with one line
+    bad = dict(s.manifest["noise"], config_factor=[[0.1, 0.2]] * 7)
+    with pytest.raises(ValueError, match="config_factor must be a finite 50 x k matrix"):
+        NoiseModel.from_dict(bad)
+    with pytest.raises(ValueError, match="config_levels must be increasing errors in"):
+        NoiseModel.from_dict(dict(s.manifest["noise"], config_levels=[0.7, 0.5] + [0.9] * (len(levels) - 2)))
+    with pytest.raises(ValueError, match="needs config_factor, config_levels and config_sds"):
+        NoiseModel.from_dict({k: v for k, v in s.manifest["noise"].items() if k != "config_sds"})
+
+
+def test_config_noise_moves_every_seed_of_a_config_alike():
+    """Drawn through CurveModel.draw with a planted factor: the mean over many seeds of a config is its
+    mapped curve plus its offset (the seed noise averages out; the offset does not)."""
+    from surrobench.surrogate.model import CurveModel
+
+    factor = np.ones((50, 1))  # a shift, every output alike; 0.5 logit per unit normal at errors up to 0.5
+    noise = NoiseModel(0.1, 0.1, 0.5, 0.8, 10, 10, 0, 30, config_factor=tuple(map(tuple, factor)),
+                       config_levels=(0.5, 0.9), config_sds=(0.5, 1.0))
+    curve = CurveModel.__new__(CurveModel)
+    curve.tail, curve.learn_corr, curve.chance_bank = None, 0.0, None
+    curve.chance_curve = np.full(50, 0.94)
+    n = 4000
+    learner = np.full((n, 50), 0.5)
+    mix = noise.mixing_matrix(25)
+    for key in (7, 8):
+        keys = np.full(n, key, dtype=np.uint64)
+        drawn = curve.draw(np.ones(n), learner, keys, np.arange(n, dtype=np.uint64), mix, config=noise.config_offsets)
+        offset = noise.config_offsets(keys[:1], [0.5])[0]
+        np.testing.assert_allclose(logit(drawn).mean(axis=0), offset, atol=0.01)
+        plain = curve.draw(np.ones(n), learner, keys, np.arange(n, dtype=np.uint64), mix)
+        np.testing.assert_allclose(logit(drawn) - logit(plain), np.broadcast_to(offset, (n, 50)), atol=1e-9)
+        # a config drawn at error 0.9 gets twice the offset (sd 1.0 there against 0.5)
+        high = curve.draw(np.ones(4), np.full((4, 50), 0.9), keys[:4], np.arange(4, dtype=np.uint64), mix,
+                          config=noise.config_offsets)
+        low = curve.draw(np.ones(4), np.full((4, 50), 0.9), keys[:4], np.arange(4, dtype=np.uint64), mix)
+        np.testing.assert_allclose(logit(high) - logit(low), np.broadcast_to(2 * offset, (4, 50)), atol=1e-9)

@@ -59,7 +59,7 @@ def _ar1(rng, n: int) -> np.ndarray:
     return out
 
 
-def _curves(cfg, rng) -> tuple[np.ndarray, np.ndarray]:
+def _curves(cfg, rng, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     final = true_final(cfg)
     if final is None:
         flat = np.full(25, round(CHANCE, 7))
@@ -68,14 +68,14 @@ def _curves(cfg, rng) -> tuple[np.ndarray, np.ndarray]:
     mean = final + (CHANCE - 0.02 - final) * np.exp(-epochs / 4.0)
     z = _ar1(rng, 25)
     zt = TRUE_KAPPA * z + math.sqrt(1 - TRUE_KAPPA**2) * _ar1(rng, 25)
-    logit = np.log(mean) - np.log1p(-mean)
+    logit = np.log(mean) - np.log1p(-mean) + shift
     val = 1.0 / (1.0 + np.exp(-(logit + TRUE_SIGMA * z)))
     test = 1.0 / (1.0 + np.exp(-(logit + 0.02 + TRUE_SIGMA * zt)))
     return np.round(val, 7), np.round(test, 7)
 
 
-def _record(cfg, seed, key, device, jobs, rng, *, diverge_at=None, retime=False) -> dict:
-    val, test = _curves(cfg, rng)
+def _record(cfg, seed, key, device, jobs, rng, *, diverge_at=None, retime=False, shift=0.0) -> dict:
+    val, test = _curves(cfg, rng, shift)
     per_epoch, per_eval = true_seconds(cfg)
     slow = 3.0 if jobs > 1 else 1.0
     train_t = list(np.round(per_epoch * slow * np.exp(0.05 * rng.standard_normal(25)), 6))
@@ -99,9 +99,12 @@ def _record(cfg, seed, key, device, jobs, rng, *, diverge_at=None, retime=False)
 
 
 def synthetic_logs(
-    directory: Path, *, n_configs: int = 140, n_replicated: int = 24, n_seeds: int = 3, seed: int = 0
+    directory: Path, *, n_configs: int = 140, n_replicated: int = 24, n_seeds: int = 3, seed: int = 0,
+    config_shift: float = 0.0,
 ) -> Path:
-    """Write the synthetic logs (one JSON-lines file) into ``directory`` and return it."""
+    """Write the synthetic logs (one JSON-lines file) into ``directory`` and return it. ``config_shift``
+    gives each config a logit shift of that sd, the same for all its seeds, that its hyperparameters do
+    not tell (0: none, the logs as before)."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     configs = [validate(c) for c in sample(seed=seed + 1, n=n_configs)]
@@ -112,12 +115,14 @@ def synthetic_logs(
     for i, cfg in enumerate(configs):
         n = n_seeds if i in replicated else 1
         lone = i % 3 == 0
+        shift = config_shift * float(np.random.default_rng([seed, i, 99]).standard_normal()) if config_shift else 0.0
         for r in range(n):
             device, jobs = (CPU, 1) if lone and r == 0 else (GPU, 16)
             diverge = 3 if (i % 29 == 5 and n == 1) else None
-            lines.append(_record(cfg, 1000 + 17 * i + r, f"synth/c{i}/r{r}", device, jobs, rng, diverge_at=diverge))
+            lines.append(_record(cfg, 1000 + 17 * i + r, f"synth/c{i}/r{r}", device, jobs, rng, diverge_at=diverge,
+                                 shift=shift))
         if i % 10 == 1:  # a few lone GPU re-timings, so --device has a choice
-            lines.append(_record(cfg, 1000 + 17 * i, f"synth/c{i}/r0-alone", GPU, 1, rng, retime=True))
+            lines.append(_record(cfg, 1000 + 17 * i, f"synth/c{i}/r0-alone", GPU, 1, rng, retime=True, shift=shift))
     path = directory / "synthetic.jsonl"
     with open(path, "w") as f:
         for rec in lines:

@@ -637,6 +637,10 @@ def test_studies_that_differ_in_the_noise_clock_share_only_the_runs_of_the_logs(
     run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error"},
               resume=True, **kw)
     assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the noise's size: the same
+    made.clear()
+    run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error",
+                                                           "config_noise": "unexplained"}, resume=True, **kw)
+    assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the config noise: the same
 
 
 def _two_sides(real: dict, oof: dict, n_seeds: int = 10, budget: str = "10%") -> pd.DataFrame:
@@ -767,6 +771,9 @@ def test_validate_separations_tool_takes_a_folder_relative_to_the_repository(cap
     tool = _tool("validate_separations")
     assert tool.main(["docs/results/validate_mapped"]) == 0
     assert capsys.readouterr().out.startswith("docs/results/validate_mapped (3,596 logged runs, seed noise bank-logged)")
+    assert tool.main(["docs/results/validate_config_noise_2_10_4ead70c"]) == 0  # a study with the config noise says so
+    assert capsys.readouterr().out.startswith("docs/results/validate_config_noise_2_10_4ead70c (3,927 logged runs, "
+                                              "seed noise bank-logged, config noise unexplained)")
 
 
 def _tool(name: str):

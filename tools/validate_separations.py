@@ -53,7 +53,8 @@ def describe(folder: Path) -> str:
         return str(folder)
     meta = json.loads(meta_path.read_text())
     runs, noise = meta.get("n_runs"), meta.get("noise_time")
-    bits = [f"{runs:,} logged runs" if isinstance(runs, int) else "", f"seed noise {noise}" if noise else ""]
+    bits = [f"{runs:,} logged runs" if isinstance(runs, int) else "", f"seed noise {noise}" if noise else "",
+            f"config noise {meta['config_noise']}" if meta.get("config_noise", "none") != "none" else ""]
     bits = [b for b in bits if b]
     return f"{folder}" + (f" ({', '.join(bits)})" if bits else "")
 

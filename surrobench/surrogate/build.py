@@ -36,8 +36,8 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import (DEFAULT_NOISE_TIME, calibrate, check_noise, fit_learn_corr, learns, logit, replicated_learning,
-                    replicated_residuals, sigmoid)
+from .noise import (DEFAULT_NOISE_TIME, calibrate, check_config_noise, check_noise, fit_config_factor, fit_learn_corr,
+                    learns, logit, replicated_learning, replicated_residuals, sigmoid)
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -157,6 +157,7 @@ def fit_surrogate(
     clock_plans=None,
     noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
+    config_noise: str = "none",
 ) -> Surrogate:
     """Fit every model on the runs under ``logs`` and judge them on held-out configs.
 
@@ -170,7 +171,9 @@ def fit_surrogate(
     logs' reruns can measure it, else ``"epoch"``), ``"bank"``, ``"epoch"``, ``"log-epoch"``,
     ``"log-epoch-early"`` or ``"empirical"``; see :mod:`~.noise`) and
     ``noise_size`` how its size varies between configs (:data:`~.noise.NOISE_SIZES`: ``"shared"``, the
-    default, ``"by-error"`` or ``"by-level"``). Linear algebra runs on one
+    default, ``"by-error"`` or ``"by-level"``); ``config_noise`` whether the draws add an offset per config
+    for what the models leave unexplained (:data:`~.noise.CONFIG_NOISES`: ``"none"``, the default, or
+    ``"unexplained"``; see :mod:`~.noise`). Linear algebra runs on one
     thread (many tiny problems; threads only contend).
     """
     try:
@@ -179,16 +182,18 @@ def fit_surrogate(
         threadpool_limits = None
     with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
         return _fit(logs, dataset=dataset, device=device, seed=seed, holdout=holdout, grid=grid, name=name, plot=plot,
-                    clock_plans=clock_plans, noise_time=noise_time, noise_size=noise_size)
+                    clock_plans=clock_plans, noise_time=noise_time, noise_size=noise_size, config_noise=config_noise)
 
 
-def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans, noise_time, noise_size) -> Surrogate:
+def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans, noise_time, noise_size,
+         config_noise) -> Surrogate:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
     if not 0.05 <= float(holdout) <= 0.5:
         raise ValueError(f"holdout: must lie in [0.05, 0.5] (share of configs held out per fold), got {holdout!r}")
     grid_name, grid = resolve_grid(grid)
     check_noise(noise_time, noise_size)
+    check_config_noise(config_noise)
     n_outer = max(2, int(round(1.0 / float(holdout))))
     data = load_run_data(logs, dataset)
     info = dataset_info(data.dataset)
@@ -225,6 +230,7 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
         fold_models.append(model)
         logger.info("outer fold %d/%d: %s", f + 1, n_outer, params)
     noise = _with_bank_keys(noise, cur, info, oof_learner)
+    noise = _with_config_noise(noise, config_noise, cur, info, oof_learner, learn, y_logit)
     oof_z = logit(oof_learner)
     # Calibration (P(learns), tail map) for the shipped model: fitted on every out-of-fold
     # prediction. For the card, each fold's calibration is fitted on the other folds only.
@@ -251,7 +257,9 @@ def _fit(logs, *, dataset, device, seed, holdout, grid, name, plot, clock_plans,
             oof_draw[k, te] = model.draw(oof_p[te], oof_learner[te], keys[te], seeds, mix,
                                          noise.resize if noise.size != "shared" else None,
                                          noise.bank_noise if noise.bank is not None else None,
-                                         noise.bank_by_mapped)[:, :MAX_EPOCH]
+                                         noise.bank_by_mapped,
+                                         noise.config_offsets if noise.config_factor is not None else None
+                                         )[:, :MAX_EPOCH]
 
     rt_oof = runtime_oof(rt_x, per_epoch, per_eval, rt_groups, device=rt_device, n_train=n_train,
                          n_eval=eval_examples(info), seed=seed, n_folds=n_outer)
@@ -343,6 +351,22 @@ def _with_bank_keys(noise, cur: RunData, info, oof_learner: np.ndarray):
     return noise.with_bank_keys(logit(oof_learner[res.first_rows]))
 
 
+def _with_config_noise(noise, config_noise: str, cur: RunData, info, oof_learner: np.ndarray, learn: np.ndarray,
+                       y_logit: np.ndarray):
+    """``noise`` with the config noise's factor (``config_noise="unexplained"``: :func:`~.noise.fit_config_factor`
+    on the out-of-fold predictions of the runs that learned), or unchanged (``"none"``)."""
+    if config_noise == "none":
+        return noise
+    res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
+    factor, levels, sds, facts = fit_config_factor(logit(oof_learner[learn]), y_logit[learn], res)
+    logger.info("config noise: unexplained sd %.3f of the final validation logit (seed noise %.3f), %s by final "
+                "error; %d factors hold %.0f %% of it", facts["unexplained_sd"], facts["seed_sd"],
+                ", ".join(f"{s:.3f} at {e:.2f}" for e, s in zip(levels, sds)), factor.shape[1], 100 * facts["held"])
+    return dataclasses.replace(noise, config_factor=tuple(tuple(float(v) for v in row) for row in np.round(factor, 6)),
+                               config_levels=tuple(round(float(v), 6) for v in levels),
+                               config_sds=tuple(round(float(v), 6) for v in sds))
+
+
 def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise=None):
     """What the seeded draws need, from out-of-fold predictions of every curve run: the learn
     calibration, the tail map, the chance-level curves, and the seed correlation of learning
@@ -364,6 +388,7 @@ def fit_models(
     name: str | None = None,
     noise_time: str = DEFAULT_NOISE_TIME,
     noise_size: str = "shared",
+    config_noise: str = "none",
 ) -> Surrogate:
     """The models of :func:`fit_surrogate` fitted on ``data`` alone, tuned the same way, not judged.
 
@@ -381,6 +406,7 @@ def fit_models(
         threadpool_limits = None
     grid_name, grid = resolve_grid(grid)
     check_noise(noise_time, noise_size)
+    check_config_noise(config_noise)
     info = dataset_info(data.dataset)
     shape, n_classes, n_train = info.input_shape, info.n_classes, info.sizes[0]
     cur = data.subset(data.curve_run)
@@ -400,6 +426,7 @@ def fit_models(
             oof_margin[te], oof_learner[te] = model.raw(x[te])
         curve = fit_curve_model(x, cur.val, cur.test, curve_params, seed=seed, **cargs)
         noise = _with_bank_keys(noise, cur, info, oof_learner)
+        noise = _with_config_noise(noise, config_noise, cur, info, oof_learner, learn, y_logit)
         curve.calibration, curve.tail, curve.chance_bank, curve.learn_corr = _draw_parts(
             cur, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise)
         rt_device = pick_device(data, device)
@@ -537,6 +564,10 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, c
         process += ("; sized by the config's final error e: run-level shift times "
                     f"{level[0]:.2f}, {level[1]:.2f}, {level[2]:.2f} and wobble times {wobble[0]:.2f}, {wobble[1]:.2f}, "
                     f"{wobble[2]:.2f} at e = 0.3, 0.5, 0.7")
+    if noise.config_factor is not None:
+        process += ("; plus each config's own offset (the same for every seed) for what the models leave "
+                    "unexplained: logit-scale sd at the final epoch " + ", ".join(
+                        f"{s:.3f} at error {e:.2f}" for e, s in zip(noise.config_levels, noise.config_sds)))
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
         f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, {process}, "

@@ -241,7 +241,8 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     level (:data:`TAIL_ROUNDS` rounds at most). With ``noise`` (the :class:`~.noise.NoiseModel` the draws will use) the simulated noise is
     the draws' own, sized by config where the model says so (by the final error the map gives) or taken
     from its residual bank (searched by ``pred``, or with ``bank_search="mapped"`` by the mapped ``pred``,
-    again every :data:`TAIL_SEARCH_EVERY` rounds);
+    again every :data:`TAIL_SEARCH_EVERY` rounds), and with its config noise (``config_factor``) each
+    simulated draw adds a config offset after the map, as the draws do;
     without it, independent with sd ``noise_sd``. Started from the measured quantiles narrowed so that the noise restores
     their variance; where the measured tail is shorter than the noise's own, the knots rise until the
     draws' tail is no longer than the runs' (within the least slope, :data:`TAIL_MIN_SLOPE`).
@@ -254,7 +255,11 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     xq = np.quantile(pred, levels, axis=0).T
     tq = np.quantile(truth, levels, axis=0).T
     m, var = truth.mean(axis=0), truth.var(axis=0)
-    shrink = np.sqrt(np.clip(1.0 - sd**2 / np.maximum(var, 1e-12), 0.1, 1.0))
+    spread = sd**2
+    if noise is not None and noise.config_factor is not None:  # the config offsets' variance too (their mean size)
+        spread = spread + (np.asarray(noise.config_factor, dtype=float) ** 2).sum(axis=1) * np.mean(
+            np.square(noise.config_sds))
+    shrink = np.sqrt(np.clip(1.0 - spread / np.maximum(var, 1e-12), 0.1, 1.0))
     xq, yq = _ordered_knots(xq, m[:, None] + (tq - m[:, None]) * shrink[:, None])
     tail = _tail_knots(xq, yq, levels)
     if not np.any(sd > 0):
@@ -269,8 +274,13 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     elif not banked:
         eps = normals * sd[None, :] if noise is None else normals @ noise.mixing_matrix(n_out // 2)
     sized = noise is not None and noise.size != "shared"
+    config_z = None
+    if noise is not None and noise.config_factor is not None:  # one config offset per simulated draw, sized each round
+        config_z = np.random.default_rng([seed, 1]).standard_normal((draws * n, len(noise.config_factor[0])))
     for r in range(TAIL_ROUNDS):
         mapped = np.tile(tail(pred), (draws, 1))
+        if config_z is not None:
+            mapped = mapped + noise.config_curves(config_z, sigmoid(mapped[:, n_out // 2 - 1]))
         if searched and r % TAIL_SEARCH_EVERY == 0:  # the bank searched by the mapped curves, as the draws search it
             eps = noise.bank_noise(normals[:, :2], mapped)
         drawn = (mapped + (noise.resize(eps, sigmoid(mapped[:, n_out // 2 - 1])) if sized else eps)).T

@@ -150,7 +150,7 @@ class CurveModel:
         return combine(p, learner, self.chance_curve)
 
     def draw(self, p: np.ndarray, learner: np.ndarray, config_keys: np.ndarray, seeds: np.ndarray,
-             mix: np.ndarray, size=None, bank=None, bank_mapped: bool = False) -> np.ndarray:
+             mix: np.ndarray, size=None, bank=None, bank_mapped: bool = False, config=None) -> np.ndarray:
         """Seeded outcomes: a learner curve (its logits through the tail map, plus seed noise)
         or a logged chance-level curve. The mean curve keeps the unmapped learner: the best
         point prediction; the draws need the spread of real runs. ``size`` (a noise model's
@@ -158,7 +158,10 @@ class CurveModel:
         by its final validation error after the tail map. ``bank`` (a noise model's
         :meth:`~.noise.NoiseModel.bank_noise`) takes each learner's noise from the residual bank,
         searched by its unmapped learner curve (``bank_mapped``: by its curve after the tail map, for a
-        bank keyed by logged mean curves), instead of ``mix``."""
+        bank keyed by logged mean curves), instead of ``mix``. ``config`` (a noise model's
+        :meth:`~.noise.NoiseModel.config_offsets`, or ``None``) adds each config's offset curve after the
+        tail map (sized by its final validation error there), before the bank is searched, the noise
+        sized and the seed noise added."""
         normals, z_config = draw_normals(config_keys, seeds, N_OUT + 2)
         learned = learn_uniforms(config_keys, normals[:, N_OUT], self.learn_corr, z_config) < p
         # each row's outcome is computed for that row alone (every step is row by row, _rowwise
@@ -172,6 +175,9 @@ class CurveModel:
                 noise = bank(normals[rows, :2], z)
             if self.tail is not None:
                 z = self.tail(z)
+            if config is not None:
+                z = z + config(config_keys if n_learned == len(learned) else np.asarray(config_keys)[learned],
+                               sigmoid(z[:, MAX_EPOCH - 1]))
             if bank is not None and bank_mapped:
                 noise = bank(normals[rows, :2], z)
             if bank is None:
@@ -237,6 +243,7 @@ class Surrogate:
             raise ValueError("noise parameters: the residual bank has no keys (fit the surrogate again)")
         self._bank = None if self.noise.bank is None else self.noise.bank_noise
         self._bank_mapped = self.noise.bank_by_mapped
+        self._config = None if self.noise.config_factor is None else self.noise.config_offsets
         if self.fast is None:
             self.fast = merge_boosters(self.parts)
             n_features = self.curve.learns.num_features()
@@ -293,5 +300,5 @@ class Surrogate:
             curves = combine(p, learner, self.curve.chance_curve)
         else:
             curves = self.curve.draw(p, learner, config_keys, seeds, self._mix, self._size, self._bank,
-                                     self._bank_mapped)
+                                     self._bank_mapped, self._config)
         return curves, seconds[:, 0], seconds[:, 1]

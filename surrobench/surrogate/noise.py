@@ -101,6 +101,20 @@ the correlation ``r`` between seeds of one config sets how often seeds disagree
 ("flips"): :func:`fit_learn_corr` picks ``r`` so that the expected flip rate of the
 replicated configs equals the measured one.
 
+Config noise (``config_noise="unexplained"``, opt-in, with any process). Seed noise is what
+changes between runs of one config; a config the models never saw also differs from its prediction
+by what its hyperparameters do not tell them (on flowers17's learners, out of fold, the final
+logit's residual around the best monotone function of the prediction has about 2.7 times the seed
+noise's variance). Without this part the tail map stretches the predictions until the draws have
+the runs' spread, so the draws' order of configs is as predictable from the hyperparameters as the
+predictions' own. With it every draw adds, after the tail map, an offset curve of its config alone
+(the same for every seed): ``u = s(e) F z``, ``z`` standard normals hashed from the config id, ``F``
+the leading factor of the unexplained covariance (:func:`fit_config_factor`: the out-of-fold
+residuals' covariance less the seed noise's), a shift of the whole curve, and ``s(e)`` its size,
+measured by the config's final error ``e`` (on flowers17 about three times as large for the worst
+learners as for the best); the tail map is fitted with the offsets in its simulated draws, so the
+draws keep the runs' quantiles while less of their order is the prediction's.
+
 Draws. Standard normals come from a counter-based hash (SplitMix64) of the config id,
 the seed and the position: the same (config, seed) gives the same curve on every
 machine and every numpy version, and 10,000 trajectories need no Python loop.
@@ -156,6 +170,10 @@ __all__ = [
     "epoch_sd",
     "fit_early_noise",
     "EARLY_BOUNDS",
+    "CONFIG_NOISES",
+    "CONFIG_RANK",
+    "fit_config_factor",
+    "check_config_noise",
 ]
 
 CORR_STEP = 0.01
@@ -179,6 +197,21 @@ def size_variable(size: str, final_val_error) -> np.ndarray:
 
 _SIZE_FIELDS = ("size", "size_level", "size_wobble", "size_ref", "size_lo", "size_hi")
 _BANK_FIELDS = ("bank", "bank_sizes", "bank_keys", "bank_nearest", "bank_search")
+
+CONFIG_NOISES = ("none", "unexplained")
+"""Whether draws add an offset per config for what the models cannot tell from its hyperparameters
+(``surrobench fit --config-noise``): ``"none"`` (the default; every file without it) or
+``"unexplained"`` (the module docstring's config noise, :attr:`NoiseModel.config_factor`)."""
+
+CONFIG_RANK = 1
+"""How many leading factors of the unexplained covariance the config noise keeps: one, on flowers17
+about three quarters of its positive part, a shift of the whole curve (more factors let a config's
+offset be good early and bad late, and the draws dip below their final error far more often than
+the runs do)."""
+CONFIG_BINS = 5
+"""The config noise's size is measured in this many bins of equal count by the prediction's final error."""
+_CONFIG_NOISE_SALT = np.uint64(0x5BD1E9955BD1E995)  # keys XOR this: the config noise's own stream
+_CONFIG_FIELDS = ("config_factor", "config_levels", "config_sds")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
@@ -489,6 +522,44 @@ class NoiseModel:
     # how the bank is searched (BANK_SEARCHES): "predicted" (files without it): keys of out-of-fold predicted
     # curves, searched by a draw's unmapped prediction; "mapped": keys of logged mean curves, by its mapped curve
     bank_search: str = "predicted"
+    # config_noise "unexplained": the offset u = s(e) F z each config adds to every draw after the tail map
+    # ([validation | test] logits): F (2 * epochs, k) its shape, scaled to sd 1 at the final validation epoch,
+    # s(e) its sd there, piecewise linear in the config's final validation error e through the knots
+    # (config_levels, config_sds), flat beyond them; None (files without it): no offset
+    config_factor: tuple[tuple[float, ...], ...] | None = None
+    config_levels: tuple[float, ...] | None = None
+    config_sds: tuple[float, ...] | None = None
+
+    @property
+    def config_noise(self) -> str:
+        """``"unexplained"`` where draws add a config's offset (:attr:`config_factor`), else ``"none"``."""
+        return "none" if self.config_factor is None else "unexplained"
+
+    def config_offsets(self, config_keys: np.ndarray, final_val_error: np.ndarray) -> np.ndarray:
+        """Each config's offset curve (rows of [validation | test] logits) for configs whose final
+        validation error (after the tail map) is given: a pure function of the key (uint64) and that
+        error; a ``ValueError`` without config noise."""
+        factor = self._config_array()
+        if factor is None:
+            raise ValueError("config offsets: this noise model has no config noise (config_noise 'none')")
+        keys = np.asarray(config_keys, dtype=np.uint64).reshape(-1)
+        z = standard_normals(keys ^ _CONFIG_NOISE_SALT, np.zeros(len(keys), dtype=np.uint64), factor.shape[1])
+        return self.config_curves(z, final_val_error)
+
+    def config_curves(self, z: np.ndarray, final_val_error: np.ndarray) -> np.ndarray:
+        """The offset curves of standard normals ``z`` ((n, k)) for configs of the given final errors."""
+        factor = self._config_array()
+        sd = np.interp(np.asarray(final_val_error, dtype=float).reshape(-1), self.config_levels, self.config_sds)
+        return (z @ factor.T) * sd[:, None]
+
+    def _config_array(self) -> np.ndarray | None:
+        if self.config_factor is None:
+            return None
+        cached = self.__dict__.get("_config_cache")
+        if cached is None:
+            cached = np.asarray(self.config_factor, dtype=float)
+            object.__setattr__(self, "_config_cache", cached)
+        return cached
 
     @property
     def bank_by_mapped(self) -> bool:
@@ -590,12 +661,21 @@ class NoiseModel:
             out["bank_keys"] = None if self.bank_keys is None else [list(row) for row in self.bank_keys]
             if self.bank_search == "predicted":  # written as before the search by the mapped curve
                 del out["bank_search"]
+        if self.config_factor is None:  # ... and before the config noise
+            for k in _CONFIG_FIELDS:
+                del out[k]
+        else:
+            out["config_factor"] = [list(row) for row in self.config_factor]
+            out["config_levels"], out["config_sds"] = list(self.config_levels), list(self.config_sds)
         if self.size == "shared":  # ... and before the size by config
             for k in _SIZE_FIELDS:
                 del out[k]
         else:
             out["process"] += (", shift and wobble sized by the config's final error" if self.size == "by-error"
                                else ", shift and wobble sized by the level of the config's final error")
+        if self.config_factor is not None:
+            out["process"] += (f"; plus an offset per config for what the models leave unexplained (sd "
+                               f"{min(self.config_sds):.3f} to {max(self.config_sds):.3f} by the config's final error)")
         return out
 
     def _matrix(self, n_epochs: int) -> np.ndarray:
@@ -653,9 +733,11 @@ class NoiseModel:
         bank = _checked_bank(d) if d.get("bank") is not None else {}  # surrogates built before the bank: none
         if bank and size != "shared":
             raise ValueError("noise parameters: a residual bank carries its configs' sizes; size must be 'shared'")
+        # surrogates built before the config noise: none
+        config = {} if d.get("config_factor") is None else _checked_config(d)
         try:
             out = cls(**{k: (int(v) if k.startswith("n_") else float(v)) for k, v in values.items()}, time=time,
-                      matrix=matrix, size=size, **bank)
+                      matrix=matrix, size=size, **config, **bank)
         except (TypeError, ValueError):
             raise ValueError("noise parameters must be numbers") from None
         lo, hi = SIZE_POWER_BOUNDS
@@ -685,6 +767,101 @@ class NoiseModel:
         if self.early or self.matrix is not None:  # column j of each block is epoch j's noise: scale it by its sd
             m *= np.tile(self.sd_profile(n_epochs), 2)[None, :]
         return m
+
+
+def _checked_config(d: dict) -> dict[str, Any]:
+    try:
+        f = np.asarray(d["config_factor"], dtype=float)
+        levels = np.asarray(d["config_levels"], dtype=float)
+        sds = np.asarray(d["config_sds"], dtype=float)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"noise parameters: config noise needs config_factor, config_levels and config_sds "
+                         f"as numbers ({exc})") from None
+    if f.ndim != 2 or f.shape[0] != 2 * MAX_EPOCH or not 1 <= f.shape[1] <= 2 * MAX_EPOCH or not np.all(np.isfinite(f)):
+        raise ValueError(f"noise parameters: config_factor must be a finite {2 * MAX_EPOCH} x k matrix "
+                         f"(1 <= k <= {2 * MAX_EPOCH}), got shape {f.shape}")
+    if (levels.ndim != 1 or levels.shape != sds.shape or len(levels) < 1 or not np.all(np.isfinite(levels))
+            or not np.all(np.isfinite(sds)) or np.any(np.diff(levels) <= 0) or np.any(sds < 0)
+            or np.any((levels <= 0) | (levels >= 1))):
+        raise ValueError("noise parameters: config_levels must be increasing errors in (0, 1) and config_sds as "
+                         "many sds >= 0")
+    return {"config_factor": tuple(tuple(float(v) for v in row) for row in f),
+            "config_levels": tuple(float(v) for v in levels), "config_sds": tuple(float(v) for v in sds)}
+
+
+def check_config_noise(value, name: str = "config_noise") -> str:
+    """``value`` if it is one of :data:`CONFIG_NOISES`, else a one-line ``ValueError``."""
+    if value not in CONFIG_NOISES:
+        raise ValueError(f"{name}: must be one of {', '.join(CONFIG_NOISES)}, got {value!r}")
+    return value
+
+
+def fit_config_factor(pred: np.ndarray, truth: np.ndarray, res: "Residuals", rank: int = CONFIG_RANK,
+                      bins: int = CONFIG_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(F, levels, sds, facts)`` of the config noise (see :class:`NoiseModel`).
+
+    ``pred`` are out-of-fold predicted logits of runs that learned, ``truth`` their measured logits
+    (both (n, outputs): [validation | test]), ``res`` the replicated learners' residuals. Per output,
+    the best monotone function of the prediction (isotonic regression) is what the prediction tells;
+    what is left, less the seed noise (the replicated runs' pooled covariance around their configs'
+    means), is what a config adds that its hyperparameters do not tell. Its shape ``F`` is the
+    leading ``rank`` eigen-pairs of that covariance, scaled to sd 1 at the final validation epoch;
+    its size there is measured in ``bins`` bins of equal count by the final error the monotone
+    function gives (the residuals' variance less the seed noise's of the replicated configs of that
+    bin, never below 0): ``sds`` at ``levels``, each bin's median error. ``facts``: ``unexplained_sd``
+    and ``seed_sd`` of the final validation logit over all runs, ``held`` (the share of the positive
+    eigenvalues' sum the factors hold)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    if pred.shape != truth.shape or pred.ndim != 2 or len(pred) < 10 * bins:
+        raise ValueError(f"config noise: needs at least {10 * bins} runs of matching predicted and measured curves, "
+                         f"got {pred.shape} and {truth.shape}")
+    final = truth.shape[1] // 2 - 1
+    left, told = np.empty_like(truth), np.empty(len(truth))
+    for j in range(truth.shape[1]):
+        fitted = IsotonicRegression(out_of_bounds="clip").fit(pred[:, j], truth[:, j]).predict(pred[:, j])
+        left[:, j] = truth[:, j] - fitted
+        if j == final:
+            told = sigmoid(fitted)
+    seed_rows = np.hstack([res.val, res.test])
+    if seed_rows.shape[1] != truth.shape[1]:
+        raise ValueError(f"config noise: the residuals have {seed_rows.shape[1]} outputs, the curves {truth.shape[1]}")
+    unexplained = np.cov(left, rowvar=False) - seed_rows.T @ seed_rows / res.dof
+    w, v = np.linalg.eigh(unexplained)
+    w, v = w[::-1], v[:, ::-1]
+    k = int(min(rank, np.count_nonzero(w > 0)))
+    if k == 0 or unexplained[final, final] <= 0:
+        raise ValueError("config noise: the runs' residuals are no larger than the seed noise (nothing unexplained)")
+    factor = v[:, :k] * np.sqrt(w[:k])[None, :]
+    factor = factor / np.sqrt((factor[final] ** 2).sum())
+    # the size at the final epoch by the told final error, bin by bin (quantile edges; a replicated config
+    # belongs to the bin that holds its mean final error)
+    edges = np.quantile(told, np.linspace(0.0, 1.0, bins + 1))
+    which = np.clip(np.searchsorted(edges, told, side="right") - 1, 0, bins - 1)
+    groups = np.repeat(np.arange(len(res.sizes)), res.sizes)
+    group_bin = np.clip(np.searchsorted(edges, sigmoid(res.val_mean[:, -1]), side="right") - 1, 0, bins - 1)
+    seed_all = float((res.val[:, -1] ** 2).sum() / res.dof)
+    levels, sds = [], []
+    for b in range(bins):
+        mine = which == b
+        if not mine.any():  # tied edges (a flat stretch of the monotone fit): an empty bin
+            continue
+        level = float(np.median(told[mine]))
+        if levels and level <= levels[-1]:  # a tied level: the first bin of it is its knot
+            continue
+        rows = group_bin[groups] == b
+        dof = int((res.sizes[group_bin == b] - 1).sum())
+        seed_var = float((res.val[rows, -1] ** 2).sum() / dof) if dof >= 10 else seed_all
+        levels.append(level)
+        sds.append(math.sqrt(max(float(left[mine, final].var()) - seed_var, 0.0)))
+    levels, sds = np.asarray(levels), np.asarray(sds)
+    if not np.any(sds > 0):
+        raise ValueError("config noise: in every bin of final error the runs' residuals are no larger than the seed "
+                         "noise (nothing unexplained)")
+    facts = {"unexplained_sd": math.sqrt(max(float(unexplained[final, final]), 0.0)), "seed_sd": math.sqrt(seed_all),
+             "held": float(w[:k].sum() / w[w > 0].sum())}
+    return factor, levels, sds, facts
 
 
 def _checked_bank(d: dict) -> dict[str, Any]:
