@@ -104,14 +104,14 @@ replicated configs equals the measured one.
 Config noise (``config_noise="unexplained"``, opt-in, with any process). Seed noise is what
 changes between runs of one config; a config the models never saw also differs from its prediction
 by what its hyperparameters do not tell them (on flowers17's learners, out of fold, the final
-logit's residual around the best monotone function of the prediction has about 2.7 times the seed
-noise's variance). Without this part the tail map stretches the predictions until the draws have
+logit's residual around the best monotone function of the prediction is well beyond the seed
+noise: docs/surrogates.md). Without this part the tail map stretches the predictions until the draws have
 the runs' spread, so the draws' order of configs is as predictable from the hyperparameters as the
 predictions' own. With it every draw adds, after the tail map, an offset curve of its config alone
 (the same for every seed): ``u = s(e) F z``, ``z`` standard normals hashed from the config id, ``F``
 the leading factor of the unexplained covariance (:func:`fit_config_factor`: the out-of-fold
 residuals' covariance less the seed noise's), a shift of the whole curve, and ``s(e)`` its size,
-measured by the config's final error ``e`` (on flowers17 about three times as large for the worst
+measured by the config's final error ``e`` (on flowers17 more than twice as large for the worst
 learners as for the best); the tail map is fitted with the offsets in its simulated draws, so the
 draws keep the runs' quantiles while less of their order is the prediction's.
 
@@ -205,9 +205,8 @@ CONFIG_NOISES = ("none", "unexplained")
 
 CONFIG_RANK = 1
 """How many leading factors of the unexplained covariance the config noise keeps: one, on flowers17
-about three quarters of its positive part, a shift of the whole curve (more factors let a config's
-offset be good early and bad late, and the draws dip below their final error far more often than
-the runs do)."""
+a shift of the whole curve (more factors let a config's offset be good early and bad late, and the
+draws dip below their final error far more often than the runs do: docs/surrogates.md)."""
 CONFIG_BINS = 5
 """The config noise's size is measured in this many bins of equal count by the prediction's final error."""
 _CONFIG_NOISE_SALT = np.uint64(0x5BD1E9955BD1E995)  # keys XOR this: the config noise's own stream
