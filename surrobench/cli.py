@@ -272,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "itself (by-level; see docs/surrogates.md)")
     f.add_argument("--config-noise", default="none", choices=CONFIG_NOISES,
                    help="unexplained: every draw also adds an offset curve of its config alone (the same for every "
-                        "seed), sized by what the out-of-fold predictions leave unexplained beyond the seed noise, "
-                        "with the tail map fitted to match; none (the default): the seed noise alone, the draws' "
+                        "seed), sized by what the out-of-fold predictions leave unexplained beyond the seed noise "
+                        "(apart for configs better and worse than predicted, halved), with the tail map fitted to "
+                        "match; none (the default): the seed noise alone, the draws' "
                         "order of configs the prediction's (see docs/surrogates.md)")
     f.add_argument("--force", action="store_true", help="replace an existing surrogate directory")
     f.add_argument("--publish", metavar="DIR", help="also publish NAME.tar.gz and NAME.tar.gz.sha256 into DIR")

@@ -115,7 +115,8 @@ def _cell_key(study: Mapping[str, Any], side: str, seconds: float, label: str, c
     from . import __version__
 
     if side in NOISELESS_SIDES:
-        study = {k: v for k, v in study.items() if k not in ("noise_time", "noise_size", "config_noise")}
+        study = {k: v for k, v in study.items()
+                 if k not in ("noise_time", "noise_size", "config_noise", "config_noise_form")}
     ident = {
         "surrobench": __version__, "study": dict(study), "side": side, "seconds": float(seconds), "label": label,
         "optimizer": f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}",
@@ -630,7 +631,7 @@ def validate(
     from .compare import as_seeds, blas_kernels, check_settings, resolve_optimizers
     from .logged import SetBenchmark, check_fits, fold_surrogates, full_cost, half_surrogates, logged_set, routed_surrogates
     from .surrogate import GRIDS, fit_models
-    from .surrogate.noise import check_config_noise, check_noise
+    from .surrogate.noise import CONFIG_FORM, check_config_noise, check_noise
 
     stage = on_stage or (lambda text: logger.info("%s", text))
     opts = resolve_optimizers(optimizers)
@@ -701,8 +702,9 @@ def validate(
     clock_note = {} if noise_time == "epoch" else {"noise_time": noise_time}  # keys of earlier studies unchanged
     if noise_size != "shared":
         clock_note["noise_size"] = noise_size
-    if config_noise != "none":
+    if config_noise != "none":  # the form too: the runs of another form are not this one's
         clock_note["config_noise"] = config_noise
+        clock_note["config_noise_form"] = CONFIG_FORM
     study.update(clock_note)
     runs, final, hv = run_sides(run, opts, seeds, seconds, n_jobs=n_jobs, on_task=on_task, logged_errors=errors,
                                 cells_dir=cells_dir, study=study, resume=resume)

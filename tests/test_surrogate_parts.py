@@ -1299,36 +1299,70 @@ def test_noise_clock_bank_spread_fits_each_column_with_its_bank(monkeypatch, cap
     assert build.calibrate is fitted_noise and noise_module.bank_key is key
 
 
-def test_config_factor_recovers_what_the_prediction_leaves_beyond_the_seed_noise():
-    from surrobench.surrogate.noise import Residuals, fit_config_factor
+def _planted_config_noise(lower_sd, upper_sd, seed_sd=0.15, n=6000, n_out=50, seed=0):
+    """Runs whose final logit is a monotone function of the prediction, plus a shift of the whole curve per
+    config (a two-piece normal: ``lower_sd(level)`` below 0, ``upper_sd(level)`` above), plus seed noise;
+    with the replicated runs' residuals of that seed noise."""
+    from surrobench.surrogate.noise import Residuals
 
-    rng = np.random.default_rng(0)
-    n, n_out = 6000, 50
+    rng = np.random.default_rng(seed)
     pred = rng.normal(0.0, 0.6, (n, 1)) + np.zeros((1, n_out))  # one prediction per run, every output alike
-    seed_sd = 0.15
     told = np.tanh(pred)  # a monotone function of the prediction: what it tells
-    config_sd = 0.1 + 0.2 * sigmoid(told[:, :1])  # what a config adds grows with its error: 0.1 to 0.3
-    shift = rng.normal(0.0, 1.0, (n, 1)) * config_sd  # a shift of its whole curve
+    level = sigmoid(told[:, :1])
+    z = rng.normal(0.0, 1.0, (n, 1))
+    shift = np.where(z < 0, lower_sd(level), upper_sd(level)) * z  # a shift of its whole curve
     truth = told + shift + rng.normal(0.0, seed_sd, (n, n_out))
     # the replicated runs' residuals: 600 configs of 3 runs at levels spread like the runs', centred on their means
     reps = rng.normal(0.0, seed_sd, (600, 3, n_out))
     reps = (reps - reps.mean(axis=1, keepdims=True)).reshape(-1, n_out)
-    means = np.tanh(rng.normal(0.0, 0.6, (600, 1))) + np.zeros((1, 25))
-    res = Residuals(reps[:, :25], reps[:, 25:], dof=1200, n_groups=600, n_learner_groups=600, n_flip_groups=0,
-                    n_runs=1800, sizes=np.full(600, 3), val_mean=means)
-    factor, levels, sds, facts = fit_config_factor(pred, truth, res)
-    assert factor.shape == (n_out, 1) and np.sqrt((factor[24] ** 2).sum()) == pytest.approx(1.0)
+    means = np.tanh(rng.normal(0.0, 0.6, (600, 1))) + np.zeros((1, n_out // 2))
+    res = Residuals(reps[:, :n_out // 2], reps[:, n_out // 2:], dof=1200, n_groups=600, n_learner_groups=600,
+                    n_flip_groups=0, n_runs=1800, sizes=np.full(600, 3), val_mean=means)
+    return pred, told, truth, res
+
+
+def test_config_factor_recovers_what_the_prediction_leaves_beyond_the_seed_noise():
+    from surrobench.surrogate.noise import CONFIG_BINS, CONFIG_SCALE, fit_config_factor
+
+    rng = np.random.default_rng(1)
+    size = lambda level: 0.1 + 0.4 * level  # what a config adds grows with its error: 0.3 to 0.4 here
+    pred, told, truth, res = _planted_config_noise(size, size)
+    factor, levels, lower, upper, facts = fit_config_factor(pred, truth, res)
+    assert factor.shape == (50, 1) and np.sqrt((factor[24] ** 2).sum()) == pytest.approx(1.0)
     assert np.allclose(factor[:, 0], factor[0, 0], rtol=0.1)  # a shift: every output alike
-    assert facts["seed_sd"] == pytest.approx(seed_sd, rel=0.05) and facts["held"] > 0.8
-    assert len(levels) == 5 and np.all(np.diff(levels) > 0)
-    expected = 0.1 + 0.2 * levels  # the planted size at each bin's level
-    np.testing.assert_allclose(sds, expected, atol=0.03)
-    assert sds[-1] > sds[0] + 0.04  # planted: about 0.06 apart over the bins' levels
+    assert facts["seed_sd"] == pytest.approx(0.15, rel=0.05) and facts["held"] > 0.8
+    assert len(levels) == CONFIG_BINS and np.all(np.diff(levels) > 0)
+    expected = CONFIG_SCALE * size(levels)  # the planted size at each bin's level, scaled
+    np.testing.assert_allclose(lower, expected, atol=0.04)
+    np.testing.assert_allclose(upper, expected, atol=0.04)
+    # the scale is a factor on both halves
+    _, _, lower2, upper2, _ = fit_config_factor(pred, truth, res, scale=2 * CONFIG_SCALE)
+    np.testing.assert_allclose(lower2, 2 * lower)
+    np.testing.assert_allclose(upper2, 2 * upper)
     # nothing beyond the seed noise: refused
     with pytest.raises(ValueError, match="no larger than the seed noise"):
-        fit_config_factor(pred, told + rng.normal(0.0, 0.05, (n, n_out)), res)
-    with pytest.raises(ValueError, match="needs at least 50 runs"):
+        fit_config_factor(pred, told + rng.normal(0.0, 0.05, truth.shape), res)
+    with pytest.raises(ValueError, match="needs at least 100 runs"):
         fit_config_factor(pred[:20], truth[:20], res)
+    with pytest.raises(ValueError, match="scale must be a number > 0"):
+        fit_config_factor(pred, truth, res, scale=0.0)
+
+
+def test_config_factor_sizes_the_better_and_the_worse_half_apart():
+    """Residuals skewed as flowers17's (far more configs run much worse than predicted than much better):
+    the half of configs better than predicted gets the smaller size. Without seed noise each half is
+    recovered; with it the quadrature leaves them nearer each other (the documented bias)."""
+    from surrobench.surrogate.noise import fit_config_factor
+
+    lower_sd, upper_sd = (lambda e: 0.1 + 0.0 * e), (lambda e: 0.5 + 0.0 * e)
+    pred, told, truth, res = _planted_config_noise(lower_sd, upper_sd, seed_sd=0.01)
+    _, levels, lower, upper, _ = fit_config_factor(pred, truth, res, scale=1.0)
+    np.testing.assert_allclose(lower, 0.1, atol=0.03)
+    np.testing.assert_allclose(upper, 0.5, atol=0.06)
+    pred, told, truth, res = _planted_config_noise(lower_sd, upper_sd, seed_sd=0.15)
+    _, levels, lower, upper, _ = fit_config_factor(pred, truth, res, scale=1.0)
+    assert np.all(upper > lower + 0.15)
+    assert 0.1 < np.mean(lower) < 0.25 and 0.35 < np.mean(upper) < 0.5  # pulled toward each other
 
 
 def test_config_noise_is_one_offset_per_config_kept_in_files(tmp_path):
@@ -1344,8 +1378,9 @@ def test_config_noise_is_one_offset_per_config_kept_in_files(tmp_path):
     s = fit_surrogate(logs, grid="quick", plot=False, config_noise="unexplained")
     assert s.noise.config_noise == "unexplained" and len(s.manifest["noise"]["config_factor"]) == 50
     assert "offset per config" in s.manifest["noise"]["process"]
-    assert re.search(r"plus each config's own offset .* logit-scale sd at the final epoch (0\.\d{3} at error 0\.\d\d(, )?)+",
-                     s.quality["seed_noise"]["note"])
+    assert re.search(r"plus each config's own offset .* logit-scale sd at the final epoch \(better / worse half\) "
+                     r"(0\.\d{3}/0\.\d{3} at error 0\.\d\d(, )?)+", s.quality["seed_noise"]["note"])
+    assert "the better and the worse half apart" in s.manifest["noise"]["process"]
     again = load_surrogate(save_surrogate(s, tmp_path / "s"))
     assert again.noise == s.noise
     keys = np.array([123, 456, 123], dtype=np.uint64)
@@ -1375,6 +1410,11 @@ def test_config_noise_is_one_offset_per_config_kept_in_files(tmp_path):
         NoiseModel.from_dict(dict(s.manifest["noise"], config_levels=[0.7, 0.5] + [0.9] * (len(levels) - 2)))
     with pytest.raises(ValueError, match="needs config_factor, config_levels and config_sds"):
         NoiseModel.from_dict({k: v for k, v in s.manifest["noise"].items() if k != "config_sds"})
+    with pytest.raises(ValueError, match="config_sds_upper must be as many finite sds >= 0 as config_levels"):
+        NoiseModel.from_dict(dict(s.manifest["noise"], config_sds_upper=[0.1]))
+    # a file of the symmetric form (no config_sds_upper) loads and draws one size for both halves
+    symmetric = NoiseModel.from_dict({k: v for k, v in s.manifest["noise"].items() if k != "config_sds_upper"})
+    assert symmetric.config_sds_upper is None and "config_sds_upper" not in symmetric.to_dict()
 
 
 def test_config_noise_moves_every_seed_of_a_config_alike():
@@ -1403,3 +1443,24 @@ def test_config_noise_moves_every_seed_of_a_config_alike():
                           config=noise.config_offsets)
         low = curve.draw(np.ones(4), np.full((4, 50), 0.9), keys[:4], np.arange(4, dtype=np.uint64), mix)
         np.testing.assert_allclose(logit(high) - logit(low), np.broadcast_to(2 * offset, (4, 50)), atol=1e-9)
+
+
+def test_config_offsets_of_the_better_and_the_worse_half_have_their_own_sizes():
+    factor = np.ones((50, 1))
+    noise = NoiseModel(0.1, 0.1, 0.5, 0.8, 10, 10, 0, 30, config_factor=tuple(map(tuple, factor)),
+                       config_levels=(0.5, 0.9), config_sds=(0.2, 0.2), config_sds_upper=(0.6, 0.6))
+    keys = np.arange(20_000, dtype=np.uint64)
+    offsets = noise.config_offsets(keys, np.full(len(keys), 0.7))
+    final = offsets[:, 24]
+    np.testing.assert_array_equal(offsets, np.repeat(final[:, None], 50, axis=1))  # a shift of the whole curve
+    assert np.mean(final < 0) == pytest.approx(0.5, abs=0.02)
+    assert np.sqrt(np.mean(final[final < 0] ** 2)) == pytest.approx(0.2, rel=0.03)
+    assert np.sqrt(np.mean(final[final > 0] ** 2)) == pytest.approx(0.6, rel=0.03)
+    assert noise.config_variance() == pytest.approx(0.5 * (0.2**2 + 0.6**2))
+    # without the upper sizes, one size for both halves from the same normals: the lower half is unchanged
+    symmetric = replace(noise, config_sds_upper=None)
+    same = symmetric.config_offsets(keys, np.full(len(keys), 0.7))[:, 24]
+    np.testing.assert_allclose(same[final < 0], final[final < 0])
+    np.testing.assert_allclose(same[final > 0], final[final > 0] / 3)
+    assert symmetric.config_variance() == pytest.approx(0.2**2)
+    assert replace(noise, config_factor=None).config_variance() == 0.0

@@ -641,6 +641,11 @@ def test_studies_that_differ_in_the_noise_clock_share_only_the_runs_of_the_logs(
     run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error",
                                                            "config_noise": "unexplained"}, resume=True, **kw)
     assert len(made) == 4 and all(m is sides["oof"] for m in made)  # the config noise: the same
+    made.clear()
+    run_sides(sides, opts, range(2), {"b": 2500.0}, study={"logs": "toy", "noise_time": "log-epoch", "noise_size": "by-error",
+                                                           "config_noise": "unexplained", "config_noise_form": "other"},
+              resume=True, **kw)
+    assert len(made) == 4 and all(m is sides["oof"] for m in made)  # another form of it: the oof runs anew
 
 
 def _two_sides(real: dict, oof: dict, n_seeds: int = 10, budget: str = "10%") -> pd.DataFrame:
@@ -896,3 +901,32 @@ def test_validate_fronts_tool_reads_a_study_and_its_logs(tmp_path, capsys):
     assert "are not the logs the study was run on" in capsys.readouterr().err
     assert tool.main([str(tmp_path / "none")]) == 2
     assert "runs.csv not found" in capsys.readouterr().err
+
+
+def test_pool_front_stats_see_a_pool_drawn_better_than_logged():
+    tool = _tool("pool_front")
+    rng = np.random.default_rng(3)
+    logged = np.stack([np.column_stack([rng.uniform(0.4, 0.9, 200), rng.uniform(3.0, 7.0, 200)]) for _ in range(2)])
+    edges = np.array([3.0, 4.0, 5.0, 6.0, 8.0])
+    same = tool.pool_stats(logged, logged, edges)
+    assert same["hv_drawn"] == same["hv_logged"] and not same["bands"].any()
+    assert all(v == 0.0 for v in same["picked"].values()) and all(a == b for a, b in same["best"].values())
+    better = logged.copy()
+    better[..., 0] -= 0.05  # every config drawn 0.05 better than logged: the front 0.05 lower at every size
+    s = tool.pool_stats(better, logged, edges)
+    widths = [8.0 - logged[j, :, 1].min() for j in range(2)]
+    assert s["hv_drawn"] - s["hv_logged"] == pytest.approx(0.05 * np.mean(widths))
+    assert s["bands"].sum() == pytest.approx(s["hv_drawn"] - s["hv_logged"])
+    assert s["bands"][-1] == pytest.approx(0.05 * 2.0)  # the band 6-8, wholly covered
+    assert all(v == pytest.approx(-0.05) for v in s["picked"].values())
+    assert all(a == pytest.approx(b - 0.05) for a, b in s["best"].values())
+
+
+def test_pool_front_refuses_what_it_cannot_draw(capsys):
+    tool = _tool("pool_front")
+    assert tool.main([str(FLOWERS_LOGS.parent / "digits"), "--config-noise", "none,some"]) == 2
+    assert capsys.readouterr().err.strip() == "pool_front: --config-noise: must be one of none, unexplained, got 'some'"
+    assert tool.main([str(FLOWERS_LOGS.parent / "digits"), "--seeds", "0"]) == 2
+    assert "--seeds: must be at least 1, got 0" in capsys.readouterr().err
+    assert tool.main(["no/such/logs"]) == 2
+    assert capsys.readouterr().err.startswith("pool_front: ")

@@ -36,8 +36,8 @@ from .fit import (
     tune,
 )
 from .model import RuntimeModel, Surrogate, combine
-from .noise import (DEFAULT_NOISE_TIME, calibrate, check_config_noise, check_noise, fit_config_factor, fit_learn_corr,
-                    learns, logit, replicated_learning, replicated_residuals, sigmoid)
+from .noise import (CONFIG_SCALE, DEFAULT_NOISE_TIME, calibrate, check_config_noise, check_noise, fit_config_factor,
+                    fit_learn_corr, learns, logit, replicated_learning, replicated_residuals, sigmoid)
 from .quality import build_card, draw_card, parity_png
 
 __all__ = [
@@ -358,13 +358,16 @@ def _with_config_noise(noise, config_noise: str, cur: RunData, info, oof_learner
     if config_noise == "none":
         return noise
     res = replicated_residuals(cur.config_ids, cur.val, cur.test, info.chance_error, info.sizes[1], info.sizes[2])
-    factor, levels, sds, facts = fit_config_factor(logit(oof_learner[learn]), y_logit[learn], res)
-    logger.info("config noise: unexplained sd %.3f of the final validation logit (seed noise %.3f), %s by final "
-                "error; %d factors hold %.0f %% of it", facts["unexplained_sd"], facts["seed_sd"],
-                ", ".join(f"{s:.3f} at {e:.2f}" for e, s in zip(levels, sds)), factor.shape[1], 100 * facts["held"])
+    factor, levels, lower, upper, facts = fit_config_factor(logit(oof_learner[learn]), y_logit[learn], res)
+    logger.info("config noise: unexplained sd %.3f of the final validation logit (seed noise %.3f); sized (better / "
+                "worse half, times %g) %s by final error; %d factors hold %.0f %% of it", facts["unexplained_sd"],
+                facts["seed_sd"], CONFIG_SCALE,
+                ", ".join(f"{lo:.3f}/{hi:.3f} at {e:.2f}" for e, lo, hi in zip(levels, lower, upper)),
+                factor.shape[1], 100 * facts["held"])
     return dataclasses.replace(noise, config_factor=tuple(tuple(float(v) for v in row) for row in np.round(factor, 6)),
                                config_levels=tuple(round(float(v), 6) for v in levels),
-                               config_sds=tuple(round(float(v), 6) for v in sds))
+                               config_sds=tuple(round(float(v), 6) for v in lower),
+                               config_sds_upper=tuple(round(float(v), 6) for v in upper))
 
 
 def _draw_parts(cur: RunData, oof_margin, oof_learner, learn, y_logit, noise_sd, seed, noise=None):
@@ -565,9 +568,12 @@ def _seed_noise_card(surrogate: Surrogate, cur: RunData, x: np.ndarray, noise, c
                     f"{level[0]:.2f}, {level[1]:.2f}, {level[2]:.2f} and wobble times {wobble[0]:.2f}, {wobble[1]:.2f}, "
                     f"{wobble[2]:.2f} at e = 0.3, 0.5, 0.7")
     if noise.config_factor is not None:
+        upper = noise.config_sds if noise.config_sds_upper is None else noise.config_sds_upper
         process += ("; plus each config's own offset (the same for every seed) for what the models leave "
-                    "unexplained: logit-scale sd at the final epoch " + ", ".join(
-                        f"{s:.3f} at error {e:.2f}" for e, s in zip(noise.config_levels, noise.config_sds)))
+                    "unexplained: logit-scale sd at the final epoch " + ("(better / worse half) " if
+                                                                          noise.config_sds_upper else "")
+                    + ", ".join(f"{lo:.3f}" + (f"/{hi:.3f}" if noise.config_sds_upper else "") + f" at error {e:.2f}"
+                                for e, lo, hi in zip(noise.config_levels, noise.config_sds, upper)))
     out["note"] = (
         f"calibrated on {noise.n_learner_groups} configs that learned under every seed "
         f"(logit-scale sd {noise.sigma_val:.3f} val / {noise.sigma_test:.3f} test, {process}, "

@@ -257,8 +257,7 @@ def fit_tail_map(pred: np.ndarray, truth: np.ndarray, noise_sd: np.ndarray, *, n
     m, var = truth.mean(axis=0), truth.var(axis=0)
     spread = sd**2
     if noise is not None and noise.config_factor is not None:  # the config offsets' variance too (their mean size)
-        spread = spread + (np.asarray(noise.config_factor, dtype=float) ** 2).sum(axis=1) * np.mean(
-            np.square(noise.config_sds))
+        spread = spread + (np.asarray(noise.config_factor, dtype=float) ** 2).sum(axis=1) * noise.config_variance()
     shrink = np.sqrt(np.clip(1.0 - spread / np.maximum(var, 1e-12), 0.1, 1.0))
     xq, yq = _ordered_knots(xq, m[:, None] + (tq - m[:, None]) * shrink[:, None])
     tail = _tail_knots(xq, yq, levels)

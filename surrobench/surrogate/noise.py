@@ -108,11 +108,15 @@ logit's residual around the best monotone function of the prediction is well bey
 noise: docs/surrogates.md). Without this part the tail map stretches the predictions until the draws have
 the runs' spread, so the draws' order of configs is as predictable from the hyperparameters as the
 predictions' own. With it every draw adds, after the tail map, an offset curve of its config alone
-(the same for every seed): ``u = s(e) F z``, ``z`` standard normals hashed from the config id, ``F``
+(the same for every seed): ``u = F s(e, z) z``, ``z`` standard normals hashed from the config id, ``F``
 the leading factor of the unexplained covariance (:func:`fit_config_factor`: the out-of-fold
-residuals' covariance less the seed noise's), a shift of the whole curve, and ``s(e)`` its size,
-measured by the config's final error ``e`` (on flowers17 more than twice as large for the worst
-learners as for the best); the tail map is fitted with the offsets in its simulated draws, so the
+residuals' covariance less the seed noise's), a shift of the whole curve, and ``s(e, z)`` its size,
+measured by the config's final error ``e`` and apart for the two halves (``z`` below 0: a config
+better than its prediction; above: worse). On flowers17 the residuals are skewed: far more configs
+run much worse than predicted than much better, and the worst learners' residuals are more than twice
+the best's. Each half is measured where it matters, from the residuals' 5 % or 95 % quantile in
+:data:`CONFIG_BINS` bins of final error, less the seed noise of that bin, and scaled by
+:data:`CONFIG_SCALE`. The tail map is fitted with the offsets in its simulated draws, so the
 draws keep the runs' quantiles while less of their order is the prediction's.
 
 Draws. Standard normals come from a counter-based hash (SplitMix64) of the config id,
@@ -172,6 +176,8 @@ __all__ = [
     "EARLY_BOUNDS",
     "CONFIG_NOISES",
     "CONFIG_RANK",
+    "CONFIG_SCALE",
+    "CONFIG_FORM",
     "fit_config_factor",
     "check_config_noise",
 ]
@@ -207,10 +213,20 @@ CONFIG_RANK = 1
 """How many leading factors of the unexplained covariance the config noise keeps: one, on flowers17
 a shift of the whole curve (more factors let a config's offset be good early and bad late, and the
 draws dip below their final error far more often than the runs do: docs/surrogates.md)."""
-CONFIG_BINS = 5
+CONFIG_BINS = 10
 """The config noise's size is measured in this many bins of equal count by the prediction's final error."""
+CONFIG_SCALE = 0.5
+"""The config noise's sizes are the measured ones times this. Offsets drawn independently for every
+config at the measured size give the logged configs, drawn out of fold, a front (the hypervolume of
+all of them) well above the logged front, where the seed noise alone gives about the logged one;
+halved, about that too (``tools/pool_front.py``; docs/surrogates.md). A measured choice, not a
+derivation."""
+CONFIG_FORM = f"two halves, {CONFIG_BINS} bins, scale {CONFIG_SCALE:g}"
+"""How the config noise is sized, as a validate study records it (its stored runs are keyed by it)."""
+CONFIG_TAIL = 1.6448536269514722
+"""Each half of the config noise is sized from the residuals' quantile this many sds out (5 % / 95 %)."""
 _CONFIG_NOISE_SALT = np.uint64(0x5BD1E9955BD1E995)  # keys XOR this: the config noise's own stream
-_CONFIG_FIELDS = ("config_factor", "config_levels", "config_sds")
+_CONFIG_FIELDS = ("config_factor", "config_levels", "config_sds", "config_sds_upper")
 
 NOISE_CLOCKS = ("epoch", "log-epoch")
 """The clocks the seed noise's wobble can run on (see :func:`epoch_correlation`)."""
@@ -521,13 +537,16 @@ class NoiseModel:
     # how the bank is searched (BANK_SEARCHES): "predicted" (files without it): keys of out-of-fold predicted
     # curves, searched by a draw's unmapped prediction; "mapped": keys of logged mean curves, by its mapped curve
     bank_search: str = "predicted"
-    # config_noise "unexplained": the offset u = s(e) F z each config adds to every draw after the tail map
+    # config_noise "unexplained": the offset u = F (s(e, z) z) each config adds to every draw after the tail map
     # ([validation | test] logits): F (2 * epochs, k) its shape, scaled to sd 1 at the final validation epoch,
-    # s(e) its sd there, piecewise linear in the config's final validation error e through the knots
-    # (config_levels, config_sds), flat beyond them; None (files without it): no offset
+    # s(e, z) its size there, piecewise linear in the config's final validation error e through the knots
+    # (config_levels, config_sds), flat beyond them; with config_sds_upper, config_sds size the normals z below 0
+    # and config_sds_upper those above (a two-piece normal); without it (files of the symmetric form), one size
+    # for both; config_factor None (files without it): no offset
     config_factor: tuple[tuple[float, ...], ...] | None = None
     config_levels: tuple[float, ...] | None = None
     config_sds: tuple[float, ...] | None = None
+    config_sds_upper: tuple[float, ...] | None = None
 
     @property
     def config_noise(self) -> str:
@@ -548,8 +567,20 @@ class NoiseModel:
     def config_curves(self, z: np.ndarray, final_val_error: np.ndarray) -> np.ndarray:
         """The offset curves of standard normals ``z`` ((n, k)) for configs of the given final errors."""
         factor = self._config_array()
-        sd = np.interp(np.asarray(final_val_error, dtype=float).reshape(-1), self.config_levels, self.config_sds)
-        return (z @ factor.T) * sd[:, None]
+        e = np.asarray(final_val_error, dtype=float).reshape(-1)
+        sd = np.interp(e, self.config_levels, self.config_sds)
+        if self.config_sds_upper is None:  # one size for both halves (the symmetric form)
+            return (z @ factor.T) * sd[:, None]
+        upper = np.interp(e, self.config_levels, self.config_sds_upper)
+        return (np.where(z < 0, sd[:, None], upper[:, None]) * z) @ factor.T
+
+    def config_variance(self) -> float:
+        """The config offsets' mean variance at the final validation epoch over the knots (0 without config noise)."""
+        if self.config_factor is None:
+            return 0.0
+        lower = np.square(self.config_sds)
+        upper = lower if self.config_sds_upper is None else np.square(self.config_sds_upper)
+        return float(np.mean(0.5 * (lower + upper)))
 
     def _config_array(self) -> np.ndarray | None:
         if self.config_factor is None:
@@ -666,6 +697,10 @@ class NoiseModel:
         else:
             out["config_factor"] = [list(row) for row in self.config_factor]
             out["config_levels"], out["config_sds"] = list(self.config_levels), list(self.config_sds)
+            if self.config_sds_upper is None:  # written as before the two halves
+                del out["config_sds_upper"]
+            else:
+                out["config_sds_upper"] = list(self.config_sds_upper)
         if self.size == "shared":  # ... and before the size by config
             for k in _SIZE_FIELDS:
                 del out[k]
@@ -673,8 +708,10 @@ class NoiseModel:
             out["process"] += (", shift and wobble sized by the config's final error" if self.size == "by-error"
                                else ", shift and wobble sized by the level of the config's final error")
         if self.config_factor is not None:
+            sizes = self.config_sds + (self.config_sds_upper or ())
             out["process"] += (f"; plus an offset per config for what the models leave unexplained (sd "
-                               f"{min(self.config_sds):.3f} to {max(self.config_sds):.3f} by the config's final error)")
+                               f"{min(sizes):.3f} to {max(sizes):.3f} by the config's final error"
+                               + (", the better and the worse half apart)" if self.config_sds_upper else ")"))
         return out
 
     def _matrix(self, n_epochs: int) -> np.ndarray:
@@ -773,6 +810,7 @@ def _checked_config(d: dict) -> dict[str, Any]:
         f = np.asarray(d["config_factor"], dtype=float)
         levels = np.asarray(d["config_levels"], dtype=float)
         sds = np.asarray(d["config_sds"], dtype=float)
+        upper = None if d.get("config_sds_upper") is None else np.asarray(d["config_sds_upper"], dtype=float)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"noise parameters: config noise needs config_factor, config_levels and config_sds "
                          f"as numbers ({exc})") from None
@@ -784,8 +822,11 @@ def _checked_config(d: dict) -> dict[str, Any]:
             or np.any((levels <= 0) | (levels >= 1))):
         raise ValueError("noise parameters: config_levels must be increasing errors in (0, 1) and config_sds as "
                          "many sds >= 0")
+    if upper is not None and (upper.shape != sds.shape or not np.all(np.isfinite(upper)) or np.any(upper < 0)):
+        raise ValueError("noise parameters: config_sds_upper must be as many finite sds >= 0 as config_levels")
     return {"config_factor": tuple(tuple(float(v) for v in row) for row in f),
-            "config_levels": tuple(float(v) for v in levels), "config_sds": tuple(float(v) for v in sds)}
+            "config_levels": tuple(float(v) for v in levels), "config_sds": tuple(float(v) for v in sds),
+            "config_sds_upper": None if upper is None else tuple(float(v) for v in upper)}
 
 
 def check_config_noise(value, name: str = "config_noise") -> str:
@@ -796,26 +837,35 @@ def check_config_noise(value, name: str = "config_noise") -> str:
 
 
 def fit_config_factor(pred: np.ndarray, truth: np.ndarray, res: "Residuals", rank: int = CONFIG_RANK,
-                      bins: int = CONFIG_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(F, levels, sds, facts)`` of the config noise (see :class:`NoiseModel`).
+                      bins: int = CONFIG_BINS, scale: float = CONFIG_SCALE
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(F, levels, lower, upper, facts)`` of the config noise (see :class:`NoiseModel`).
 
     ``pred`` are out-of-fold predicted logits of runs that learned, ``truth`` their measured logits
     (both (n, outputs): [validation | test]), ``res`` the replicated learners' residuals. Per output,
     the best monotone function of the prediction (isotonic regression) is what the prediction tells;
     what is left, less the seed noise (the replicated runs' pooled covariance around their configs'
     means), is what a config adds that its hyperparameters do not tell. Its shape ``F`` is the
-    leading ``rank`` eigen-pairs of that covariance, scaled to sd 1 at the final validation epoch;
-    its size there is measured in ``bins`` bins of equal count by the final error the monotone
-    function gives (the residuals' variance less the seed noise's of the replicated configs of that
-    bin, never below 0): ``sds`` at ``levels``, each bin's median error. ``facts``: ``unexplained_sd``
-    and ``seed_sd`` of the final validation logit over all runs, ``held`` (the share of the positive
-    eigenvalues' sum the factors hold)."""
+    leading ``rank`` eigen-pairs of that covariance, scaled to sd 1 at the final validation epoch.
+    Its size there is measured in ``bins`` bins of equal count by the final error the monotone
+    function gives, apart for each half: per bin, the distance from the residuals' median to their
+    5 % quantile (``lower``: configs better than predicted) and to their 95 % quantile (``upper``), in
+    sds of a normal (:data:`CONFIG_TAIL`), less the seed noise of the bin's replicated configs in
+    quadrature (never below 0), times ``scale``; ``levels`` are the bins' median errors. The quadrature
+    is exact for a symmetric normal; for residuals as skewed as flowers17's it leaves the two halves
+    nearer each other than they are (the sum's median moves toward its long half), which measured
+    better: a study of the form that undid this (each half solved so that it, plus the seed noise,
+    gives the residuals' two distances) put the GP methods back above the real runs (docs/surrogates.md). ``facts``:
+    ``unexplained_sd`` and ``seed_sd`` of the final validation logit over all runs, ``held`` (the
+    share of the positive eigenvalues' sum the factors hold)."""
     from sklearn.isotonic import IsotonicRegression
 
     pred, truth = np.asarray(pred, float), np.asarray(truth, float)
     if pred.shape != truth.shape or pred.ndim != 2 or len(pred) < 10 * bins:
         raise ValueError(f"config noise: needs at least {10 * bins} runs of matching predicted and measured curves, "
                          f"got {pred.shape} and {truth.shape}")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"config noise: scale must be a number > 0, got {scale!r}")
     final = truth.shape[1] // 2 - 1
     left, told = np.empty_like(truth), np.empty(len(truth))
     for j in range(truth.shape[1]):
@@ -835,13 +885,14 @@ def fit_config_factor(pred: np.ndarray, truth: np.ndarray, res: "Residuals", ran
     factor = v[:, :k] * np.sqrt(w[:k])[None, :]
     factor = factor / np.sqrt((factor[final] ** 2).sum())
     # the size at the final epoch by the told final error, bin by bin (quantile edges; a replicated config
-    # belongs to the bin that holds its mean final error)
+    # belongs to the bin that holds its mean final error), each half from its own tail quantile
     edges = np.quantile(told, np.linspace(0.0, 1.0, bins + 1))
     which = np.clip(np.searchsorted(edges, told, side="right") - 1, 0, bins - 1)
     groups = np.repeat(np.arange(len(res.sizes)), res.sizes)
     group_bin = np.clip(np.searchsorted(edges, sigmoid(res.val_mean[:, -1]), side="right") - 1, 0, bins - 1)
     seed_all = float((res.val[:, -1] ** 2).sum() / res.dof)
-    levels, sds = [], []
+    tail = 0.5 * math.erfc(CONFIG_TAIL / math.sqrt(2.0))  # the normal's share below -CONFIG_TAIL: 0.05
+    levels, lower, upper = [], [], []
     for b in range(bins):
         mine = which == b
         if not mine.any():  # tied edges (a flat stretch of the monotone fit): an empty bin
@@ -852,15 +903,17 @@ def fit_config_factor(pred: np.ndarray, truth: np.ndarray, res: "Residuals", ran
         rows = group_bin[groups] == b
         dof = int((res.sizes[group_bin == b] - 1).sum())
         seed_var = float((res.val[rows, -1] ** 2).sum() / dof) if dof >= 10 else seed_all
+        lo, mid, hi = np.quantile(left[mine, final], [tail, 0.5, 1.0 - tail])
         levels.append(level)
-        sds.append(math.sqrt(max(float(left[mine, final].var()) - seed_var, 0.0)))
-    levels, sds = np.asarray(levels), np.asarray(sds)
-    if not np.any(sds > 0):
+        lower.append(scale * math.sqrt(max(((mid - lo) / CONFIG_TAIL) ** 2 - seed_var, 0.0)))
+        upper.append(scale * math.sqrt(max(((hi - mid) / CONFIG_TAIL) ** 2 - seed_var, 0.0)))
+    levels, lower, upper = np.asarray(levels), np.asarray(lower), np.asarray(upper)
+    if not np.any(lower > 0) and not np.any(upper > 0):
         raise ValueError("config noise: in every bin of final error the runs' residuals are no larger than the seed "
                          "noise (nothing unexplained)")
     facts = {"unexplained_sd": math.sqrt(max(float(unexplained[final, final]), 0.0)), "seed_sd": math.sqrt(seed_all),
              "held": float(w[:k].sum() / w[w > 0].sum())}
-    return factor, levels, sds, facts
+    return factor, levels, lower, upper, facts
 
 
 def _checked_bank(d: dict) -> dict[str, Any]:
