@@ -575,7 +575,8 @@ class NoiseModel:
         return (np.where(z < 0, sd[:, None], upper[:, None]) * z) @ factor.T
 
     def config_variance(self) -> float:
-        """The config offsets' mean variance at the final validation epoch over the knots (0 without config noise)."""
+        """The config offsets' mean square at the final validation epoch, averaged over the knots (0 without
+        config noise): what the tail map's first guess takes off the runs' spread."""
         if self.config_factor is None:
             return 0.0
         lower = np.square(self.config_sds)
@@ -855,16 +856,16 @@ def fit_config_factor(pred: np.ndarray, truth: np.ndarray, res: "Residuals", ran
     is exact for a symmetric normal; for residuals as skewed as flowers17's it leaves the two halves
     nearer each other than they are (the sum's median moves toward its long half), which measured
     better: a study of the form that undid this (each half solved so that it, plus the seed noise,
-    gives the residuals' two distances) put the GP methods back above the real runs (docs/surrogates.md). ``facts``:
-    ``unexplained_sd`` and ``seed_sd`` of the final validation logit over all runs, ``held`` (the
-    share of the positive eigenvalues' sum the factors hold)."""
+    gives the residuals' two distances) put the GP methods back above the real runs
+    (docs/surrogates.md). ``facts``: ``unexplained_sd`` and ``seed_sd`` of the final validation logit
+    over all runs, ``held`` (the share of the positive eigenvalues' sum the factors hold)."""
     from sklearn.isotonic import IsotonicRegression
 
     pred, truth = np.asarray(pred, float), np.asarray(truth, float)
     if pred.shape != truth.shape or pred.ndim != 2 or len(pred) < 10 * bins:
         raise ValueError(f"config noise: needs at least {10 * bins} runs of matching predicted and measured curves, "
                          f"got {pred.shape} and {truth.shape}")
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"config noise: scale must be a number > 0, got {scale!r}")
     final = truth.shape[1] // 2 - 1
     left, told = np.empty_like(truth), np.empty(len(truth))
