@@ -779,6 +779,10 @@ def test_validate_separations_tool_takes_a_folder_relative_to_the_repository(cap
     assert tool.main(["docs/results/validate_config_noise_2_10_4ead70c"]) == 0  # a study with the config noise says so
     assert capsys.readouterr().out.startswith("docs/results/validate_config_noise_2_10_4ead70c (3,927 logged runs, "
                                               "seed noise bank-logged, config noise unexplained)")
+    assert tool.main(["docs/results/validate_config_halves_2_10_4ead70c"]) == 0  # ... and of which form
+    assert capsys.readouterr().out.startswith("docs/results/validate_config_halves_2_10_4ead70c (3,927 logged runs, "
+                                              "seed noise bank-logged, config noise unexplained "
+                                              "(two halves, 10 bins, scale 0.5))")
 
 
 def _tool(name: str):

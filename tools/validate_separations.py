@@ -54,7 +54,9 @@ def describe(folder: Path) -> str:
     meta = json.loads(meta_path.read_text())
     runs, noise = meta.get("n_runs"), meta.get("noise_time")
     bits = [f"{runs:,} logged runs" if isinstance(runs, int) else "", f"seed noise {noise}" if noise else "",
-            f"config noise {meta['config_noise']}" if meta.get("config_noise", "none") != "none" else ""]
+            f"config noise {meta['config_noise']}" + (f" ({meta['config_noise_form']})" if meta.get("config_noise_form")
+                                                      else "")
+            if meta.get("config_noise", "none") != "none" else ""]
     bits = [b for b in bits if b]
     return f"{folder}" + (f" ({', '.join(bits)})" if bits else "")
 
